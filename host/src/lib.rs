@@ -1,1 +1,16 @@
+//! binyard: a universal binary repository manager with WebAssembly plugins.
+//!
+//! One folder per concern: `http/` (routes and handlers), `storage/` (blobs, metadata,
+//! garbage collection), `repos/` (repository configuration), `artifacts/` (deploy,
+//! download, copy, move, properties), `auth/` (users, credentials, permissions).
 
+pub mod artifacts;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod repos;
+pub mod server;
+pub mod storage;

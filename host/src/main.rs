@@ -1,1 +1,5 @@
-fn main() {}
+//! The `binyard` binary: see `binyard::cli`.
+
+fn main() -> std::process::ExitCode {
+    binyard::cli::main()
+}

@@ -1,0 +1,305 @@
+//! Artifacts: deploy, read, delete, copy, move and annotate files and folders of
+//! repositories. Handlers call these after authorization; these functions validate
+//! before they write, and every write is one metadata transaction.
+
+pub mod paths;
+mod properties;
+mod transfer;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+use crate::clock;
+use crate::error::{ApiError, ApiResult};
+use crate::repos::RepoConfig;
+use crate::storage::upload::{self, UploadError};
+use crate::storage::{BlobStore, Change, Checksums, Digests, Item, MetaStore, Properties};
+
+pub use properties::{PropertyChange, parse_property_list};
+pub use transfer::{Transfer, TransferKind, TransferMessage};
+
+/// The artifact service over the metadata and blob stores.
+#[derive(Clone)]
+pub struct Artifacts {
+    pub meta: Arc<dyn MetaStore>,
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+/// Runs blocking store work off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+}
+
+/// What a deploy carries besides its bytes.
+pub struct DeployRequest<'a> {
+    pub repo: &'a RepoConfig,
+    pub path: &'a str,
+    pub by: &'a str,
+    /// Checksums the client announced (`X-Checksum-*`).
+    pub expected: Checksums,
+    /// Properties from matrix parameters.
+    pub props: Properties,
+    /// The caller may replace an existing file.
+    pub may_overwrite: bool,
+}
+
+impl Artifacts {
+    /// An item, or 404.
+    pub fn item(&self, repo: &str, path: &str) -> ApiResult<Item> {
+        self.meta
+            .item(repo, path)?
+            .ok_or_else(|| ApiError::not_found(format!("Could not find item '{repo}/{path}'")))
+    }
+
+    /// An item or the repository root (a folder without record).
+    pub fn item_or_root(&self, repo: &str, path: &str) -> ApiResult<Item> {
+        if path.is_empty() {
+            return Ok(Item::new_folder("", 0));
+        }
+        self.item(repo, path)
+    }
+
+    /// Checks that a file may be written at `path` before any byte is read.
+    fn check_deploy_target(&self, d: &DeployRequest<'_>) -> ApiResult<Option<Item>> {
+        if d.path.is_empty() {
+            return Err(ApiError::bad_request(
+                "A file needs a path inside the repository",
+            ));
+        }
+        if !d.repo.accepts_path(d.path) {
+            return Err(ApiError::conflict(format!(
+                "The repository '{}' rejected the path '{}': it does not match the include/exclude patterns",
+                d.repo.key, d.path
+            )));
+        }
+        let existing = self.meta.item(&d.repo.key, d.path)?;
+        match &existing {
+            Some(i) if i.folder => Err(ApiError::conflict(format!(
+                "'{}/{}' is a folder: a file cannot replace it",
+                d.repo.key, d.path
+            ))),
+            Some(_) if !d.may_overwrite => Err(ApiError::forbidden(format!(
+                "'{}/{}' exists and overwriting needs the delete permission",
+                d.repo.key, d.path
+            ))),
+            _ => Ok(existing),
+        }
+    }
+
+    /// Streams a body into the store and records it as a file at `path`.
+    pub async fn deploy<S, E>(&self, d: DeployRequest<'_>, body: S) -> ApiResult<Item>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let existing = self.check_deploy_target(&d)?;
+        let received = upload::receive(self.blobs.as_ref(), body)
+            .await
+            .map_err(|e| match e {
+                UploadError::Body(m) => {
+                    ApiError::bad_request(format!("The upload was interrupted: {m}"))
+                }
+                UploadError::Io(e) => ApiError::internal(format!("Cannot store the upload: {e}")),
+            })?;
+        verify_expected(&d.expected, &received.digests)?;
+        let digests = received.digests.clone();
+        let blobs = self.blobs.clone();
+        let sha = digests.sha256.clone();
+        let pin = blocking(move || {
+            blobs
+                .commit(received.staged, &sha)
+                .map_err(|e| ApiError::internal(format!("Cannot store the upload: {e}")))
+        })
+        .await?;
+        let item = self.record_file(&d, existing, digests).await;
+        drop(pin);
+        item
+    }
+
+    /// Deploys by checksum: the blob must already be stored; no body is read.
+    pub async fn deploy_by_checksum(&self, d: DeployRequest<'_>) -> ApiResult<Item> {
+        let existing = self.check_deploy_target(&d)?;
+        let sha256 = match (&d.expected.sha256, &d.expected.sha1) {
+            (Some(s), _) => Some(s.to_ascii_lowercase()),
+            (None, Some(s1)) => self.meta.blob_by_sha1(&s1.to_ascii_lowercase())?,
+            (None, None) => {
+                return Err(ApiError::bad_request(
+                    "Checksum deploy needs an X-Checksum-Sha256 or X-Checksum-Sha1 header",
+                ));
+            }
+        };
+        let not_found = || {
+            ApiError::not_found(format!(
+                "Checksum deploy failed: no stored binary has the checksum given for '{}/{}'",
+                d.repo.key, d.path
+            ))
+        };
+        let sha256 = sha256.ok_or_else(not_found)?;
+        let digests = self.meta.blob(&sha256)?.ok_or_else(not_found)?;
+        verify_expected(&d.expected, &digests)?;
+        let pin = self
+            .blobs
+            .pin_existing(&sha256)
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .ok_or_else(not_found)?;
+        let item = self.record_file(&d, existing, digests).await;
+        drop(pin);
+        item
+    }
+
+    async fn record_file(
+        &self,
+        d: &DeployRequest<'_>,
+        existing: Option<Item>,
+        digests: Digests,
+    ) -> ApiResult<Item> {
+        let now = clock::now_ms();
+        let mut original = d.expected.clone();
+        original.sha256 = Some(digests.sha256.clone());
+        let item = Item {
+            folder: false,
+            blob: Some(digests),
+            created: existing.as_ref().map_or(now, |e| e.created),
+            created_by: existing
+                .as_ref()
+                .map_or_else(|| d.by.to_string(), |e| e.created_by.clone()),
+            modified: now,
+            modified_by: d.by.to_string(),
+            mime: mime_of(d.path),
+            original,
+            props: d.props.clone(),
+        };
+        let change = Change::Put {
+            repo: d.repo.key.clone(),
+            path: d.path.to_string(),
+            item: Box::new(item.clone()),
+        };
+        let meta = self.meta.clone();
+        blocking(move || Ok(meta.apply(&[change])?)).await?;
+        Ok(item)
+    }
+
+    /// Creates a folder (and its parents); an existing folder is kept as it is.
+    pub async fn create_folder(
+        &self,
+        repo: &RepoConfig,
+        path: &str,
+        by: &str,
+        props: Properties,
+    ) -> ApiResult<Item> {
+        if path.is_empty() {
+            return Ok(Item::new_folder(by, clock::now_ms()));
+        }
+        if let Some(existing) = self.meta.item(&repo.key, path)? {
+            if existing.folder {
+                return Ok(existing);
+            }
+            return Err(ApiError::conflict(format!(
+                "'{}/{path}' is a file",
+                repo.key
+            )));
+        }
+        let mut item = Item::new_folder(by, clock::now_ms());
+        item.props = props;
+        let change = Change::Put {
+            repo: repo.key.clone(),
+            path: path.to_string(),
+            item: Box::new(item.clone()),
+        };
+        let meta = self.meta.clone();
+        blocking(move || Ok(meta.apply(&[change])?)).await?;
+        Ok(item)
+    }
+
+    /// Every item under `folder` (not the folder itself), parents before children,
+    /// down to `max_depth` levels (`None`: all).
+    pub fn walk(
+        &self,
+        repo: &str,
+        folder: &str,
+        max_depth: Option<usize>,
+    ) -> ApiResult<Vec<(String, Item)>> {
+        let mut out = Vec::new();
+        let mut stack = vec![(folder.to_string(), 1usize)];
+        while let Some((dir, depth)) = stack.pop() {
+            for (name, item) in self.meta.children(repo, &dir)? {
+                let p = paths::join(&dir, &name);
+                if item.folder && max_depth.is_none_or(|m| depth < m) {
+                    stack.push((p.clone(), depth + 1));
+                }
+                out.push((p, item));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Deletes a file, or a folder with everything under it; answers how many items went.
+    pub async fn delete(&self, repo: &str, path: &str) -> ApiResult<usize> {
+        let item = self.item_or_root(repo, path)?;
+        let mut changes = Vec::new();
+        if item.folder {
+            for (p, _) in self.walk(repo, path, None)?.into_iter().rev() {
+                changes.push(Change::Delete {
+                    repo: repo.to_string(),
+                    path: p,
+                });
+            }
+        }
+        if !path.is_empty() {
+            changes.push(Change::Delete {
+                repo: repo.to_string(),
+                path: path.to_string(),
+            });
+        }
+        let n = changes.len();
+        let meta = self.meta.clone();
+        blocking(move || Ok(meta.apply(&changes)?)).await?;
+        Ok(n)
+    }
+}
+
+/// Refuses bytes whose digests differ from what the client announced.
+fn verify_expected(expected: &Checksums, got: &Digests) -> ApiResult<()> {
+    let checks = [
+        ("SHA-256", &expected.sha256, &got.sha256),
+        ("SHA-1", &expected.sha1, &got.sha1),
+        ("MD5", &expected.md5, &got.md5),
+    ];
+    for (name, want, have) in checks {
+        if let Some(w) = want
+            && !w.eq_ignore_ascii_case(have)
+        {
+            return Err(ApiError::conflict(format!(
+                "Checksum mismatch: the client sent {name} {w}, the received bytes have {name} {have}; nothing was stored"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The content type Artifactory reports for a file name.
+pub fn mime_of(path: &str) -> String {
+    let ext = path.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    let special = match ext.as_str() {
+        "pom" => Some("application/x-maven-pom+xml"),
+        "jar" | "war" | "ear" => Some("application/java-archive"),
+        "tgz" => Some("application/x-gzip"),
+        "whl" => Some("application/zip"),
+        "sha1" | "sha256" | "sha512" | "md5" | "asc" => Some("text/plain"),
+        _ => None,
+    };
+    match special {
+        Some(s) => s.to_string(),
+        None => mime_guess::from_path(path)
+            .first_or_octet_stream()
+            .essence_str()
+            .to_string(),
+    }
+}

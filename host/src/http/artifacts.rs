@@ -1,0 +1,119 @@
+//! `/artifactory/{repo}/{path}`: deploy (PUT), download (GET/HEAD), delete.
+
+use axum::body::Body;
+use axum::extract::State as Axs;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{BaseUrl, State, download, json_response, raw_rest, storage_api};
+use crate::artifacts::DeployRequest;
+use crate::artifacts::paths::RepoPath;
+use crate::auth::{Action, Caller};
+use crate::error::{ApiError, ApiResult};
+use crate::storage::Checksums;
+
+/// Dispatches on the method.
+pub async fn handle(
+    Axs(state): Axs<State>,
+    caller: Caller,
+    BaseUrl(base): BaseUrl,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let rp = RepoPath::parse(raw_rest(&uri, "/artifactory/"))?;
+    match method {
+        Method::GET | Method::HEAD => {
+            download::serve(&state, &caller, &rp, &method, &headers).await
+        }
+        Method::PUT => deploy(&state, &caller, &base, &rp, &headers, body).await,
+        Method::DELETE => delete(&state, &caller, &rp).await,
+        m => Err(ApiError::method_not_allowed(format!(
+            "Method {m} is not allowed on '{}': use GET, HEAD, PUT or DELETE",
+            uri.path()
+        ))),
+    }
+}
+
+async fn deploy(
+    state: &State,
+    caller: &Caller,
+    base: &str,
+    rp: &RepoPath,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let repo = state.repos.local(&rp.repo)?;
+    state
+        .auth
+        .authorize(caller, Action::Write, &repo.key, &rp.path)?;
+    if rp.trailing_slash || rp.path.is_empty() {
+        let item = state
+            .artifacts
+            .create_folder(&repo, &rp.path, caller.name(), rp.matrix.clone())
+            .await?;
+        let v = storage_api::folder_info_json(base, &repo.key, &rp.path, &item, Vec::new());
+        return Ok(json_response(StatusCode::CREATED, &v));
+    }
+    let may_overwrite = state
+        .auth
+        .authorize(caller, Action::Delete, &repo.key, &rp.path)
+        .is_ok();
+    let expected = expected_checksums(headers)?;
+    let d = DeployRequest {
+        repo: &repo,
+        path: &rp.path,
+        by: caller.name(),
+        expected,
+        props: rp.matrix.clone(),
+        may_overwrite,
+    };
+    let by_checksum = headers
+        .get("x-checksum-deploy")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let item = if by_checksum {
+        state.artifacts.deploy_by_checksum(d).await?
+    } else {
+        state.artifacts.deploy(d, body.into_data_stream()).await?
+    };
+    let v = storage_api::deploy_json(base, &repo.key, &rp.path, &item);
+    let mut resp = json_response(StatusCode::CREATED, &v);
+    if let Some(uri) = v["downloadUri"].as_str()
+        && let Ok(loc) = uri.parse()
+    {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(resp)
+}
+
+/// The `X-Checksum-*` headers, each checked to be hex of the right length.
+fn expected_checksums(headers: &HeaderMap) -> ApiResult<Checksums> {
+    let get = |name: &str, len: usize| -> ApiResult<Option<String>> {
+        let Some(v) = headers.get(name) else {
+            return Ok(None);
+        };
+        let v = v.to_str().unwrap_or("").trim().to_ascii_lowercase();
+        if v.len() != len || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::bad_request(format!(
+                "Header {name} must be {len} hexadecimal characters"
+            )));
+        }
+        Ok(Some(v))
+    };
+    Ok(Checksums {
+        sha1: get("x-checksum-sha1", 40)?,
+        md5: get("x-checksum", 32)?.or(get("x-checksum-md5", 32)?),
+        sha256: get("x-checksum-sha256", 64)?,
+    })
+}
+
+async fn delete(state: &State, caller: &Caller, rp: &RepoPath) -> ApiResult<Response> {
+    let repo = state.repos.local(&rp.repo)?;
+    state
+        .auth
+        .authorize(caller, Action::Delete, &repo.key, &rp.path)?;
+    state.artifacts.delete(&repo.key, &rp.path).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

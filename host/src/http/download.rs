@@ -1,0 +1,251 @@
+//! Serving a stored file: streaming, HEAD, Range, ETag and checksum headers; and
+//! folder listings.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::State;
+use crate::artifacts::blocking;
+use crate::artifacts::paths::{RepoPath, url_path};
+use crate::auth::{Action, Caller};
+use crate::clock;
+use crate::error::{ApiError, ApiResult};
+use crate::storage::Item;
+
+/// Files up to this size are read in one go rather than streamed.
+const SMALL: u64 = 64 * 1024;
+
+/// GET or HEAD of a repository path.
+pub async fn serve(
+    state: &State,
+    caller: &Caller,
+    rp: &RepoPath,
+    method: &Method,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let repo = state.repos.existing(&rp.repo)?;
+    state
+        .auth
+        .authorize(caller, Action::Read, &repo.key, &rp.path)?;
+    let item = state.artifacts.item_or_root(&repo.key, &rp.path)?;
+    if item.folder {
+        let html = listing(state, &repo.key, &rp.path)?;
+        let mut resp = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+        if method == Method::HEAD {
+            *resp.body_mut() = Body::empty();
+        }
+        return Ok(resp);
+    }
+    let blob = item
+        .blob
+        .clone()
+        .ok_or_else(|| ApiError::internal("file without content"))?;
+    let size = blob.size;
+    let etag = format!("\"{}\"", blob.sha1);
+
+    let mut h = HeaderMap::new();
+    let put = |h: &mut HeaderMap, k: header::HeaderName, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(k, v);
+        }
+    };
+    put(&mut h, header::ETAG, &etag);
+    put(
+        &mut h,
+        header::LAST_MODIFIED,
+        &clock::http_date(item.modified),
+    );
+    put(&mut h, header::ACCEPT_RANGES, "bytes");
+    put(&mut h, header::CONTENT_TYPE, &content_type(&item));
+    put(
+        &mut h,
+        "x-checksum-sha1".parse().expect("static"),
+        &blob.sha1,
+    );
+    put(
+        &mut h,
+        "x-checksum-sha256".parse().expect("static"),
+        &blob.sha256,
+    );
+    put(&mut h, "x-checksum-md5".parse().expect("static"), &blob.md5);
+    let name = rp.path.rsplit('/').next().unwrap_or("");
+    put(
+        &mut h,
+        "x-artifactory-filename".parse().expect("static"),
+        &url_path(name),
+    );
+
+    if let Some(inm) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        && inm.split(',').any(|t| {
+            let t = t.trim().trim_start_matches("W/");
+            t == etag || t == "*" || t.trim_matches('"') == blob.sha1
+        })
+    {
+        return Ok((StatusCode::NOT_MODIFIED, h).into_response());
+    }
+
+    let (status, start, len) = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        None => (StatusCode::OK, 0, size),
+        Some(r) => match parse_range(r, size) {
+            RangeAnswer::Full => (StatusCode::OK, 0, size),
+            RangeAnswer::Part(a, b) => {
+                put(
+                    &mut h,
+                    header::CONTENT_RANGE,
+                    &format!("bytes {a}-{b}/{size}"),
+                );
+                (StatusCode::PARTIAL_CONTENT, a, b - a + 1)
+            }
+            RangeAnswer::Unsatisfiable => {
+                put(&mut h, header::CONTENT_RANGE, &format!("bytes */{size}"));
+                let mut resp = ApiError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    format!("The range '{r}' is outside the file's {size} bytes"),
+                )
+                .into_response();
+                resp.headers_mut().extend(h);
+                return Ok(resp);
+            }
+        },
+    };
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if method == Method::HEAD {
+        return Ok((status, h, Body::empty()).into_response());
+    }
+    let body = if len <= SMALL && start == 0 && len == size {
+        let blobs = state.blobs.clone();
+        let sha = blob.sha256.clone();
+        let bytes = blocking(move || {
+            blobs
+                .read(&sha)
+                .map_err(|e| ApiError::internal(format!("cannot read the stored file: {e}")))
+        })
+        .await?;
+        Body::from(bytes)
+    } else {
+        let stream = state
+            .blobs
+            .open_range(&blob.sha256, start, len)
+            .map_err(|e| ApiError::internal(format!("cannot read the stored file: {e}")))?;
+        Body::from_stream(stream)
+    };
+    state.downloads.record(&repo.key, &rp.path, caller.name());
+    Ok((status, h, body).into_response())
+}
+
+fn content_type(item: &Item) -> String {
+    if item.mime.is_empty() {
+        "application/octet-stream".into()
+    } else {
+        item.mime.clone()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum RangeAnswer {
+    Full,
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// One `bytes=` range; several ranges or a malformed header get the whole file.
+fn parse_range(h: &str, size: u64) -> RangeAnswer {
+    let Some(spec) = h.trim().strip_prefix("bytes=") else {
+        return RangeAnswer::Full;
+    };
+    if spec.contains(',') {
+        return RangeAnswer::Full;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeAnswer::Full;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let parsed = match (a.is_empty(), b.is_empty()) {
+        (true, true) => return RangeAnswer::Full,
+        (true, false) => match b.parse::<u64>() {
+            Ok(0) => return RangeAnswer::Unsatisfiable,
+            Ok(n) => (size.saturating_sub(n), size.saturating_sub(1)),
+            Err(_) => return RangeAnswer::Full,
+        },
+        (false, _) => {
+            let Ok(start) = a.parse::<u64>() else {
+                return RangeAnswer::Full;
+            };
+            let end = if b.is_empty() {
+                size.saturating_sub(1)
+            } else {
+                match b.parse::<u64>() {
+                    Ok(e) if e >= start => e.min(size.saturating_sub(1)),
+                    _ => return RangeAnswer::Full,
+                }
+            };
+            (start, end)
+        }
+    };
+    if size == 0 || parsed.0 >= size {
+        return RangeAnswer::Unsatisfiable;
+    }
+    RangeAnswer::Part(parsed.0, parsed.1)
+}
+
+/// An HTML index of a folder, as Artifactory's browser view.
+fn listing(state: &State, repo: &str, path: &str) -> ApiResult<String> {
+    let title = if path.is_empty() {
+        repo.to_string()
+    } else {
+        format!("{repo}/{path}")
+    };
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of {t}</title></head>\n<body><h1>Index of {t}</h1><pre>Name                                  Last modified      Size</pre><hr/><pre>",
+        t = esc(&title)
+    );
+    if !path.is_empty() {
+        out.push_str("<a href=\"../\">../</a>\n");
+    }
+    for (name, item) in state.meta.children(repo, path)? {
+        let (href, shown, size) = if item.folder {
+            (
+                format!("{}/", url_path(&name)),
+                format!("{name}/"),
+                "-".to_string(),
+            )
+        } else {
+            (url_path(&name), name.clone(), item.size().to_string())
+        };
+        out.push_str(&format!(
+            "<a href=\"{}\">{}</a>    {}    {}\n",
+            esc(&href),
+            esc(&shown),
+            clock::iso8601(item.modified),
+            size
+        ));
+    }
+    out.push_str("</pre><hr/></body></html>\n");
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), RangeAnswer::Part(0, 9));
+        assert_eq!(parse_range("bytes=90-", 100), RangeAnswer::Part(90, 99));
+        assert_eq!(parse_range("bytes=-10", 100), RangeAnswer::Part(90, 99));
+        assert_eq!(parse_range("bytes=95-200", 100), RangeAnswer::Part(95, 99));
+        assert_eq!(parse_range("bytes=100-", 100), RangeAnswer::Unsatisfiable);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), RangeAnswer::Full);
+        assert_eq!(parse_range("items=0-1", 100), RangeAnswer::Full);
+        assert_eq!(parse_range("bytes=5-2", 100), RangeAnswer::Full);
+    }
+}

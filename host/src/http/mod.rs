@@ -1,0 +1,169 @@
+//! HTTP: one module per API area; handlers parse, authorize, call the domain and
+//! shape the answer.
+
+mod artifacts;
+mod download;
+mod repos_api;
+mod storage_api;
+mod system;
+mod transfer;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::routing::{any, get, patch, post};
+use percent_encoding::percent_decode_str;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// Shared state as handlers receive it.
+pub type State = Arc<AppState>;
+
+/// Every route of the server.
+pub fn router(state: State) -> Router {
+    Router::new()
+        .route("/artifactory/api/system/ping", get(system::ping))
+        .route("/artifactory/api/system/version", get(system::version))
+        .route("/artifactory/api/system/storage/gc", post(system::gc))
+        .route("/artifactory/api/storageinfo", get(system::storage_info))
+        .route("/router/api/v1/system/ping", get(system::ping))
+        .route("/router/api/v1/system/health", get(system::health))
+        .route("/artifactory/api/repositories", get(repos_api::list))
+        .route(
+            "/artifactory/api/repositories/{key}",
+            get(repos_api::get_one)
+                .put(repos_api::create)
+                .post(repos_api::update)
+                .delete(repos_api::delete),
+        )
+        .route(
+            "/artifactory/api/storage/{*rest}",
+            get(storage_api::get)
+                .put(storage_api::set_properties)
+                .delete(storage_api::delete_properties),
+        )
+        .route(
+            "/artifactory/api/metadata/{*rest}",
+            patch(storage_api::patch_metadata),
+        )
+        .route("/artifactory/api/copy/{*rest}", post(transfer::copy))
+        .route("/artifactory/api/move/{*rest}", post(transfer::move_))
+        .route("/artifactory/api/{*rest}", any(unknown_api))
+        .route("/artifactory/{*rest}", any(artifacts::handle))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("No resource at '{}'", uri.path()))
+}
+
+async fn unknown_api(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("Unknown API endpoint '{}'", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::method_not_allowed(format!(
+        "Method {method} is not allowed on '{}'",
+        uri.path()
+    ))
+}
+
+impl FromRequestParts<State> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
+        state.auth.authenticate(&parts.headers).await
+    }
+}
+
+/// The external base URL (`http://host:port`) used in `uri` fields.
+pub struct BaseUrl(pub String);
+
+impl FromRequestParts<State> for BaseUrl {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
+        let configured = state.config.server.base_url.trim_end_matches('/');
+        if !configured.is_empty() {
+            return Ok(BaseUrl(configured.to_string()));
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| state.config.server.listen.to_string());
+        Ok(BaseUrl(format!("http://{host}")))
+    }
+}
+
+/// The raw query parameters: keys and values percent-decoded (not `+`), a key
+/// without `=` has an empty value.
+pub struct Query(pub HashMap<String, String>);
+
+impl Query {
+    fn parse(raw: Option<&str>) -> Query {
+        let mut map = HashMap::new();
+        for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let dec = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+            map.insert(dec(k), dec(v));
+        }
+        Query(map)
+    }
+    /// Whether a flag is present and not `0`/`false`.
+    pub fn flag(&self, k: &str) -> bool {
+        self.0
+            .get(k)
+            .is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
+    }
+    /// A value, if present.
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+    /// Whether a key is present.
+    pub fn has(&self, k: &str) -> bool {
+        self.0.contains_key(k)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Query::parse(parts.uri.query()))
+    }
+}
+
+/// The still-encoded path after `prefix` (axum's path extractor would decode it,
+/// hiding `%2F` and `%2e%2e` from the checks).
+pub fn raw_rest<'a>(uri: &'a Uri, prefix: &str) -> &'a str {
+    uri.path().strip_prefix(prefix).unwrap_or("")
+}
+
+/// A `201 Created`/`200 OK` JSON answer.
+pub fn json_response(status: StatusCode, v: &serde_json::Value) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (status, axum::Json(v)).into_response()
+}
+
+/// A text answer.
+pub fn text_response(status: StatusCode, text: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}

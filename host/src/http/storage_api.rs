@@ -1,0 +1,349 @@
+//! `/artifactory/api/storage/{repo}/{path}` (item info, listings, properties,
+//! statistics) and `/artifactory/api/metadata/{repo}/{path}` (properties as JSON).
+
+use axum::extract::State as Axs;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{BaseUrl, Query, State, json_response, raw_rest};
+use crate::artifacts::paths::{RepoPath, url_path};
+use crate::artifacts::{PropertyChange, parse_property_list};
+use crate::auth::{Action, Caller};
+use crate::clock::iso8601;
+use crate::error::{ApiError, ApiResult};
+use crate::storage::Item;
+
+fn storage_uri(base: &str, repo: &str, path: &str) -> String {
+    if path.is_empty() {
+        format!("{base}/artifactory/api/storage/{repo}")
+    } else {
+        format!("{base}/artifactory/api/storage/{repo}/{}", url_path(path))
+    }
+}
+
+fn download_uri(base: &str, repo: &str, path: &str) -> String {
+    format!("{base}/artifactory/{repo}/{}", url_path(path))
+}
+
+fn checksums(item: &Item) -> (Value, Value) {
+    let b = item.blob.clone().unwrap_or_default();
+    let mut original = serde_json::Map::new();
+    for (k, v) in [
+        ("sha1", &item.original.sha1),
+        ("md5", &item.original.md5),
+        ("sha256", &item.original.sha256),
+    ] {
+        if let Some(v) = v {
+            original.insert(k.into(), json!(v));
+        }
+    }
+    (
+        json!({"sha1": b.sha1, "md5": b.md5, "sha256": b.sha256}),
+        Value::Object(original),
+    )
+}
+
+/// The answer to a deploy.
+pub fn deploy_json(base: &str, repo: &str, path: &str, item: &Item) -> Value {
+    let (sums, original) = checksums(item);
+    json!({
+        "repo": repo,
+        "path": format!("/{path}"),
+        "created": iso8601(item.created),
+        "createdBy": item.created_by,
+        "downloadUri": download_uri(base, repo, path),
+        "mimeType": item.mime,
+        "size": item.size().to_string(),
+        "checksums": sums,
+        "originalChecksums": original,
+        "uri": storage_uri(base, repo, path),
+    })
+}
+
+fn file_info_json(base: &str, repo: &str, path: &str, item: &Item) -> Value {
+    let (sums, original) = checksums(item);
+    json!({
+        "repo": repo,
+        "path": format!("/{path}"),
+        "created": iso8601(item.created),
+        "createdBy": item.created_by,
+        "lastModified": iso8601(item.modified),
+        "modifiedBy": item.modified_by,
+        "lastUpdated": iso8601(item.modified),
+        "downloadUri": download_uri(base, repo, path),
+        "mimeType": item.mime,
+        "size": item.size().to_string(),
+        "checksums": sums,
+        "originalChecksums": original,
+        "uri": storage_uri(base, repo, path),
+    })
+}
+
+/// Item info of a folder.
+pub fn folder_info_json(
+    base: &str,
+    repo: &str,
+    path: &str,
+    item: &Item,
+    children: Vec<(String, Item)>,
+) -> Value {
+    let children: Vec<Value> = children
+        .into_iter()
+        .map(|(name, i)| json!({"uri": format!("/{}", url_path(&name)), "folder": i.folder}))
+        .collect();
+    json!({
+        "repo": repo,
+        "path": format!("/{path}"),
+        "created": iso8601(item.created),
+        "createdBy": item.created_by,
+        "lastModified": iso8601(item.modified),
+        "modifiedBy": item.modified_by,
+        "lastUpdated": iso8601(item.modified),
+        "children": children,
+        "uri": storage_uri(base, repo, path),
+    })
+}
+
+fn parse_target(uri: &Uri) -> ApiResult<RepoPath> {
+    RepoPath::parse(raw_rest(uri, "/artifactory/api/storage/"))
+}
+
+/// GET: item info, `?list`, `?properties`, `?stats`.
+pub async fn get(
+    Axs(state): Axs<State>,
+    caller: Caller,
+    BaseUrl(base): BaseUrl,
+    q: Query,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let rp = parse_target(&uri)?;
+    let repo = state.repos.existing(&rp.repo)?;
+    state
+        .auth
+        .authorize(&caller, Action::Read, &repo.key, &rp.path)?;
+    let item = state.artifacts.item_or_root(&repo.key, &rp.path)?;
+    let (repo, path) = (repo.key.as_str(), rp.path.as_str());
+
+    if q.has("properties") {
+        let wanted: Vec<&str> = q
+            .get("properties")
+            .unwrap_or("")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let props: serde_json::Map<String, Value> = item
+            .props
+            .iter()
+            .filter(|(k, _)| wanted.is_empty() || wanted.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        if props.is_empty() {
+            return Err(ApiError::not_found(format!(
+                "No properties could be found on '{repo}/{path}'"
+            )));
+        }
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({"properties": props, "uri": storage_uri(&base, repo, path)}),
+        ));
+    }
+    if q.has("stats") {
+        let s = state.downloads.current(state.meta.as_ref(), repo, path)?;
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({
+                "uri": storage_uri(&base, repo, path),
+                "downloadCount": s.downloads,
+                "lastDownloaded": s.last_downloaded,
+                "lastDownloadedBy": s.last_downloaded_by,
+                "remoteDownloadCount": 0,
+                "remoteLastDownloaded": 0,
+            }),
+        ));
+    }
+    if q.has("list") {
+        return list(&state, &base, repo, path, &item, &q);
+    }
+    let v = if item.folder {
+        let children = state.meta.children(repo, path)?;
+        folder_info_json(&base, repo, path, &item, children)
+    } else {
+        file_info_json(&base, repo, path, &item)
+    };
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+/// `?list[&deep=1][&depth=N][&listFolders=1][&includeRootPath=1]`
+fn list(
+    state: &State,
+    base: &str,
+    repo: &str,
+    path: &str,
+    item: &Item,
+    q: &Query,
+) -> ApiResult<Response> {
+    if !item.folder {
+        return Err(ApiError::bad_request(format!(
+            "'{repo}/{path}' is a file: only folders can be listed"
+        )));
+    }
+    let deep = q.flag("deep");
+    let depth = match q.get("depth") {
+        Some(d) => Some(
+            d.parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("depth must be a number, not '{d}'")))?,
+        ),
+        None if deep => None,
+        None => Some(1),
+    };
+    let list_folders = q.flag("listFolders");
+    let mut files = Vec::new();
+    if q.flag("includeRootPath") && list_folders {
+        files.push(
+            json!({"uri": "/", "size": -1, "lastModified": iso8601(item.modified), "folder": true}),
+        );
+    }
+    for (p, i) in state.artifacts.walk(repo, path, depth)? {
+        let rel = &p[path.len()..];
+        let rel = if rel.starts_with('/') {
+            rel.to_string()
+        } else {
+            format!("/{rel}")
+        };
+        if i.folder {
+            if list_folders {
+                files.push(json!({"uri": url_path(&rel), "size": -1, "lastModified": iso8601(i.modified), "folder": true}));
+            }
+        } else {
+            let b = i.blob.clone().unwrap_or_default();
+            files.push(json!({
+                "uri": url_path(&rel), "size": b.size, "lastModified": iso8601(i.modified),
+                "folder": false, "sha1": b.sha1, "sha2": b.sha256,
+            }));
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"uri": storage_uri(base, repo, path), "created": iso8601(item.created), "files": files}),
+    ))
+}
+
+/// PUT `?properties=k=v1,v2;k2=v3[&recursive=1]`
+pub async fn set_properties(
+    Axs(state): Axs<State>,
+    caller: Caller,
+    q: Query,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let rp = parse_target(&uri)?;
+    let repo = state.repos.local(&rp.repo)?;
+    state
+        .auth
+        .authorize(&caller, Action::Annotate, &repo.key, &rp.path)?;
+    let raw = q.get("properties").ok_or_else(|| {
+        ApiError::bad_request("PUT on the storage API sets properties: add ?properties=key=value")
+    })?;
+    let changes = parse_property_list(raw)?;
+    state
+        .artifacts
+        .change_properties(&repo.key, &rp.path, &changes, recursive(&q), caller.name())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// DELETE `?properties=k1,k2[&recursive=1]`
+pub async fn delete_properties(
+    Axs(state): Axs<State>,
+    caller: Caller,
+    q: Query,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let rp = parse_target(&uri)?;
+    let repo = state.repos.local(&rp.repo)?;
+    state
+        .auth
+        .authorize(&caller, Action::Annotate, &repo.key, &rp.path)?;
+    let raw = q.get("properties").ok_or_else(|| {
+        ApiError::bad_request(
+            "DELETE on the storage API removes properties: add ?properties=key1,key2",
+        )
+    })?;
+    let changes: Vec<PropertyChange> = raw
+        .split(',')
+        .filter(|k| !k.is_empty())
+        .map(|k| PropertyChange {
+            key: k.to_string(),
+            values: None,
+        })
+        .collect();
+    if changes.is_empty() {
+        return Err(ApiError::bad_request("No property keys were given"));
+    }
+    state
+        .artifacts
+        .change_properties(&repo.key, &rp.path, &changes, recursive(&q), caller.name())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn recursive(q: &Query) -> bool {
+    // Artifactory's default for PUT/DELETE ?properties is recursive=1.
+    q.get("recursive").is_none_or(|v| v != "0")
+}
+
+/// PATCH `/api/metadata/{repo}/{path}` with `{"props":{"k":"v"|["v1","v2"]|null}}`.
+pub async fn patch_metadata(
+    Axs(state): Axs<State>,
+    caller: Caller,
+    q: Query,
+    uri: Uri,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let rp = RepoPath::parse(raw_rest(&uri, "/artifactory/api/metadata/"))?;
+    let repo = state.repos.local(&rp.repo)?;
+    state
+        .auth
+        .authorize(&caller, Action::Annotate, &repo.key, &rp.path)?;
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))?;
+    let props = v
+        .get("props")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ApiError::bad_request("The body needs a 'props' object"))?;
+    let mut changes = Vec::new();
+    for (k, val) in props {
+        crate::artifacts::paths::check_property_key(k)?;
+        let values = match val {
+            Value::Null => None,
+            Value::String(s) => Some(vec![s.clone()]),
+            Value::Array(a) => Some(
+                a.iter()
+                    .map(|x| match x {
+                        Value::String(s) => Ok(s.clone()),
+                        Value::Number(_) | Value::Bool(_) => Ok(x.to_string()),
+                        _ => Err(ApiError::bad_request(format!(
+                            "Property '{k}' has a value that is not a string"
+                        ))),
+                    })
+                    .collect::<ApiResult<Vec<_>>>()?,
+            ),
+            Value::Number(_) | Value::Bool(_) => Some(vec![val.to_string()]),
+            Value::Object(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "Property '{k}' has an object value"
+                )));
+            }
+        };
+        changes.push(PropertyChange {
+            key: k.clone(),
+            values,
+        });
+    }
+    let recursive = q.flag("recursiveProperties") || q.flag("recursive");
+    state
+        .artifacts
+        .change_properties(&repo.key, &rp.path, &changes, recursive, caller.name())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,123 @@
+//! System endpoints: ping, version, health, storage summary, garbage collection.
+
+use axum::extract::State as Axs;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::{State, json_response, text_response};
+use crate::artifacts::blocking;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::storage::gc;
+
+/// `GET …/system/ping` → `OK`.
+pub async fn ping() -> Response {
+    text_response(StatusCode::OK, "OK".into())
+}
+
+/// `GET /artifactory/api/system/version`
+pub async fn version(Axs(state): Axs<State>, caller: Caller) -> ApiResult<Response> {
+    state
+        .auth
+        .authorize(&caller, crate::auth::Action::Read, "", "")?;
+    // Clients gate features on Artifactory's version: binyard answers the API level it follows.
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "version": "7.90.0",
+            "revision": format!("binyard-{}", env!("CARGO_PKG_VERSION")),
+            "addons": [],
+            "license": "binyard",
+            "binyardVersion": env!("CARGO_PKG_VERSION"),
+        }),
+    ))
+}
+
+/// `GET /router/api/v1/system/health` (seed 002's SystemHealth).
+pub async fn health(Axs(state): Axs<State>) -> Response {
+    let (st, msg) = match state.meta.totals() {
+        Ok(_) => ("HEALTHY", "OK".to_string()),
+        Err(e) => ("UNHEALTHY", format!("metadata store: {e}")),
+    };
+    let node = "binyard";
+    json_response(
+        if st == "HEALTHY" {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        &json!({
+            "router": {"node_id": node, "state": st, "message": msg},
+            "services": [{"service_id": "jfrt@binyard", "node_id": node, "state": st, "message": msg}],
+        }),
+    )
+}
+
+/// `POST /artifactory/api/system/storage/gc` (admin): one collection now.
+pub async fn gc(Axs(state): Axs<State>, caller: Caller) -> ApiResult<Response> {
+    state.auth.require_admin(&caller)?;
+    let s = state.clone();
+    let report = blocking(move || Ok(gc::collect(s.meta.as_ref(), s.blobs.as_ref())?)).await?;
+    let v = serde_json::to_value(report).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+/// `GET /artifactory/api/storageinfo` (admin).
+pub async fn storage_info(Axs(state): Axs<State>, caller: Caller) -> ApiResult<Response> {
+    state.auth.require_admin(&caller)?;
+    let totals = state.meta.totals()?;
+    let mut list = Vec::new();
+    let (mut files, mut folders, mut bytes) = (0u64, 0u64, 0u64);
+    for r in state.repos.all() {
+        let c = state.meta.repo_counters(&r.key)?;
+        files += c.files;
+        folders += c.folders;
+        bytes += c.bytes;
+        list.push(json!({
+            "repoKey": r.key, "repoType": r.rclass.upper(), "foldersCount": c.folders,
+            "filesCount": c.files, "usedSpace": human(c.bytes), "usedSpaceInBytes": c.bytes,
+            "itemsCount": c.files + c.folders, "packageType": r.package_type,
+        }));
+    }
+    list.push(json!({
+        "repoKey": "TOTAL", "repoType": "NA", "foldersCount": folders, "filesCount": files,
+        "usedSpace": human(bytes), "usedSpaceInBytes": bytes, "itemsCount": files + folders,
+    }));
+    let optimization = if bytes == 0 {
+        0.0
+    } else {
+        100.0 * totals.blob_bytes as f64 / bytes as f64
+    };
+    let (kind, dir) = state.blobs.describe();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "binariesSummary": {
+                "binariesCount": totals.blobs.to_string(),
+                "binariesSize": human(totals.blob_bytes),
+                "artifactsSize": human(bytes),
+                "optimization": format!("{optimization:.2}%"),
+                "itemsCount": (files + folders).to_string(),
+                "artifactsCount": files.to_string(),
+            },
+            "fileStoreSummary": {"storageType": kind, "storageDirectory": dir.display().to_string()},
+            "repositoriesSummaryList": Value::Array(list),
+        }),
+    ))
+}

@@ -1,0 +1,91 @@
+//! `POST /artifactory/api/copy|move/{repo}/{path}?to=/{repo}/{path}[&dry=1][&failFast=1]`
+
+use axum::extract::State as Axs;
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+use serde_json::json;
+
+use super::{Query, State, json_response, raw_rest};
+use crate::artifacts::paths::{RepoPath, join};
+use crate::artifacts::{Transfer, TransferKind};
+use crate::auth::{Action, Caller};
+use crate::error::{ApiError, ApiResult};
+
+/// Copy.
+pub async fn copy(s: Axs<State>, c: Caller, q: Query, uri: Uri) -> ApiResult<Response> {
+    run(s, c, q, uri, TransferKind::Copy, "/artifactory/api/copy/").await
+}
+
+/// Move.
+pub async fn move_(s: Axs<State>, c: Caller, q: Query, uri: Uri) -> ApiResult<Response> {
+    run(s, c, q, uri, TransferKind::Move, "/artifactory/api/move/").await
+}
+
+async fn run(
+    Axs(state): Axs<State>,
+    caller: Caller,
+    q: Query,
+    uri: Uri,
+    kind: TransferKind,
+    prefix: &str,
+) -> ApiResult<Response> {
+    let src = RepoPath::parse(raw_rest(&uri, prefix))?;
+    let to = q
+        .get("to")
+        .ok_or_else(|| ApiError::bad_request("The destination is missing: add ?to=/repo/path"))?;
+    // `to` was percent-decoded once with the query; its segments are checked as a path.
+    let dst = RepoPath::parse(&to.replace('%', "%25"))?;
+    let src_repo = state.repos.local(&src.repo)?;
+    let dst_repo = state.repos.local(&dst.repo)?;
+    let src_item = state.artifacts.item(&src_repo.key, &src.path)?;
+    let dst_path = if dst.trailing_slash {
+        join(&dst.path, src.path.rsplit('/').next().unwrap_or(""))
+    } else {
+        dst.path.clone()
+    };
+    state
+        .auth
+        .authorize(&caller, Action::Read, &src_repo.key, &src.path)?;
+    if kind == TransferKind::Move {
+        state
+            .auth
+            .authorize(&caller, Action::Delete, &src_repo.key, &src.path)?;
+    }
+    state
+        .auth
+        .authorize(&caller, Action::Write, &dst_repo.key, &dst_path)?;
+    if state.meta.item(&dst_repo.key, &dst_path)?.is_some() {
+        state
+            .auth
+            .authorize(&caller, Action::Delete, &dst_repo.key, &dst_path)?;
+    }
+    let _ = src_item;
+    let (messages, failed) = state
+        .artifacts
+        .transfer(Transfer {
+            kind,
+            src_repo: &src_repo,
+            src_path: &src.path,
+            dst_repo: &dst_repo,
+            dst_path: &dst_path,
+            dry_run: q.flag("dry"),
+            fail_fast: q.flag("failFast"),
+            by: caller.name(),
+        })
+        .await?;
+    if failed {
+        let errors: Vec<_> = messages
+            .iter()
+            .filter(|m| m.level == "ERROR")
+            .map(|m| json!({"status": 409, "message": m.message}))
+            .collect();
+        return Ok(json_response(
+            StatusCode::CONFLICT,
+            &json!({"messages": messages, "errors": errors}),
+        ));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "messages": messages }),
+    ))
+}

@@ -1,0 +1,264 @@
+//! Repository configuration: the Artifactory JSON shape, its validation, and the
+//! set of repositories the server knows (cached in memory, stored in the metadata store).
+
+mod patterns;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ApiResult};
+use crate::storage::MetaStore;
+
+pub use patterns::ant_match;
+
+/// Local, remote or virtual.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RClass {
+    Local,
+    Remote,
+    Virtual,
+}
+
+impl RClass {
+    /// The upper-case form of the repository list (`LOCAL`).
+    pub fn upper(self) -> &'static str {
+        match self {
+            RClass::Local => "LOCAL",
+            RClass::Remote => "REMOTE",
+            RClass::Virtual => "VIRTUAL",
+        }
+    }
+}
+
+/// A repository's configuration, as `GET /api/repositories/{key}` answers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepoConfig {
+    pub key: String,
+    pub rclass: RClass,
+    pub package_type: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub notes: String,
+    #[serde(default = "default_includes")]
+    pub includes_pattern: String,
+    #[serde(default)]
+    pub excludes_pattern: String,
+    #[serde(default = "default_layout")]
+    pub repo_layout_ref: String,
+    /// Remote: the upstream URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Virtual: the aggregated repositories, in resolution order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repositories: Option<Vec<String>>,
+    /// Virtual: where deploys to the virtual repository go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_deployment_repo: Option<String>,
+    /// Format-specific settings kept for the plugin serving the repository.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+fn default_includes() -> String {
+    "**/*".into()
+}
+fn default_layout() -> String {
+    "simple-default".into()
+}
+
+impl RepoConfig {
+    /// Whether `path` passes the include/exclude patterns.
+    pub fn accepts_path(&self, path: &str) -> bool {
+        let any = |patterns: &str| {
+            patterns
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .any(|p| ant_match(p, path))
+        };
+        let included = self.includes_pattern.trim().is_empty() || any(&self.includes_pattern);
+        included && !any(&self.excludes_pattern)
+    }
+}
+
+/// Names a repository may not take: they are paths of the API itself.
+const RESERVED: &[&str] = &[
+    "api",
+    "ui",
+    "list",
+    "webapp",
+    "repo",
+    "favicon.ico",
+    "access",
+    "router",
+    "event",
+    "v2",
+];
+
+/// Checks a repository key: 1–64 characters of letters, digits, `-`, `_`, `.`, not starting with `.` or `-`.
+pub fn validate_key(key: &str) -> ApiResult<()> {
+    let ok_chars = key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if key.is_empty() || key.len() > 64 || !ok_chars || key.starts_with('.') || key.starts_with('-')
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid repository key '{key}': use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.' or '-'"
+        )));
+    }
+    if RESERVED.contains(&key.to_ascii_lowercase().as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "Repository key '{key}' is reserved"
+        )));
+    }
+    Ok(())
+}
+
+/// The known repositories, cached; the metadata store is the source of truth.
+#[derive(Clone)]
+pub struct Repos {
+    meta: Arc<dyn MetaStore>,
+    cache: Arc<RwLock<BTreeMap<String, Arc<RepoConfig>>>>,
+}
+
+impl Repos {
+    /// Loads every stored repository.
+    pub fn load(meta: Arc<dyn MetaStore>) -> anyhow::Result<Repos> {
+        let mut map = BTreeMap::new();
+        for (key, raw) in meta.repos()? {
+            let cfg: RepoConfig = serde_json::from_slice(&raw)?;
+            map.insert(key, Arc::new(cfg));
+        }
+        Ok(Repos {
+            meta,
+            cache: Arc::new(RwLock::new(map)),
+        })
+    }
+
+    /// One repository by key.
+    pub fn get(&self, key: &str) -> Option<Arc<RepoConfig>> {
+        self.cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    /// Every repository, by key.
+    pub fn all(&self) -> Vec<Arc<RepoConfig>> {
+        self.cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// A local repository that can take deploys, or the error a client should see.
+    pub fn local(&self, key: &str) -> ApiResult<Arc<RepoConfig>> {
+        let repo = self.existing(key)?;
+        if repo.rclass != RClass::Local {
+            return Err(ApiError::method_not_allowed(format!(
+                "Repository '{key}' is a {} repository: only local repositories accept this operation for now",
+                repo.rclass.upper().to_lowercase()
+            )));
+        }
+        Ok(repo)
+    }
+
+    /// A repository that exists, or 404.
+    pub fn existing(&self, key: &str) -> ApiResult<Arc<RepoConfig>> {
+        self.get(key)
+            .ok_or_else(|| ApiError::not_found(format!("Repository '{key}' does not exist")))
+    }
+
+    /// Validates and stores a new configuration (create or replace).
+    pub fn save(&self, cfg: RepoConfig) -> ApiResult<()> {
+        let raw = serde_json::to_vec(&cfg).map_err(|e| ApiError::internal(e.to_string()))?;
+        self.meta.put_repo(&cfg.key, &raw)?;
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(cfg.key.clone(), Arc::new(cfg));
+        Ok(())
+    }
+
+    /// Deletes a repository and all its content.
+    pub fn delete(&self, key: &str) -> ApiResult<()> {
+        self.meta.delete_repo(key)?;
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        Ok(())
+    }
+
+    /// Checks a configuration against the others: rclass-specific fields and references.
+    pub fn validate(&self, cfg: &RepoConfig, known_types: &[String]) -> ApiResult<()> {
+        validate_key(&cfg.key)?;
+        if !known_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(&cfg.package_type))
+        {
+            return Err(ApiError::bad_request(format!(
+                "Unsupported packageType '{}': this server serves {}",
+                cfg.package_type,
+                known_types.join(", ")
+            )));
+        }
+        match cfg.rclass {
+            RClass::Local => {
+                if cfg.url.is_some() || cfg.repositories.is_some() {
+                    return Err(ApiError::bad_request(
+                        "A local repository takes neither 'url' nor 'repositories'",
+                    ));
+                }
+            }
+            RClass::Remote => {
+                let url = cfg.url.as_deref().unwrap_or("");
+                let parsed = url.split_once("://");
+                let ok = matches!(parsed, Some((s, rest)) if (s == "http" || s == "https") && !rest.is_empty() && !rest.starts_with('/'));
+                if !ok {
+                    return Err(ApiError::bad_request(format!(
+                        "A remote repository needs 'url', an http or https URL (got '{url}')"
+                    )));
+                }
+            }
+            RClass::Virtual => {
+                let members = cfg.repositories.clone().unwrap_or_default();
+                for m in &members {
+                    if m == &cfg.key {
+                        return Err(ApiError::bad_request(
+                            "A virtual repository cannot include itself",
+                        ));
+                    }
+                    let Some(r) = self.get(m) else {
+                        return Err(ApiError::bad_request(format!(
+                            "Virtual repository member '{m}' does not exist"
+                        )));
+                    };
+                    if !r.package_type.eq_ignore_ascii_case(&cfg.package_type) {
+                        return Err(ApiError::bad_request(format!(
+                            "Virtual repository member '{m}' has packageType '{}', not '{}'",
+                            r.package_type, cfg.package_type
+                        )));
+                    }
+                }
+                if let Some(d) = &cfg.default_deployment_repo {
+                    let local = self.get(d).is_some_and(|r| r.rclass == RClass::Local);
+                    if !members.contains(d) || !local {
+                        return Err(ApiError::bad_request(format!(
+                            "defaultDeploymentRepo '{d}' must be a local repository among 'repositories'"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

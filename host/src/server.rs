@@ -1,0 +1,179 @@
+//! Starting the server: open the stores, bootstrap, spawn background work, serve HTTP.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::artifacts::Artifacts;
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::repos::Repos;
+use crate::storage::{BlobStore, FsBlobStore, MetaStore, RedbMeta, Stats, gc};
+
+/// Everything a request handler can reach.
+pub struct AppState {
+    pub config: Config,
+    pub meta: Arc<dyn MetaStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub repos: Repos,
+    pub auth: Auth,
+    pub artifacts: Artifacts,
+    pub downloads: DownloadStats,
+}
+
+/// Download counts buffered in memory and written every few seconds: counting
+/// must not put a database write on every download.
+#[derive(Default)]
+pub struct DownloadStats {
+    pending: Mutex<HashMap<(String, String), Stats>>,
+}
+
+impl DownloadStats {
+    /// Counts one download.
+    pub fn record(&self, repo: &str, path: &str, by: &str) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let s = p.entry((repo.to_string(), path.to_string())).or_default();
+        s.downloads += 1;
+        s.last_downloaded = crate::clock::now_ms();
+        s.last_downloaded_by = by.to_string();
+    }
+
+    /// Stored statistics plus what is still buffered.
+    pub fn current(
+        &self,
+        meta: &dyn MetaStore,
+        repo: &str,
+        path: &str,
+    ) -> Result<Stats, crate::storage::StoreError> {
+        let mut s = meta.stats(repo, path)?;
+        let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(add) = p.get(&(repo.to_string(), path.to_string())) {
+            s.downloads += add.downloads;
+            s.last_downloaded = add.last_downloaded;
+            s.last_downloaded_by = add.last_downloaded_by.clone();
+        }
+        Ok(s)
+    }
+
+    /// Writes the buffered counts.
+    pub fn flush(&self, meta: &dyn MetaStore) {
+        let batch: Vec<_> = {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            p.drain().map(|((r, path), s)| (r, path, s)).collect()
+        };
+        if !batch.is_empty()
+            && let Err(e) = meta.add_downloads(&batch)
+        {
+            tracing::warn!(error = %e, "could not save download statistics");
+        }
+    }
+}
+
+/// Opens the stores and builds the shared state.
+pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
+    let data = &config.storage.data_dir;
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create data folder {}", data.display()))?;
+    let meta: Arc<dyn MetaStore> = Arc::new(
+        RedbMeta::open(&data.join("meta.redb"))
+            .with_context(|| format!("cannot open the metadata in {}", data.display()))?,
+    );
+    let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(data)?);
+    let repos = Repos::load(meta.clone())?;
+    let auth = Auth::new(meta.clone(), config.security.anonymous_read);
+    let default_password = auth.bootstrap(&config.security.initial_admin_password)?;
+    if default_password {
+        let bar = "!".repeat(78);
+        eprintln!(
+            "{bar}\n!! WARNING: the user 'admin' still has the default password 'password'.\n!! Anyone who can reach this server can administer it: change the password now.\n{bar}"
+        );
+        tracing::warn!("the admin user still has the default password");
+    }
+    let artifacts = Artifacts {
+        meta: meta.clone(),
+        blobs: blobs.clone(),
+    };
+    Ok(Arc::new(AppState {
+        config,
+        meta,
+        blobs,
+        repos,
+        auth,
+        artifacts,
+        downloads: DownloadStats::default(),
+    }))
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.server.listen;
+    let state = open_state(config)?;
+    spawn_background(state.clone());
+    let app = crate::http::router(state.clone());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    println!("binyard listening on http://{addr}");
+    tracing::info!(%addr, data = %state.config.storage.data_dir.display(), "binyard started");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    state.downloads.flush(state.meta.as_ref());
+    Ok(())
+}
+
+fn spawn_background(state: Arc<AppState>) {
+    let s = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            let s = s.clone();
+            let _ = tokio::task::spawn_blocking(move || s.downloads.flush(s.meta.as_ref())).await;
+        }
+    });
+    let minutes = state.config.gc.interval_minutes;
+    if minutes > 0 {
+        tokio::spawn(async move {
+            let period = Duration::from_secs(minutes * 60);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                tick.tick().await;
+                let s = state.clone();
+                match tokio::task::spawn_blocking(move || {
+                    gc::collect(s.meta.as_ref(), s.blobs.as_ref())
+                })
+                .await
+                {
+                    Ok(Ok(r)) => tracing::info!(?r, "scheduled garbage collection"),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "scheduled garbage collection failed")
+                    }
+                    Err(e) => tracing::error!(error = %e, "scheduled garbage collection panicked"),
+                }
+            }
+        });
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

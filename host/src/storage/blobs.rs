@@ -1,0 +1,306 @@
+//! Content-addressed blobs: `blobs/ab/cd/<sha256>` in the data folder, written once
+//! through a temporary file that is fsynced and renamed into place.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// A stream of a blob's bytes.
+pub type ByteStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// The blob store: staging, durable commit, reading and deleting blobs.
+pub trait BlobStore: Send + Sync + 'static {
+    /// A new temporary file for an upload in flight; removed when dropped uncommitted.
+    fn stage(&self) -> io::Result<StagedFile>;
+    /// Makes a fully written (and fsynced) staged file the durable blob `sha256`,
+    /// or discards it when that blob already exists. The blob stays pinned against
+    /// garbage collection until the returned `BlobPin` is dropped.
+    fn commit(&self, staged: StagedFile, sha256: &str) -> io::Result<BlobPin>;
+    /// Pins an existing blob (deploy by checksum, copy); `None` when it is absent.
+    fn pin_existing(&self, sha256: &str) -> io::Result<Option<BlobPin>>;
+    /// Streams `len` bytes of a blob from `offset`.
+    fn open_range(&self, sha256: &str, offset: u64, len: u64) -> io::Result<ByteStream>;
+    /// Reads a whole (small) blob.
+    fn read(&self, sha256: &str) -> io::Result<Bytes>;
+    /// Every blob present, by sha256.
+    fn list(&self) -> io::Result<Vec<String>>;
+    /// Deletes a blob's bytes.
+    fn delete(&self, sha256: &str) -> io::Result<()>;
+    /// Removes temporary files no upload in flight owns (left by a crash or kill).
+    fn sweep_temp(&self) -> io::Result<usize>;
+    /// The pin table; held locked, no blob can be pinned or committed.
+    fn pins(&self) -> MutexGuard<'_, PinTable>;
+    /// Where the blobs live, for the storage summary.
+    fn describe(&self) -> (String, PathBuf);
+}
+
+/// Blobs pinned by writes that have not committed their metadata yet.
+#[derive(Default)]
+pub struct PinTable {
+    counts: HashMap<String, usize>,
+}
+
+impl PinTable {
+    /// Whether a blob is pinned.
+    pub fn is_pinned(&self, sha256: &str) -> bool {
+        self.counts.contains_key(sha256)
+    }
+    fn pin(&mut self, sha256: &str) {
+        *self.counts.entry(sha256.to_string()).or_insert(0) += 1;
+    }
+    fn unpin(&mut self, sha256: &str) {
+        if let Some(n) = self.counts.get_mut(sha256) {
+            *n -= 1;
+            if *n == 0 {
+                self.counts.remove(sha256);
+            }
+        }
+    }
+}
+
+/// Keeps a blob from being garbage collected until dropped.
+pub struct BlobPin {
+    sha256: String,
+    table: Arc<Mutex<PinTable>>,
+}
+
+impl Drop for BlobPin {
+    fn drop(&mut self) {
+        lock(&self.table).unpin(&self.sha256);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A temporary file of an upload in flight.
+pub struct StagedFile {
+    path: PathBuf,
+    file: File,
+    live: Arc<Mutex<HashSet<PathBuf>>>,
+    kept: bool,
+}
+
+impl StagedFile {
+    /// Appends bytes.
+    pub fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+        self.file.write_all(b)
+    }
+    /// Flushes the bytes to stable storage.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_all()
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        lock(&self.live).remove(&self.path);
+    }
+}
+
+/// Blobs in a local folder.
+pub struct FsBlobStore {
+    root: PathBuf,
+    tmp: PathBuf,
+    live: Arc<Mutex<HashSet<PathBuf>>>,
+    pins: Arc<Mutex<PinTable>>,
+    seq: AtomicU64,
+}
+
+fn valid_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn invalid(s: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("not a sha256: {s:?}"))
+}
+
+fn sync_dir(p: &Path) -> io::Result<()> {
+    File::open(p)?.sync_all()
+}
+
+impl FsBlobStore {
+    /// Opens the store in `data_dir` (`blobs/` and `tmp/` are created).
+    pub fn open(data_dir: &Path) -> io::Result<FsBlobStore> {
+        let root = data_dir.join("blobs");
+        let tmp = data_dir.join("tmp");
+        std::fs::create_dir_all(&root)?;
+        std::fs::create_dir_all(&tmp)?;
+        Ok(FsBlobStore {
+            root,
+            tmp,
+            live: Arc::default(),
+            pins: Arc::default(),
+            seq: AtomicU64::new(0),
+        })
+    }
+
+    fn path_of(&self, sha256: &str) -> io::Result<PathBuf> {
+        if !valid_sha256(sha256) {
+            return Err(invalid(sha256));
+        }
+        Ok(self
+            .root
+            .join(&sha256[..2])
+            .join(&sha256[2..4])
+            .join(sha256))
+    }
+
+    fn pin_guard(&self, table: &mut PinTable, sha256: &str) -> BlobPin {
+        table.pin(sha256);
+        BlobPin {
+            sha256: sha256.to_string(),
+            table: self.pins.clone(),
+        }
+    }
+}
+
+impl BlobStore for FsBlobStore {
+    fn stage(&self) -> io::Result<StagedFile> {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let path = self.tmp.join(format!(
+            "upload-{}-{n}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let file = File::options().write(true).create_new(true).open(&path)?;
+        lock(&self.live).insert(path.clone());
+        Ok(StagedFile {
+            path,
+            file,
+            live: self.live.clone(),
+            kept: false,
+        })
+    }
+
+    fn commit(&self, mut staged: StagedFile, sha256: &str) -> io::Result<BlobPin> {
+        let dest = self.path_of(sha256)?;
+        let dir = dest.parent().map(Path::to_path_buf).unwrap_or_default();
+        let new_dir = !dir.exists();
+        let (pin, renamed) = {
+            let mut table = lock(&self.pins);
+            let pin = self.pin_guard(&mut table, sha256);
+            if dest.exists() {
+                (pin, false)
+            } else {
+                std::fs::create_dir_all(&dir)?;
+                std::fs::rename(&staged.path, &dest)?;
+                staged.kept = true;
+                (pin, true)
+            }
+        };
+        drop(staged);
+        if renamed {
+            // The rename is durable only once the directory entry is.
+            sync_dir(&dir)?;
+            if new_dir && let Some(p) = dir.parent() {
+                sync_dir(p)?;
+                if let Some(pp) = p.parent() {
+                    sync_dir(pp)?;
+                }
+            }
+        }
+        Ok(pin)
+    }
+
+    fn pin_existing(&self, sha256: &str) -> io::Result<Option<BlobPin>> {
+        let dest = self.path_of(sha256)?;
+        let mut table = lock(&self.pins);
+        if !dest.exists() {
+            return Ok(None);
+        }
+        Ok(Some(self.pin_guard(&mut table, sha256)))
+    }
+
+    fn open_range(&self, sha256: &str, offset: u64, len: u64) -> io::Result<ByteStream> {
+        let file = File::open(self.path_of(sha256)?)?;
+        let mut file = tokio::fs::File::from_std(file);
+        let stream = async_stream(async move {
+            if offset > 0 {
+                file.seek(io::SeekFrom::Start(offset)).await?;
+            }
+            Ok(file.take(len))
+        });
+        Ok(stream)
+    }
+
+    fn read(&self, sha256: &str) -> io::Result<Bytes> {
+        Ok(Bytes::from(std::fs::read(self.path_of(sha256)?)?))
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for a in std::fs::read_dir(&self.root)? {
+            let a = a?.path();
+            if !a.is_dir() {
+                continue;
+            }
+            for b in std::fs::read_dir(&a)? {
+                let b = b?.path();
+                if !b.is_dir() {
+                    continue;
+                }
+                for f in std::fs::read_dir(&b)? {
+                    let name = f?.file_name().to_string_lossy().to_string();
+                    if valid_sha256(&name) {
+                        out.push(name);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn delete(&self, sha256: &str) -> io::Result<()> {
+        match std::fs::remove_file(self.path_of(sha256)?) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn sweep_temp(&self) -> io::Result<usize> {
+        let live = lock(&self.live).clone();
+        let mut n = 0;
+        for e in std::fs::read_dir(&self.tmp)? {
+            let p = e?.path();
+            if !live.contains(&p) && std::fs::remove_file(&p).is_ok() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn pins(&self) -> MutexGuard<'_, PinTable> {
+        lock(&self.pins)
+    }
+
+    fn describe(&self) -> (String, PathBuf) {
+        ("filesystem".into(), self.root.clone())
+    }
+}
+
+/// Turns "open a reader asynchronously" into a byte stream with large chunks.
+fn async_stream<F, R>(open: F) -> ByteStream
+where
+    F: std::future::Future<Output = io::Result<R>> + Send + 'static,
+    R: tokio::io::AsyncRead + Send + 'static,
+{
+    let s = futures_util::stream::once(open).flat_map(|r| match r {
+        Ok(reader) => tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024).boxed(),
+        Err(e) => futures_util::stream::once(async move { Err(e) }).boxed(),
+    });
+    Box::pin(s)
+}

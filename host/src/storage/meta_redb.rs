@@ -1,0 +1,458 @@
+//! The embedded metadata store on redb.
+//!
+//! Item keys are `repo \0 parent \0 name`, so a folder's direct children are one
+//! contiguous range and a repository is one prefix.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use super::{Change, Digests, Item, MetaStore, RepoCounters, Stats, StoreError, StoreTotals};
+
+const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
+const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
+/// Blobs whose reference count dropped to zero: the garbage collector's work list.
+const UNREFERENCED: TableDefinition<&str, ()> = TableDefinition::new("unreferenced");
+const SHA1: TableDefinition<&str, &str> = TableDefinition::new("sha1_to_sha256");
+const REPOS: TableDefinition<&str, &[u8]> = TableDefinition::new("repos");
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+const STATS: TableDefinition<&str, &[u8]> = TableDefinition::new("stats");
+const COUNTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("counters");
+const TOTALS_KEY: &str = "\0totals";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct BlobRow {
+    #[serde(flatten)]
+    digests: Digests,
+    refs: u64,
+}
+
+/// redb-backed `MetaStore`.
+pub struct RedbMeta {
+    db: Database,
+}
+
+fn item_key(repo: &str, path: &str) -> String {
+    let (parent, name) = match path.rfind('/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("", path),
+    };
+    format!("{repo}\0{parent}\0{name}")
+}
+
+/// The exclusive end of the key range that starts with `prefix` (which ends in `\0`).
+fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix[..prefix.len() - 1].to_string();
+    end.push('\u{1}');
+    end
+}
+
+fn conflict(msg: String) -> StoreError {
+    StoreError::Conflict(msg)
+}
+
+impl RedbMeta {
+    /// Opens (or creates) the database file and its tables.
+    pub fn open(path: &Path) -> Result<RedbMeta, StoreError> {
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        txn.open_table(ITEMS)?;
+        txn.open_table(BLOBS)?;
+        txn.open_table(UNREFERENCED)?;
+        txn.open_table(SHA1)?;
+        txn.open_table(REPOS)?;
+        txn.open_table(USERS)?;
+        txn.open_table(STATS)?;
+        txn.open_table(COUNTERS)?;
+        txn.commit()?;
+        Ok(RedbMeta { db })
+    }
+}
+
+/// The tables one write transaction works on, with counters batched until the end.
+struct Writer<'t> {
+    items: Table<'t, &'static str, &'static [u8]>,
+    blobs: Table<'t, &'static str, &'static [u8]>,
+    unreferenced: Table<'t, &'static str, ()>,
+    sha1: Table<'t, &'static str, &'static str>,
+    stats: Table<'t, &'static str, &'static [u8]>,
+    counters: Table<'t, &'static str, &'static [u8]>,
+    repo_counters: HashMap<String, RepoCounters>,
+    totals: Option<StoreTotals>,
+}
+
+impl<'t> Writer<'t> {
+    fn new(txn: &'t redb::WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Writer {
+            items: txn.open_table(ITEMS)?,
+            blobs: txn.open_table(BLOBS)?,
+            unreferenced: txn.open_table(UNREFERENCED)?,
+            sha1: txn.open_table(SHA1)?,
+            stats: txn.open_table(STATS)?,
+            counters: txn.open_table(COUNTERS)?,
+            repo_counters: HashMap::new(),
+            totals: None,
+        })
+    }
+
+    fn counters_of(&mut self, repo: &str) -> Result<&mut RepoCounters, StoreError> {
+        if !self.repo_counters.contains_key(repo) {
+            let c = match self.counters.get(repo)? {
+                Some(v) => serde_json::from_slice(v.value())?,
+                None => RepoCounters::default(),
+            };
+            self.repo_counters.insert(repo.to_string(), c);
+        }
+        Ok(self.repo_counters.get_mut(repo).expect("inserted above"))
+    }
+
+    fn totals(&mut self) -> Result<&mut StoreTotals, StoreError> {
+        if self.totals.is_none() {
+            let t = match self.counters.get(TOTALS_KEY)? {
+                Some(v) => serde_json::from_slice(v.value())?,
+                None => StoreTotals::default(),
+            };
+            self.totals = Some(t);
+        }
+        Ok(self.totals.as_mut().expect("set above"))
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Item>, StoreError> {
+        Ok(match self.items.get(key)? {
+            Some(v) => Some(serde_json::from_slice(v.value())?),
+            None => None,
+        })
+    }
+
+    fn add_ref(&mut self, d: &Digests) -> Result<(), StoreError> {
+        let row = match self.blobs.get(d.sha256.as_str())? {
+            Some(v) => {
+                let mut row: BlobRow = serde_json::from_slice(v.value())?;
+                row.refs += 1;
+                row
+            }
+            None => {
+                self.sha1.insert(d.sha1.as_str(), d.sha256.as_str())?;
+                BlobRow {
+                    digests: d.clone(),
+                    refs: 1,
+                }
+            }
+        };
+        if row.refs == 1 {
+            self.unreferenced.remove(d.sha256.as_str())?;
+            let t = self.totals()?;
+            t.blobs += 1;
+            t.blob_bytes += d.size;
+        }
+        self.blobs
+            .insert(d.sha256.as_str(), serde_json::to_vec(&row)?.as_slice())?;
+        Ok(())
+    }
+
+    fn drop_ref(&mut self, d: &Digests) -> Result<(), StoreError> {
+        let Some(mut row) = (match self.blobs.get(d.sha256.as_str())? {
+            Some(v) => Some(serde_json::from_slice::<BlobRow>(v.value())?),
+            None => None,
+        }) else {
+            return Ok(());
+        };
+        row.refs = row.refs.saturating_sub(1);
+        if row.refs == 0 {
+            self.unreferenced.insert(d.sha256.as_str(), ())?;
+            let t = self.totals()?;
+            t.blobs = t.blobs.saturating_sub(1);
+            t.blob_bytes = t.blob_bytes.saturating_sub(d.size);
+        }
+        self.blobs
+            .insert(d.sha256.as_str(), serde_json::to_vec(&row)?.as_slice())?;
+        Ok(())
+    }
+
+    fn count(&mut self, repo: &str, item: &Item, sign: i64) -> Result<(), StoreError> {
+        let c = self.counters_of(repo)?;
+        let add = |v: &mut u64, n: u64| {
+            *v = if sign > 0 {
+                v.saturating_add(n)
+            } else {
+                v.saturating_sub(n)
+            }
+        };
+        if item.folder {
+            add(&mut c.folders, 1);
+        } else {
+            add(&mut c.files, 1);
+            add(&mut c.bytes, item.size());
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, repo: &str, path: &str, item: &Item) -> Result<(), StoreError> {
+        // Missing parent folders are created; a file in the way is a conflict.
+        let mut at = 0;
+        while let Some(i) = path[at..].find('/') {
+            let parent = &path[..at + i];
+            let key = item_key(repo, parent);
+            match self.get(&key)? {
+                Some(p) if p.folder => {}
+                Some(_) => return Err(conflict(format!("'{parent}' is a file, not a folder"))),
+                None => {
+                    let f = Item::new_folder(&item.modified_by, item.modified);
+                    self.items
+                        .insert(key.as_str(), serde_json::to_vec(&f)?.as_slice())?;
+                    self.count(repo, &f, 1)?;
+                }
+            }
+            at += i + 1;
+        }
+        let key = item_key(repo, path);
+        if let Some(old) = self.get(&key)? {
+            if old.folder != item.folder {
+                let what = if old.folder { "folder" } else { "file" };
+                return Err(conflict(format!("'{path}' is already a {what}")));
+            }
+            if let Some(b) = &old.blob {
+                self.drop_ref(b)?;
+            }
+            self.count(repo, &old, -1)?;
+        }
+        if let Some(b) = &item.blob {
+            self.add_ref(b)?;
+        }
+        self.count(repo, item, 1)?;
+        self.items
+            .insert(key.as_str(), serde_json::to_vec(item)?.as_slice())?;
+        Ok(())
+    }
+
+    fn delete(&mut self, repo: &str, path: &str) -> Result<(), StoreError> {
+        let key = item_key(repo, path);
+        let old = match self.items.remove(key.as_str())? {
+            Some(v) => serde_json::from_slice::<Item>(v.value())?,
+            None => return Ok(()),
+        };
+        if let Some(b) = &old.blob {
+            self.drop_ref(b)?;
+        }
+        self.count(repo, &old, -1)?;
+        self.stats.remove(key.as_str())?;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), StoreError> {
+        for (repo, c) in std::mem::take(&mut self.repo_counters) {
+            self.counters
+                .insert(repo.as_str(), serde_json::to_vec(&c)?.as_slice())?;
+        }
+        if let Some(t) = self.totals {
+            self.counters
+                .insert(TOTALS_KEY, serde_json::to_vec(&t)?.as_slice())?;
+        }
+        Ok(())
+    }
+}
+
+impl MetaStore for RedbMeta {
+    fn repos(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(REPOS)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            let (k, v) = e?;
+            out.push((k.value().to_string(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn put_repo(&self, key: &str, config: &[u8]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(REPOS)?.insert(key, config)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn delete_repo(&self, key: &str) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let prefix = format!("{key}\0");
+            let end = prefix_end(&prefix);
+            let mut w = Writer::new(&txn)?;
+            let mut doomed = Vec::new();
+            for e in w.items.range(prefix.as_str()..end.as_str())? {
+                let (k, v) = e?;
+                let item: Item = serde_json::from_slice(v.value())?;
+                doomed.push((k.value().to_string(), item));
+            }
+            for (k, item) in doomed {
+                w.items.remove(k.as_str())?;
+                w.stats.remove(k.as_str())?;
+                if let Some(b) = &item.blob {
+                    w.drop_ref(b)?;
+                }
+            }
+            w.counters.remove(key)?;
+            w.finish()?;
+            txn.open_table(REPOS)?.remove(key)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn item(&self, repo: &str, path: &str) -> Result<Option<Item>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(ITEMS)?;
+        Ok(match t.get(item_key(repo, path).as_str())? {
+            Some(v) => Some(serde_json::from_slice(v.value())?),
+            None => None,
+        })
+    }
+
+    fn children(&self, repo: &str, folder: &str) -> Result<Vec<(String, Item)>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(ITEMS)?;
+        let prefix = format!("{repo}\0{folder}\0");
+        let end = prefix_end(&prefix);
+        let mut out = Vec::new();
+        for e in t.range(prefix.as_str()..end.as_str())? {
+            let (k, v) = e?;
+            let name = k.value()[prefix.len()..].to_string();
+            out.push((name, serde_json::from_slice(v.value())?));
+        }
+        Ok(out)
+    }
+
+    fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut w = Writer::new(&txn)?;
+            for c in changes {
+                match c {
+                    Change::Put { repo, path, item } => w.put(repo, path, item)?,
+                    Change::Delete { repo, path } => w.delete(repo, path)?,
+                }
+            }
+            w.finish()?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn blob(&self, sha256: &str) -> Result<Option<Digests>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(BLOBS)?;
+        Ok(match t.get(sha256)? {
+            Some(v) => Some(serde_json::from_slice::<BlobRow>(v.value())?.digests),
+            None => None,
+        })
+    }
+
+    fn blob_by_sha1(&self, sha1: &str) -> Result<Option<String>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(SHA1)?;
+        Ok(t.get(sha1)?.map(|v| v.value().to_string()))
+    }
+
+    fn unreferenced_blobs(&self) -> Result<Vec<String>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(UNREFERENCED)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            out.push(e?.0.value().to_string());
+        }
+        Ok(out)
+    }
+
+    fn forget_unreferenced(&self, sha256s: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
+        let txn = self.db.begin_write()?;
+        let mut gone = Vec::new();
+        {
+            let mut blobs = txn.open_table(BLOBS)?;
+            let mut unref = txn.open_table(UNREFERENCED)?;
+            let mut sha1 = txn.open_table(SHA1)?;
+            for sha in sha256s {
+                let row = match blobs.get(sha.as_str())? {
+                    Some(v) => serde_json::from_slice::<BlobRow>(v.value())?,
+                    None => continue,
+                };
+                if row.refs > 0 {
+                    continue;
+                }
+                blobs.remove(sha.as_str())?;
+                unref.remove(sha.as_str())?;
+                sha1.remove(row.digests.sha1.as_str())?;
+                gone.push((sha.clone(), row.digests.size));
+            }
+        }
+        txn.commit()?;
+        Ok(gone)
+    }
+
+    fn user(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(USERS)?;
+        Ok(t.get(name)?.map(|v| v.value().to_vec()))
+    }
+
+    fn put_user(&self, name: &str, record: &[u8]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(USERS)?.insert(name, record)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn stats(&self, repo: &str, path: &str) -> Result<Stats, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(STATS)?;
+        Ok(match t.get(item_key(repo, path).as_str())? {
+            Some(v) => serde_json::from_slice(v.value())?,
+            None => Stats::default(),
+        })
+    }
+
+    fn add_downloads(&self, batch: &[(String, String, Stats)]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let items = txn.open_table(ITEMS)?;
+            let mut t = txn.open_table(STATS)?;
+            for (repo, path, add) in batch {
+                let key = item_key(repo, path);
+                // An item deleted since the download keeps no statistics.
+                if items.get(key.as_str())?.is_none() {
+                    continue;
+                }
+                let mut s: Stats = match t.get(key.as_str())? {
+                    Some(v) => serde_json::from_slice(v.value())?,
+                    None => Stats::default(),
+                };
+                s.downloads += add.downloads;
+                if add.last_downloaded >= s.last_downloaded {
+                    s.last_downloaded = add.last_downloaded;
+                    s.last_downloaded_by = add.last_downloaded_by.clone();
+                }
+                t.insert(key.as_str(), serde_json::to_vec(&s)?.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn repo_counters(&self, repo: &str) -> Result<RepoCounters, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(COUNTERS)?;
+        Ok(match t.get(repo)? {
+            Some(v) => serde_json::from_slice(v.value())?,
+            None => RepoCounters::default(),
+        })
+    }
+
+    fn totals(&self) -> Result<StoreTotals, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(COUNTERS)?;
+        Ok(match t.get(TOTALS_KEY)? {
+            Some(v) => serde_json::from_slice(v.value())?,
+            None => StoreTotals::default(),
+        })
+    }
+}

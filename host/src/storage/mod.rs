@@ -1,0 +1,90 @@
+//! Storage: content-addressed blobs on disk, metadata in an embedded database, and
+//! the garbage collector that reclaims blobs nothing references.
+//!
+//! Both stores sit behind traits (`BlobStore`, `MetaStore`) so that object storage
+//! and PostgreSQL can replace the embedded defaults.
+
+mod blobs;
+pub mod gc;
+mod meta_redb;
+mod model;
+pub mod upload;
+
+pub use blobs::{BlobPin, BlobStore, ByteStream, FsBlobStore, StagedFile};
+pub use meta_redb::RedbMeta;
+pub use model::{Change, Checksums, Digests, Item, Properties, RepoCounters, Stats, StoreTotals};
+
+/// A failure of the storage layer (disk, database, corrupt record).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] redb::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt record: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    /// The change contradicts what is stored (a file where a folder should be).
+    #[error("{0}")]
+    Conflict(String),
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::Db(e.into()) }
+        }
+    )*};
+}
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// The metadata store: repositories, items (files and folders), blob references,
+/// users and download statistics. Every write is one atomic, durable transaction.
+pub trait MetaStore: Send + Sync + 'static {
+    /// All stored repository configurations (raw JSON), by key order.
+    fn repos(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Creates (`create`) or replaces a repository configuration.
+    fn put_repo(&self, key: &str, config: &[u8]) -> Result<(), StoreError>;
+    /// Deletes a repository and every item in it; blobs lose their references.
+    fn delete_repo(&self, key: &str) -> Result<(), StoreError>;
+
+    /// One item (file or folder); `path` has no leading slash.
+    fn item(&self, repo: &str, path: &str) -> Result<Option<Item>, StoreError>;
+    /// The direct children of a folder (`""` is the repository root), by name.
+    fn children(&self, repo: &str, folder: &str) -> Result<Vec<(String, Item)>, StoreError>;
+    /// Applies changes in one transaction: all or nothing.
+    fn apply(&self, changes: &[Change]) -> Result<(), StoreError>;
+
+    /// A stored blob's digests by sha256, if any item references or referenced it.
+    fn blob(&self, sha256: &str) -> Result<Option<Digests>, StoreError>;
+    /// The sha256 of the blob with this sha1, if known.
+    fn blob_by_sha1(&self, sha1: &str) -> Result<Option<String>, StoreError>;
+    /// Blobs no item references any more.
+    fn unreferenced_blobs(&self) -> Result<Vec<String>, StoreError>;
+    /// Deletes the record of each blob that is still unreferenced; returns those deleted with their size.
+    fn forget_unreferenced(&self, sha256s: &[String]) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Whether a blob has a record (referenced or not).
+    fn blob_known(&self, sha256: &str) -> Result<bool, StoreError> {
+        Ok(self.blob(sha256)?.is_some())
+    }
+
+    /// A user record (raw JSON).
+    fn user(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Creates or replaces a user record.
+    fn put_user(&self, name: &str, record: &[u8]) -> Result<(), StoreError>;
+
+    /// Download statistics of an item.
+    fn stats(&self, repo: &str, path: &str) -> Result<Stats, StoreError>;
+    /// Adds buffered download counts.
+    fn add_downloads(&self, batch: &[(String, String, Stats)]) -> Result<(), StoreError>;
+
+    /// Per-repository counters (files, folders, bytes).
+    fn repo_counters(&self, repo: &str) -> Result<RepoCounters, StoreError>;
+    /// Counters over all distinct blobs.
+    fn totals(&self) -> Result<StoreTotals, StoreError>;
+}

@@ -1,0 +1,103 @@
+//! The records the metadata store keeps.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Item properties: a key with one or more values.
+pub type Properties = BTreeMap<String, Vec<String>>;
+
+/// The digests and size of stored bytes, hex-encoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digests {
+    pub sha256: String,
+    pub sha1: String,
+    pub md5: String,
+    pub size: u64,
+}
+
+/// Checksums a client sent with a deploy (each optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksums {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sha1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub md5: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sha256: Option<String>,
+}
+
+/// A file or folder in a repository.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    pub folder: bool,
+    /// The bytes of a file; `None` for a folder.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub blob: Option<Digests>,
+    pub created: i64,
+    pub modified: i64,
+    pub created_by: String,
+    pub modified_by: String,
+    #[serde(default)]
+    pub mime: String,
+    #[serde(default)]
+    pub original: Checksums,
+    #[serde(default)]
+    pub props: Properties,
+}
+
+impl Item {
+    /// A new folder made by `by` at `at`.
+    pub fn new_folder(by: &str, at: i64) -> Item {
+        Item {
+            folder: true,
+            created: at,
+            modified: at,
+            created_by: by.to_string(),
+            modified_by: by.to_string(),
+            ..Item::default()
+        }
+    }
+
+    /// The size of a file, 0 for a folder.
+    pub fn size(&self) -> u64 {
+        self.blob.as_ref().map_or(0, |b| b.size)
+    }
+}
+
+/// One change inside an atomic `MetaStore::apply`.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Creates or replaces the item at `path`, creating missing parent folders
+    /// (owned by the item's modifier). Blob references follow the old and new item.
+    Put {
+        repo: String,
+        path: String,
+        item: Box<Item>,
+    },
+    /// Removes the one item at `path` (callers remove a folder's children first).
+    Delete { repo: String, path: String },
+}
+
+/// Download statistics of an item.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub downloads: u64,
+    pub last_downloaded: i64,
+    pub last_downloaded_by: String,
+}
+
+/// Counters of one repository.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoCounters {
+    pub files: u64,
+    pub folders: u64,
+    pub bytes: u64,
+}
+
+/// Counters over all distinct blobs with references.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreTotals {
+    pub blobs: u64,
+    pub blob_bytes: u64,
+}

@@ -1,0 +1,102 @@
+//! Receives an upload: streams the body into a staged file while sha256, sha1 and
+//! md5 are computed in the same pass, on two threads so the slowest digest (md5)
+//! does not add to the others. Memory use is bounded by the channel depth.
+
+use std::io;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use super::{BlobStore, Digests, StagedFile};
+
+/// Chunks buffered per worker: with hyper's frames this bounds memory to a few MiB.
+const DEPTH: usize = 16;
+
+/// Why an upload did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("the upload was interrupted: {0}")]
+    Body(String),
+    #[error("cannot store the upload: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// An upload fully written to a staged file and fsynced, with its digests.
+pub struct Received {
+    pub staged: StagedFile,
+    pub digests: Digests,
+}
+
+/// Streams `body` into a new staged file of `blobs`.
+pub async fn receive<S, E>(blobs: &dyn BlobStore, mut body: S) -> Result<Received, UploadError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let staged = blobs.stage()?;
+    let (tx_a, mut rx_a) = mpsc::channel::<Bytes>(DEPTH);
+    let (tx_b, mut rx_b) = mpsc::channel::<Bytes>(DEPTH);
+
+    let writer = tokio::task::spawn_blocking(move || -> io::Result<_> {
+        let mut staged = staged;
+        let mut sha256 = Sha256::new();
+        let mut sha1 = Sha1::new();
+        let mut size = 0u64;
+        while let Some(chunk) = rx_a.blocking_recv() {
+            sha256.update(&chunk);
+            sha1.update(&chunk);
+            staged.write_all(&chunk)?;
+            size += chunk.len() as u64;
+        }
+        Ok((staged, sha256, sha1, size))
+    });
+    let md5 = tokio::task::spawn_blocking(move || {
+        let mut md5 = Md5::new();
+        while let Some(chunk) = rx_b.blocking_recv() {
+            md5.update(&chunk);
+        }
+        md5
+    });
+
+    let mut failure = None;
+    while let Some(frame) = body.next().await {
+        match frame {
+            Ok(chunk) if chunk.is_empty() => {}
+            Ok(chunk) => {
+                // A send fails only when the writer stopped on an I/O error, reported below.
+                if tx_a.send(chunk.clone()).await.is_err() || tx_b.send(chunk).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                failure = Some(UploadError::Body(e.to_string()));
+                break;
+            }
+        }
+    }
+    drop(tx_a);
+    drop(tx_b);
+
+    let written = writer.await.map_err(|e| io::Error::other(e.to_string()))?;
+    let md5 = md5.await.map_err(|e| io::Error::other(e.to_string()))?;
+    if let Some(f) = failure {
+        return Err(f); // the staged file is removed when `written` drops
+    }
+    let (mut staged, sha256, sha1, size) = written?;
+    let staged = tokio::task::spawn_blocking(move || staged.sync().map(|_| staged))
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))??;
+    Ok(Received {
+        staged,
+        digests: Digests {
+            sha256: hex::encode(sha256.finalize()),
+            sha1: hex::encode(sha1.finalize()),
+            md5: hex::encode(md5.finalize()),
+            size,
+        },
+    })
+}
