@@ -58,12 +58,58 @@ impl Default for StorageConfig {
 pub struct PluginsConfig {
     /// Folder the plugin `.wasm` files are loaded from.
     pub dir: PathBuf,
+    /// Milliseconds between checks of the folder for new, changed or removed files; 0: never.
+    pub watch_interval_ms: u64,
+    /// Limits of every plugin, unless `[plugins.limits.NAME]` says otherwise.
+    pub deadline_ms: u64,
+    pub memory_mib: u64,
+    pub max_instances: u32,
+    /// Per-plugin limits, by plugin name.
+    pub limits: std::collections::BTreeMap<String, PluginLimits>,
 }
 
 impl Default for PluginsConfig {
     fn default() -> Self {
         PluginsConfig {
             dir: PathBuf::from("./target/plugins"),
+            watch_interval_ms: 2000,
+            deadline_ms: PluginLimits::default().deadline_ms,
+            memory_mib: PluginLimits::default().memory_mib,
+            max_instances: PluginLimits::default().max_instances,
+            limits: Default::default(),
+        }
+    }
+}
+
+impl PluginsConfig {
+    /// The limits that apply to the plugin `name`.
+    pub fn limits_for(&self, name: &str) -> PluginLimits {
+        self.limits.get(name).cloned().unwrap_or(PluginLimits {
+            deadline_ms: self.deadline_ms,
+            memory_mib: self.memory_mib,
+            max_instances: self.max_instances,
+        })
+    }
+}
+
+/// What one plugin may use per call.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginLimits {
+    /// Wall-clock milliseconds a call may run before it is stopped.
+    pub deadline_ms: u64,
+    /// MiB of linear memory an instance may grow to.
+    pub memory_mib: u64,
+    /// Instances of the plugin that may run at once; more requests wait for a free one.
+    pub max_instances: u32,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits {
+            deadline_ms: 5000,
+            memory_mib: 128,
+            max_instances: 32,
         }
     }
 }
@@ -145,6 +191,7 @@ mod tests {
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:8081");
         assert_eq!(c.storage.data_dir, PathBuf::from("./data"));
         assert!(!c.security.anonymous_read);
+        assert_eq!(c.plugins.limits_for("any"), PluginLimits::default());
     }
 
     #[test]
@@ -153,5 +200,7 @@ mod tests {
         assert!(err.contains("lisen"), "{err}");
         let err = Config::parse("[nosuch]\n").unwrap_err();
         assert!(err.contains("nosuch"), "{err}");
+        let err = Config::parse("[plugins.limits.npm]\ndeadline = 3\n").unwrap_err();
+        assert!(err.contains("deadline"), "{err}");
     }
 }

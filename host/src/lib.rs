@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod plugins;
 pub mod repos;
 pub mod server;
 pub mod storage;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use crate::artifacts::Artifacts;
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::plugins::Plugins;
 use crate::repos::Repos;
 use crate::storage::{BlobStore, FsBlobStore, MetaStore, RedbMeta, Stats, gc};
 
@@ -21,6 +22,7 @@ pub struct AppState {
     pub auth: Auth,
     pub artifacts: Artifacts,
     pub downloads: DownloadStats,
+    pub plugins: Arc<Plugins>,
 }
 
 /// Download counts buffered in memory and written every few seconds: counting
@@ -91,6 +93,7 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         );
         tracing::warn!("the admin user still has the default password");
     }
+    let plugins = Arc::new(Plugins::new(config.plugins.clone(), data)?);
     let artifacts = Artifacts {
         meta: meta.clone(),
         blobs: blobs.clone(),
@@ -103,6 +106,7 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         auth,
         artifacts,
         downloads: DownloadStats::default(),
+        plugins,
     }))
 }
 
@@ -110,6 +114,8 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.server.listen;
     let state = open_state(config)?;
+    state.plugins.scan_folder().await;
+    state.plugins.spawn_watcher();
     spawn_background(state.clone());
     let app = crate::http::router(state.clone());
     let listener = tokio::net::TcpListener::bind(listen)

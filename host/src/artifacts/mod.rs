@@ -240,8 +240,8 @@ impl Artifacts {
         Ok(out)
     }
 
-    /// Deletes a file, or a folder with everything under it; answers how many items went.
-    pub async fn delete(&self, repo: &str, path: &str) -> ApiResult<usize> {
+    /// The changes that delete a file, or a folder with everything under it.
+    pub fn delete_changes(&self, repo: &str, path: &str) -> ApiResult<Vec<Change>> {
         let item = self.item_or_root(repo, path)?;
         let mut changes = Vec::new();
         if item.folder {
@@ -258,6 +258,12 @@ impl Artifacts {
                 path: path.to_string(),
             });
         }
+        Ok(changes)
+    }
+
+    /// Deletes a file, or a folder with everything under it; answers how many items went.
+    pub async fn delete(&self, repo: &str, path: &str) -> ApiResult<usize> {
+        let changes = self.delete_changes(repo, path)?;
         let n = changes.len();
         let meta = self.meta.clone();
         blocking(move || Ok(meta.apply(&changes)?)).await?;

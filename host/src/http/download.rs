@@ -29,8 +29,21 @@ pub async fn serve(
         .auth
         .authorize(caller, Action::Read, &repo.key, &rp.path)?;
     let item = state.artifacts.item_or_root(&repo.key, &rp.path)?;
+    serve_item(state, caller, &repo.key, &rp.path, &item, method, headers).await
+}
+
+/// Answers GET or HEAD with a stored item (already authorized).
+pub async fn serve_item(
+    state: &State,
+    caller: &Caller,
+    repo_key: &str,
+    path: &str,
+    item: &Item,
+    method: &Method,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     if item.folder {
-        let html = listing(state, &repo.key, &rp.path)?;
+        let html = listing(state, repo_key, path)?;
         let mut resp = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
         if method == Method::HEAD {
             *resp.body_mut() = Body::empty();
@@ -57,7 +70,7 @@ pub async fn serve(
         &clock::http_date(item.modified),
     );
     put(&mut h, header::ACCEPT_RANGES, "bytes");
-    put(&mut h, header::CONTENT_TYPE, &content_type(&item));
+    put(&mut h, header::CONTENT_TYPE, &content_type(item));
     put(
         &mut h,
         "x-checksum-sha1".parse().expect("static"),
@@ -69,7 +82,7 @@ pub async fn serve(
         &blob.sha256,
     );
     put(&mut h, "x-checksum-md5".parse().expect("static"), &blob.md5);
-    let name = rp.path.rsplit('/').next().unwrap_or("");
+    let name = path.rsplit('/').next().unwrap_or("");
     put(
         &mut h,
         "x-artifactory-filename".parse().expect("static"),
@@ -132,7 +145,7 @@ pub async fn serve(
             .map_err(|e| ApiError::internal(format!("cannot read the stored file: {e}")))?;
         Body::from_stream(stream)
     };
-    state.downloads.record(&repo.key, &rp.path, caller.name());
+    state.downloads.record(repo_key, path, caller.name());
     Ok((status, h, body).into_response())
 }
 

@@ -3,6 +3,8 @@
 
 mod artifacts;
 mod download;
+mod formats;
+mod plugins_api;
 mod repos_api;
 mod storage_api;
 mod system;
@@ -55,7 +57,14 @@ pub fn router(state: State) -> Router {
         )
         .route("/artifactory/api/copy/{*rest}", post(transfer::copy))
         .route("/artifactory/api/move/{*rest}", post(transfer::move_))
-        .route("/artifactory/api/{*rest}", any(unknown_api))
+        .route("/artifactory/api/plugins", get(plugins_api::list))
+        .route(
+            "/artifactory/api/plugins/{name}",
+            get(plugins_api::get_one).put(plugins_api::install).delete(plugins_api::remove),
+        )
+        .route("/artifactory/api/plugins/{name}/reload", post(plugins_api::reload))
+        .route("/artifactory/api/{format}/{*rest}", any(formats::format_api))
+        .route("/v2/{repo}/{*rest}", any(formats::docker_api))
         .route("/artifactory/{*rest}", any(artifacts::handle))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -65,10 +74,6 @@ pub fn router(state: State) -> Router {
 
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::not_found(format!("No resource at '{}'", uri.path()))
-}
-
-async fn unknown_api(uri: Uri) -> ApiError {
-    ApiError::not_found(format!("Unknown API endpoint '{}'", uri.path()))
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {

@@ -11,8 +11,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::repos::{RClass, RepoConfig, validate_key};
 
 /// Package types this server can serve: the host's own and those of loaded plugins.
-fn known_types(_state: &State) -> Vec<String> {
-    vec!["generic".to_string()]
+fn known_types(state: &State) -> Vec<String> {
+    let mut t = vec!["generic".to_string()];
+    t.extend(state.plugins.package_types());
+    t
 }
 
 /// GET list, filtered by `type` and `packageType`.

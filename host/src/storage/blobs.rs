@@ -29,6 +29,8 @@ pub trait BlobStore: Send + Sync + 'static {
     fn open_range(&self, sha256: &str, offset: u64, len: u64) -> io::Result<ByteStream>;
     /// Reads a whole (small) blob.
     fn read(&self, sha256: &str) -> io::Result<Bytes>;
+    /// Reads up to `len` bytes from `offset` (fewer at the end of the blob).
+    fn read_range(&self, sha256: &str, offset: u64, len: u64) -> io::Result<Vec<u8>>;
     /// Every blob present, by sha256.
     fn list(&self) -> io::Result<Vec<String>>;
     /// Deletes a blob's bytes.
@@ -239,6 +241,15 @@ impl BlobStore for FsBlobStore {
 
     fn read(&self, sha256: &str) -> io::Result<Bytes> {
         Ok(Bytes::from(std::fs::read(self.path_of(sha256)?)?))
+    }
+
+    fn read_range(&self, sha256: &str, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+        use std::io::{Read, Seek};
+        let mut f = File::open(self.path_of(sha256)?)?;
+        f.seek(io::SeekFrom::Start(offset))?;
+        let mut out = Vec::new();
+        f.take(len).read_to_end(&mut out)?;
+        Ok(out)
     }
 
     fn list(&self) -> io::Result<Vec<String>> {

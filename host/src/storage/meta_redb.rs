@@ -20,6 +20,8 @@ const REPOS: TableDefinition<&str, &[u8]> = TableDefinition::new("repos");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const STATS: TableDefinition<&str, &[u8]> = TableDefinition::new("stats");
 const COUNTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("counters");
+/// Plugins' per-repository key-value space: `repo \0 key`.
+const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 const TOTALS_KEY: &str = "\0totals";
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -66,6 +68,7 @@ impl RedbMeta {
         txn.open_table(USERS)?;
         txn.open_table(STATS)?;
         txn.open_table(COUNTERS)?;
+        txn.open_table(KV)?;
         txn.commit()?;
         Ok(RedbMeta { db })
     }
@@ -294,6 +297,14 @@ impl MetaStore for RedbMeta {
             }
             w.counters.remove(key)?;
             w.finish()?;
+            let mut kv = txn.open_table(KV)?;
+            let doomed: Vec<String> = kv
+                .range(prefix.as_str()..end.as_str())?
+                .map(|e| e.map(|(k, _)| k.value().to_string()))
+                .collect::<Result<_, _>>()?;
+            for k in doomed {
+                kv.remove(k.as_str())?;
+            }
             txn.open_table(REPOS)?.remove(key)?;
         }
         txn.commit()?;
@@ -387,6 +398,26 @@ impl MetaStore for RedbMeta {
         }
         txn.commit()?;
         Ok(gone)
+    }
+
+    fn kv_get(&self, repo: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(KV)?;
+        Ok(t.get(format!("{repo}\0{key}").as_str())?.map(|v| v.value().to_vec()))
+    }
+
+    fn kv_put(&self, repo: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(KV)?.insert(format!("{repo}\0{key}").as_str(), value)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn kv_delete(&self, repo: &str, key: &str) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(KV)?.remove(format!("{repo}\0{key}").as_str())?;
+        txn.commit()?;
+        Ok(())
     }
 
     fn user(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -73,6 +73,13 @@ pub trait MetaStore: Send + Sync + 'static {
         Ok(self.blob(sha256)?.is_some())
     }
 
+    /// A value of a repository's key-value space (format metadata of plugins).
+    fn kv_get(&self, repo: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Sets a value of a repository's key-value space.
+    fn kv_put(&self, repo: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Removes a value of a repository's key-value space.
+    fn kv_delete(&self, repo: &str, key: &str) -> Result<(), StoreError>;
+
     /// A user record (raw JSON).
     fn user(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Creates or replaces a user record.

@@ -100,3 +100,53 @@ where
         },
     })
 }
+
+/// Stores bytes already in memory as a blob (plugin-generated content): hashed,
+/// fsynced and committed; the blob stays pinned until the returned pin drops.
+pub fn store_bytes(blobs: &dyn BlobStore, data: &[u8]) -> io::Result<(Digests, super::BlobPin)> {
+    let mut staged = blobs.stage()?;
+    staged.write_all(data)?;
+    staged.sync()?;
+    let digests = Digests {
+        sha256: hex::encode(Sha256::digest(data)),
+        sha1: hex::encode(Sha1::digest(data)),
+        md5: hex::encode(Md5::digest(data)),
+        size: data.len() as u64,
+    };
+    let pin = blobs.commit(staged, &digests.sha256)?;
+    Ok((digests, pin))
+}
+
+/// Copies `len` bytes of blob `sha256` from `offset` into a new blob (a part of an
+/// upload a plugin keeps), hashing as it goes; pinned until the pin drops.
+pub fn store_range(
+    blobs: &dyn BlobStore,
+    sha256: &str,
+    offset: u64,
+    len: u64,
+) -> io::Result<(Digests, super::BlobPin)> {
+    const CHUNK: u64 = 1 << 20;
+    let mut staged = blobs.stage()?;
+    let (mut s256, mut s1, mut m5) = (Sha256::new(), Sha1::new(), Md5::new());
+    let mut done = 0;
+    while done < len {
+        let chunk = blobs.read_range(sha256, offset + done, CHUNK.min(len - done))?;
+        if chunk.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the blob ended early"));
+        }
+        s256.update(&chunk);
+        s1.update(&chunk);
+        m5.update(&chunk);
+        staged.write_all(&chunk)?;
+        done += chunk.len() as u64;
+    }
+    staged.sync()?;
+    let digests = Digests {
+        sha256: hex::encode(s256.finalize()),
+        sha1: hex::encode(s1.finalize()),
+        md5: hex::encode(m5.finalize()),
+        size: len,
+    };
+    let pin = blobs.commit(staged, &digests.sha256)?;
+    Ok((digests, pin))
+}

@@ -1,0 +1,462 @@
+//! The plugin platform: loading WebAssembly components, validating them, swapping
+//! versions atomically, and calling them in a sandbox.
+//!
+//! A plugin's world decides its kind (package type, retention policy, webhook
+//! formatter). The registry is an `ArcSwap`: a request takes the current version
+//! once and finishes on it, while a new version is compiled, validated and swapped
+//! in beside it.
+
+mod bindings;
+mod engine;
+pub mod repo_host;
+mod sandbox;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use axum::http::StatusCode;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use wasmtime::component::Linker;
+use wasmtime::{Engine, Trap};
+
+use crate::clock;
+use crate::config::{PluginLimits, PluginsConfig};
+use crate::error::{ApiError, ApiResult};
+
+use bindings::package_type::{PackageType, PackageTypePre};
+use bindings::retention_policy::RetentionPolicyPre;
+use bindings::webhook_formatter::WebhookFormatterPre;
+pub use bindings::package_type::exports::binyard::plugin::format::{Body, Request, Response};
+pub use bindings::package_type::binyard::plugin::types::{BlobInfo, Caller as PluginCaller, Failure};
+use repo_host::RepoHost;
+use sandbox::{StoreData, new_store};
+
+/// The kinds of plugin, one per world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginKind {
+    PackageType,
+    RetentionPolicy,
+    WebhookFormatter,
+}
+
+enum Pre {
+    PackageType(PackageTypePre<StoreData>),
+    // Instantiated by the retention and webhook services; loading validates them now.
+    #[allow(dead_code)]
+    Retention(RetentionPolicyPre<StoreData>),
+    #[allow(dead_code)]
+    Formatter(WebhookFormatterPre<StoreData>),
+}
+
+/// Counters of one loaded plugin version.
+#[derive(Debug, Default, Serialize)]
+pub struct PluginStats {
+    pub calls: AtomicU64,
+    pub failures: AtomicU64,
+    pub timeouts: AtomicU64,
+}
+
+/// One validated plugin version, ready to instantiate.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadedPlugin {
+    pub name: String,
+    pub kind: PluginKind,
+    pub version: String,
+    /// The `packageType` served (package-type plugins), else empty.
+    pub package_type: String,
+    pub summary: String,
+    pub sha256: String,
+    /// Milliseconds since the epoch.
+    pub loaded_at: i64,
+    pub limits: PluginLimits,
+    pub stats: PluginStats,
+    #[serde(skip)]
+    permits: tokio::sync::Semaphore,
+    #[serde(skip)]
+    pre: Pre,
+}
+
+#[derive(Default)]
+struct Registry {
+    by_name: BTreeMap<String, Arc<LoadedPlugin>>,
+}
+
+/// What the folder watcher last saw of a file.
+#[derive(Clone, PartialEq, Eq)]
+struct Fingerprint {
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+/// The loaded plugins and the machinery to run them.
+pub struct Plugins {
+    engine: Engine,
+    linker: Linker<StoreData>,
+    registry: ArcSwap<Registry>,
+    config: PluginsConfig,
+    cache_dir: PathBuf,
+    /// Serialises installs, removals and folder scans; remembers what the folder held.
+    admin: tokio::sync::Mutex<HashMap<String, Fingerprint>>,
+}
+
+fn plugin_error(status: StatusCode, msg: impl Into<String>) -> ApiError {
+    ApiError::new(status, msg)
+}
+
+/// Checks a plugin name: 1–64 of `a-z 0-9 - _ .`, starting with a letter or digit.
+pub fn validate_name(name: &str) -> ApiResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+    if !ok {
+        return Err(ApiError::bad_request(format!(
+            "Invalid plugin name '{name}': use 1 to 64 of a-z, 0-9, '-', '_', '.', starting with a letter or digit"
+        )));
+    }
+    Ok(())
+}
+
+impl Plugins {
+    /// The engine and linker; no plugin is loaded yet (see `load_folder`).
+    pub fn new(config: PluginsConfig, data_dir: &Path) -> anyhow::Result<Plugins> {
+        let max_memory = config
+            .limits
+            .values()
+            .map(|l| l.memory_mib)
+            .chain([config.memory_mib])
+            .max()
+            .unwrap_or(128);
+        let engine = engine::new_engine(max_memory)?;
+        let mut linker = Linker::<StoreData>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        PackageType::add_to_linker::<StoreData, wasmtime::component::HasSelf<StoreData>>(&mut linker, |d| d)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        Ok(Plugins {
+            engine,
+            linker,
+            registry: ArcSwap::from_pointee(Registry::default()),
+            config,
+            cache_dir: data_dir.join("plugin-cache"),
+            admin: tokio::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The folder plugins are loaded from and installed into.
+    pub fn dir(&self) -> &Path {
+        &self.config.dir
+    }
+
+    /// Every loaded plugin, by name.
+    pub fn list(&self) -> Vec<Arc<LoadedPlugin>> {
+        self.registry.load().by_name.values().cloned().collect()
+    }
+
+    /// One plugin by name.
+    pub fn get(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
+        self.registry.load().by_name.get(name).cloned()
+    }
+
+    /// The package-type plugin serving `package_type`.
+    pub fn for_package_type(&self, package_type: &str) -> Option<Arc<LoadedPlugin>> {
+        self.registry
+            .load()
+            .by_name
+            .values()
+            .find(|p| p.kind == PluginKind::PackageType && p.package_type.eq_ignore_ascii_case(package_type))
+            .cloned()
+    }
+
+    /// Package types the loaded plugins serve.
+    pub fn package_types(&self) -> Vec<String> {
+        self.registry
+            .load()
+            .by_name
+            .values()
+            .filter(|p| p.kind == PluginKind::PackageType)
+            .map(|p| p.package_type.clone())
+            .collect()
+    }
+
+    /// Compiles and validates a component (blocking): the right world, and `describe()` answers.
+    fn prepare(&self, name: &str, wasm: &[u8]) -> Result<LoadedPlugin, String> {
+        let sha256 = hex::encode(Sha256::digest(wasm));
+        let component =
+            engine::compile(&self.engine, &self.cache_dir, &sha256, wasm).map_err(|e| format!("{e:#}"))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| format!("it needs imports binyard does not provide: {e:#}"))?;
+        let limits = self.config.limits_for(name);
+        let mut store = new_store(&self.engine, name, &limits, None);
+        let describe_failed = |e: wasmtime::Error| format!("describe() failed: {}", explain_trap(&e, name, &limits).message);
+        let (pre, kind, version, package_type, summary) = if let Ok(p) = PackageTypePre::new(pre.clone()) {
+            let inst = p.instantiate(&mut store).map_err(describe_failed)?;
+            let d = inst.binyard_plugin_format().call_describe(&mut store).map_err(describe_failed)?;
+            let t = d.package_type.to_ascii_lowercase();
+            if t.is_empty() || t == "generic" || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                return Err(format!("describe() names the package type '{}', which is not allowed", d.package_type));
+            }
+            (Pre::PackageType(p), PluginKind::PackageType, d.version, t, d.summary)
+        } else if let Ok(p) = RetentionPolicyPre::new(pre.clone()) {
+            let inst = p.instantiate(&mut store).map_err(describe_failed)?;
+            let d = inst.binyard_plugin_retention().call_describe(&mut store).map_err(describe_failed)?;
+            (Pre::Retention(p), PluginKind::RetentionPolicy, d.version, String::new(), d.summary)
+        } else if let Ok(p) = WebhookFormatterPre::new(pre) {
+            let inst = p.instantiate(&mut store).map_err(describe_failed)?;
+            let d = inst.binyard_plugin_formatter().call_describe(&mut store).map_err(describe_failed)?;
+            (Pre::Formatter(p), PluginKind::WebhookFormatter, d.version, String::new(), d.summary)
+        } else {
+            return Err("it exports none of the worlds of binyard:plugin@0.1.0 (package-type, retention-policy, webhook-formatter)".into());
+        };
+        Ok(LoadedPlugin {
+            name: name.to_string(),
+            kind,
+            version,
+            package_type,
+            summary,
+            sha256,
+            loaded_at: clock::now_ms(),
+            permits: tokio::sync::Semaphore::new(limits.max_instances.max(1) as usize),
+            limits,
+            stats: PluginStats::default(),
+            pre,
+        })
+    }
+
+    /// Validates `wasm` off the request path and swaps it in as plugin `name`;
+    /// `persist` also writes it to the plugins folder. Answers the plugin and
+    /// whether it replaced a previous version. A failing plugin changes nothing.
+    pub async fn install(self: &Arc<Self>, name: &str, wasm: Vec<u8>, persist: bool) -> ApiResult<(Arc<LoadedPlugin>, bool)> {
+        validate_name(name)?;
+        let mut seen = self.admin.lock().await;
+        let this = self.clone();
+        let n = name.to_string();
+        let (loaded, wasm) = tokio::task::spawn_blocking(move || {
+            let r = this.prepare(&n, &wasm);
+            (r, wasm)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+        let loaded = loaded.map_err(|why| ApiError::bad_request(format!("Plugin '{name}' was not loaded: {why}")))?;
+        if loaded.kind == PluginKind::PackageType
+            && let Some(other) = self.for_package_type(&loaded.package_type)
+            && other.name != name
+        {
+            return Err(ApiError::conflict(format!(
+                "Plugin '{name}' was not loaded: plugin '{}' already serves package type '{}'",
+                other.name, loaded.package_type
+            )));
+        }
+        if persist {
+            let path = self.config.dir.join(format!("{name}.wasm"));
+            write_durably(&path, &wasm).map_err(|e| ApiError::internal(format!("cannot save the plugin: {e}")))?;
+            if let Some(fp) = fingerprint(&path) {
+                seen.insert(name.to_string(), fp);
+            }
+        }
+        let loaded = Arc::new(loaded);
+        let mut replaced = false;
+        self.registry.rcu(|r| {
+            let mut by_name = r.by_name.clone();
+            replaced = by_name.insert(name.to_string(), loaded.clone()).is_some();
+            Registry { by_name }
+        });
+        tracing::info!(plugin = name, version = %loaded.version, kind = ?loaded.kind, sha256 = %loaded.sha256, "plugin loaded");
+        Ok((loaded, replaced))
+    }
+
+    /// Unloads a plugin and deletes its file.
+    pub async fn remove(&self, name: &str) -> ApiResult<()> {
+        validate_name(name)?;
+        let mut seen = self.admin.lock().await;
+        if self.get(name).is_none() {
+            return Err(ApiError::not_found(format!("No plugin named '{name}'")));
+        }
+        let path = self.config.dir.join(format!("{name}.wasm"));
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ApiError::internal(format!("cannot delete {}: {e}", path.display())));
+            }
+            _ => {}
+        }
+        seen.remove(name);
+        self.unload(name);
+        Ok(())
+    }
+
+    fn unload(&self, name: &str) {
+        self.registry.rcu(|r| {
+            let mut by_name = r.by_name.clone();
+            by_name.remove(name);
+            Registry { by_name }
+        });
+        tracing::info!(plugin = name, "plugin unloaded");
+    }
+
+    /// Loads the plugin's file again.
+    pub async fn reload(self: &Arc<Self>, name: &str) -> ApiResult<Arc<LoadedPlugin>> {
+        validate_name(name)?;
+        let path = self.config.dir.join(format!("{name}.wasm"));
+        let wasm = std::fs::read(&path)
+            .map_err(|e| ApiError::not_found(format!("Cannot read {}: {e}", path.display())))?;
+        Ok(self.install(name, wasm, false).await?.0)
+    }
+
+    /// Loads new and changed files of the plugins folder and unloads removed ones.
+    /// Errors are logged: a bad file never stops the others.
+    pub async fn scan_folder(self: &Arc<Self>) {
+        let mut found = BTreeMap::new();
+        if let Ok(rd) = std::fs::read_dir(&self.config.dir) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "wasm")
+                    && let Some(stem) = p.file_stem().and_then(|s| s.to_str())
+                    && validate_name(stem).is_ok()
+                    && let Some(fp) = fingerprint(&p)
+                {
+                    found.insert(stem.to_string(), (p, fp));
+                }
+            }
+        }
+        let seen = self.admin.lock().await.clone();
+        for (name, (path, fp)) in &found {
+            if seen.get(name) == Some(fp) {
+                continue;
+            }
+            let Ok(wasm) = std::fs::read(path) else { continue };
+            let same = self
+                .get(name)
+                .is_some_and(|p| p.sha256 == hex::encode(Sha256::digest(&wasm)));
+            if !same && let Err(e) = self.install(name, wasm, false).await {
+                tracing::error!(plugin = %name, error = %e.message, "plugin not loaded");
+            }
+            self.admin.lock().await.insert(name.clone(), fp.clone());
+        }
+        for name in seen.keys().filter(|n| !found.contains_key(*n)) {
+            self.admin.lock().await.remove(name);
+            self.unload(name);
+        }
+    }
+
+    /// Rescans the folder every `watch_interval_ms`.
+    pub fn spawn_watcher(self: &Arc<Self>) {
+        let every = self.config.watch_interval_ms;
+        if every == 0 {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(every));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                this.scan_folder().await;
+            }
+        });
+    }
+
+    /// Calls a package-type plugin's `handle` in a fresh instance.
+    pub async fn handle(
+        &self,
+        plugin: Arc<LoadedPlugin>,
+        host: RepoHost,
+        req: Request,
+    ) -> ApiResult<Result<Response, Failure>> {
+        let name = plugin.name.clone();
+        let deadline = Duration::from_millis(plugin.limits.deadline_ms);
+        let permit = match tokio::time::timeout(deadline, plugin.permits.acquire()).await {
+            Ok(Ok(p)) => p,
+            _ => {
+                return Err(plugin_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("Plugin '{name}' is busy: its {} instances are all in use", plugin.limits.max_instances),
+                ));
+            }
+        };
+        plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let engine = self.engine.clone();
+        let p = plugin.clone();
+        let result = tokio::task::spawn_blocking(move || -> Result<Result<Response, Failure>, wasmtime::Error> {
+            let Pre::PackageType(pre) = &p.pre else {
+                return Err(wasmtime::Error::msg("not a package-type plugin"));
+            };
+            let mut store = new_store(&engine, &p.name, &p.limits, Some(host));
+            let inst = pre.instantiate(&mut store)?;
+            inst.binyard_plugin_format().call_handle(&mut store, &req)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("plugin task failed: {e}")))?;
+        drop(permit);
+        match result {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                let err = explain_trap(&e, &name, &plugin.limits);
+                plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+                if err.status == StatusCode::GATEWAY_TIMEOUT {
+                    plugin.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::warn!(plugin = %name, error = %format!("{e:#}"), "plugin call failed");
+                Err(err)
+            }
+        }
+    }
+
+    /// Counts a failure the host found in a plugin's answer.
+    pub fn count_failure(&self, plugin: &LoadedPlugin) {
+        plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Turns a wasmtime error into the 5xx a client sees, naming the plugin.
+fn explain_trap(e: &wasmtime::Error, name: &str, limits: &PluginLimits) -> ApiError {
+    let text = format!("{e:#}");
+    if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return plugin_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("Plugin '{name}' did not answer within its deadline of {} ms", limits.deadline_ms),
+        );
+    }
+    if text.contains("memory") && (text.contains("grow") || text.contains("limit")) {
+        return plugin_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Plugin '{name}' exceeded its memory limit of {} MiB", limits.memory_mib),
+        );
+    }
+    let why = match e.downcast_ref::<Trap>() {
+        Some(trap) => format!("crashed: {trap}"),
+        None => format!("failed: {}", e.root_cause()),
+    };
+    plugin_error(StatusCode::INTERNAL_SERVER_ERROR, format!("Plugin '{name}' {why}"))
+}
+
+fn fingerprint(p: &Path) -> Option<Fingerprint> {
+    let m = std::fs::metadata(p).ok()?;
+    Some(Fingerprint {
+        modified: m.modified().ok(),
+        len: m.len(),
+    })
+}
+
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("wasm.tmp{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
