@@ -1,1 +1,216 @@
+//! Harness for the end-to-end tests: starts the real `binyard` binary on a free
+//! loopback port with a temporary data folder, and offers small HTTP helpers.
+//!
+//! The binary is the one `cargo xtask test` builds (`target/debug/binyard`), or
+//! the path in `BINYARD_BIN`.
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sha2::Digest;
+
+pub use reqwest::blocking::{Client, Response};
+pub use reqwest::{Method, StatusCode};
+
+/// The admin credentials the shipped configuration bootstraps.
+pub const ADMIN: (&str, &str) = ("admin", "password");
+
+/// Where the binary under test is.
+pub fn binary() -> PathBuf {
+    if let Ok(p) = std::env::var("BINYARD_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    let bin = target.join("debug").join("binyard");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo xtask test`, which builds it first",
+        bin.display()
+    );
+    bin
+}
+
+/// Where the built plugins are (`target/plugins`), for tests that need them.
+pub fn plugins_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
+        .join("plugins")
+}
+
+/// Options for one server start.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Extra TOML appended to the generated config file.
+    pub extra_config: String,
+}
+
+/// A running binyard server owned by a test; killed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    opts: Options,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+}
+
+impl Server {
+    /// Starts a server with the default options.
+    pub fn start() -> Server {
+        Server::start_with(Options::default())
+    }
+
+    /// Starts a server with extra configuration.
+    pub fn start_with(opts: Options) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut s = Server {
+            child: None,
+            dir,
+            opts,
+            base: String::new(),
+        };
+        s.spawn();
+        s
+    }
+
+    /// The server's data folder.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The process id of the running server.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    fn spawn(&mut self) {
+        let cfg = self.dir.path().join("config.toml");
+        let toml = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\ndata_dir = \"{}\"\n\n[plugins]\ndir = \"{}\"\n\n{}\n",
+            self.data_dir().display(),
+            plugins_dir().display(),
+            self.opts.extra_config
+        );
+        std::fs::write(&cfg, toml).expect("write config");
+        let mut child = Command::new(binary())
+            .arg("serve")
+            .arg("--config")
+            .arg(&cfg)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn binyard");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && let Some(url) = line.strip_prefix("binyard listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                    sent = true;
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("binyard did not print its listening address");
+        self.base = base;
+        self.child = Some(child);
+    }
+
+    /// Kills the server with SIGKILL (no chance to clean up).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same data folder (after `kill`).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// `base` + `path` (path starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A request as the admin user.
+    pub fn admin(&self, method: Method, path: &str) -> reqwest::blocking::RequestBuilder {
+        client()
+            .request(method, self.url(path))
+            .basic_auth(ADMIN.0, Some(ADMIN.1))
+    }
+
+    /// A request without credentials.
+    pub fn anon(&self, method: Method, path: &str) -> reqwest::blocking::RequestBuilder {
+        client().request(method, self.url(path))
+    }
+
+    /// Creates a local repository of the given package type as admin.
+    pub fn create_local_repo(&self, key: &str, package_type: &str) {
+        let r = self
+            .admin(Method::PUT, &format!("/artifactory/api/repositories/{key}"))
+            .json(&serde_json::json!({"key": key, "rclass": "local", "packageType": package_type}))
+            .send()
+            .expect("create repo");
+        assert!(r.status().is_success(), "create repo {key}: {}", r.status());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A shared HTTP client with generous timeouts and no automatic redirects.
+pub fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(600))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// Hex sha256 of bytes.
+pub fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+/// Hex sha1 of bytes.
+pub fn sha1_hex(b: &[u8]) -> String {
+    hex::encode(sha1::Sha1::digest(b))
+}
+
+/// Hex md5 of bytes.
+pub fn md5_hex(b: &[u8]) -> String {
+    hex::encode(md5::Md5::digest(b))
+}
+
+/// Parses a response body as JSON, panicking with the body on failure.
+pub fn json(r: Response) -> serde_json::Value {
+    let text = r.text().expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts an Artifactory error body `{"errors":[{"status":N,"message":…}]}` with status `status`
+/// and returns the message.
+pub fn expect_error(r: Response, status: u16) -> String {
+    assert_eq!(r.status().as_u16(), status, "unexpected status");
+    let v = json(r);
+    let e = &v["errors"][0];
+    assert_eq!(e["status"].as_u64(), Some(status as u64), "error body: {v}");
+    let msg = e["message"].as_str().unwrap_or_default().to_string();
+    assert!(!msg.is_empty(), "error without a message: {v}");
+    msg
+}
