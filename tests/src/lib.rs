@@ -44,10 +44,46 @@ pub fn plugins_dir() -> PathBuf {
         .join("plugins")
 }
 
+/// Where the test-only plugins are (`target/test-plugins`, built by `cargo xtask test`).
+pub fn test_plugins_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
+        .join("test-plugins")
+}
+
+/// A fresh plugins folder holding copies of the named built plugins
+/// (`test_echo`, `test_misbehave`, … from `target/test-plugins`, others from `target/plugins`).
+pub fn plugin_folder(names: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for n in names {
+        let file = format!("{n}.wasm");
+        let src = [test_plugins_dir(), plugins_dir()]
+            .into_iter()
+            .map(|d| d.join(&file))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("plugin {file} is not built: run `cargo xtask test`"));
+        std::fs::copy(&src, dir.path().join(&file)).expect("copy plugin");
+    }
+    dir
+}
+
+/// The bytes of a built plugin.
+pub fn plugin_wasm(name: &str) -> Vec<u8> {
+    let file = format!("{name}.wasm");
+    [test_plugins_dir(), plugins_dir()]
+        .into_iter()
+        .map(|d| d.join(&file))
+        .find(|p| p.exists())
+        .map(|p| std::fs::read(p).expect("read plugin"))
+        .unwrap_or_else(|| panic!("plugin {file} is not built: run `cargo xtask test`"))
+}
+
 /// Options for one server start.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Extra TOML appended to the generated config file.
+    /// Extra TOML appended to the generated config file (not a `[plugins]` table:
+    /// plugin settings go in `plugin_config`).
     pub extra_config: String,
 }
 
@@ -56,6 +92,8 @@ pub struct Server {
     child: Option<Child>,
     dir: tempfile::TempDir,
     opts: Options,
+    plugins: PathBuf,
+    plugin_config: String,
     /// `http://127.0.0.1:PORT`
     pub base: String,
 }
@@ -68,11 +106,19 @@ impl Server {
 
     /// Starts a server with extra configuration.
     pub fn start_with(opts: Options) -> Server {
+        Server::start_full(opts, &plugins_dir(), "")
+    }
+
+    /// Starts a server that loads plugins from `plugins`, with extra `[plugins]`
+    /// keys (e.g. `deadline_ms = 1000`).
+    pub fn start_full(opts: Options, plugins: &Path, plugin_config: &str) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut s = Server {
             child: None,
             dir,
             opts,
+            plugins: plugins.to_path_buf(),
+            plugin_config: plugin_config.to_string(),
             base: String::new(),
         };
         s.spawn();
@@ -92,9 +138,10 @@ impl Server {
     fn spawn(&mut self) {
         let cfg = self.dir.path().join("config.toml");
         let toml = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\ndata_dir = \"{}\"\n\n[plugins]\ndir = \"{}\"\n\n{}\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\ndata_dir = \"{}\"\n\n[plugins]\ndir = \"{}\"\n{}\n\n{}\n",
             self.data_dir().display(),
-            plugins_dir().display(),
+            self.plugins.display(),
+            self.plugin_config,
             self.opts.extra_config
         );
         std::fs::write(&cfg, toml).expect("write config");
@@ -102,7 +149,10 @@ impl Server {
             .arg("serve")
             .arg("--config")
             .arg(&cfg)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

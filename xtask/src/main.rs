@@ -20,9 +20,17 @@ fn main() -> Result<()> {
         "run" => {
             build_plugins(&root)?;
             let mut c = cargo(&root);
-            c.args(["run", "--release", "--package", "binyard", "--", "serve", "--config"])
-                .arg(root.join("config.toml"))
-                .args(&rest);
+            c.args([
+                "run",
+                "--release",
+                "--package",
+                "binyard",
+                "--",
+                "serve",
+                "--config",
+            ])
+            .arg(root.join("config.toml"))
+            .args(&rest);
             run(c)
         }
         "test" => {
@@ -60,41 +68,60 @@ fn run(mut c: Command) -> Result<()> {
     Ok(())
 }
 
-/// Builds every crate in `plugins/` for `wasm32-wasip2` and copies the components
-/// to `target/plugins/`, installing the target first when it is missing.
+/// Builds the plugins workspace (`plugins/`) for `wasm32-wasip2`, installing the
+/// target first when it is missing, and copies the components: first-party plugins
+/// to `target/plugins/` (loaded by `config.toml`), the test plugins (`test_*`) to
+/// `target/test-plugins/` (loaded only by the tests).
 fn build_plugins(root: &Path) -> Result<()> {
-    let out = root.join("target").join("plugins");
-    std::fs::create_dir_all(&out)?;
-    let mut crates = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(root.join("plugins")) {
-        for e in rd {
-            let p = e?.path();
-            if p.join("Cargo.toml").exists() {
-                crates.push(p);
-            }
-        }
-    }
-    crates.sort();
-    if crates.is_empty() {
-        return Ok(());
-    }
     ensure_wasm_target()?;
-    for dir in &crates {
-        let mut c = cargo(root);
-        c.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
-            .arg(dir.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(root.join("target").join("wasm"));
-        run(c)?;
-    }
+    let mut c = cargo(root);
+    c.args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "--workspace",
+        "--manifest-path",
+    ])
+    .arg(root.join("plugins").join("Cargo.toml"))
+    .arg("--target-dir")
+    .arg(root.join("target").join("wasm"));
+    run(c)?;
     let built = root.join("target/wasm/wasm32-wasip2/release");
+    let first_party = root.join("target").join("plugins");
+    let test_only = root.join("target").join("test-plugins");
+    std::fs::create_dir_all(&first_party)?;
+    std::fs::create_dir_all(&test_only)?;
     for e in std::fs::read_dir(&built)? {
         let p = e?.path();
-        if p.extension().is_some_and(|x| x == "wasm") {
-            let dest = out.join(p.file_name().expect("file name"));
-            std::fs::copy(&p, &dest).with_context(|| format!("copy {}", p.display()))?;
+        if p.extension().is_none_or(|x| x != "wasm") {
+            continue;
         }
+        let name = p
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .to_string();
+        let dest = if name.starts_with("test_") {
+            &test_only
+        } else {
+            &first_party
+        };
+        copy_if_changed(&p, &dest.join(&name))?;
     }
+    Ok(())
+}
+
+/// Copies unless the destination already has the same bytes, so a running server's
+/// folder watcher sees only real changes.
+fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
+    let new = std::fs::read(from)?;
+    if std::fs::read(to).ok().as_deref() == Some(new.as_slice()) {
+        return Ok(());
+    }
+    let tmp = to.with_extension("wasm.tmp");
+    std::fs::write(&tmp, &new)?;
+    std::fs::rename(&tmp, to).with_context(|| format!("copy {}", from.display()))?;
     Ok(())
 }
 
@@ -103,7 +130,10 @@ fn ensure_wasm_target() -> Result<()> {
         .args(["target", "list", "--installed"])
         .output()
         .context("rustup is needed to add the wasm32-wasip2 target")?;
-    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "wasm32-wasip2") {
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == "wasm32-wasip2")
+    {
         return Ok(());
     }
     eprintln!("xtask: installing the wasm32-wasip2 target");

@@ -60,10 +60,18 @@ pub fn router(state: State) -> Router {
         .route("/artifactory/api/plugins", get(plugins_api::list))
         .route(
             "/artifactory/api/plugins/{name}",
-            get(plugins_api::get_one).put(plugins_api::install).delete(plugins_api::remove),
+            get(plugins_api::get_one)
+                .put(plugins_api::install)
+                .delete(plugins_api::remove),
         )
-        .route("/artifactory/api/plugins/{name}/reload", post(plugins_api::reload))
-        .route("/artifactory/api/{format}/{*rest}", any(formats::format_api))
+        .route(
+            "/artifactory/api/plugins/{name}/reload",
+            post(plugins_api::reload),
+        )
+        .route(
+            "/artifactory/api/{format}/{*rest}",
+            any(formats::format_api),
+        )
         .route("/v2/{repo}/{*rest}", any(formats::docker_api))
         .route("/artifactory/{*rest}", any(artifacts::handle))
         .fallback(not_found)

@@ -28,11 +28,13 @@ use crate::clock;
 use crate::config::{PluginLimits, PluginsConfig};
 use crate::error::{ApiError, ApiResult};
 
+pub use bindings::package_type::binyard::plugin::types::{
+    BlobInfo, Caller as PluginCaller, Failure,
+};
+pub use bindings::package_type::exports::binyard::plugin::format::{Body, Request, Response};
 use bindings::package_type::{PackageType, PackageTypePre};
 use bindings::retention_policy::RetentionPolicyPre;
 use bindings::webhook_formatter::WebhookFormatterPre;
-pub use bindings::package_type::exports::binyard::plugin::format::{Body, Request, Response};
-pub use bindings::package_type::binyard::plugin::types::{BlobInfo, Caller as PluginCaller, Failure};
 use repo_host::RepoHost;
 use sandbox::{StoreData, new_store};
 
@@ -114,8 +116,13 @@ fn plugin_error(status: StatusCode, msg: impl Into<String>) -> ApiError {
 pub fn validate_name(name: &str) -> ApiResult<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
     if !ok {
         return Err(ApiError::bad_request(format!(
             "Invalid plugin name '{name}': use 1 to 64 of a-z, 0-9, '-', '_', '.', starting with a letter or digit"
@@ -137,8 +144,11 @@ impl Plugins {
         let engine = engine::new_engine(max_memory)?;
         let mut linker = Linker::<StoreData>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        PackageType::add_to_linker::<StoreData, wasmtime::component::HasSelf<StoreData>>(&mut linker, |d| d)
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        PackageType::add_to_linker::<StoreData, wasmtime::component::HasSelf<StoreData>>(
+            &mut linker,
+            |d| d,
+        )
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         Ok(Plugins {
             engine,
             linker,
@@ -170,7 +180,10 @@ impl Plugins {
             .load()
             .by_name
             .values()
-            .find(|p| p.kind == PluginKind::PackageType && p.package_type.eq_ignore_ascii_case(package_type))
+            .find(|p| {
+                p.kind == PluginKind::PackageType
+                    && p.package_type.eq_ignore_ascii_case(package_type)
+            })
             .cloned()
     }
 
@@ -188,31 +201,71 @@ impl Plugins {
     /// Compiles and validates a component (blocking): the right world, and `describe()` answers.
     fn prepare(&self, name: &str, wasm: &[u8]) -> Result<LoadedPlugin, String> {
         let sha256 = hex::encode(Sha256::digest(wasm));
-        let component =
-            engine::compile(&self.engine, &self.cache_dir, &sha256, wasm).map_err(|e| format!("{e:#}"))?;
+        let component = engine::compile(&self.engine, &self.cache_dir, &sha256, wasm)
+            .map_err(|e| format!("{e:#}"))?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| format!("it needs imports binyard does not provide: {e:#}"))?;
         let limits = self.config.limits_for(name);
         let mut store = new_store(&self.engine, name, &limits, None);
-        let describe_failed = |e: wasmtime::Error| format!("describe() failed: {}", explain_trap(&e, name, &limits).message);
-        let (pre, kind, version, package_type, summary) = if let Ok(p) = PackageTypePre::new(pre.clone()) {
+        let describe_failed = |e: wasmtime::Error| {
+            format!(
+                "describe() failed: {}",
+                explain_trap(&e, name, &limits).message
+            )
+        };
+        let (pre, kind, version, package_type, summary) = if let Ok(p) =
+            PackageTypePre::new(pre.clone())
+        {
             let inst = p.instantiate(&mut store).map_err(describe_failed)?;
-            let d = inst.binyard_plugin_format().call_describe(&mut store).map_err(describe_failed)?;
+            let d = inst
+                .binyard_plugin_format()
+                .call_describe(&mut store)
+                .map_err(describe_failed)?;
             let t = d.package_type.to_ascii_lowercase();
-            if t.is_empty() || t == "generic" || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                return Err(format!("describe() names the package type '{}', which is not allowed", d.package_type));
+            if t.is_empty()
+                || t == "generic"
+                || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return Err(format!(
+                    "describe() names the package type '{}', which is not allowed",
+                    d.package_type
+                ));
             }
-            (Pre::PackageType(p), PluginKind::PackageType, d.version, t, d.summary)
+            (
+                Pre::PackageType(p),
+                PluginKind::PackageType,
+                d.version,
+                t,
+                d.summary,
+            )
         } else if let Ok(p) = RetentionPolicyPre::new(pre.clone()) {
             let inst = p.instantiate(&mut store).map_err(describe_failed)?;
-            let d = inst.binyard_plugin_retention().call_describe(&mut store).map_err(describe_failed)?;
-            (Pre::Retention(p), PluginKind::RetentionPolicy, d.version, String::new(), d.summary)
+            let d = inst
+                .binyard_plugin_retention()
+                .call_describe(&mut store)
+                .map_err(describe_failed)?;
+            (
+                Pre::Retention(p),
+                PluginKind::RetentionPolicy,
+                d.version,
+                String::new(),
+                d.summary,
+            )
         } else if let Ok(p) = WebhookFormatterPre::new(pre) {
             let inst = p.instantiate(&mut store).map_err(describe_failed)?;
-            let d = inst.binyard_plugin_formatter().call_describe(&mut store).map_err(describe_failed)?;
-            (Pre::Formatter(p), PluginKind::WebhookFormatter, d.version, String::new(), d.summary)
+            let d = inst
+                .binyard_plugin_formatter()
+                .call_describe(&mut store)
+                .map_err(describe_failed)?;
+            (
+                Pre::Formatter(p),
+                PluginKind::WebhookFormatter,
+                d.version,
+                String::new(),
+                d.summary,
+            )
         } else {
             return Err("it exports none of the worlds of binyard:plugin@0.1.0 (package-type, retention-policy, webhook-formatter)".into());
         };
@@ -234,7 +287,12 @@ impl Plugins {
     /// Validates `wasm` off the request path and swaps it in as plugin `name`;
     /// `persist` also writes it to the plugins folder. Answers the plugin and
     /// whether it replaced a previous version. A failing plugin changes nothing.
-    pub async fn install(self: &Arc<Self>, name: &str, wasm: Vec<u8>, persist: bool) -> ApiResult<(Arc<LoadedPlugin>, bool)> {
+    pub async fn install(
+        self: &Arc<Self>,
+        name: &str,
+        wasm: Vec<u8>,
+        persist: bool,
+    ) -> ApiResult<(Arc<LoadedPlugin>, bool)> {
         validate_name(name)?;
         let mut seen = self.admin.lock().await;
         let this = self.clone();
@@ -245,7 +303,9 @@ impl Plugins {
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-        let loaded = loaded.map_err(|why| ApiError::bad_request(format!("Plugin '{name}' was not loaded: {why}")))?;
+        let loaded = loaded.map_err(|why| {
+            ApiError::bad_request(format!("Plugin '{name}' was not loaded: {why}"))
+        })?;
         if loaded.kind == PluginKind::PackageType
             && let Some(other) = self.for_package_type(&loaded.package_type)
             && other.name != name
@@ -257,7 +317,8 @@ impl Plugins {
         }
         if persist {
             let path = self.config.dir.join(format!("{name}.wasm"));
-            write_durably(&path, &wasm).map_err(|e| ApiError::internal(format!("cannot save the plugin: {e}")))?;
+            write_durably(&path, &wasm)
+                .map_err(|e| ApiError::internal(format!("cannot save the plugin: {e}")))?;
             if let Some(fp) = fingerprint(&path) {
                 seen.insert(name.to_string(), fp);
             }
@@ -283,7 +344,10 @@ impl Plugins {
         let path = self.config.dir.join(format!("{name}.wasm"));
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(ApiError::internal(format!("cannot delete {}: {e}", path.display())));
+                return Err(ApiError::internal(format!(
+                    "cannot delete {}: {e}",
+                    path.display()
+                )));
             }
             _ => {}
         }
@@ -331,7 +395,9 @@ impl Plugins {
             if seen.get(name) == Some(fp) {
                 continue;
             }
-            let Ok(wasm) = std::fs::read(path) else { continue };
+            let Ok(wasm) = std::fs::read(path) else {
+                continue;
+            };
             let same = self
                 .get(name)
                 .is_some_and(|p| p.sha256 == hex::encode(Sha256::digest(&wasm)));
@@ -377,21 +443,26 @@ impl Plugins {
             _ => {
                 return Err(plugin_error(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!("Plugin '{name}' is busy: its {} instances are all in use", plugin.limits.max_instances),
+                    format!(
+                        "Plugin '{name}' is busy: its {} instances are all in use",
+                        plugin.limits.max_instances
+                    ),
                 ));
             }
         };
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
         let engine = self.engine.clone();
         let p = plugin.clone();
-        let result = tokio::task::spawn_blocking(move || -> Result<Result<Response, Failure>, wasmtime::Error> {
-            let Pre::PackageType(pre) = &p.pre else {
-                return Err(wasmtime::Error::msg("not a package-type plugin"));
-            };
-            let mut store = new_store(&engine, &p.name, &p.limits, Some(host));
-            let inst = pre.instantiate(&mut store)?;
-            inst.binyard_plugin_format().call_handle(&mut store, &req)
-        })
+        let result = tokio::task::spawn_blocking(
+            move || -> Result<Result<Response, Failure>, wasmtime::Error> {
+                let Pre::PackageType(pre) = &p.pre else {
+                    return Err(wasmtime::Error::msg("not a package-type plugin"));
+                };
+                let mut store = new_store(&engine, &p.name, &p.limits, Some(host));
+                let inst = pre.instantiate(&mut store)?;
+                inst.binyard_plugin_format().call_handle(&mut store, &req)
+            },
+        )
         .await
         .map_err(|e| ApiError::internal(format!("plugin task failed: {e}")))?;
         drop(permit);
@@ -421,20 +492,29 @@ fn explain_trap(e: &wasmtime::Error, name: &str, limits: &PluginLimits) -> ApiEr
     if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return plugin_error(
             StatusCode::GATEWAY_TIMEOUT,
-            format!("Plugin '{name}' did not answer within its deadline of {} ms", limits.deadline_ms),
+            format!(
+                "Plugin '{name}' did not answer within its deadline of {} ms",
+                limits.deadline_ms
+            ),
         );
     }
     if text.contains("memory") && (text.contains("grow") || text.contains("limit")) {
         return plugin_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("Plugin '{name}' exceeded its memory limit of {} MiB", limits.memory_mib),
+            format!(
+                "Plugin '{name}' exceeded its memory limit of {} MiB",
+                limits.memory_mib
+            ),
         );
     }
     let why = match e.downcast_ref::<Trap>() {
         Some(trap) => format!("crashed: {trap}"),
         None => format!("failed: {}", e.root_cause()),
     };
-    plugin_error(StatusCode::INTERNAL_SERVER_ERROR, format!("Plugin '{name}' {why}"))
+    plugin_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("Plugin '{name}' {why}"),
+    )
 }
 
 fn fingerprint(p: &Path) -> Option<Fingerprint> {

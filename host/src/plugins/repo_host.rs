@@ -48,7 +48,9 @@ fn clean(path: &str) -> Result<String, Failure> {
     let p = path.trim_start_matches('/');
     let encoded: String = p
         .split('/')
-        .map(|s| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string())
+        .map(|s| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        })
         .collect::<Vec<_>>()
         .join("/");
     RepoPath::parse(&format!("r/{encoded}"))
@@ -82,7 +84,11 @@ fn artifact(path: &str, i: &Item) -> Artifact {
         modified_ms: i.modified,
         created_by: i.created_by.clone(),
         modified_by: i.modified_by.clone(),
-        properties: i.props.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        properties: i
+            .props
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }
 
@@ -93,18 +99,33 @@ impl RepoHost {
 
     /// Records a file at `path` with the given bytes; `user_upload` writes follow
     /// the caller's overwrite permission, generated content may always replace.
-    fn record(&self, path: &str, d: Digests, props: Properties, user_upload: bool) -> Result<Artifact, Failure> {
+    fn record(
+        &self,
+        path: &str,
+        d: Digests,
+        props: Properties,
+        user_upload: bool,
+    ) -> Result<Artifact, Failure> {
         let key = &self.repo.key;
         if !self.repo.accepts_path(path) {
-            return Err(fail(409, format!("'{key}/{path}' does not match the include/exclude patterns")));
+            return Err(fail(
+                409,
+                format!("'{key}/{path}' does not match the include/exclude patterns"),
+            ));
         }
-        let existing = self.meta().item(key, path).map_err(|e| fail(500, e.to_string()))?;
+        let existing = self
+            .meta()
+            .item(key, path)
+            .map_err(|e| fail(500, e.to_string()))?;
         if let Some(e) = &existing {
             if e.folder {
                 return Err(fail(409, format!("'{key}/{path}' is a folder")));
             }
             if user_upload && !self.can_delete {
-                return Err(fail(403, format!("'{key}/{path}' exists and overwriting needs the delete permission")));
+                return Err(fail(
+                    403,
+                    format!("'{key}/{path}' exists and overwriting needs the delete permission"),
+                ));
             }
         }
         let now = clock::now_ms();
@@ -118,7 +139,9 @@ impl RepoHost {
             },
             blob: Some(d),
             created: existing.as_ref().map_or(now, |e| e.created),
-            created_by: existing.as_ref().map_or_else(|| by.clone(), |e| e.created_by.clone()),
+            created_by: existing
+                .as_ref()
+                .map_or_else(|| by.clone(), |e| e.created_by.clone()),
             modified: now,
             modified_by: by,
             props,
@@ -129,13 +152,24 @@ impl RepoHost {
                 path: path.to_string(),
                 item: Box::new(item.clone()),
             }])
-            .map_err(|e| fail(if matches!(e, crate::storage::StoreError::Conflict(_)) { 409 } else { 500 }, e.to_string()))?;
+            .map_err(|e| {
+                fail(
+                    if matches!(e, crate::storage::StoreError::Conflict(_)) {
+                        409
+                    } else {
+                        500
+                    },
+                    e.to_string(),
+                )
+            })?;
         Ok(artifact(path, &item))
     }
 }
 
 fn host(d: &mut StoreData) -> Result<&mut RepoHost, Failure> {
-    d.repo.as_mut().ok_or_else(|| fail(500, "this plugin kind has no repository"))
+    d.repo
+        .as_mut()
+        .ok_or_else(|| fail(500, "this plugin kind has no repository"))
 }
 
 impl types::Host for StoreData {}
@@ -170,12 +204,25 @@ impl repository::Host for StoreData {
         Some(artifact(&p, &item))
     }
 
-    fn list_children(&mut self, prefix: String, after: Option<String>, limit: u32) -> Vec<Artifact> {
-        let Some(h) = self.repo.as_ref() else { return Vec::new() };
-        let Ok(p) = (if prefix.trim_matches('/').is_empty() { Ok(String::new()) } else { clean(&prefix) }) else {
+    fn list_children(
+        &mut self,
+        prefix: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> Vec<Artifact> {
+        let Some(h) = self.repo.as_ref() else {
             return Vec::new();
         };
-        let Ok(children) = h.meta().children(&h.repo.key, &p) else { return Vec::new() };
+        let Ok(p) = (if prefix.trim_matches('/').is_empty() {
+            Ok(String::new())
+        } else {
+            clean(&prefix)
+        }) else {
+            return Vec::new();
+        };
+        let Ok(children) = h.meta().children(&h.repo.key, &p) else {
+            return Vec::new();
+        };
         children
             .into_iter()
             .filter(|(name, _)| after.as_deref().is_none_or(|a| name.as_str() > a))
@@ -192,7 +239,9 @@ impl repository::Host for StoreData {
             .item(&h.repo.key, &p)
             .map_err(|e| fail(500, e.to_string()))?
             .ok_or_else(|| fail(404, format!("no file '{p}'")))?;
-        let b = item.blob.ok_or_else(|| fail(400, format!("'{p}' is a folder")))?;
+        let b = item
+            .blob
+            .ok_or_else(|| fail(400, format!("'{p}' is a folder")))?;
         h.artifacts
             .blobs
             .read_range(&b.sha256, offset, (len as u64).min(MAX_READ))
@@ -201,7 +250,10 @@ impl repository::Host for StoreData {
 
     fn read_upload(&mut self, offset: u64, len: u32) -> Result<Vec<u8>, Failure> {
         let h = host(self)?;
-        let d = h.upload.as_ref().ok_or_else(|| fail(400, "the request has no body"))?;
+        let d = h
+            .upload
+            .as_ref()
+            .ok_or_else(|| fail(400, "the request has no body"))?;
         h.artifacts
             .blobs
             .read_range(&d.sha256, offset, (len as u64).min(MAX_READ))
@@ -217,7 +269,10 @@ impl repository::Host for StoreData {
     ) -> Result<Artifact, Failure> {
         let h = host(self)?;
         let p = clean(&path)?;
-        let d = h.upload.clone().ok_or_else(|| fail(400, "the request has no body"))?;
+        let d = h
+            .upload
+            .clone()
+            .ok_or_else(|| fail(400, "the request has no body"))?;
         let props = to_props(&properties);
         let whole = offset == 0 && len.is_none_or(|l| l == d.size);
         if whole {
@@ -225,32 +280,53 @@ impl repository::Host for StoreData {
         }
         let len = len.unwrap_or(d.size.saturating_sub(offset));
         if offset.checked_add(len).is_none_or(|end| end > d.size) {
-            return Err(fail(400, format!("range {offset}+{len} is outside the {}-byte upload", d.size)));
+            return Err(fail(
+                400,
+                format!("range {offset}+{len} is outside the {}-byte upload", d.size),
+            ));
         }
-        let (digests, _pin) = upload::store_range(h.artifacts.blobs.as_ref(), &d.sha256, offset, len)
-            .map_err(|e| fail(500, e.to_string()))?;
+        let (digests, _pin) =
+            upload::store_range(h.artifacts.blobs.as_ref(), &d.sha256, offset, len)
+                .map_err(|e| fail(500, e.to_string()))?;
         h.record(&p, digests, props, true)
     }
 
-    fn put(&mut self, path: String, data: Vec<u8>, properties: Vec<(String, Vec<String>)>) -> Result<Artifact, Failure> {
+    fn put(
+        &mut self,
+        path: String,
+        data: Vec<u8>,
+        properties: Vec<(String, Vec<String>)>,
+    ) -> Result<Artifact, Failure> {
         let h = host(self)?;
         if data.len() > MAX_PUT {
-            return Err(fail(413, format!("put of {} bytes; at most {MAX_PUT}", data.len())));
+            return Err(fail(
+                413,
+                format!("put of {} bytes; at most {MAX_PUT}", data.len()),
+            ));
         }
         let p = clean(&path)?;
-        let (digests, _pin) =
-            upload::store_bytes(h.artifacts.blobs.as_ref(), &data).map_err(|e| fail(500, e.to_string()))?;
+        let (digests, _pin) = upload::store_bytes(h.artifacts.blobs.as_ref(), &data)
+            .map_err(|e| fail(500, e.to_string()))?;
         h.record(&p, digests, to_props(&properties), false)
     }
 
     fn delete(&mut self, path: String) -> Result<(), Failure> {
         let h = host(self)?;
         let p = clean(&path)?;
-        let changes = h.artifacts.delete_changes(&h.repo.key, &p).map_err(from_api)?;
-        h.meta().apply(&changes).map_err(|e| fail(500, e.to_string()))
+        let changes = h
+            .artifacts
+            .delete_changes(&h.repo.key, &p)
+            .map_err(from_api)?;
+        h.meta()
+            .apply(&changes)
+            .map_err(|e| fail(500, e.to_string()))
     }
 
-    fn set_properties(&mut self, path: String, changes: Vec<(String, Option<Vec<String>>)>) -> Result<(), Failure> {
+    fn set_properties(
+        &mut self,
+        path: String,
+        changes: Vec<(String, Option<Vec<String>>)>,
+    ) -> Result<(), Failure> {
         let h = host(self)?;
         let p = clean(&path)?;
         let mut item = h
@@ -287,18 +363,28 @@ impl repository::Host for StoreData {
     fn kv_put(&mut self, key: String, value: Vec<u8>) -> Result<(), Failure> {
         let h = host(self)?;
         if key.is_empty() || key.len() > MAX_KV_KEY || value.len() > MAX_KV_VALUE {
-            return Err(fail(413, format!("kv keys are 1..{MAX_KV_KEY} bytes and values at most {MAX_KV_VALUE}")));
+            return Err(fail(
+                413,
+                format!("kv keys are 1..{MAX_KV_KEY} bytes and values at most {MAX_KV_VALUE}"),
+            ));
         }
-        h.meta().kv_put(&h.repo.key, &key, &value).map_err(|e| fail(500, e.to_string()))
+        h.meta()
+            .kv_put(&h.repo.key, &key, &value)
+            .map_err(|e| fail(500, e.to_string()))
     }
 
     fn kv_delete(&mut self, key: String) -> Result<(), Failure> {
         let h = host(self)?;
-        h.meta().kv_delete(&h.repo.key, &key).map_err(|e| fail(500, e.to_string()))
+        h.meta()
+            .kv_delete(&h.repo.key, &key)
+            .map_err(|e| fail(500, e.to_string()))
     }
 
     fn fetch_upstream(&mut self, path: String) -> Result<BlobInfo, Failure> {
-        Err(fail(501, format!("fetching '{path}' from an upstream is not available yet")))
+        Err(fail(
+            501,
+            format!("fetching '{path}' from an upstream is not available yet"),
+        ))
     }
 }
 

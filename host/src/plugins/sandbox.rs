@@ -31,7 +31,12 @@ impl WasiView for StoreData {
 }
 
 /// A store for one call under `limits`.
-pub fn new_store(engine: &Engine, plugin: &str, limits: &PluginLimits, repo: Option<RepoHost>) -> Store<StoreData> {
+pub fn new_store(
+    engine: &Engine,
+    plugin: &str,
+    limits: &PluginLimits,
+    repo: Option<RepoHost>,
+) -> Store<StoreData> {
     let wasi = WasiCtx::builder()
         .allow_tcp(false)
         .allow_udp(false)
@@ -50,7 +55,10 @@ pub fn new_store(engine: &Engine, plugin: &str, limits: &PluginLimits, repo: Opt
     };
     let mut store = Store::new(engine, data);
     store.limiter(|d| &mut d.limits);
-    let ticks = limits.deadline_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1);
+    let ticks = limits
+        .deadline_ms
+        .div_ceil(EPOCH_TICK.as_millis() as u64)
+        .max(1);
     store.set_epoch_deadline(ticks);
     store.epoch_deadline_trap();
     store

@@ -403,19 +403,22 @@ impl MetaStore for RedbMeta {
     fn kv_get(&self, repo: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let r = self.db.begin_read()?;
         let t = r.open_table(KV)?;
-        Ok(t.get(format!("{repo}\0{key}").as_str())?.map(|v| v.value().to_vec()))
+        Ok(t.get(format!("{repo}\0{key}").as_str())?
+            .map(|v| v.value().to_vec()))
     }
 
     fn kv_put(&self, repo: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
-        txn.open_table(KV)?.insert(format!("{repo}\0{key}").as_str(), value)?;
+        txn.open_table(KV)?
+            .insert(format!("{repo}\0{key}").as_str(), value)?;
         txn.commit()?;
         Ok(())
     }
 
     fn kv_delete(&self, repo: &str, key: &str) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
-        txn.open_table(KV)?.remove(format!("{repo}\0{key}").as_str())?;
+        txn.open_table(KV)?
+            .remove(format!("{repo}\0{key}").as_str())?;
         txn.commit()?;
         Ok(())
     }

@@ -71,7 +71,10 @@ pub mod package_type {
             if info.size > max {
                 return Err(Failure::new(
                     413,
-                    format!("The body has {} bytes; at most {max} are accepted", info.size),
+                    format!(
+                        "The body has {} bytes; at most {max} are accepted",
+                        info.size
+                    ),
                 ));
             }
             let mut out = Vec::with_capacity(info.size as usize);
@@ -97,7 +100,11 @@ pub mod package_type {
         }
         /// A plain-text answer.
         pub fn text(status: u16, text: impl Into<String>) -> Self {
-            Self::bytes(status, "text/plain; charset=utf-8", text.into().into_bytes())
+            Self::bytes(
+                status,
+                "text/plain; charset=utf-8",
+                text.into().into_bytes(),
+            )
         }
         /// A JSON answer from an already serialised document.
         pub fn json(status: u16, json: impl Into<String>) -> Self {

@@ -1,0 +1,458 @@
+//! The plugin platform end to end: loading, routing, the sandbox, hot swap and
+//! management, with test plugins built from `plugins/testing/` by `cargo xtask test`.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use binyard_e2e::*;
+
+fn echo_and_misbehave(plugin_config: &str) -> (Server, tempfile::TempDir) {
+    let dir = plugin_folder(&["test_echo", "test_misbehave"]);
+    let s = Server::start_full(Options::default(), dir.path(), plugin_config);
+    s.create_local_repo("echo", "testecho");
+    s.create_local_repo("bad", "testmisbehave");
+    (s, dir)
+}
+
+#[test]
+fn a_plugin_serves_its_package_type_and_is_listed() {
+    let (s, _dir) = echo_and_misbehave("");
+    let r = s
+        .admin(Method::GET, "/artifactory/api/testecho/echo/some/path")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-plugin-version"], "1.0.0");
+    assert_eq!(
+        r.text().unwrap(),
+        "echo 1.0.0 GET some/path admin repo=echo"
+    );
+
+    let list = json(
+        s.admin(Method::GET, "/artifactory/api/plugins")
+            .send()
+            .unwrap(),
+    );
+    let echo = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "test_echo")
+        .expect("listed");
+    assert_eq!(echo["kind"], "package-type");
+    assert_eq!(echo["version"], "1.0.0");
+    assert_eq!(echo["packageType"], "testecho");
+    assert_eq!(
+        echo["sha256"].as_str().unwrap(),
+        sha256_hex(&plugin_wasm("test_echo"))
+    );
+    assert!(echo["loadedAt"].as_i64().unwrap() > 0);
+    assert_eq!(echo["limits"]["deadline_ms"], 5000);
+    assert!(echo["stats"]["calls"].as_u64().unwrap() >= 1);
+
+    // A repository of a type no plugin serves cannot be created.
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/repositories/nope")
+        .json(&serde_json::json!({"rclass": "local", "packageType": "nosuchtype"}))
+        .send()
+        .unwrap();
+    let msg = expect_error(r, 400);
+    assert!(msg.contains("nosuchtype"), "{msg}");
+    // The wrong format prefix for a repository is refused.
+    let r = s
+        .admin(Method::GET, "/artifactory/api/testmisbehave/echo/x")
+        .send()
+        .unwrap();
+    expect_error(r, 400);
+    // Without credentials the host refuses before the plugin runs.
+    let r = s
+        .anon(Method::GET, "/artifactory/api/testecho/echo/x")
+        .send()
+        .unwrap();
+    expect_error(r, 401);
+}
+
+#[test]
+fn uploads_reach_the_plugin_as_stored_blobs_and_downloads_stream_from_the_host() {
+    let (s, _dir) = echo_and_misbehave("");
+    let body = b"plugin-managed bytes".to_vec();
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/testecho/echo/files/a/b.bin")
+        .body(body.clone())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.text().unwrap(), sha256_hex(&body));
+
+    let r = s
+        .admin(Method::GET, "/artifactory/api/testecho/echo/files/a/b.bin")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-checksum-sha256"], sha256_hex(&body).as_str());
+    assert_eq!(r.bytes().unwrap().as_ref(), body.as_slice());
+    // Range requests work on plugin-named artifacts too.
+    let r = s
+        .admin(Method::GET, "/artifactory/api/testecho/echo/files/a/b.bin")
+        .header("Range", "bytes=0-5")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().unwrap().as_ref(), &body[..6]);
+    // The file is an ordinary artifact of the repository.
+    let info = json(
+        s.admin(Method::GET, "/artifactory/api/storage/echo/files/a/b.bin")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(info["checksums"]["sha256"], sha256_hex(&body));
+
+    // The key-value space.
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/testecho/echo/kv/tags")
+        .body("latest=1.0")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = s
+        .admin(Method::GET, "/artifactory/api/testecho/echo/kv/tags")
+        .send()
+        .unwrap();
+    assert_eq!(r.text().unwrap(), "latest=1.0");
+}
+
+/// Each misbehaviour fails its own request with a 5xx naming the plugin, within the
+/// deadline, while a healthy plugin keeps answering every request.
+#[test]
+fn a_misbehaving_plugin_fails_only_its_own_requests() {
+    let (s, _dir) = echo_and_misbehave("deadline_ms = 2000\nmemory_mib = 96");
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let mut healthy = Vec::new();
+    for _ in 0..3 {
+        let (stop, ok, failures, url) = (
+            stop.clone(),
+            ok.clone(),
+            failures.clone(),
+            s.url("/artifactory/api/testecho/echo/ping"),
+        );
+        healthy.push(std::thread::spawn(move || {
+            let c = client();
+            while !stop.load(Ordering::Relaxed) {
+                match c.get(&url).basic_auth(ADMIN.0, Some(ADMIN.1)).send() {
+                    Ok(r) if r.status() == 200 => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => failures.lock().unwrap().push(format!("{}", r.status())),
+                    Err(e) => failures.lock().unwrap().push(e.to_string()),
+                }
+            }
+        }));
+    }
+    let cases: &[(&str, u16, &str)] = &[
+        ("loop", 504, "deadline"),
+        ("bomb", 500, "memory"),
+        ("panic", 500, "crashed"),
+        ("oversized", 502, "limit"),
+        ("bad-status", 502, "status"),
+        ("file", 500, "file access denied"),
+        ("socket", 500, "socket access denied"),
+        ("bad-read", 500, "'..'"),
+    ];
+    let mut threads = Vec::new();
+    for (path, status, words) in cases.iter().copied() {
+        let url = s.url(&format!("/artifactory/api/testmisbehave/bad/{path}"));
+        threads.push(std::thread::spawn(move || {
+            let t = Instant::now();
+            let r = client()
+                .get(&url)
+                .basic_auth(ADMIN.0, Some(ADMIN.1))
+                .send()
+                .unwrap();
+            let took = t.elapsed();
+            let msg = expect_error(r, status);
+            assert!(msg.contains(words), "{path}: {msg}");
+            if status != 400 && path != "file" && path != "socket" && path != "bad-read" {
+                assert!(
+                    msg.contains("test_misbehave"),
+                    "{path}: the error names the plugin: {msg}"
+                );
+            }
+            assert!(
+                took < Duration::from_secs(6),
+                "{path} took {took:?}: the deadline is 2 s"
+            );
+        }));
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Environment variables are not passed to plugins.
+    let r = s
+        .admin(Method::GET, "/artifactory/api/testmisbehave/bad/env")
+        .send()
+        .unwrap();
+    assert_eq!(r.text().unwrap(), "env: 0");
+    stop.store(true, Ordering::Relaxed);
+    for t in healthy {
+        t.join().unwrap();
+    }
+    assert!(
+        failures.lock().unwrap().is_empty(),
+        "healthy plugin failed: {:?}",
+        failures.lock().unwrap()
+    );
+    assert!(
+        ok.load(Ordering::Relaxed) > 10,
+        "healthy plugin answered {} times",
+        ok.load(Ordering::Relaxed)
+    );
+
+    let p = json(
+        s.admin(Method::GET, "/artifactory/api/plugins/test_misbehave")
+            .send()
+            .unwrap(),
+    );
+    assert!(p["stats"]["failures"].as_u64().unwrap() >= 5, "{p}");
+    assert!(p["stats"]["timeouts"].as_u64().unwrap() >= 1, "{p}");
+}
+
+/// A client loop runs while the plugin is replaced v1→v2→v1… 50 times: no request
+/// fails and every answer is wholly from one version.
+#[test]
+fn hot_swap_under_load_loses_no_request() {
+    let dir = plugin_folder(&[]);
+    let s = Server::start_full(Options::default(), dir.path(), "watch_interval_ms = 0");
+    let v1 = plugin_wasm("test_echo");
+    let v2 = plugin_wasm("test_echo_v2");
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/plugins/echo")
+        .body(v1.clone())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    s.create_local_repo("echo", "testecho");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new((0usize, 0usize, Vec::<String>::new())));
+    let mut loops = Vec::new();
+    for _ in 0..2 {
+        let (stop, seen, url) = (
+            stop.clone(),
+            seen.clone(),
+            s.url("/artifactory/api/testecho/echo/x"),
+        );
+        loops.push(std::thread::spawn(move || {
+            let c = client();
+            while !stop.load(Ordering::Relaxed) {
+                let r = c.get(&url).basic_auth(ADMIN.0, Some(ADMIN.1)).send();
+                let mut g = seen.lock().unwrap();
+                match r {
+                    Ok(r) if r.status() == 200 => {
+                        let header = r.headers()["x-plugin-version"]
+                            .to_str()
+                            .unwrap()
+                            .to_string();
+                        let text = r.text().unwrap();
+                        if text == format!("echo {header} GET x admin repo=echo") {
+                            if header == "1.0.0" {
+                                g.0 += 1
+                            } else {
+                                g.1 += 1
+                            }
+                        } else {
+                            g.2.push(format!("mixed answer: header {header}, body {text}"));
+                        }
+                    }
+                    Ok(r) => g.2.push(format!("status {}", r.status())),
+                    Err(e) => g.2.push(e.to_string()),
+                }
+            }
+        }));
+    }
+    for i in 0..50 {
+        let wasm = if i % 2 == 0 { &v2 } else { &v1 };
+        let r = s
+            .admin(Method::PUT, "/artifactory/api/plugins/echo")
+            .body(wasm.clone())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "swap {i}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in loops {
+        t.join().unwrap();
+    }
+    let g = seen.lock().unwrap();
+    assert!(
+        g.2.is_empty(),
+        "failed or mixed requests: {:?}",
+        &g.2[..g.2.len().min(5)]
+    );
+    assert!(g.0 > 0 && g.1 > 0, "answers from v1: {}, v2: {}", g.0, g.1);
+    let p = json(
+        s.admin(Method::GET, "/artifactory/api/plugins/echo")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(p["version"], "1.0.0");
+}
+
+#[test]
+fn an_invalid_plugin_never_replaces_a_working_one() {
+    let dir = plugin_folder(&[]);
+    let s = Server::start_full(Options::default(), dir.path(), "watch_interval_ms = 0");
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/plugins/echo")
+        .body(plugin_wasm("test_echo"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    s.create_local_repo("echo", "testecho");
+
+    for (bad, why) in [
+        (
+            b"not wasm at all".to_vec(),
+            "not a valid WebAssembly component",
+        ),
+        (
+            b"\0asm\x01\0\0\0".to_vec(),
+            "not a valid WebAssembly component",
+        ),
+        // An empty component: valid, but it is no binyard plugin.
+        (b"\0asm\x0d\0\x01\0".to_vec(), "exports none of the worlds"),
+    ] {
+        let r = s
+            .admin(Method::PUT, "/artifactory/api/plugins/echo")
+            .body(bad)
+            .send()
+            .unwrap();
+        let msg = expect_error(r, 400);
+        assert!(msg.contains(why), "{msg}");
+    }
+    // A second plugin for a package type already served is refused.
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/plugins/echo2")
+        .body(plugin_wasm("test_echo_v2"))
+        .send()
+        .unwrap();
+    let msg = expect_error(r, 409);
+    assert!(msg.contains("already serves"), "{msg}");
+    // Bad names and non-admins are refused.
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/plugins/Bad%20Name")
+        .body(plugin_wasm("test_echo"))
+        .send()
+        .unwrap();
+    expect_error(r, 400);
+    let r = s
+        .anon(Method::PUT, "/artifactory/api/plugins/x")
+        .body(plugin_wasm("test_echo"))
+        .send()
+        .unwrap();
+    expect_error(r, 401);
+
+    // The working version still serves, and its file was not touched.
+    let r = s
+        .admin(Method::GET, "/artifactory/api/testecho/echo/x")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        std::fs::read(dir.path().join("echo.wasm")).unwrap(),
+        plugin_wasm("test_echo")
+    );
+    let list = json(
+        s.admin(Method::GET, "/artifactory/api/plugins")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+}
+
+#[test]
+fn plugins_are_removed_reloaded_and_picked_up_from_the_folder() {
+    let dir = plugin_folder(&[]);
+    let s = Server::start_full(Options::default(), dir.path(), "watch_interval_ms = 200");
+    // A file dropped into the folder is loaded.
+    std::fs::write(dir.path().join("echo.wasm"), plugin_wasm("test_echo")).unwrap();
+    wait_for(|| {
+        s.admin(Method::GET, "/artifactory/api/plugins/echo")
+            .send()
+            .unwrap()
+            .status()
+            == 200
+    });
+    s.create_local_repo("echo", "testecho");
+    // A changed file is reloaded.
+    std::fs::write(dir.path().join("echo.wasm"), plugin_wasm("test_echo_v2")).unwrap();
+    wait_for(|| {
+        let r = s
+            .admin(Method::GET, "/artifactory/api/testecho/echo/x")
+            .send()
+            .unwrap();
+        r.headers()
+            .get("x-plugin-version")
+            .is_some_and(|v| v == "2.0.0")
+    });
+    // Reload through the API.
+    let r = s
+        .admin(Method::POST, "/artifactory/api/plugins/echo/reload")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r)["version"], "2.0.0");
+    // Delete: the file goes, requests get a clear 503.
+    let r = s
+        .admin(Method::DELETE, "/artifactory/api/plugins/echo")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(!dir.path().join("echo.wasm").exists());
+    let r = s
+        .admin(Method::GET, "/artifactory/api/testecho/echo/x")
+        .send()
+        .unwrap();
+    let msg = expect_error(r, 503);
+    assert!(msg.contains("testecho"), "{msg}");
+    let r = s
+        .admin(Method::DELETE, "/artifactory/api/plugins/echo")
+        .send()
+        .unwrap();
+    expect_error(r, 404);
+    let r = s
+        .admin(Method::POST, "/artifactory/api/plugins/echo/reload")
+        .send()
+        .unwrap();
+    expect_error(r, 404);
+}
+
+#[test]
+fn compiled_plugins_are_cached_across_restarts() {
+    let dir = plugin_folder(&["test_echo"]);
+    let mut s = Server::start_full(Options::default(), dir.path(), "");
+    let cache = s.data_dir().join("plugin-cache");
+    let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
+    assert_eq!(cached.len(), 1, "one compiled plugin is cached");
+    s.restart();
+    let r = s
+        .admin(Method::GET, "/artifactory/api/plugins/test_echo")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+}
+
+fn wait_for(mut cond: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "condition not met within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
