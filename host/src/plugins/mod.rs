@@ -10,6 +10,7 @@ mod bindings;
 mod engine;
 pub mod repo_host;
 mod sandbox;
+pub mod testing;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -36,7 +37,7 @@ use bindings::package_type::{PackageType, PackageTypePre};
 use bindings::retention_policy::RetentionPolicyPre;
 use bindings::webhook_formatter::WebhookFormatterPre;
 use repo_host::RepoHost;
-use sandbox::{StoreData, new_store};
+use sandbox::{StoreData, deadline_ticks, new_store};
 
 /// The kinds of plugin, one per world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -429,9 +430,30 @@ impl Plugins {
         });
     }
 
+    /// A new instance of a package-type plugin, scoped to one repository and caller.
+    pub fn instantiate(
+        &self,
+        plugin: &LoadedPlugin,
+        host: RepoHost,
+    ) -> Result<PackageInstance, wasmtime::Error> {
+        let Pre::PackageType(pre) = &plugin.pre else {
+            return Err(wasmtime::Error::msg(format!(
+                "plugin '{}' is not a package type",
+                plugin.name
+            )));
+        };
+        let mut store = new_store(&self.engine, &plugin.name, &plugin.limits, Some(host));
+        let bindings = pre.instantiate(&mut store)?;
+        Ok(PackageInstance {
+            store,
+            bindings,
+            deadline_ticks: deadline_ticks(&plugin.limits),
+        })
+    }
+
     /// Calls a package-type plugin's `handle` in a fresh instance.
     pub async fn handle(
-        &self,
+        self: &Arc<Self>,
         plugin: Arc<LoadedPlugin>,
         host: RepoHost,
         req: Request,
@@ -451,20 +473,11 @@ impl Plugins {
             }
         };
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let engine = self.engine.clone();
+        let this = self.clone();
         let p = plugin.clone();
-        let result = tokio::task::spawn_blocking(
-            move || -> Result<Result<Response, Failure>, wasmtime::Error> {
-                let Pre::PackageType(pre) = &p.pre else {
-                    return Err(wasmtime::Error::msg("not a package-type plugin"));
-                };
-                let mut store = new_store(&engine, &p.name, &p.limits, Some(host));
-                let inst = pre.instantiate(&mut store)?;
-                inst.binyard_plugin_format().call_handle(&mut store, &req)
-            },
-        )
-        .await
-        .map_err(|e| ApiError::internal(format!("plugin task failed: {e}")))?;
+        let result = tokio::task::spawn_blocking(move || this.instantiate(&p, host)?.call(&req))
+            .await
+            .map_err(|e| ApiError::internal(format!("plugin task failed: {e}")))?;
         drop(permit);
         match result {
             Ok(r) => Ok(r),
@@ -483,6 +496,24 @@ impl Plugins {
     /// Counts a failure the host found in a plugin's answer.
     pub fn count_failure(&self, plugin: &LoadedPlugin) {
         plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A live instance of a package-type plugin. `Plugins::handle` uses a fresh one per
+/// request; reusing one is for measurements only (state would leak between requests).
+pub struct PackageInstance {
+    store: wasmtime::Store<StoreData>,
+    bindings: PackageType,
+    deadline_ticks: u64,
+}
+
+impl PackageInstance {
+    /// Calls `handle` under the plugin's deadline.
+    pub fn call(&mut self, req: &Request) -> Result<Result<Response, Failure>, wasmtime::Error> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        self.bindings
+            .binyard_plugin_format()
+            .call_handle(&mut self.store, req)
     }
 }
 

@@ -63,3 +63,11 @@ pub fn new_store(
     store.epoch_deadline_trap();
     store
 }
+
+/// The epoch ticks of a plugin's deadline.
+pub fn deadline_ticks(limits: &PluginLimits) -> u64 {
+    limits
+        .deadline_ms
+        .div_ceil(EPOCH_TICK.as_millis() as u64)
+        .max(1)
+}

@@ -58,7 +58,15 @@ fn conflict(msg: String) -> StoreError {
 impl RedbMeta {
     /// Opens (or creates) the database file and its tables.
     pub fn open(path: &Path) -> Result<RedbMeta, StoreError> {
-        let db = Database::create(path)?;
+        Self::init(Database::create(path)?)
+    }
+
+    /// A database that lives in memory only (tests, plugin harness).
+    pub fn in_memory() -> Result<RedbMeta, StoreError> {
+        Self::init(Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?)
+    }
+
+    fn init(db: Database) -> Result<RedbMeta, StoreError> {
         let txn = db.begin_write()?;
         txn.open_table(ITEMS)?;
         txn.open_table(BLOBS)?;

@@ -1,0 +1,232 @@
+//! A test harness for plugin authors: runs a built plugin against an in-memory host
+//! (an in-memory metadata store, blobs in a temporary folder, one local repository
+//! of the plugin's package type), without starting a server.
+//!
+//! ```no_run
+//! let wasm = std::fs::read("target/wasm32-wasip2/release/my_plugin.wasm").unwrap();
+//! let host = binyard::plugins::testing::TestHost::new(&wasm).unwrap();
+//! let r = host.call("PUT", "files/a.txt", Some(b"hello")).unwrap();
+//! assert_eq!(r.status, 201);
+//! assert_eq!(host.file("files/a.txt").unwrap(), b"hello");
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+
+use super::{Body, LoadedPlugin, PluginCaller, Plugins, Request, repo_host::RepoHost};
+use crate::artifacts::Artifacts;
+use crate::auth::Caller;
+use crate::config::PluginsConfig;
+use crate::repos::{RClass, RepoConfig};
+use crate::storage::{BlobStore, FsBlobStore, MetaStore, RedbMeta, upload};
+
+/// A plugin loaded into an in-memory host.
+pub struct TestHost {
+    rt: tokio::runtime::Runtime,
+    plugins: Arc<Plugins>,
+    plugin: Arc<LoadedPlugin>,
+    /// The stores the plugin writes to, for inspection.
+    pub artifacts: Artifacts,
+    /// The repository requests address (key `test-repo`).
+    pub repo: Arc<RepoConfig>,
+    dir: PathBuf,
+}
+
+/// What the plugin answered, with a named artifact already read.
+#[derive(Debug, Clone)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl TestHost {
+    /// Loads `wasm` (a package-type plugin) with default limits.
+    pub fn new(wasm: &[u8]) -> anyhow::Result<TestHost> {
+        let dir = std::env::temp_dir().join(format!(
+            "binyard-testhost-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let config = PluginsConfig {
+            dir: dir.join("plugins"),
+            watch_interval_ms: 0,
+            ..PluginsConfig::default()
+        };
+        let plugins = Arc::new(Plugins::new(config, &dir)?);
+        let (plugin, _) = rt
+            .block_on(plugins.install("plugin", wasm.to_vec(), false))
+            .map_err(|e| anyhow!("{}", e.message))?;
+        if plugin.package_type.is_empty() {
+            return Err(anyhow!("the plugin is not a package type"));
+        }
+        let meta: Arc<dyn MetaStore> = Arc::new(RedbMeta::in_memory()?);
+        let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(&dir)?);
+        let repo = Arc::new(RepoConfig {
+            key: "test-repo".into(),
+            rclass: RClass::Local,
+            package_type: plugin.package_type.clone(),
+            description: String::new(),
+            notes: String::new(),
+            includes_pattern: "**/*".into(),
+            excludes_pattern: String::new(),
+            repo_layout_ref: "simple-default".into(),
+            url: None,
+            repositories: None,
+            default_deployment_repo: None,
+            extra: Default::default(),
+        });
+        Ok(TestHost {
+            rt,
+            plugins,
+            plugin,
+            artifacts: Artifacts { meta, blobs },
+            repo,
+            dir,
+        })
+    }
+
+    /// Sends a request as the admin user; a named artifact is read into the body.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> anyhow::Result<TestResponse> {
+        self.call_as(method, path, "", body, Some("admin"))
+    }
+
+    /// Sends a request with a query string, as `user` (none: anonymous).
+    pub fn call_as(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: Option<&[u8]>,
+        user: Option<&str>,
+    ) -> anyhow::Result<TestResponse> {
+        let (upload, _pin) = match body {
+            Some(b) => {
+                let (d, pin) = upload::store_bytes(self.artifacts.blobs.as_ref(), b)?;
+                (Some(d), Some(pin))
+            }
+            None => (None, None),
+        };
+        let caller = Caller {
+            user: user.map(str::to_string),
+            admin: user == Some("admin"),
+        };
+        let req = Request {
+            method: method.to_string(),
+            path: path.to_string(),
+            query: query.to_string(),
+            headers: Vec::new(),
+            caller: PluginCaller {
+                name: caller.user.clone(),
+                admin: caller.admin,
+                can_delete: caller.admin,
+            },
+            upload: upload.as_ref().map(|d| super::BlobInfo {
+                sha256: d.sha256.clone(),
+                sha1: d.sha1.clone(),
+                md5: d.md5.clone(),
+                size: d.size,
+            }),
+            base_url: "http://127.0.0.1:8081/artifactory/api/test/test-repo".into(),
+        };
+        let host = RepoHost {
+            artifacts: self.artifacts.clone(),
+            repo: self.repo.clone(),
+            caller,
+            can_delete: req.caller.can_delete,
+            upload,
+        };
+        let answer = self
+            .rt
+            .block_on(self.plugins.handle(self.plugin.clone(), host, req))
+            .map_err(|e| anyhow!("{}", e.message))?;
+        Ok(match answer {
+            Ok(r) => {
+                let body = match r.body {
+                    Body::Empty => Vec::new(),
+                    Body::Bytes(b) => b,
+                    Body::Artifact(p) => self
+                        .file(&p)
+                        .with_context(|| format!("the plugin named '{p}', which is not stored"))?,
+                };
+                TestResponse {
+                    status: r.status,
+                    headers: r.headers,
+                    body,
+                }
+            }
+            Err(f) => TestResponse {
+                status: f.status,
+                headers: Vec::new(),
+                body: f.message.into_bytes(),
+            },
+        })
+    }
+
+    /// The bytes of a stored file of the repository.
+    pub fn file(&self, path: &str) -> Option<Vec<u8>> {
+        let item = self.artifacts.meta.item(&self.repo.key, path).ok()??;
+        let b = item.blob?;
+        self.artifacts
+            .blobs
+            .read(&b.sha256)
+            .ok()
+            .map(|b| b.to_vec())
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs against the test plugin when `cargo xtask test` has built it.
+    #[test]
+    fn runs_a_plugin_in_memory() {
+        let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/test-plugins/test_echo.wasm");
+        let Ok(wasm) = std::fs::read(&wasm) else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "{} is not built",
+                wasm.display()
+            );
+            return;
+        };
+        let host = TestHost::new(&wasm).unwrap();
+        let r = host.call("GET", "x/y", None).unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), "echo 1.0.0 GET x/y admin repo=test-repo");
+        let r = host.call("PUT", "files/a.txt", Some(b"hello")).unwrap();
+        assert_eq!(r.status, 201);
+        assert_eq!(host.file("files/a.txt").unwrap(), b"hello");
+        let r = host.call("GET", "files/a.txt", None).unwrap();
+        assert_eq!(r.body, b"hello");
+        let r = host.call("GET", "files/missing", None).unwrap();
+        assert_eq!(r.status, 404);
+    }
+}
