@@ -456,3 +456,80 @@ fn wait_for(mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn retention_and_formatter_plugins_load_with_their_kind() {
+    let dir = plugin_folder(&["test_keep_newest", "test_plain_formatter", "test_echo"]);
+    let s = Server::start_full(Options::default(), dir.path(), "");
+    let list = json(
+        s.admin(Method::GET, "/artifactory/api/plugins")
+            .send()
+            .unwrap(),
+    );
+    let kind = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["kind"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        kind("test_keep_newest").as_deref(),
+        Some("retention-policy")
+    );
+    assert_eq!(
+        kind("test_plain_formatter").as_deref(),
+        Some("webhook-formatter")
+    );
+    assert_eq!(kind("test_echo").as_deref(), Some("package-type"));
+    // Only package types can back repositories.
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/repositories/r")
+        .json(&serde_json::json!({"rclass": "local", "packageType": "test-keep-newest"}))
+        .send()
+        .unwrap();
+    expect_error(r, 400);
+}
+
+/// The third-party example in `examples/hello-plugin` installs and works as its README says.
+#[test]
+fn the_example_plugin_works_as_documented() {
+    let dir = plugin_folder(&[]);
+    let s = Server::start_full(Options::default(), dir.path(), "watch_interval_ms = 0");
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/plugins/hello")
+        .body(plugin_wasm("hello_plugin"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    s.create_local_repo("hello-local", "hello");
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/hello/hello-local/readme")
+        .body("# hi")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v = json(r);
+    assert_eq!(v["sha256"], sha256_hex(b"# hi"));
+    assert_eq!(v["uploads"], 1);
+    let r = s
+        .admin(Method::GET, "/artifactory/api/hello/hello-local/readme")
+        .send()
+        .unwrap();
+    assert_eq!(r.text().unwrap(), "# hi");
+    let v = json(
+        s.admin(Method::GET, "/artifactory/api/hello/hello-local/")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(v["files"][0]["name"], "readme");
+    let props = json(
+        s.admin(
+            Method::GET,
+            "/artifactory/api/storage/hello-local/readme?properties",
+        )
+        .send()
+        .unwrap(),
+    );
+    assert_eq!(props["properties"]["uploaded-by"][0], "admin");
+}

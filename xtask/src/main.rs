@@ -109,6 +109,23 @@ fn build_plugins(root: &Path) -> Result<()> {
         };
         copy_if_changed(&p, &dest.join(&name))?;
     }
+    // The example plugin is built as a third party would, from its own folder.
+    let mut c = cargo(root);
+    c.args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "--manifest-path",
+    ])
+    .arg(root.join("examples/hello-plugin/Cargo.toml"))
+    .arg("--target-dir")
+    .arg(root.join("target").join("wasm-examples"));
+    run(c)?;
+    copy_if_changed(
+        &root.join("target/wasm-examples/wasm32-wasip2/release/hello_plugin.wasm"),
+        &test_only.join("hello_plugin.wasm"),
+    )?;
     Ok(())
 }
 

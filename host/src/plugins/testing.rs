@@ -100,6 +100,55 @@ impl TestHost {
         })
     }
 
+    /// A bare request, as the host would build it, for measurements.
+    pub fn request(&self, method: &str, path: &str) -> Request {
+        Request {
+            method: method.to_string(),
+            path: path.to_string(),
+            query: String::new(),
+            headers: Vec::new(),
+            caller: PluginCaller {
+                name: Some("admin".into()),
+                admin: true,
+                can_delete: true,
+            },
+            upload: None,
+            base_url: "http://127.0.0.1:8081/artifactory/api/test/test-repo".into(),
+        }
+    }
+
+    /// A new instance of the plugin, to call many times (measurements only).
+    pub fn instance(&self) -> anyhow::Result<super::PackageInstance> {
+        self.plugins
+            .instantiate(&self.plugin, self.repo_host(None))
+            .map_err(|e| anyhow!("{e:#}"))
+    }
+
+    /// Runs one request the way the server does (permit, fresh instance, deadline).
+    pub fn dispatch(&self, req: Request) -> anyhow::Result<()> {
+        self.rt
+            .block_on(
+                self.plugins
+                    .handle(self.plugin.clone(), self.repo_host(None), req),
+            )
+            .map_err(|e| anyhow!("{}", e.message))?
+            .map_err(|f| anyhow!("{}", f.message))?;
+        Ok(())
+    }
+
+    fn repo_host(&self, upload: Option<crate::storage::Digests>) -> RepoHost {
+        RepoHost {
+            artifacts: self.artifacts.clone(),
+            repo: self.repo.clone(),
+            caller: Caller {
+                user: Some("admin".into()),
+                admin: true,
+            },
+            can_delete: true,
+            upload,
+        }
+    }
+
     /// Sends a request as the admin user; a named artifact is read into the body.
     pub fn call(
         &self,
