@@ -20,9 +20,17 @@ fn main() -> Result<()> {
         "run" => {
             build_plugins(&root)?;
             let mut c = cargo(&root);
-            c.args(["run", "--release", "--package", "binyard", "--", "serve", "--config"])
-                .arg(root.join("config.toml"))
-                .args(&rest);
+            c.args([
+                "run",
+                "--release",
+                "--package",
+                "binyard",
+                "--",
+                "serve",
+                "--config",
+            ])
+            .arg(root.join("config.toml"))
+            .args(&rest);
             run(c)
         }
         "test" => {
@@ -81,10 +89,16 @@ fn build_plugins(root: &Path) -> Result<()> {
     ensure_wasm_target()?;
     for dir in &crates {
         let mut c = cargo(root);
-        c.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
-            .arg(dir.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(root.join("target").join("wasm"));
+        c.args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(root.join("target").join("wasm"));
         run(c)?;
     }
     let built = root.join("target/wasm/wasm32-wasip2/release");
@@ -103,7 +117,10 @@ fn ensure_wasm_target() -> Result<()> {
         .args(["target", "list", "--installed"])
         .output()
         .context("rustup is needed to add the wasm32-wasip2 target")?;
-    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "wasm32-wasip2") {
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == "wasm32-wasip2")
+    {
         return Ok(());
     }
     eprintln!("xtask: installing the wasm32-wasip2 target");
