@@ -37,7 +37,6 @@ async fn run(
     let dst = RepoPath::parse(&to.replace('%', "%25"))?;
     let src_repo = state.repos.local(&src.repo)?;
     let dst_repo = state.repos.local(&dst.repo)?;
-    let src_item = state.artifacts.item(&src_repo.key, &src.path)?;
     let dst_path = if dst.trailing_slash {
         join(&dst.path, src.path.rsplit('/').next().unwrap_or(""))
     } else {
@@ -59,7 +58,6 @@ async fn run(
             .auth
             .authorize(&caller, Action::Delete, &dst_repo.key, &dst_path)?;
     }
-    let _ = src_item;
     let (messages, failed) = state
         .artifacts
         .transfer(Transfer {
