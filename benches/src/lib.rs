@@ -10,11 +10,8 @@ pub fn root() -> PathBuf {
 
 /// A built test plugin (`cargo xtask plugins` builds them).
 pub fn test_plugin(name: &str) -> anyhow::Result<Vec<u8>> {
-    let p = root()
-        .join("target/test-plugins")
-        .join(format!("{name}.wasm"));
-    std::fs::read(&p)
-        .map_err(|e| anyhow::anyhow!("{}: {e} (run `cargo xtask plugins` first)", p.display()))
+    let p = root().join("target/test-plugins").join(format!("{name}.wasm"));
+    std::fs::read(&p).map_err(|e| anyhow::anyhow!("{}: {e} (run `cargo xtask plugins` first)", p.display()))
 }
 
 /// p50, p90, p99 and mean of a set of durations, in microseconds.

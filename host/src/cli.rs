@@ -9,11 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 #[derive(Parser)]
-#[command(
-    name = "binyard",
-    version,
-    about = "A universal binary repository manager"
-)]
+#[command(name = "binyard", version, about = "A universal binary repository manager")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

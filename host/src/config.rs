@@ -143,9 +143,7 @@ pub struct GcConfig {
 
 impl Default for GcConfig {
     fn default() -> Self {
-        GcConfig {
-            interval_minutes: 60,
-        }
+        GcConfig { interval_minutes: 60 }
     }
 }
 
@@ -153,10 +151,7 @@ impl Default for GcConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid configuration in {path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }

@@ -43,12 +43,7 @@ impl DownloadStats {
     }
 
     /// Stored statistics plus what is still buffered.
-    pub fn current(
-        &self,
-        meta: &dyn MetaStore,
-        repo: &str,
-        path: &str,
-    ) -> Result<Stats, crate::storage::StoreError> {
+    pub fn current(&self, meta: &dyn MetaStore, repo: &str, path: &str) -> Result<Stats, crate::storage::StoreError> {
         let mut s = meta.stats(repo, path)?;
         let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(add) = p.get(&(repo.to_string(), path.to_string())) {
@@ -76,8 +71,7 @@ impl DownloadStats {
 /// Opens the stores and builds the shared state.
 pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     let data = &config.storage.data_dir;
-    std::fs::create_dir_all(data)
-        .with_context(|| format!("cannot create data folder {}", data.display()))?;
+    std::fs::create_dir_all(data).with_context(|| format!("cannot create data folder {}", data.display()))?;
     let meta: Arc<dyn MetaStore> = Arc::new(
         RedbMeta::open(&data.join("meta.redb"))
             .with_context(|| format!("cannot open the metadata in {}", data.display()))?,
@@ -149,11 +143,7 @@ fn spawn_background(state: Arc<AppState>) {
             loop {
                 tick.tick().await;
                 let s = state.clone();
-                match tokio::task::spawn_blocking(move || {
-                    gc::collect(s.meta.as_ref(), s.blobs.as_ref())
-                })
-                .await
-                {
+                match tokio::task::spawn_blocking(move || gc::collect(s.meta.as_ref(), s.blobs.as_ref())).await {
                     Ok(Ok(r)) => tracing::info!(?r, "scheduled garbage collection"),
                     Ok(Err(e)) => {
                         tracing::error!(error = %e, "scheduled garbage collection failed")
@@ -171,8 +161,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

@@ -47,13 +47,9 @@ fn deploy_answers_artifactorys_deploy_json() {
     );
     assert_eq!(
         v["uri"],
-        s.url("/artifactory/api/storage/libs/org/acme/app-1.0.bin")
-            .as_str()
+        s.url("/artifactory/api/storage/libs/org/acme/app-1.0.bin").as_str()
     );
-    assert!(
-        !v["mimeType"].as_str().unwrap_or_default().is_empty(),
-        "mimeType: {v}"
-    );
+    assert!(!v["mimeType"].as_str().unwrap_or_default().is_empty(), "mimeType: {v}");
     assert_eq!(v["size"], data.len().to_string(), "size is a string: {v}");
     assert_eq!(v["checksums"]["sha1"], sha1_hex(&data).as_str());
     assert_eq!(v["checksums"]["md5"], md5_hex(&data).as_str());
@@ -112,10 +108,7 @@ fn get_streams_the_file_with_its_headers() {
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(header(&r, "content-length"), data.len().to_string());
     assert!(!header(&r, "content-type").is_empty());
-    assert!(
-        header(&r, "etag").contains(&sha1_hex(&data)),
-        "ETag is the sha1"
-    );
+    assert!(header(&r, "etag").contains(&sha1_hex(&data)), "ETag is the sha1");
     assert!(!header(&r, "last-modified").is_empty());
     assert!(header(&r, "last-modified").ends_with("GMT"), "HTTP date");
     assert_eq!(header(&r, "x-checksum-sha1"), sha1_hex(&data));
@@ -130,10 +123,7 @@ fn text_files_get_a_text_mime_type() {
     let s = server_with_repo("libs");
     let v = deploy(&s, "libs", "notes/readme.txt", b"plain text");
     assert!(
-        v["mimeType"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("text/plain"),
+        v["mimeType"].as_str().unwrap_or_default().starts_with("text/plain"),
         "{v}"
     );
     let r = s
@@ -150,10 +140,7 @@ fn head_has_the_headers_and_no_body() {
     let s = server_with_repo("libs");
     let data = bytes_of(777, 3);
     deploy(&s, "libs", "h.bin", &data);
-    let r = s
-        .admin(Method::HEAD, "/artifactory/libs/h.bin")
-        .send()
-        .expect("head");
+    let r = s.admin(Method::HEAD, "/artifactory/libs/h.bin").send().expect("head");
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(header(&r, "content-length"), "777");
     assert_eq!(header(&r, "x-checksum-sha1"), sha1_hex(&data));
@@ -232,10 +219,7 @@ fn range_in_a_large_file() {
 fn if_none_match_answers_304() {
     let s = server_with_repo("libs");
     deploy(&s, "libs", "e.txt", b"etag me");
-    let r = s
-        .admin(Method::GET, "/artifactory/libs/e.txt")
-        .send()
-        .expect("get");
+    let r = s.admin(Method::GET, "/artifactory/libs/e.txt").send().expect("get");
     let etag = header(&r, "etag");
     let r = s
         .admin(Method::GET, "/artifactory/libs/e.txt")
@@ -246,10 +230,7 @@ fn if_none_match_answers_304() {
     assert!(r.bytes().expect("body").is_empty());
     let r = s
         .admin(Method::GET, "/artifactory/libs/e.txt")
-        .header(
-            "If-None-Match",
-            "\"0000000000000000000000000000000000000000\"",
-        )
+        .header("If-None-Match", "\"0000000000000000000000000000000000000000\"")
         .send()
         .expect("conditional get");
     assert_eq!(r.status().as_u16(), 200);
@@ -277,10 +258,7 @@ fn overwrite_replaces_content_and_checksums() {
         .send()
         .expect("info");
     let v = json(r);
-    assert_eq!(
-        v["checksums"]["sha256"],
-        sha256_hex(b"second version").as_str()
-    );
+    assert_eq!(v["checksums"]["sha256"], sha256_hex(b"second version").as_str());
     assert_eq!(v["size"], "14");
     // The old blob is released: a collection frees it.
     let report = gc(&s);
@@ -294,10 +272,7 @@ fn empty_file_round_trips() {
     let v = deploy(&s, "libs", "empty.txt", b"");
     assert_eq!(v["size"], "0");
     assert_eq!(v["checksums"]["sha256"], sha256_hex(b"").as_str());
-    let r = s
-        .admin(Method::GET, "/artifactory/libs/empty.txt")
-        .send()
-        .expect("get");
+    let r = s.admin(Method::GET, "/artifactory/libs/empty.txt").send().expect("get");
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(header(&r, "content-length"), "0");
     assert!(r.bytes().expect("body").is_empty());
@@ -331,16 +306,10 @@ fn matrix_parameters_become_properties() {
         "builds/app.zip;build.name=app;build.number=42;team=core",
         b"zip",
     );
-    assert_eq!(
-        v["path"], "/builds/app.zip",
-        "matrix params are not part of the path"
-    );
+    assert_eq!(v["path"], "/builds/app.zip", "matrix params are not part of the path");
     assert_content(&s, "libs", "builds/app.zip", b"zip");
     let r = s
-        .admin(
-            Method::GET,
-            "/artifactory/api/storage/libs/builds/app.zip?properties",
-        )
+        .admin(Method::GET, "/artifactory/api/storage/libs/builds/app.zip?properties")
         .send()
         .expect("props");
     assert_eq!(r.status().as_u16(), 200);
@@ -405,10 +374,7 @@ fn deploy_by_unknown_checksum_is_404_and_stores_nothing() {
 #[test]
 fn put_with_trailing_slash_creates_folders() {
     let s = server_with_repo("libs");
-    let r = s
-        .admin(Method::PUT, "/artifactory/libs/a/b/c/")
-        .send()
-        .expect("mkdir");
+    let r = s.admin(Method::PUT, "/artifactory/libs/a/b/c/").send().expect("mkdir");
     assert_eq!(r.status().as_u16(), 201);
     let r = s
         .admin(Method::GET, "/artifactory/api/storage/libs/a/b/c")
@@ -418,19 +384,13 @@ fn put_with_trailing_slash_creates_folders() {
     let v = json(r);
     assert_eq!(v["path"], "/a/b/c");
     assert_eq!(v["children"], serde_json::json!([]));
-    assert!(
-        v.get("checksums").is_none(),
-        "a folder has no checksums: {v}"
-    );
+    assert!(v.get("checksums").is_none(), "a folder has no checksums: {v}");
     let r = s
         .admin(Method::GET, "/artifactory/api/storage/libs/a")
         .send()
         .expect("info");
     let v = json(r);
-    assert_eq!(
-        v["children"],
-        serde_json::json!([{"uri": "/b", "folder": true}])
-    );
+    assert_eq!(v["children"], serde_json::json!([{"uri": "/b", "folder": true}]));
     let snap = snapshot(&s, "libs");
     assert_eq!(snap.len(), 3, "{snap:?}");
     assert!(snap.iter().all(|l| l.contains("|true|")), "{snap:?}");
@@ -450,10 +410,7 @@ fn get_of_a_folder_answers_a_listing() {
     assert!(html.contains("alpha.txt"), "{html}");
     assert!(html.contains("sub/"), "{html}");
     assert!(!html.contains("beta.txt"), "only direct children: {html}");
-    let r = s
-        .admin(Method::GET, "/artifactory/libs/")
-        .send()
-        .expect("get root");
+    let r = s.admin(Method::GET, "/artifactory/libs/").send().expect("get root");
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.text().expect("text").contains("dir/"));
 }
@@ -594,9 +551,7 @@ fn expect_100_continue_is_answered_before_the_body() {
     let s = server_with_repo("libs");
     let body = bytes_of(50_000, 8);
     let mut stream = TcpStream::connect(host_port(&s)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let head = format!(
         "PUT /artifactory/libs/continued.bin HTTP/1.1\r\nHost: {}\r\nAuthorization: {ADMIN_BASIC}\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
         host_port(&s),
@@ -626,9 +581,7 @@ fn expect_100_continue_is_answered_before_the_body() {
 fn expect_100_continue_refusal_needs_no_body() {
     let s = server_with_repo("libs");
     let mut stream = TcpStream::connect(host_port(&s)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let head = format!(
         "PUT /artifactory/ghost-repo/f.bin HTTP/1.1\r\nHost: {}\r\nAuthorization: {ADMIN_BASIC}\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
         host_port(&s)
@@ -709,9 +662,7 @@ fn chunked_upload_without_content_length() {
     let s = server_with_repo("libs");
     let body = bytes_of(70_000, 9);
     let mut stream = TcpStream::connect(host_port(&s)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
     let head = format!(
         "PUT /artifactory/libs/chunked.bin HTTP/1.1\r\nHost: {}\r\nAuthorization: {ADMIN_BASIC}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
         host_port(&s)
@@ -736,10 +687,7 @@ fn matrix_parameter_values_are_percent_decoded() {
     let s = server_with_repo("libs");
     deploy(&s, "libs", "m/x.bin;note=hello%20world;path=a%2Fb", b"x");
     let r = s
-        .admin(
-            Method::GET,
-            "/artifactory/api/storage/libs/m/x.bin?properties",
-        )
+        .admin(Method::GET, "/artifactory/api/storage/libs/m/x.bin?properties")
         .send()
         .expect("props");
     assert_eq!(r.status().as_u16(), 200);

@@ -34,10 +34,7 @@ fn no_credentials_is_401_with_error_body() {
         (Method::GET, "/artifactory/api/storageinfo"),
         (Method::GET, "/artifactory/api/system/version"),
         (Method::DELETE, "/artifactory/libs/pub/file.txt"),
-        (
-            Method::PUT,
-            "/artifactory/api/storage/libs/pub/file.txt?properties=a=1",
-        ),
+        (Method::PUT, "/artifactory/api/storage/libs/pub/file.txt?properties=a=1"),
     ] {
         let r = s.anon(method.clone(), path).send().expect("request");
         let www = r
@@ -80,18 +77,9 @@ fn wrong_password_is_401() {
             .expect("request")
     };
     for (user, pass) in [("admin", "wrong"), ("admin", ""), ("nobody", "password")] {
-        expect_error(
-            bad(Method::GET, "/artifactory/libs/pub/file.txt", user, pass),
-            401,
-        );
-        expect_error(
-            bad(Method::PUT, "/artifactory/libs/pub/evil.txt", user, pass),
-            401,
-        );
-        expect_error(
-            bad(Method::DELETE, "/artifactory/libs/pub/file.txt", user, pass),
-            401,
-        );
+        expect_error(bad(Method::GET, "/artifactory/libs/pub/file.txt", user, pass), 401);
+        expect_error(bad(Method::PUT, "/artifactory/libs/pub/evil.txt", user, pass), 401);
+        expect_error(bad(Method::DELETE, "/artifactory/libs/pub/file.txt", user, pass), 401);
     }
     assert_eq!(snapshot(&s, "libs"), before);
     assert_absent(&s, "libs", "pub/evil.txt");
@@ -112,12 +100,7 @@ fn wrong_password_is_refused_even_with_anonymous_read() {
 #[test]
 fn malformed_authorization_is_401() {
     let s = locked_server();
-    for value in [
-        "Basic !!!not-base64!!!",
-        "Basic",
-        "Basic YWRtaW4=",
-        "Garbage",
-    ] {
+    for value in ["Basic !!!not-base64!!!", "Basic", "Basic YWRtaW4=", "Garbage"] {
         let r = client()
             .get(s.url("/artifactory/libs/pub/file.txt"))
             .header("Authorization", value)
@@ -168,10 +151,7 @@ fn anonymous_read_allows_reading() {
         .expect("repositories");
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(json(r)[0]["key"], "libs");
-    let r = s
-        .anon(Method::GET, "/artifactory/libs/pub/")
-        .send()
-        .expect("folder");
+    let r = s.anon(Method::GET, "/artifactory/libs/pub/").send().expect("folder");
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.text().expect("html").contains("file.txt"));
 }
@@ -203,10 +183,7 @@ fn anonymous_read_does_not_allow_writing() {
         .expect("delete");
     expect_error(r, 401);
     let r = s
-        .anon(
-            Method::PUT,
-            "/artifactory/api/storage/libs/pub/file.txt?properties=a=1",
-        )
+        .anon(Method::PUT, "/artifactory/api/storage/libs/pub/file.txt?properties=a=1")
         .send()
         .expect("props");
     expect_error(r, 401);
@@ -235,10 +212,7 @@ fn anonymous_read_does_not_allow_writing() {
     assert_eq!(snapshot(&s, "libs"), before);
     assert_content(&s, "libs", "pub/file.txt", b"public bytes");
     let r = s
-        .admin(
-            Method::GET,
-            "/artifactory/api/storage/libs/pub/file.txt?properties",
-        )
+        .admin(Method::GET, "/artifactory/api/storage/libs/pub/file.txt?properties")
         .send()
         .expect("props");
     expect_error(r, 404);
@@ -278,10 +252,7 @@ fn anonymous_downloads_are_recorded_as_anonymous() {
         .expect("download");
     assert_eq!(r.status().as_u16(), 200);
     let r = s
-        .anon(
-            Method::GET,
-            "/artifactory/api/storage/libs/pub/file.txt?stats",
-        )
+        .anon(Method::GET, "/artifactory/api/storage/libs/pub/file.txt?stats")
         .send()
         .expect("stats");
     assert_eq!(r.status().as_u16(), 200);
@@ -299,9 +270,7 @@ fn anonymous_head_with_anonymous_read() {
         .expect("head");
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(
-        r.headers()
-            .get("x-checksum-sha256")
-            .and_then(|v| v.to_str().ok()),
+        r.headers().get("x-checksum-sha256").and_then(|v| v.to_str().ok()),
         Some(binyard_e2e::sha256_hex(b"public bytes").as_str())
     );
 }

@@ -36,26 +36,10 @@ fn state(s: &Server) -> State {
 }
 
 fn assert_unchanged(s: &Server, before: &State, what: &str) {
-    assert_eq!(
-        snapshot(s, "libs"),
-        before.libs,
-        "libs changed after {what}"
-    );
-    assert_eq!(
-        snapshot(s, "other"),
-        before.other,
-        "other changed after {what}"
-    );
-    assert_eq!(
-        repo_keys(s),
-        before.repos,
-        "repositories changed after {what}"
-    );
-    assert_eq!(
-        binaries_count(s),
-        before.binaries,
-        "binaries changed after {what}"
-    );
+    assert_eq!(snapshot(s, "libs"), before.libs, "libs changed after {what}");
+    assert_eq!(snapshot(s, "other"), before.other, "other changed after {what}");
+    assert_eq!(repo_keys(s), before.repos, "repositories changed after {what}");
+    assert_eq!(binaries_count(s), before.binaries, "binaries changed after {what}");
     assert!(temp_files(s).is_empty(), "temp files left after {what}");
     assert_content(s, "libs", "dir/ok.txt", b"fine");
     assert_content(s, "other", "secret.txt", b"top secret");
@@ -163,11 +147,7 @@ fn traversal_in_the_storage_and_metadata_apis_is_refused() {
     let s = setup();
     let before = state(&s);
     for (method, target, body) in [
-        (
-            "GET",
-            "/artifactory/api/storage/libs/../other/secret.txt",
-            "",
-        ),
+        ("GET", "/artifactory/api/storage/libs/../other/secret.txt", ""),
         ("GET", "/artifactory/api/storage/libs/%2e%2e/other", ""),
         ("GET", "/artifactory/api/storage/libs/dir%2Fok.txt", ""),
         ("GET", "/artifactory/api/storage/libs/dir%00?list", ""),
@@ -176,11 +156,7 @@ fn traversal_in_the_storage_and_metadata_apis_is_refused() {
             "/artifactory/api/storage/libs/%2e%2e/other/secret.txt?properties=a=b",
             "",
         ),
-        (
-            "PUT",
-            "/artifactory/api/storage/libs/dir%5Cok.txt?properties=a=b",
-            "",
-        ),
+        ("PUT", "/artifactory/api/storage/libs/dir%5Cok.txt?properties=a=b", ""),
         (
             "DELETE",
             "/artifactory/api/storage/libs/../other/secret.txt?properties=a",
@@ -218,10 +194,7 @@ fn traversal_in_the_storage_and_metadata_apis_is_refused() {
     }
     assert_absent(&s, "libs", "stolen.txt");
     let r = s
-        .admin(
-            Method::GET,
-            "/artifactory/api/storage/other/secret.txt?properties",
-        )
+        .admin(Method::GET, "/artifactory/api/storage/other/secret.txt?properties")
         .send()
         .expect("props");
     expect_error(r, 404);
@@ -311,10 +284,7 @@ fn unknown_repositories_are_404() {
         (Method::DELETE, "/artifactory/ghost/file.txt"),
         (Method::GET, "/artifactory/api/storage/ghost/file.txt"),
         (Method::GET, "/artifactory/api/storage/ghost?list&deep=1"),
-        (
-            Method::PUT,
-            "/artifactory/api/storage/ghost/f?properties=a=1",
-        ),
+        (Method::PUT, "/artifactory/api/storage/ghost/f?properties=a=1"),
         (Method::GET, "/artifactory/api/repositories/ghost"),
         (Method::DELETE, "/artifactory/api/repositories/ghost"),
     ] {
@@ -395,10 +365,7 @@ fn malformed_metadata_patch_is_400() {
         expect_error(r, 400);
         assert_unchanged(&s, &before, &format!("PATCH {body}"));
         let r = s
-            .admin(
-                Method::GET,
-                "/artifactory/api/storage/libs/dir/ok.txt?properties",
-            )
+            .admin(Method::GET, "/artifactory/api/storage/libs/dir/ok.txt?properties")
             .send()
             .expect("props");
         assert_eq!(json(r)["properties"], j!({"keep": ["1"]}), "after {body}");
@@ -409,17 +376,9 @@ fn malformed_metadata_patch_is_400() {
 fn property_syntax_errors_are_400() {
     let s = setup();
     let before = state(&s);
-    for q in [
-        "properties=",
-        "properties=;",
-        "properties==v",
-        "properties=a%00b=v",
-    ] {
+    for q in ["properties=", "properties=;", "properties==v", "properties=a%00b=v"] {
         let r = s
-            .admin(
-                Method::PUT,
-                &format!("/artifactory/api/storage/libs/dir/ok.txt?{q}"),
-            )
+            .admin(Method::PUT, &format!("/artifactory/api/storage/libs/dir/ok.txt?{q}"))
             .send()
             .expect("set");
         expect_error(r, 400);
@@ -431,30 +390,18 @@ fn property_syntax_errors_are_400() {
         .expect("set");
     expect_error(r, 400);
     let r = s
-        .admin(
-            Method::GET,
-            "/artifactory/api/storage/libs/dir?list&depth=abc",
-        )
+        .admin(Method::GET, "/artifactory/api/storage/libs/dir?list&depth=abc")
         .send()
         .expect("list");
     expect_error(r, 400);
     let r = s
-        .admin(
-            Method::GET,
-            "/artifactory/api/storage/libs/dir/ok.txt?properties",
-        )
+        .admin(Method::GET, "/artifactory/api/storage/libs/dir/ok.txt?properties")
         .send()
         .expect("props");
     expect_error(r, 404);
 }
 
-fn put_with_header(
-    s: &Server,
-    path: &str,
-    name: &str,
-    value: &str,
-    body: &[u8],
-) -> binyard_e2e::Response {
+fn put_with_header(s: &Server, path: &str, name: &str, value: &str, body: &[u8]) -> binyard_e2e::Response {
     s.admin(Method::PUT, &format!("/artifactory/{path}"))
         .header(name, value)
         .body(body.to_vec())
@@ -554,23 +501,13 @@ fn wrong_methods_are_405() {
         (Method::DELETE, "/artifactory/api/system/ping"),
         (Method::POST, "/artifactory/api/system/version"),
         (Method::PUT, "/artifactory/api/storageinfo"),
-        (
-            Method::GET,
-            "/artifactory/api/copy/libs/dir/ok.txt?to=/other/x.txt",
-        ),
-        (
-            Method::DELETE,
-            "/artifactory/api/move/libs/dir/ok.txt?to=/other/x.txt",
-        ),
+        (Method::GET, "/artifactory/api/copy/libs/dir/ok.txt?to=/other/x.txt"),
+        (Method::DELETE, "/artifactory/api/move/libs/dir/ok.txt?to=/other/x.txt"),
         (Method::GET, "/artifactory/api/metadata/libs/dir/ok.txt"),
         (Method::POST, "/artifactory/api/storage/libs/dir/ok.txt"),
         (Method::POST, "/router/api/v1/system/health"),
     ] {
-        let r = s
-            .admin(method.clone(), path)
-            .body("{}")
-            .send()
-            .expect("request");
+        let r = s.admin(method.clone(), path).body("{}").send().expect("request");
         expect_error(r, 405);
         assert_unchanged(&s, &before, &format!("{method} {path}"));
     }
@@ -626,9 +563,7 @@ fn truncated_upload_stores_nothing() {
             host_port(&s)
         );
         stream.write_all(head.as_bytes()).expect("head");
-        stream
-            .write_all(&bytes_of(400_000, 51))
-            .expect("part of the body");
+        stream.write_all(&bytes_of(400_000, 51)).expect("part of the body");
         stream.flush().expect("flush");
         std::thread::sleep(std::time::Duration::from_millis(200));
         drop(stream);
@@ -650,10 +585,7 @@ fn copy_or_move_of_a_repository_root_is_refused() {
     let before = state(&s);
     for op in ["copy", "move"] {
         let r = s
-            .admin(
-                Method::POST,
-                &format!("/artifactory/api/{op}/libs?to=/other/libs-copy"),
-            )
+            .admin(Method::POST, &format!("/artifactory/api/{op}/libs?to=/other/libs-copy"))
             .send()
             .expect("request");
         // No document says which; binyard refuses either way.

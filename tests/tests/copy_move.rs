@@ -14,12 +14,9 @@ fn two_repos() -> Server {
 }
 
 fn post(s: &Server, op: &str, from: &str, query: &str) -> binyard_e2e::Response {
-    s.admin(
-        Method::POST,
-        &format!("/artifactory/api/{op}/{from}?{query}"),
-    )
-    .send()
-    .expect("copy/move")
+    s.admin(Method::POST, &format!("/artifactory/api/{op}/{from}?{query}"))
+        .send()
+        .expect("copy/move")
 }
 
 /// Runs an operation expected to succeed; answers the messages.
@@ -58,10 +55,7 @@ fn copy_a_file_to_another_repository() {
     assert_eq!(snapshot(&s, "src"), src_before, "source untouched");
     assert_eq!(binaries_count(&s), blobs, "copy reuses the blob");
     let r = s
-        .admin(
-            Method::GET,
-            "/artifactory/api/storage/dst/copies/renamed.bin",
-        )
+        .admin(Method::GET, "/artifactory/api/storage/dst/copies/renamed.bin")
         .send()
         .expect("info");
     let v = json(r);
@@ -126,11 +120,7 @@ fn copied_blob_outlives_the_source() {
         .expect("delete");
     assert_eq!(r.status().as_u16(), 204);
     let report = gc(&s);
-    assert_eq!(
-        count(&report["blobsDeleted"]),
-        0,
-        "still referenced: {report}"
-    );
+    assert_eq!(count(&report["blobsDeleted"]), 0, "still referenced: {report}");
     assert_content(&s, "dst", "shared.bin", &data);
     let r = s
         .admin(Method::DELETE, "/artifactory/dst/shared.bin")
@@ -222,10 +212,7 @@ fn messages_with_errors(r: binyard_e2e::Response) -> Vec<Value> {
         .as_array()
         .unwrap_or_else(|| panic!("no messages: {v}"))
         .clone();
-    assert!(
-        messages.iter().any(|m| m["level"] == "ERROR"),
-        "an ERROR message: {v}"
-    );
+    assert!(messages.iter().any(|m| m["level"] == "ERROR"), "an ERROR message: {v}");
     messages
 }
 
@@ -276,14 +263,8 @@ fn copy_of_unknown_source_is_404() {
     let s = two_repos();
     files(&s);
     let before = (snapshot(&s, "src"), snapshot(&s, "dst"));
-    expect_error(
-        post(&s, "copy", "src/nothing.bin", "to=/dst/nothing.bin"),
-        404,
-    );
-    expect_error(
-        post(&s, "move", "src/nothing.bin", "to=/dst/nothing.bin"),
-        404,
-    );
+    expect_error(post(&s, "copy", "src/nothing.bin", "to=/dst/nothing.bin"), 404);
+    expect_error(post(&s, "move", "src/nothing.bin", "to=/dst/nothing.bin"), 404);
     expect_error(post(&s, "copy", "ghost/x.bin", "to=/dst/x.bin"), 404);
     assert_eq!((snapshot(&s, "src"), snapshot(&s, "dst")), before);
 }
@@ -354,10 +335,7 @@ fn copy_needs_credentials() {
     files(&s);
     let before = snapshot(&s, "dst");
     let r = s
-        .anon(
-            Method::POST,
-            "/artifactory/api/copy/src/single.bin?to=/dst/single.bin",
-        )
+        .anon(Method::POST, "/artifactory/api/copy/src/single.bin?to=/dst/single.bin")
         .send()
         .expect("copy");
     expect_error(r, 401);

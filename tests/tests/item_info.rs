@@ -17,10 +17,7 @@ fn server_with_repo(key: &str) -> Server {
 
 fn info(s: &Server, repo_path: &str) -> Value {
     let r = s
-        .admin(
-            Method::GET,
-            &format!("/artifactory/api/storage/{repo_path}"),
-        )
+        .admin(Method::GET, &format!("/artifactory/api/storage/{repo_path}"))
         .send()
         .expect("info");
     assert_eq!(r.status().as_u16(), 200, "info {repo_path}");
@@ -28,12 +25,9 @@ fn info(s: &Server, repo_path: &str) -> Value {
 }
 
 fn props(s: &Server, repo_path: &str, query: &str) -> binyard_e2e::Response {
-    s.admin(
-        Method::GET,
-        &format!("/artifactory/api/storage/{repo_path}?{query}"),
-    )
-    .send()
-    .expect("properties")
+    s.admin(Method::GET, &format!("/artifactory/api/storage/{repo_path}?{query}"))
+        .send()
+        .expect("properties")
 }
 
 fn props_of(s: &Server, repo_path: &str) -> Value {
@@ -49,51 +43,29 @@ fn has_no_props(s: &Server, repo_path: &str) {
 
 fn set_props(s: &Server, repo_path: &str, query: &str) {
     let r = s
-        .admin(
-            Method::PUT,
-            &format!("/artifactory/api/storage/{repo_path}?{query}"),
-        )
+        .admin(Method::PUT, &format!("/artifactory/api/storage/{repo_path}?{query}"))
         .send()
         .expect("set properties");
-    assert_eq!(
-        r.status().as_u16(),
-        204,
-        "PUT {repo_path}?{query}: {:?}",
-        r.text()
-    );
+    assert_eq!(r.status().as_u16(), 204, "PUT {repo_path}?{query}: {:?}", r.text());
 }
 
 fn delete_props(s: &Server, repo_path: &str, query: &str) {
     let r = s
-        .admin(
-            Method::DELETE,
-            &format!("/artifactory/api/storage/{repo_path}?{query}"),
-        )
+        .admin(Method::DELETE, &format!("/artifactory/api/storage/{repo_path}?{query}"))
         .send()
         .expect("delete properties");
-    assert_eq!(
-        r.status().as_u16(),
-        204,
-        "DELETE {repo_path}?{query}: {:?}",
-        r.text()
-    );
+    assert_eq!(r.status().as_u16(), 204, "DELETE {repo_path}?{query}: {:?}", r.text());
 }
 
 fn patch(s: &Server, repo_path: &str, query: &str, body: &Value) -> binyard_e2e::Response {
-    s.admin(
-        Method::PATCH,
-        &format!("/artifactory/api/metadata/{repo_path}{query}"),
-    )
-    .json(body)
-    .send()
-    .expect("patch")
+    s.admin(Method::PATCH, &format!("/artifactory/api/metadata/{repo_path}{query}"))
+        .json(body)
+        .send()
+        .expect("patch")
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as u64
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as u64
 }
 
 #[test]
@@ -115,15 +87,8 @@ fn file_info_shape() {
     assert_iso8601(&v["lastUpdated"], "lastUpdated");
     assert_eq!(v["createdBy"], "admin");
     assert_eq!(v["modifiedBy"], "admin");
-    assert_eq!(
-        v["downloadUri"],
-        s.url("/artifactory/libs/org/x/file.bin").as_str()
-    );
-    assert_eq!(
-        v["uri"],
-        s.url("/artifactory/api/storage/libs/org/x/file.bin")
-            .as_str()
-    );
+    assert_eq!(v["downloadUri"], s.url("/artifactory/libs/org/x/file.bin").as_str());
+    assert_eq!(v["uri"], s.url("/artifactory/api/storage/libs/org/x/file.bin").as_str());
     assert!(v["mimeType"].is_string());
     assert_eq!(v["size"], "1234");
     assert_eq!(v["checksums"]["sha1"], sha1_hex(&data).as_str());
@@ -144,10 +109,7 @@ fn folder_info_shape() {
     assert_eq!(v["path"], "/top");
     assert_iso8601(&v["created"], "created");
     assert_iso8601(&v["lastModified"], "lastModified");
-    assert_eq!(
-        v["uri"],
-        s.url("/artifactory/api/storage/libs/top").as_str()
-    );
+    assert_eq!(v["uri"], s.url("/artifactory/api/storage/libs/top").as_str());
     assert!(v.get("checksums").is_none(), "{v}");
     assert!(v.get("downloadUri").is_none(), "{v}");
     let mut children: Vec<(String, bool)> = v["children"]
@@ -215,10 +177,7 @@ fn list_shallow_deep_depth_and_folders() {
     let s = server_with_repo("libs");
     tree(&s);
     assert_eq!(list_uris(&s, "libs", "list"), vec!["/a.txt"]);
-    assert_eq!(
-        list_uris(&s, "libs", "list&listFolders=1"),
-        vec!["/a.txt", "/d1"]
-    );
+    assert_eq!(list_uris(&s, "libs", "list&listFolders=1"), vec!["/a.txt", "/d1"]);
     assert_eq!(
         list_uris(&s, "libs", "list&deep=1"),
         vec!["/a.txt", "/d1/b.txt", "/d1/d2/c.txt", "/d1/d2/d3/e.txt"]
@@ -295,22 +254,12 @@ fn properties_set_read_filter_delete() {
     let s = server_with_repo("libs");
     deploy(&s, "libs", "p/file.bin", b"props");
     has_no_props(&s, "libs/p/file.bin");
-    set_props(
-        &s,
-        "libs/p/file.bin",
-        "properties=os=linux,darwin;arch=x86_64",
-    );
+    set_props(&s, "libs/p/file.bin", "properties=os=linux,darwin;arch=x86_64");
     let r = props(&s, "libs/p/file.bin", "properties");
     assert_eq!(r.status().as_u16(), 200);
     let v = json(r);
-    assert_eq!(
-        v["uri"],
-        s.url("/artifactory/api/storage/libs/p/file.bin").as_str()
-    );
-    assert_eq!(
-        v["properties"],
-        j!({"os": ["linux", "darwin"], "arch": ["x86_64"]})
-    );
+    assert_eq!(v["uri"], s.url("/artifactory/api/storage/libs/p/file.bin").as_str());
+    assert_eq!(v["properties"], j!({"os": ["linux", "darwin"], "arch": ["x86_64"]}));
     let r = props(&s, "libs/p/file.bin", "properties=arch");
     assert_eq!(json(r)["properties"], j!({"arch": ["x86_64"]}));
     let r = props(&s, "libs/p/file.bin", "properties=arch,os");
@@ -359,21 +308,13 @@ fn recursive_properties_on_a_folder() {
     deploy(&s, "libs", "outside.txt", b"o");
 
     set_props(&s, "libs/f", "properties=release=yes&recursive=1");
-    for p in [
-        "libs/f",
-        "libs/f/one.txt",
-        "libs/f/sub",
-        "libs/f/sub/two.txt",
-    ] {
+    for p in ["libs/f", "libs/f/one.txt", "libs/f/sub", "libs/f/sub/two.txt"] {
         assert_eq!(props_of(&s, p), j!({"release": ["yes"]}), "{p}");
     }
     has_no_props(&s, "libs/outside.txt");
 
     set_props(&s, "libs/f", "properties=only=folder&recursive=0");
-    assert_eq!(
-        props_of(&s, "libs/f"),
-        j!({"release": ["yes"], "only": ["folder"]})
-    );
+    assert_eq!(props_of(&s, "libs/f"), j!({"release": ["yes"], "only": ["folder"]}));
     assert_eq!(props_of(&s, "libs/f/one.txt"), j!({"release": ["yes"]}));
 
     delete_props(&s, "libs/f", "properties=release&recursive=1");
@@ -387,10 +328,7 @@ fn recursive_properties_on_a_folder() {
 fn properties_on_a_missing_item_are_404() {
     let s = server_with_repo("libs");
     let r = s
-        .admin(
-            Method::PUT,
-            "/artifactory/api/storage/libs/nope.txt?properties=a=1",
-        )
+        .admin(Method::PUT, "/artifactory/api/storage/libs/nope.txt?properties=a=1")
         .send()
         .expect("set");
     expect_error(r, 404);
@@ -425,12 +363,7 @@ fn patch_metadata_recursively() {
     let s = server_with_repo("libs");
     deploy(&s, "libs", "r/a.txt", b"a");
     deploy(&s, "libs", "r/b/c.txt", b"c");
-    let r = patch(
-        &s,
-        "libs/r",
-        "?recursiveProperties=1",
-        &j!({"props": {"stage": "qa"}}),
-    );
+    let r = patch(&s, "libs/r", "?recursiveProperties=1", &j!({"props": {"stage": "qa"}}));
     assert_eq!(r.status().as_u16(), 204, "{:?}", r.text());
     for p in ["libs/r", "libs/r/a.txt", "libs/r/b/c.txt"] {
         assert_eq!(props_of(&s, p), j!({"stage": ["qa"]}), "{p}");
@@ -455,20 +388,14 @@ fn stats_count_downloads() {
     deploy(&s, "libs", "s/stat.bin", b"stats");
     let stats = || {
         let r = s
-            .admin(
-                Method::GET,
-                "/artifactory/api/storage/libs/s/stat.bin?stats",
-            )
+            .admin(Method::GET, "/artifactory/api/storage/libs/s/stat.bin?stats")
             .send()
             .expect("stats");
         assert_eq!(r.status().as_u16(), 200);
         json(r)
     };
     let v = stats();
-    assert_eq!(
-        v["uri"],
-        s.url("/artifactory/api/storage/libs/s/stat.bin").as_str()
-    );
+    assert_eq!(v["uri"], s.url("/artifactory/api/storage/libs/s/stat.bin").as_str());
     assert_eq!(count(&v["downloadCount"]), 0, "{v}");
     let before = now_ms();
     assert_content(&s, "libs", "s/stat.bin", b"stats");

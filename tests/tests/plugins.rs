@@ -24,16 +24,9 @@ fn a_plugin_serves_its_package_type_and_is_listed() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-plugin-version"], "1.0.0");
-    assert_eq!(
-        r.text().unwrap(),
-        "echo 1.0.0 GET some/path admin repo=echo"
-    );
+    assert_eq!(r.text().unwrap(), "echo 1.0.0 GET some/path admin repo=echo");
 
-    let list = json(
-        s.admin(Method::GET, "/artifactory/api/plugins")
-            .send()
-            .unwrap(),
-    );
+    let list = json(s.admin(Method::GET, "/artifactory/api/plugins").send().unwrap());
     let echo = list
         .as_array()
         .unwrap()
@@ -43,13 +36,23 @@ fn a_plugin_serves_its_package_type_and_is_listed() {
     assert_eq!(echo["kind"], "package-type");
     assert_eq!(echo["version"], "1.0.0");
     assert_eq!(echo["packageType"], "testecho");
-    assert_eq!(
-        echo["sha256"].as_str().unwrap(),
-        sha256_hex(&plugin_wasm("test_echo"))
-    );
+    assert_eq!(echo["sha256"].as_str().unwrap(), sha256_hex(&plugin_wasm("test_echo")));
     assert!(echo["loadedAt"].as_i64().unwrap() > 0);
     assert_eq!(echo["limits"]["deadline_ms"], 5000);
     assert!(echo["stats"]["calls"].as_u64().unwrap() >= 1);
+
+    // The echo plugin claims plain paths: /artifactory/{repo}/… reaches it too.
+    let r = s.admin(Method::GET, "/artifactory/echo/plain/path").send().unwrap();
+    assert_eq!(r.text().unwrap(), "echo 1.0.0 GET plain/path admin repo=echo");
+    // The misbehaving one does not: its plain paths are the host's generic files.
+    let r = s
+        .admin(Method::PUT, "/artifactory/bad/generic.txt")
+        .body("g")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = s.admin(Method::GET, "/artifactory/bad/generic.txt").send().unwrap();
+    assert_eq!(r.text().unwrap(), "g");
 
     // A repository of a type no plugin serves cannot be created.
     let r = s
@@ -66,10 +69,7 @@ fn a_plugin_serves_its_package_type_and_is_listed() {
         .unwrap();
     expect_error(r, 400);
     // Without credentials the host refuses before the plugin runs.
-    let r = s
-        .anon(Method::GET, "/artifactory/api/testecho/echo/x")
-        .send()
-        .unwrap();
+    let r = s.anon(Method::GET, "/artifactory/api/testecho/echo/x").send().unwrap();
     expect_error(r, 401);
 }
 
@@ -154,7 +154,7 @@ fn a_misbehaving_plugin_fails_only_its_own_requests() {
     let cases: &[(&str, u16, &str)] = &[
         ("loop", 504, "deadline"),
         ("bomb", 500, "memory"),
-        ("panic", 500, "crashed"),
+        ("panic", 500, "panics on purpose"),
         ("oversized", 502, "limit"),
         ("bad-status", 502, "status"),
         ("file", 500, "file access denied"),
@@ -166,11 +166,7 @@ fn a_misbehaving_plugin_fails_only_its_own_requests() {
         let url = s.url(&format!("/artifactory/api/testmisbehave/bad/{path}"));
         threads.push(std::thread::spawn(move || {
             let t = Instant::now();
-            let r = client()
-                .get(&url)
-                .basic_auth(ADMIN.0, Some(ADMIN.1))
-                .send()
-                .unwrap();
+            let r = client().get(&url).basic_auth(ADMIN.0, Some(ADMIN.1)).send().unwrap();
             let took = t.elapsed();
             let msg = expect_error(r, status);
             assert!(msg.contains(words), "{path}: {msg}");
@@ -239,11 +235,7 @@ fn hot_swap_under_load_loses_no_request() {
     let seen = Arc::new(Mutex::new((0usize, 0usize, Vec::<String>::new())));
     let mut loops = Vec::new();
     for _ in 0..2 {
-        let (stop, seen, url) = (
-            stop.clone(),
-            seen.clone(),
-            s.url("/artifactory/api/testecho/echo/x"),
-        );
+        let (stop, seen, url) = (stop.clone(), seen.clone(), s.url("/artifactory/api/testecho/echo/x"));
         loops.push(std::thread::spawn(move || {
             let c = client();
             while !stop.load(Ordering::Relaxed) {
@@ -251,17 +243,10 @@ fn hot_swap_under_load_loses_no_request() {
                 let mut g = seen.lock().unwrap();
                 match r {
                     Ok(r) if r.status() == 200 => {
-                        let header = r.headers()["x-plugin-version"]
-                            .to_str()
-                            .unwrap()
-                            .to_string();
+                        let header = r.headers()["x-plugin-version"].to_str().unwrap().to_string();
                         let text = r.text().unwrap();
                         if text == format!("echo {header} GET x admin repo=echo") {
-                            if header == "1.0.0" {
-                                g.0 += 1
-                            } else {
-                                g.1 += 1
-                            }
+                            if header == "1.0.0" { g.0 += 1 } else { g.1 += 1 }
                         } else {
                             g.2.push(format!("mixed answer: header {header}, body {text}"));
                         }
@@ -293,11 +278,7 @@ fn hot_swap_under_load_loses_no_request() {
         &g.2[..g.2.len().min(5)]
     );
     assert!(g.0 > 0 && g.1 > 0, "answers from v1: {}, v2: {}", g.0, g.1);
-    let p = json(
-        s.admin(Method::GET, "/artifactory/api/plugins/echo")
-            .send()
-            .unwrap(),
-    );
+    let p = json(s.admin(Method::GET, "/artifactory/api/plugins/echo").send().unwrap());
     assert_eq!(p["version"], "1.0.0");
 }
 
@@ -314,14 +295,8 @@ fn an_invalid_plugin_never_replaces_a_working_one() {
     s.create_local_repo("echo", "testecho");
 
     for (bad, why) in [
-        (
-            b"not wasm at all".to_vec(),
-            "not a valid WebAssembly component",
-        ),
-        (
-            b"\0asm\x01\0\0\0".to_vec(),
-            "not a valid WebAssembly component",
-        ),
+        (b"not wasm at all".to_vec(), "not a valid WebAssembly component"),
+        (b"\0asm\x01\0\0\0".to_vec(), "not a valid WebAssembly component"),
         // An empty component: valid, but it is no binyard plugin.
         (b"\0asm\x0d\0\x01\0".to_vec(), "exports none of the worlds"),
     ] {
@@ -356,20 +331,13 @@ fn an_invalid_plugin_never_replaces_a_working_one() {
     expect_error(r, 401);
 
     // The working version still serves, and its file was not touched.
-    let r = s
-        .admin(Method::GET, "/artifactory/api/testecho/echo/x")
-        .send()
-        .unwrap();
+    let r = s.admin(Method::GET, "/artifactory/api/testecho/echo/x").send().unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(
         std::fs::read(dir.path().join("echo.wasm")).unwrap(),
         plugin_wasm("test_echo")
     );
-    let list = json(
-        s.admin(Method::GET, "/artifactory/api/plugins")
-            .send()
-            .unwrap(),
-    );
+    let list = json(s.admin(Method::GET, "/artifactory/api/plugins").send().unwrap());
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
 }
 
@@ -390,13 +358,8 @@ fn plugins_are_removed_reloaded_and_picked_up_from_the_folder() {
     // A changed file is reloaded.
     std::fs::write(dir.path().join("echo.wasm"), plugin_wasm("test_echo_v2")).unwrap();
     wait_for(|| {
-        let r = s
-            .admin(Method::GET, "/artifactory/api/testecho/echo/x")
-            .send()
-            .unwrap();
-        r.headers()
-            .get("x-plugin-version")
-            .is_some_and(|v| v == "2.0.0")
+        let r = s.admin(Method::GET, "/artifactory/api/testecho/echo/x").send().unwrap();
+        r.headers().get("x-plugin-version").is_some_and(|v| v == "2.0.0")
     });
     // Reload through the API.
     let r = s
@@ -406,22 +369,13 @@ fn plugins_are_removed_reloaded_and_picked_up_from_the_folder() {
     assert_eq!(r.status(), 200);
     assert_eq!(json(r)["version"], "2.0.0");
     // Delete: the file goes, requests get a clear 503.
-    let r = s
-        .admin(Method::DELETE, "/artifactory/api/plugins/echo")
-        .send()
-        .unwrap();
+    let r = s.admin(Method::DELETE, "/artifactory/api/plugins/echo").send().unwrap();
     assert_eq!(r.status(), 204);
     assert!(!dir.path().join("echo.wasm").exists());
-    let r = s
-        .admin(Method::GET, "/artifactory/api/testecho/echo/x")
-        .send()
-        .unwrap();
+    let r = s.admin(Method::GET, "/artifactory/api/testecho/echo/x").send().unwrap();
     let msg = expect_error(r, 503);
     assert!(msg.contains("testecho"), "{msg}");
-    let r = s
-        .admin(Method::DELETE, "/artifactory/api/plugins/echo")
-        .send()
-        .unwrap();
+    let r = s.admin(Method::DELETE, "/artifactory/api/plugins/echo").send().unwrap();
     expect_error(r, 404);
     let r = s
         .admin(Method::POST, "/artifactory/api/plugins/echo/reload")
@@ -449,10 +403,7 @@ fn compiled_plugins_are_cached_across_restarts() {
 fn wait_for(mut cond: impl FnMut() -> bool) {
     let t = Instant::now();
     while !cond() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "condition not met within 20 s"
-        );
+        assert!(t.elapsed() < Duration::from_secs(20), "condition not met within 20 s");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -461,11 +412,7 @@ fn wait_for(mut cond: impl FnMut() -> bool) {
 fn retention_and_formatter_plugins_load_with_their_kind() {
     let dir = plugin_folder(&["test_keep_newest", "test_plain_formatter", "test_echo"]);
     let s = Server::start_full(Options::default(), dir.path(), "");
-    let list = json(
-        s.admin(Method::GET, "/artifactory/api/plugins")
-            .send()
-            .unwrap(),
-    );
+    let list = json(s.admin(Method::GET, "/artifactory/api/plugins").send().unwrap());
     let kind = |name: &str| {
         list.as_array()
             .unwrap()
@@ -473,14 +420,8 @@ fn retention_and_formatter_plugins_load_with_their_kind() {
             .find(|p| p["name"] == name)
             .map(|p| p["kind"].as_str().unwrap().to_string())
     };
-    assert_eq!(
-        kind("test_keep_newest").as_deref(),
-        Some("retention-policy")
-    );
-    assert_eq!(
-        kind("test_plain_formatter").as_deref(),
-        Some("webhook-formatter")
-    );
+    assert_eq!(kind("test_keep_newest").as_deref(), Some("retention-policy"));
+    assert_eq!(kind("test_plain_formatter").as_deref(), Some("webhook-formatter"));
     assert_eq!(kind("test_echo").as_deref(), Some("package-type"));
     // Only package types can back repositories.
     let r = s
@@ -524,12 +465,9 @@ fn the_example_plugin_works_as_documented() {
     );
     assert_eq!(v["files"][0]["name"], "readme");
     let props = json(
-        s.admin(
-            Method::GET,
-            "/artifactory/api/storage/hello-local/readme?properties",
-        )
-        .send()
-        .unwrap(),
+        s.admin(Method::GET, "/artifactory/api/storage/hello-local/readme?properties")
+            .send()
+            .unwrap(),
     );
     assert_eq!(props["properties"]["uploaded-by"][0], "admin");
 }

@@ -28,10 +28,7 @@ fn get_config(s: &Server, key: &str) -> Value {
 
 fn list(s: &Server, query: &str) -> Vec<Value> {
     let r = s
-        .admin(
-            Method::GET,
-            &format!("/artifactory/api/repositories{query}"),
-        )
+        .admin(Method::GET, &format!("/artifactory/api/repositories{query}"))
         .send()
         .expect("list");
     assert_eq!(r.status().as_u16(), 200, "list {query}");
@@ -57,10 +54,7 @@ fn populate(s: &Server) {
             "libs-a",
             j!({"key":"libs-a","rclass":"local","packageType":"generic","description":"first"}),
         ),
-        (
-            "libs-b",
-            j!({"key":"libs-b","rclass":"local","packageType":"generic"}),
-        ),
+        ("libs-b", j!({"key":"libs-b","rclass":"local","packageType":"generic"})),
         (
             "upstream",
             j!({"key":"upstream","rclass":"remote","packageType":"generic","url":"https://example.org/files/"}),
@@ -116,10 +110,7 @@ fn create_defaults_include_everything() {
     s.create_local_repo("plain", "generic");
     let c = get_config(&s, "plain");
     assert_eq!(c["rclass"], "local");
-    assert_eq!(
-        c["includesPattern"], "**/*",
-        "Artifactory's default includesPattern"
-    );
+    assert_eq!(c["includesPattern"], "**/*", "Artifactory's default includesPattern");
     assert_eq!(c["excludesPattern"].as_str().unwrap_or(""), "");
     // The default patterns let anything be deployed.
     deploy(&s, "plain", "deep/ly/nested/file.bin", b"x");
@@ -150,16 +141,10 @@ fn list_shape_and_filters() {
     let a = all.iter().find(|r| r["key"] == "libs-a").expect("libs-a");
     assert_eq!(a["description"], "first");
     assert!(
-        a["url"]
-            .as_str()
-            .unwrap_or_default()
-            .ends_with("/artifactory/libs-a"),
+        a["url"].as_str().unwrap_or_default().ends_with("/artifactory/libs-a"),
         "local url: {a}"
     );
-    let up = all
-        .iter()
-        .find(|r| r["key"] == "upstream")
-        .expect("upstream");
+    let up = all.iter().find(|r| r["key"] == "upstream").expect("upstream");
     assert_eq!(up["url"], "https://example.org/files/", "remote url: {up}");
 
     assert_eq!(keys_of(&list(&s, "?type=local")), vec!["libs-a", "libs-b"]);
@@ -429,10 +414,7 @@ fn configurations_survive_a_restart() {
     deploy(&s, "libs-a", "keep/me.txt", b"persisted");
     s.restart();
     assert_eq!(repo_keys(&s), vec!["all", "libs-a", "libs-b", "upstream"]);
-    assert_eq!(
-        get_config(&s, "upstream")["url"],
-        "https://example.org/files/"
-    );
+    assert_eq!(get_config(&s, "upstream")["url"], "https://example.org/files/");
     assert_eq!(get_config(&s, "libs-a")["description"], "first");
     assert_content(&s, "libs-a", "keep/me.txt", b"persisted");
 }

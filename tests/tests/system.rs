@@ -89,12 +89,7 @@ fn storage_info_shape_and_counts() {
     let b = &info["binariesSummary"];
     assert_eq!(count(&b["binariesCount"]), 2, "{info}");
     assert_eq!(count(&b["artifactsCount"]), 3, "{info}");
-    for k in [
-        "binariesSize",
-        "artifactsSize",
-        "optimization",
-        "itemsCount",
-    ] {
+    for k in ["binariesSize", "artifactsSize", "optimization", "itemsCount"] {
         assert!(!b[k].is_null(), "binariesSummary.{k}: {info}");
     }
     let fs = &info["fileStoreSummary"];

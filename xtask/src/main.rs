@@ -20,17 +20,9 @@ fn main() -> Result<()> {
         "run" => {
             build_plugins(&root)?;
             let mut c = cargo(&root);
-            c.args([
-                "run",
-                "--release",
-                "--package",
-                "binyard",
-                "--",
-                "serve",
-                "--config",
-            ])
-            .arg(root.join("config.toml"))
-            .args(&rest);
+            c.args(["run", "--release", "--package", "binyard", "--", "serve", "--config"])
+                .arg(root.join("config.toml"))
+                .args(&rest);
             run(c)
         }
         "test" => {
@@ -97,11 +89,7 @@ fn build_plugins(root: &Path) -> Result<()> {
         if p.extension().is_none_or(|x| x != "wasm") {
             continue;
         }
-        let name = p
-            .file_name()
-            .expect("file name")
-            .to_string_lossy()
-            .to_string();
+        let name = p.file_name().expect("file name").to_string_lossy().to_string();
         let dest = if name.starts_with("test_") {
             &test_only
         } else {
@@ -111,16 +99,10 @@ fn build_plugins(root: &Path) -> Result<()> {
     }
     // The example plugin is built as a third party would, from its own folder.
     let mut c = cargo(root);
-    c.args([
-        "build",
-        "--release",
-        "--target",
-        "wasm32-wasip2",
-        "--manifest-path",
-    ])
-    .arg(root.join("examples/hello-plugin/Cargo.toml"))
-    .arg("--target-dir")
-    .arg(root.join("target").join("wasm-examples"));
+    c.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .arg(root.join("examples/hello-plugin/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(root.join("target").join("wasm-examples"));
     run(c)?;
     copy_if_changed(
         &root.join("target/wasm-examples/wasm32-wasip2/release/hello_plugin.wasm"),

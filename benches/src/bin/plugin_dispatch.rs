@@ -50,10 +50,7 @@ fn main() -> anyhow::Result<()> {
     }
 
     println!("plugin dispatch, trivial call of test_echo, {N} calls each (µs)");
-    println!(
-        "{:<46} {:>8} {:>8} {:>8} {:>8}",
-        "", "p50", "p90", "p99", "mean"
-    );
+    println!("{:<46} {:>8} {:>8} {:>8} {:>8}", "", "p50", "p90", "p99", "mean");
     let rows = [
         ("fresh instance per call (instantiate+call+drop)", fresh),
         ("server dispatch path (permit, thread, fresh)", full),

@@ -25,11 +25,7 @@ fn variant(wasm: &[u8], n: u8) -> Vec<u8> {
     out
 }
 
-fn start_and_wait(
-    bin: &std::path::Path,
-    config: &std::path::Path,
-    want: usize,
-) -> anyhow::Result<Duration> {
+fn start_and_wait(bin: &std::path::Path, config: &std::path::Path, want: usize) -> anyhow::Result<Duration> {
     let t = Instant::now();
     let mut child = Command::new(bin)
         .args(["serve", "--config"])
@@ -38,10 +34,7 @@ fn start_and_wait(
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut base = String::new();
     for line in BufReader::new(stdout).lines() {
         if let Some(u) = line?.strip_prefix("binyard listening on ") {
@@ -61,10 +54,7 @@ fn start_and_wait(
         {
             break;
         }
-        anyhow::ensure!(
-            t.elapsed() < Duration::from_secs(120),
-            "plugins did not load"
-        );
+        anyhow::ensure!(t.elapsed() < Duration::from_secs(120), "plugins did not load");
         std::thread::sleep(Duration::from_millis(2));
     }
     let took = t.elapsed();
@@ -88,10 +78,7 @@ fn main() -> anyhow::Result<()> {
     }
     let formatter = test_plugin("test_plain_formatter")?;
     for n in 0..7 {
-        std::fs::write(
-            plugins.join(format!("formatter-{n}.wasm")),
-            variant(&formatter, n),
-        )?;
+        std::fs::write(plugins.join(format!("formatter-{n}.wasm")), variant(&formatter, n))?;
     }
     let config = dir.path().join("config.toml");
     std::fs::write(

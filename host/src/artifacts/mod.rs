@@ -28,9 +28,7 @@ pub struct Artifacts {
 }
 
 /// Runs blocking store work off the async threads.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
-) -> ApiResult<T> {
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
@@ -68,9 +66,7 @@ impl Artifacts {
     /// Checks that a file may be written at `path` before any byte is read.
     fn check_deploy_target(&self, d: &DeployRequest<'_>) -> ApiResult<Option<Item>> {
         if d.path.is_empty() {
-            return Err(ApiError::bad_request(
-                "A file needs a path inside the repository",
-            ));
+            return Err(ApiError::bad_request("A file needs a path inside the repository"));
         }
         if !d.repo.accepts_path(d.path) {
             return Err(ApiError::conflict(format!(
@@ -99,14 +95,10 @@ impl Artifacts {
         E: std::fmt::Display,
     {
         let existing = self.check_deploy_target(&d)?;
-        let received = upload::receive(self.blobs.as_ref(), body)
-            .await
-            .map_err(|e| match e {
-                UploadError::Body(m) => {
-                    ApiError::bad_request(format!("The upload was interrupted: {m}"))
-                }
-                UploadError::Io(e) => ApiError::internal(format!("Cannot store the upload: {e}")),
-            })?;
+        let received = upload::receive(self.blobs.as_ref(), body).await.map_err(|e| match e {
+            UploadError::Body(m) => ApiError::bad_request(format!("The upload was interrupted: {m}")),
+            UploadError::Io(e) => ApiError::internal(format!("Cannot store the upload: {e}")),
+        })?;
         verify_expected(&d.expected, &received.digests)?;
         let digests = received.digests.clone();
         let blobs = self.blobs.clone();
@@ -153,12 +145,7 @@ impl Artifacts {
         item
     }
 
-    async fn record_file(
-        &self,
-        d: &DeployRequest<'_>,
-        existing: Option<Item>,
-        digests: Digests,
-    ) -> ApiResult<Item> {
+    async fn record_file(&self, d: &DeployRequest<'_>, existing: Option<Item>, digests: Digests) -> ApiResult<Item> {
         let now = clock::now_ms();
         let mut original = d.expected.clone();
         original.sha256 = Some(digests.sha256.clone());
@@ -186,13 +173,7 @@ impl Artifacts {
     }
 
     /// Creates a folder (and its parents); an existing folder is kept as it is.
-    pub async fn create_folder(
-        &self,
-        repo: &RepoConfig,
-        path: &str,
-        by: &str,
-        props: Properties,
-    ) -> ApiResult<Item> {
+    pub async fn create_folder(&self, repo: &RepoConfig, path: &str, by: &str, props: Properties) -> ApiResult<Item> {
         if path.is_empty() {
             return Ok(Item::new_folder(by, clock::now_ms()));
         }
@@ -200,10 +181,7 @@ impl Artifacts {
             if existing.folder {
                 return Ok(existing);
             }
-            return Err(ApiError::conflict(format!(
-                "'{}/{path}' is a file",
-                repo.key
-            )));
+            return Err(ApiError::conflict(format!("'{}/{path}' is a file", repo.key)));
         }
         let mut item = Item::new_folder(by, clock::now_ms());
         item.props = props;
@@ -219,12 +197,7 @@ impl Artifacts {
 
     /// Every item under `folder` (not the folder itself), parents before children,
     /// down to `max_depth` levels (`None`: all).
-    pub fn walk(
-        &self,
-        repo: &str,
-        folder: &str,
-        max_depth: Option<usize>,
-    ) -> ApiResult<Vec<(String, Item)>> {
+    pub fn walk(&self, repo: &str, folder: &str, max_depth: Option<usize>) -> ApiResult<Vec<(String, Item)>> {
         let mut out = Vec::new();
         let mut stack = vec![(folder.to_string(), 1usize)];
         while let Some((dir, depth)) = stack.pop() {

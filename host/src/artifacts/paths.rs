@@ -86,10 +86,7 @@ fn decode_segment(seg: &str) -> ApiResult<String> {
             "Invalid path: '{s}' segments are not allowed"
         )));
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| matches!(c, '/' | '\\' | '\0') || c.is_control())
-    {
+    if let Some(c) = s.chars().find(|c| matches!(c, '/' | '\\' | '\0') || c.is_control()) {
         return Err(ApiError::bad_request(format!(
             "Invalid path: the character {c:?} is not allowed in a path segment"
         )));
@@ -99,11 +96,7 @@ fn decode_segment(seg: &str) -> ApiResult<String> {
 
 /// Checks a property key: non-empty, no separators.
 pub fn check_property_key(k: &str) -> ApiResult<()> {
-    if k.is_empty()
-        || k.len() > 255
-        || k.chars()
-            .any(|c| matches!(c, '=' | ';' | ',' | '\0') || c.is_control())
-    {
+    if k.is_empty() || k.len() > 255 || k.chars().any(|c| matches!(c, '=' | ';' | ',' | '\0') || c.is_control()) {
         return Err(ApiError::bad_request(format!("Invalid property key '{k}'")));
     }
     Ok(())

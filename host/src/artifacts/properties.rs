@@ -22,15 +22,8 @@ pub fn parse_property_list(s: &str) -> ApiResult<Vec<PropertyChange>> {
         let kv = split_unescaped(&entry, '=');
         let key = unescape(&kv[0]);
         check_property_key(&key)?;
-        let raw_values = if kv.len() > 1 {
-            kv[1..].join("=")
-        } else {
-            String::new()
-        };
-        let values = split_unescaped(&raw_values, ',')
-            .iter()
-            .map(|v| unescape(v))
-            .collect();
+        let raw_values = if kv.len() > 1 { kv[1..].join("=") } else { String::new() };
+        let values = split_unescaped(&raw_values, ',').iter().map(|v| unescape(v)).collect();
         out.push(PropertyChange {
             key,
             values: Some(values),

@@ -62,9 +62,7 @@ impl Artifacts {
                 "The destination needs a path inside the repository",
             ));
         }
-        if src == dst
-            && (t.dst_path == t.src_path || t.dst_path.starts_with(&format!("{}/", t.src_path)))
-        {
+        if src == dst && (t.dst_path == t.src_path || t.dst_path.starts_with(&format!("{}/", t.src_path))) {
             return Err(ApiError::bad_request(format!(
                 "Cannot {} '{src}/{}' onto or into itself",
                 &ing[..ing.len() - 3],
@@ -117,9 +115,7 @@ impl Artifacts {
                 {
                     Some(pin) => pins.push(pin),
                     None => {
-                        return Err(ApiError::internal(format!(
-                            "The binary of '{src}/{p}' is missing"
-                        )));
+                        return Err(ApiError::internal(format!("The binary of '{src}/{p}' is missing")));
                     }
                 }
                 files += 1;

@@ -166,13 +166,7 @@ impl Auth {
 
     /// Whether `caller` may perform `action` on `repo`/`path`: 401 for an anonymous
     /// caller who must log in, 403 for an authenticated one who may not.
-    pub fn authorize(
-        &self,
-        caller: &Caller,
-        action: Action,
-        repo: &str,
-        path: &str,
-    ) -> ApiResult<()> {
+    pub fn authorize(&self, caller: &Caller, action: Action, repo: &str, path: &str) -> ApiResult<()> {
         if caller.admin || (action == Action::Read && self.anonymous_read) {
             return Ok(());
         }

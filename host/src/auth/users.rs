@@ -31,11 +31,8 @@ impl User {
 
     /// Whether `password` is this user's password.
     pub fn verify_password(&self, password: &str) -> bool {
-        PasswordHash::new(&self.password_hash).is_ok_and(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
+        PasswordHash::new(&self.password_hash)
+            .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
     }
 }
 

@@ -5,7 +5,7 @@ use axum::extract::State as Axs;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{BaseUrl, State, download, json_response, raw_rest, storage_api};
+use super::{BaseUrl, State, download, formats, json_response, raw_rest, storage_api};
 use crate::artifacts::DeployRequest;
 use crate::artifacts::paths::RepoPath;
 use crate::auth::{Action, Caller};
@@ -23,10 +23,21 @@ pub async fn handle(
     body: Body,
 ) -> ApiResult<Response> {
     let rp = RepoPath::parse(raw_rest(&uri, "/artifactory/"))?;
+    // Formats laid out on the plain path (Maven) are served by their plugin.
+    if let Some(repo) = state.repos.get(&rp.repo)
+        && repo.package_type != "generic"
+        && state
+            .plugins
+            .for_package_type(&repo.package_type)
+            .is_some_and(|p| p.plain_paths)
+    {
+        let raw = raw_rest(&uri, "/artifactory/");
+        let path = raw.split_once('/').map_or("", |(_, p)| p).to_string();
+        let base = format!("{base}/artifactory/{}", repo.key);
+        return formats::dispatch(&state, &caller, repo, &path, &base, method, &uri, headers, body).await;
+    }
     match method {
-        Method::GET | Method::HEAD => {
-            download::serve(&state, &caller, &rp, &method, &headers).await
-        }
+        Method::GET | Method::HEAD => download::serve(&state, &caller, &rp, &method, &headers).await,
         Method::PUT => deploy(&state, &caller, &base, &rp, &headers, body).await,
         Method::DELETE => delete(&state, &caller, &rp).await,
         m => Err(ApiError::method_not_allowed(format!(
@@ -45,9 +56,7 @@ async fn deploy(
     body: Body,
 ) -> ApiResult<Response> {
     let repo = state.repos.local(&rp.repo)?;
-    state
-        .auth
-        .authorize(caller, Action::Write, &repo.key, &rp.path)?;
+    state.auth.authorize(caller, Action::Write, &repo.key, &rp.path)?;
     if rp.trailing_slash || rp.path.is_empty() {
         let item = state
             .artifacts
@@ -111,9 +120,7 @@ fn expected_checksums(headers: &HeaderMap) -> ApiResult<Checksums> {
 
 async fn delete(state: &State, caller: &Caller, rp: &RepoPath) -> ApiResult<Response> {
     let repo = state.repos.local(&rp.repo)?;
-    state
-        .auth
-        .authorize(caller, Action::Delete, &repo.key, &rp.path)?;
+    state.auth.authorize(caller, Action::Delete, &repo.key, &rp.path)?;
     state.artifacts.delete(&repo.key, &rp.path).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -25,9 +25,7 @@ pub async fn serve(
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let repo = state.repos.existing(&rp.repo)?;
-    state
-        .auth
-        .authorize(caller, Action::Read, &repo.key, &rp.path)?;
+    state.auth.authorize(caller, Action::Read, &repo.key, &rp.path)?;
     let item = state.artifacts.item_or_root(&repo.key, &rp.path)?;
     serve_item(state, caller, &repo.key, &rp.path, &item, method, headers).await
 }
@@ -64,23 +62,11 @@ pub async fn serve_item(
         }
     };
     put(&mut h, header::ETAG, &etag);
-    put(
-        &mut h,
-        header::LAST_MODIFIED,
-        &clock::http_date(item.modified),
-    );
+    put(&mut h, header::LAST_MODIFIED, &clock::http_date(item.modified));
     put(&mut h, header::ACCEPT_RANGES, "bytes");
     put(&mut h, header::CONTENT_TYPE, &content_type(item));
-    put(
-        &mut h,
-        "x-checksum-sha1".parse().expect("static"),
-        &blob.sha1,
-    );
-    put(
-        &mut h,
-        "x-checksum-sha256".parse().expect("static"),
-        &blob.sha256,
-    );
+    put(&mut h, "x-checksum-sha1".parse().expect("static"), &blob.sha1);
+    put(&mut h, "x-checksum-sha256".parse().expect("static"), &blob.sha256);
     put(&mut h, "x-checksum-md5".parse().expect("static"), &blob.md5);
     let name = path.rsplit('/').next().unwrap_or("");
     put(
@@ -89,9 +75,7 @@ pub async fn serve_item(
         &url_path(name),
     );
 
-    if let Some(inm) = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
+    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())
         && inm.split(',').any(|t| {
             let t = t.trim().trim_start_matches("W/");
             t == etag || t == "*" || t.trim_matches('"') == blob.sha1
@@ -105,11 +89,7 @@ pub async fn serve_item(
         Some(r) => match parse_range(r, size) {
             RangeAnswer::Full => (StatusCode::OK, 0, size),
             RangeAnswer::Part(a, b) => {
-                put(
-                    &mut h,
-                    header::CONTENT_RANGE,
-                    &format!("bytes {a}-{b}/{size}"),
-                );
+                put(&mut h, header::CONTENT_RANGE, &format!("bytes {a}-{b}/{size}"));
                 (StatusCode::PARTIAL_CONTENT, a, b - a + 1)
             }
             RangeAnswer::Unsatisfiable => {
@@ -226,11 +206,7 @@ fn listing(state: &State, repo: &str, path: &str) -> ApiResult<String> {
     }
     for (name, item) in state.meta.children(repo, path)? {
         let (href, shown, size) = if item.folder {
-            (
-                format!("{}/", url_path(&name)),
-                format!("{name}/"),
-                "-".to_string(),
-            )
+            (format!("{}/", url_path(&name)), format!("{name}/"), "-".to_string())
         } else {
             (url_path(&name), name.clone(), item.size().to_string())
         };

@@ -64,18 +64,7 @@ pub async fn format_api(
         path.to_string()
     };
     let base = format!("{base}/artifactory/api/{api_prefix}/{repo_key}");
-    dispatch(
-        &state,
-        &caller,
-        repo,
-        &plugin_path,
-        &base,
-        method,
-        &uri,
-        headers,
-        body,
-    )
-    .await
+    dispatch(&state, &caller, repo, &plugin_path, &base, method, &uri, headers, body).await
 }
 
 /// `/v2/{repo}/{path}` for Docker repositories.
@@ -97,16 +86,12 @@ pub async fn docker_api(
         .filter(|r| r.package_type == "docker" || r.package_type == "oci")
         .ok_or_else(|| ApiError::not_found(format!("No Docker repository '{repo_key}'")))?;
     let base = format!("{base}/v2/{repo_key}");
-    dispatch(
-        &state, &caller, repo, path, &base, method, &uri, headers, body,
-    )
-    .await
+    dispatch(&state, &caller, repo, path, &base, method, &uri, headers, body).await
 }
 
 fn decode_key(raw: &str) -> ApiResult<String> {
     let k = percent_decode_str(raw).decode_utf8_lossy().into_owned();
-    crate::repos::validate_key(&k)
-        .map_err(|_| ApiError::not_found(format!("No repository '{k}'")))?;
+    crate::repos::validate_key(&k).map_err(|_| ApiError::not_found(format!("No repository '{k}'")))?;
     Ok(k)
 }
 
@@ -116,10 +101,7 @@ fn plugin_path(raw: &str) -> ApiResult<String> {
     let p = percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| ApiError::bad_request("The path is not valid UTF-8"))?;
-    if p.split('/').any(|s| s == "." || s == "..")
-        || p.contains('\\')
-        || p.chars().any(char::is_control)
-    {
+    if p.split('/').any(|s| s == "." || s == "..") || p.contains('\\') || p.chars().any(char::is_control) {
         return Err(ApiError::bad_request(format!("Invalid path '{raw}'")));
     }
     Ok(p.trim_start_matches('/').to_string())
@@ -150,18 +132,15 @@ pub async fn dispatch(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let plugin = state
-        .plugins
-        .for_package_type(&repo.package_type)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "No plugin serves packageType '{}' (repository '{}')",
-                    repo.package_type, repo.key
-                ),
-            )
-        })?;
+    let plugin = state.plugins.for_package_type(&repo.package_type).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "No plugin serves packageType '{}' (repository '{}')",
+                repo.package_type, repo.key
+            ),
+        )
+    })?;
     let path = plugin_path(raw_path)?;
     let action = match method {
         Method::GET | Method::HEAD => Action::Read,
@@ -169,10 +148,7 @@ pub async fn dispatch(
         _ => Action::Write,
     };
     state.auth.authorize(caller, action, &repo.key, &path)?;
-    let can_delete = state
-        .auth
-        .authorize(caller, Action::Delete, &repo.key, &path)
-        .is_ok();
+    let can_delete = state.auth.authorize(caller, Action::Delete, &repo.key, &path).is_ok();
 
     // The body is stored (and hashed) by the host; the plugin gets a handle.
     let mut pin = None;
@@ -257,15 +233,10 @@ pub async fn dispatch(
         .ok_or_else(|| bad(format!("status {}", resp.status)))?;
     let mut out_headers = HeaderMap::new();
     for (k, v) in &resp.headers {
-        let name =
-            HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad(format!("header name {k:?}")))?;
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad(format!("header name {k:?}")))?;
         if matches!(
             name.as_str(),
-            "content-length"
-                | "transfer-encoding"
-                | "connection"
-                | "set-cookie"
-                | "www-authenticate"
+            "content-length" | "transfer-encoding" | "connection" | "set-cookie" | "www-authenticate"
         ) {
             continue;
         }
@@ -294,9 +265,7 @@ pub async fn dispatch(
                 .meta
                 .item(&repo.key, &p)?
                 .ok_or_else(|| bad(format!("it named '{p}', which is not stored")))?;
-            let mut r =
-                download::serve_item(state, caller, &repo.key, &p, &item, &method, &headers)
-                    .await?;
+            let mut r = download::serve_item(state, caller, &repo.key, &p, &item, &method, &headers).await?;
             for (k, v) in out_headers.iter() {
                 r.headers_mut().insert(k.clone(), v.clone());
             }

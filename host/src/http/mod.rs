@@ -51,10 +51,7 @@ pub fn router(state: State) -> Router {
                 .put(storage_api::set_properties)
                 .delete(storage_api::delete_properties),
         )
-        .route(
-            "/artifactory/api/metadata/{*rest}",
-            patch(storage_api::patch_metadata),
-        )
+        .route("/artifactory/api/metadata/{*rest}", patch(storage_api::patch_metadata))
         .route("/artifactory/api/copy/{*rest}", post(transfer::copy))
         .route("/artifactory/api/move/{*rest}", post(transfer::move_))
         .route("/artifactory/api/plugins", get(plugins_api::list))
@@ -64,14 +61,8 @@ pub fn router(state: State) -> Router {
                 .put(plugins_api::install)
                 .delete(plugins_api::remove),
         )
-        .route(
-            "/artifactory/api/plugins/{name}/reload",
-            post(plugins_api::reload),
-        )
-        .route(
-            "/artifactory/api/{format}/{*rest}",
-            any(formats::format_api),
-        )
+        .route("/artifactory/api/plugins/{name}/reload", post(plugins_api::reload))
+        .route("/artifactory/api/{format}/{*rest}", any(formats::format_api))
         .route("/v2/{repo}/{*rest}", any(formats::docker_api))
         .route("/artifactory/{*rest}", any(artifacts::handle))
         .fallback(not_found)
@@ -85,10 +76,7 @@ async fn not_found(uri: Uri) -> ApiError {
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::method_not_allowed(format!(
-        "Method {method} is not allowed on '{}'",
-        uri.path()
-    ))
+    ApiError::method_not_allowed(format!("Method {method} is not allowed on '{}'", uri.path()))
 }
 
 impl FromRequestParts<State> for Caller {
@@ -173,10 +161,5 @@ pub fn json_response(status: StatusCode, v: &serde_json::Value) -> axum::respons
 /// A text answer.
 pub fn text_response(status: StatusCode, text: String) -> axum::response::Response {
     use axum::response::IntoResponse;
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        text,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }

@@ -25,18 +25,11 @@ pub async fn list(Axs(state): Axs<State>, caller: Caller) -> ApiResult<Response>
         .iter()
         .map(|p| to_json(p))
         .collect::<ApiResult<Vec<_>>>()?;
-    Ok(json_response(
-        StatusCode::OK,
-        &serde_json::Value::Array(all),
-    ))
+    Ok(json_response(StatusCode::OK, &serde_json::Value::Array(all)))
 }
 
 /// GET one plugin.
-pub async fn get_one(
-    Axs(state): Axs<State>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> ApiResult<Response> {
+pub async fn get_one(Axs(state): Axs<State>, caller: Caller, Path(name): Path<String>) -> ApiResult<Response> {
     state.auth.require_admin(&caller)?;
     let p = state
         .plugins
@@ -53,42 +46,28 @@ pub async fn install(
     body: Body,
 ) -> ApiResult<Response> {
     state.auth.require_admin(&caller)?;
-    let wasm = axum::body::to_bytes(body, MAX_WASM).await.map_err(|e| {
-        ApiError::bad_request(format!(
-            "Cannot read the plugin (at most {MAX_WASM} bytes): {e}"
-        ))
-    })?;
+    let wasm = axum::body::to_bytes(body, MAX_WASM)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("Cannot read the plugin (at most {MAX_WASM} bytes): {e}")))?;
     if wasm.is_empty() {
         return Err(ApiError::bad_request(
             "The body must be a WebAssembly component (.wasm)",
         ));
     }
     let (p, replaced) = state.plugins.install(&name, wasm.to_vec(), true).await?;
-    let status = if replaced {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
+    let status = if replaced { StatusCode::OK } else { StatusCode::CREATED };
     Ok(json_response(status, &to_json(&p)?))
 }
 
 /// DELETE unloads the plugin and removes its file.
-pub async fn remove(
-    Axs(state): Axs<State>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> ApiResult<Response> {
+pub async fn remove(Axs(state): Axs<State>, caller: Caller, Path(name): Path<String>) -> ApiResult<Response> {
     state.auth.require_admin(&caller)?;
     state.plugins.remove(&name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// POST reloads the plugin from its file.
-pub async fn reload(
-    Axs(state): Axs<State>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> ApiResult<Response> {
+pub async fn reload(Axs(state): Axs<State>, caller: Caller, Path(name): Path<String>) -> ApiResult<Response> {
     state.auth.require_admin(&caller)?;
     let p = state.plugins.reload(&name).await?;
     Ok(json_response(StatusCode::OK, &to_json(&p)?))

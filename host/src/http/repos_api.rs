@@ -18,15 +18,8 @@ fn known_types(state: &State) -> Vec<String> {
 }
 
 /// GET list, filtered by `type` and `packageType`.
-pub async fn list(
-    Axs(state): Axs<State>,
-    caller: Caller,
-    BaseUrl(base): BaseUrl,
-    q: Query,
-) -> ApiResult<Response> {
-    state
-        .auth
-        .authorize(&caller, crate::auth::Action::Read, "", "")?;
+pub async fn list(Axs(state): Axs<State>, caller: Caller, BaseUrl(base): BaseUrl, q: Query) -> ApiResult<Response> {
+    state.auth.authorize(&caller, crate::auth::Action::Read, "", "")?;
     let want_type = q.get("type").map(str::to_ascii_lowercase);
     let want_pkg = q.get("packageType").map(str::to_ascii_lowercase);
     let out: Vec<Value> = state
@@ -65,11 +58,7 @@ fn display_type(t: &str) -> String {
 }
 
 /// GET one configuration.
-pub async fn get_one(
-    Axs(state): Axs<State>,
-    caller: Caller,
-    Path(key): Path<String>,
-) -> ApiResult<Response> {
+pub async fn get_one(Axs(state): Axs<State>, caller: Caller, Path(key): Path<String>) -> ApiResult<Response> {
     state.auth.require_admin(&caller)?;
     let r = state.repos.existing(&key)?;
     let v = serde_json::to_value(r.as_ref()).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -115,15 +104,8 @@ pub async fn create(
     m.entry("rclass").or_insert(json!("local"));
     m.entry("packageType").or_insert(json!("generic"));
     let cfg = to_config(m)?;
-    if state
-        .repos
-        .all()
-        .iter()
-        .any(|r| r.key.eq_ignore_ascii_case(&key))
-    {
-        return Err(ApiError::bad_request(format!(
-            "Repository '{key}' already exists"
-        )));
+    if state.repos.all().iter().any(|r| r.key.eq_ignore_ascii_case(&key)) {
+        return Err(ApiError::bad_request(format!("Repository '{key}' already exists")));
     }
     state.repos.validate(&cfg, &known_types(&state))?;
     state.repos.save(cfg)?;
@@ -143,8 +125,7 @@ pub async fn update(
     state.auth.require_admin(&caller)?;
     let current = state.repos.existing(&key)?;
     let changes = parse_body(&body)?;
-    let Value::Object(mut m) =
-        serde_json::to_value(current.as_ref()).map_err(|e| ApiError::internal(e.to_string()))?
+    let Value::Object(mut m) = serde_json::to_value(current.as_ref()).map_err(|e| ApiError::internal(e.to_string()))?
     else {
         return Err(ApiError::internal("configuration is not an object"));
     };
@@ -153,19 +134,13 @@ pub async fn update(
     }
     let cfg = to_config(m)?;
     if cfg.key != current.key {
-        return Err(ApiError::bad_request(
-            "A repository's key cannot be changed",
-        ));
+        return Err(ApiError::bad_request("A repository's key cannot be changed"));
     }
     if cfg.rclass != current.rclass {
-        return Err(ApiError::bad_request(
-            "A repository's rclass cannot be changed",
-        ));
+        return Err(ApiError::bad_request("A repository's rclass cannot be changed"));
     }
     if cfg.package_type != current.package_type {
-        return Err(ApiError::bad_request(
-            "A repository's packageType cannot be changed",
-        ));
+        return Err(ApiError::bad_request("A repository's packageType cannot be changed"));
     }
     state.repos.validate(&cfg, &known_types(&state))?;
     state.repos.save(cfg)?;
@@ -176,20 +151,13 @@ pub async fn update(
 }
 
 /// DELETE removes the repository, its content, and its place in virtual repositories.
-pub async fn delete(
-    Axs(state): Axs<State>,
-    caller: Caller,
-    Path(key): Path<String>,
-) -> ApiResult<Response> {
+pub async fn delete(Axs(state): Axs<State>, caller: Caller, Path(key): Path<String>) -> ApiResult<Response> {
     state.auth.require_admin(&caller)?;
     state.repos.existing(&key)?;
     for v in state.repos.all() {
-        if v.rclass == RClass::Virtual && v.repositories.as_ref().is_some_and(|m| m.contains(&key))
-        {
+        if v.rclass == RClass::Virtual && v.repositories.as_ref().is_some_and(|m| m.contains(&key)) {
             let mut cfg = v.as_ref().clone();
-            cfg.repositories = cfg
-                .repositories
-                .map(|m| m.into_iter().filter(|x| x != &key).collect());
+            cfg.repositories = cfg.repositories.map(|m| m.into_iter().filter(|x| x != &key).collect());
             if cfg.default_deployment_repo.as_deref() == Some(key.as_str()) {
                 cfg.default_deployment_repo = None;
             }

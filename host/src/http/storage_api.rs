@@ -81,13 +81,7 @@ fn file_info_json(base: &str, repo: &str, path: &str, item: &Item) -> Value {
 }
 
 /// Item info of a folder.
-pub fn folder_info_json(
-    base: &str,
-    repo: &str,
-    path: &str,
-    item: &Item,
-    children: Vec<(String, Item)>,
-) -> Value {
+pub fn folder_info_json(base: &str, repo: &str, path: &str, item: &Item, children: Vec<(String, Item)>) -> Value {
     let children: Vec<Value> = children
         .into_iter()
         .map(|(name, i)| json!({"uri": format!("/{}", url_path(&name)), "folder": i.folder}))
@@ -119,9 +113,7 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let rp = parse_target(&uri)?;
     let repo = state.repos.existing(&rp.repo)?;
-    state
-        .auth
-        .authorize(&caller, Action::Read, &repo.key, &rp.path)?;
+    state.auth.authorize(&caller, Action::Read, &repo.key, &rp.path)?;
     let item = state.artifacts.item_or_root(&repo.key, &rp.path)?;
     let (repo, path) = (repo.key.as_str(), rp.path.as_str());
 
@@ -175,14 +167,7 @@ pub async fn get(
 }
 
 /// `?list[&deep=1][&depth=N][&listFolders=1][&includeRootPath=1]`
-fn list(
-    state: &State,
-    base: &str,
-    repo: &str,
-    path: &str,
-    item: &Item,
-    q: &Query,
-) -> ApiResult<Response> {
+fn list(state: &State, base: &str, repo: &str, path: &str, item: &Item, q: &Query) -> ApiResult<Response> {
     if !item.folder {
         return Err(ApiError::bad_request(format!(
             "'{repo}/{path}' is a file: only folders can be listed"
@@ -200,9 +185,7 @@ fn list(
     let list_folders = q.flag("listFolders");
     let mut files = Vec::new();
     if q.flag("includeRootPath") && list_folders {
-        files.push(
-            json!({"uri": "/", "size": -1, "lastModified": iso8601(item.modified), "folder": true}),
-        );
+        files.push(json!({"uri": "/", "size": -1, "lastModified": iso8601(item.modified), "folder": true}));
     }
     for (p, i) in state.artifacts.walk(repo, path, depth)? {
         let rel = &p[path.len()..];
@@ -213,7 +196,9 @@ fn list(
         };
         if i.folder {
             if list_folders {
-                files.push(json!({"uri": url_path(&rel), "size": -1, "lastModified": iso8601(i.modified), "folder": true}));
+                files.push(
+                    json!({"uri": url_path(&rel), "size": -1, "lastModified": iso8601(i.modified), "folder": true}),
+                );
             }
         } else {
             let b = i.blob.clone().unwrap_or_default();
@@ -230,20 +215,13 @@ fn list(
 }
 
 /// PUT `?properties=k=v1,v2;k2=v3[&recursive=1]`
-pub async fn set_properties(
-    Axs(state): Axs<State>,
-    caller: Caller,
-    q: Query,
-    uri: Uri,
-) -> ApiResult<Response> {
+pub async fn set_properties(Axs(state): Axs<State>, caller: Caller, q: Query, uri: Uri) -> ApiResult<Response> {
     let rp = parse_target(&uri)?;
     let repo = state.repos.local(&rp.repo)?;
-    state
-        .auth
-        .authorize(&caller, Action::Annotate, &repo.key, &rp.path)?;
-    let raw = q.get("properties").ok_or_else(|| {
-        ApiError::bad_request("PUT on the storage API sets properties: add ?properties=key=value")
-    })?;
+    state.auth.authorize(&caller, Action::Annotate, &repo.key, &rp.path)?;
+    let raw = q
+        .get("properties")
+        .ok_or_else(|| ApiError::bad_request("PUT on the storage API sets properties: add ?properties=key=value"))?;
     let changes = parse_property_list(raw)?;
     state
         .artifacts
@@ -253,21 +231,12 @@ pub async fn set_properties(
 }
 
 /// DELETE `?properties=k1,k2[&recursive=1]`
-pub async fn delete_properties(
-    Axs(state): Axs<State>,
-    caller: Caller,
-    q: Query,
-    uri: Uri,
-) -> ApiResult<Response> {
+pub async fn delete_properties(Axs(state): Axs<State>, caller: Caller, q: Query, uri: Uri) -> ApiResult<Response> {
     let rp = parse_target(&uri)?;
     let repo = state.repos.local(&rp.repo)?;
-    state
-        .auth
-        .authorize(&caller, Action::Annotate, &repo.key, &rp.path)?;
+    state.auth.authorize(&caller, Action::Annotate, &repo.key, &rp.path)?;
     let raw = q.get("properties").ok_or_else(|| {
-        ApiError::bad_request(
-            "DELETE on the storage API removes properties: add ?properties=key1,key2",
-        )
+        ApiError::bad_request("DELETE on the storage API removes properties: add ?properties=key1,key2")
     })?;
     let changes: Vec<PropertyChange> = raw
         .split(',')
@@ -302,11 +271,9 @@ pub async fn patch_metadata(
 ) -> ApiResult<Response> {
     let rp = RepoPath::parse(raw_rest(&uri, "/artifactory/api/metadata/"))?;
     let repo = state.repos.local(&rp.repo)?;
-    state
-        .auth
-        .authorize(&caller, Action::Annotate, &repo.key, &rp.path)?;
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))?;
+    state.auth.authorize(&caller, Action::Annotate, &repo.key, &rp.path)?;
+    let v: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))?;
     let props = v
         .get("props")
         .and_then(Value::as_object)
@@ -330,15 +297,10 @@ pub async fn patch_metadata(
             ),
             Value::Number(_) | Value::Bool(_) => Some(vec![val.to_string()]),
             Value::Object(_) => {
-                return Err(ApiError::bad_request(format!(
-                    "Property '{k}' has an object value"
-                )));
+                return Err(ApiError::bad_request(format!("Property '{k}' has an object value")));
             }
         };
-        changes.push(PropertyChange {
-            key: k.clone(),
-            values,
-        });
+        changes.push(PropertyChange { key: k.clone(), values });
     }
     let recursive = q.flag("recursiveProperties") || q.flag("recursive");
     state

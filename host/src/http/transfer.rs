@@ -42,17 +42,13 @@ async fn run(
     } else {
         dst.path.clone()
     };
-    state
-        .auth
-        .authorize(&caller, Action::Read, &src_repo.key, &src.path)?;
+    state.auth.authorize(&caller, Action::Read, &src_repo.key, &src.path)?;
     if kind == TransferKind::Move {
         state
             .auth
             .authorize(&caller, Action::Delete, &src_repo.key, &src.path)?;
     }
-    state
-        .auth
-        .authorize(&caller, Action::Write, &dst_repo.key, &dst_path)?;
+    state.auth.authorize(&caller, Action::Write, &dst_repo.key, &dst_path)?;
     if state.meta.item(&dst_repo.key, &dst_path)?.is_some() {
         state
             .auth
@@ -82,8 +78,5 @@ async fn run(
             &json!({"messages": messages, "errors": errors}),
         ));
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "messages": messages }),
-    ))
+    Ok(json_response(StatusCode::OK, &json!({ "messages": messages })))
 }

@@ -28,8 +28,7 @@ pub fn new_engine(max_memory_mib: u64) -> anyhow::Result<Engine> {
     cfg.wasm_component_model(true)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    let engine = Engine::new(&cfg)
-        .map_err(|e| anyhow::anyhow!("cannot configure the WebAssembly engine: {e:#}"))?;
+    let engine = Engine::new(&cfg).map_err(|e| anyhow::anyhow!("cannot configure the WebAssembly engine: {e:#}"))?;
     let ticker = engine.weak();
     std::thread::Builder::new()
         .name("binyard-epoch".into())
@@ -44,12 +43,7 @@ pub fn new_engine(max_memory_mib: u64) -> anyhow::Result<Engine> {
 }
 
 /// Compiles `wasm` (sha256 `sha`), or loads the compiled code cached in `cache_dir`.
-pub fn compile(
-    engine: &Engine,
-    cache_dir: &Path,
-    sha: &str,
-    wasm: &[u8],
-) -> anyhow::Result<Component> {
+pub fn compile(engine: &Engine, cache_dir: &Path, sha: &str, wasm: &[u8]) -> anyhow::Result<Component> {
     let path = cache_path(engine, cache_dir, sha);
     if path.exists() {
         // SAFETY: the file is one binyard wrote with `precompile_component` for this
@@ -72,8 +66,7 @@ pub fn compile(
     std::fs::rename(&tmp, &path)?;
     // SAFETY: the bytes were produced just above by this engine.
     #[allow(unsafe_code)]
-    let c = unsafe { Component::deserialize(engine, &compiled) }
-        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let c = unsafe { Component::deserialize(engine, &compiled) }.map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Ok(c)
 }
 

@@ -29,9 +29,7 @@ use crate::clock;
 use crate::config::{PluginLimits, PluginsConfig};
 use crate::error::{ApiError, ApiResult};
 
-pub use bindings::package_type::binyard::plugin::types::{
-    BlobInfo, Caller as PluginCaller, Failure,
-};
+pub use bindings::package_type::binyard::plugin::types::{BlobInfo, Caller as PluginCaller, Failure};
 pub use bindings::package_type::exports::binyard::plugin::format::{Body, Request, Response};
 use bindings::package_type::{PackageType, PackageTypePre};
 use bindings::retention_policy::RetentionPolicyPre;
@@ -75,6 +73,8 @@ pub struct LoadedPlugin {
     /// The `packageType` served (package-type plugins), else empty.
     pub package_type: String,
     pub summary: String,
+    /// Package types only: the plugin also serves `/artifactory/{repo}/…`.
+    pub plain_paths: bool,
     pub sha256: String,
     /// Milliseconds since the epoch.
     pub loaded_at: i64,
@@ -145,11 +145,8 @@ impl Plugins {
         let engine = engine::new_engine(max_memory)?;
         let mut linker = Linker::<StoreData>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        PackageType::add_to_linker::<StoreData, wasmtime::component::HasSelf<StoreData>>(
-            &mut linker,
-            |d| d,
-        )
-        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        PackageType::add_to_linker::<StoreData, wasmtime::component::HasSelf<StoreData>>(&mut linker, |d| d)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         Ok(Plugins {
             engine,
             linker,
@@ -181,10 +178,7 @@ impl Plugins {
             .load()
             .by_name
             .values()
-            .find(|p| {
-                p.kind == PluginKind::PackageType
-                    && p.package_type.eq_ignore_ascii_case(package_type)
-            })
+            .find(|p| p.kind == PluginKind::PackageType && p.package_type.eq_ignore_ascii_case(package_type))
             .cloned()
     }
 
@@ -202,33 +196,23 @@ impl Plugins {
     /// Compiles and validates a component (blocking): the right world, and `describe()` answers.
     fn prepare(&self, name: &str, wasm: &[u8]) -> Result<LoadedPlugin, String> {
         let sha256 = hex::encode(Sha256::digest(wasm));
-        let component = engine::compile(&self.engine, &self.cache_dir, &sha256, wasm)
-            .map_err(|e| format!("{e:#}"))?;
+        let component = engine::compile(&self.engine, &self.cache_dir, &sha256, wasm).map_err(|e| format!("{e:#}"))?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| format!("it needs imports binyard does not provide: {e:#}"))?;
         let limits = self.config.limits_for(name);
         let mut store = new_store(&self.engine, name, &limits, None);
-        let describe_failed = |e: wasmtime::Error| {
-            format!(
-                "describe() failed: {}",
-                explain_trap(&e, name, &limits).message
-            )
-        };
-        let (pre, kind, version, package_type, summary) = if let Ok(p) =
-            PackageTypePre::new(pre.clone())
-        {
+        let describe_failed =
+            |e: wasmtime::Error| format!("describe() failed: {}", explain_trap(&e, name, &limits).message);
+        let (pre, kind, version, package_type, summary, plain_paths) = if let Ok(p) = PackageTypePre::new(pre.clone()) {
             let inst = p.instantiate(&mut store).map_err(describe_failed)?;
             let d = inst
                 .binyard_plugin_format()
                 .call_describe(&mut store)
                 .map_err(describe_failed)?;
             let t = d.package_type.to_ascii_lowercase();
-            if t.is_empty()
-                || t == "generic"
-                || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            {
+            if t.is_empty() || t == "generic" || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
                 return Err(format!(
                     "describe() names the package type '{}', which is not allowed",
                     d.package_type
@@ -240,6 +224,7 @@ impl Plugins {
                 d.version,
                 t,
                 d.summary,
+                d.plain_paths,
             )
         } else if let Ok(p) = RetentionPolicyPre::new(pre.clone()) {
             let inst = p.instantiate(&mut store).map_err(describe_failed)?;
@@ -253,6 +238,7 @@ impl Plugins {
                 d.version,
                 String::new(),
                 d.summary,
+                false,
             )
         } else if let Ok(p) = WebhookFormatterPre::new(pre) {
             let inst = p.instantiate(&mut store).map_err(describe_failed)?;
@@ -266,6 +252,7 @@ impl Plugins {
                 d.version,
                 String::new(),
                 d.summary,
+                false,
             )
         } else {
             return Err("it exports none of the worlds of binyard:plugin@0.1.0 (package-type, retention-policy, webhook-formatter)".into());
@@ -276,6 +263,7 @@ impl Plugins {
             version,
             package_type,
             summary,
+            plain_paths,
             sha256,
             loaded_at: clock::now_ms(),
             permits: tokio::sync::Semaphore::new(limits.max_instances.max(1) as usize),
@@ -304,9 +292,7 @@ impl Plugins {
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-        let loaded = loaded.map_err(|why| {
-            ApiError::bad_request(format!("Plugin '{name}' was not loaded: {why}"))
-        })?;
+        let loaded = loaded.map_err(|why| ApiError::bad_request(format!("Plugin '{name}' was not loaded: {why}")))?;
         if loaded.kind == PluginKind::PackageType
             && let Some(other) = self.for_package_type(&loaded.package_type)
             && other.name != name
@@ -318,8 +304,7 @@ impl Plugins {
         }
         if persist {
             let path = self.config.dir.join(format!("{name}.wasm"));
-            write_durably(&path, &wasm)
-                .map_err(|e| ApiError::internal(format!("cannot save the plugin: {e}")))?;
+            write_durably(&path, &wasm).map_err(|e| ApiError::internal(format!("cannot save the plugin: {e}")))?;
             if let Some(fp) = fingerprint(&path) {
                 seen.insert(name.to_string(), fp);
             }
@@ -345,10 +330,7 @@ impl Plugins {
         let path = self.config.dir.join(format!("{name}.wasm"));
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(ApiError::internal(format!(
-                    "cannot delete {}: {e}",
-                    path.display()
-                )));
+                return Err(ApiError::internal(format!("cannot delete {}: {e}", path.display())));
             }
             _ => {}
         }
@@ -370,8 +352,8 @@ impl Plugins {
     pub async fn reload(self: &Arc<Self>, name: &str) -> ApiResult<Arc<LoadedPlugin>> {
         validate_name(name)?;
         let path = self.config.dir.join(format!("{name}.wasm"));
-        let wasm = std::fs::read(&path)
-            .map_err(|e| ApiError::not_found(format!("Cannot read {}: {e}", path.display())))?;
+        let wasm =
+            std::fs::read(&path).map_err(|e| ApiError::not_found(format!("Cannot read {}: {e}", path.display())))?;
         Ok(self.install(name, wasm, false).await?.0)
     }
 
@@ -431,11 +413,7 @@ impl Plugins {
     }
 
     /// A new instance of a package-type plugin, scoped to one repository and caller.
-    pub fn instantiate(
-        &self,
-        plugin: &LoadedPlugin,
-        host: RepoHost,
-    ) -> Result<PackageInstance, wasmtime::Error> {
+    pub fn instantiate(&self, plugin: &LoadedPlugin, host: RepoHost) -> Result<PackageInstance, wasmtime::Error> {
         let Pre::PackageType(pre) = &plugin.pre else {
             return Err(wasmtime::Error::msg(format!(
                 "plugin '{}' is not a package type",
@@ -508,13 +486,39 @@ pub struct PackageInstance {
 }
 
 impl PackageInstance {
-    /// Calls `handle` under the plugin's deadline.
+    /// Calls `handle` under the plugin's deadline. A trap carries what the plugin
+    /// wrote to stderr (a panic message) as context.
     pub fn call(&mut self, req: &Request) -> Result<Result<Response, Failure>, wasmtime::Error> {
         self.store.set_epoch_deadline(self.deadline_ticks);
         self.bindings
             .binyard_plugin_format()
             .call_handle(&mut self.store, req)
+            .map_err(|e| match last_words(&self.store.data().stderr.contents()) {
+                Some(words) => e.context(PluginSaid(words)),
+                None => e,
+            })
     }
+}
+
+/// The last lines a plugin wrote to stderr before it failed.
+#[derive(Debug)]
+struct PluginSaid(String);
+
+impl std::fmt::Display for PluginSaid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn last_words(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let useful: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    let tail = useful[useful.len().saturating_sub(2)..].join(" ");
+    (!tail.is_empty()).then(|| tail.chars().take(500).collect())
 }
 
 /// Turns a wasmtime error into the 5xx a client sees, naming the plugin.
@@ -532,20 +536,17 @@ fn explain_trap(e: &wasmtime::Error, name: &str, limits: &PluginLimits) -> ApiEr
     if text.contains("memory") && (text.contains("grow") || text.contains("limit")) {
         return plugin_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!(
-                "Plugin '{name}' exceeded its memory limit of {} MiB",
-                limits.memory_mib
-            ),
+            format!("Plugin '{name}' exceeded its memory limit of {} MiB", limits.memory_mib),
         );
     }
-    let why = match e.downcast_ref::<Trap>() {
+    let mut why = match e.downcast_ref::<Trap>() {
         Some(trap) => format!("crashed: {trap}"),
         None => format!("failed: {}", e.root_cause()),
     };
-    plugin_error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        format!("Plugin '{name}' {why}"),
-    )
+    if let Some(said) = e.downcast_ref::<PluginSaid>() {
+        why.push_str(&format!(" ({})", said.0));
+    }
+    plugin_error(StatusCode::INTERNAL_SERVER_ERROR, format!("Plugin '{name}' {why}"))
 }
 
 fn fingerprint(p: &Path) -> Option<Fingerprint> {

@@ -48,9 +48,7 @@ fn clean(path: &str) -> Result<String, Failure> {
     let p = path.trim_start_matches('/');
     let encoded: String = p
         .split('/')
-        .map(|s| {
-            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-        })
+        .map(|s| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string())
         .collect::<Vec<_>>()
         .join("/");
     RepoPath::parse(&format!("r/{encoded}"))
@@ -84,11 +82,7 @@ fn artifact(path: &str, i: &Item) -> Artifact {
         modified_ms: i.modified,
         created_by: i.created_by.clone(),
         modified_by: i.modified_by.clone(),
-        properties: i
-            .props
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        properties: i.props.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
     }
 }
 
@@ -99,13 +93,7 @@ impl RepoHost {
 
     /// Records a file at `path` with the given bytes; `user_upload` writes follow
     /// the caller's overwrite permission, generated content may always replace.
-    fn record(
-        &self,
-        path: &str,
-        d: Digests,
-        props: Properties,
-        user_upload: bool,
-    ) -> Result<Artifact, Failure> {
+    fn record(&self, path: &str, d: Digests, props: Properties, user_upload: bool) -> Result<Artifact, Failure> {
         let key = &self.repo.key;
         if !self.repo.accepts_path(path) {
             return Err(fail(
@@ -113,10 +101,7 @@ impl RepoHost {
                 format!("'{key}/{path}' does not match the include/exclude patterns"),
             ));
         }
-        let existing = self
-            .meta()
-            .item(key, path)
-            .map_err(|e| fail(500, e.to_string()))?;
+        let existing = self.meta().item(key, path).map_err(|e| fail(500, e.to_string()))?;
         if let Some(e) = &existing {
             if e.folder {
                 return Err(fail(409, format!("'{key}/{path}' is a folder")));
@@ -139,9 +124,7 @@ impl RepoHost {
             },
             blob: Some(d),
             created: existing.as_ref().map_or(now, |e| e.created),
-            created_by: existing
-                .as_ref()
-                .map_or_else(|| by.clone(), |e| e.created_by.clone()),
+            created_by: existing.as_ref().map_or_else(|| by.clone(), |e| e.created_by.clone()),
             modified: now,
             modified_by: by,
             props,
@@ -204,12 +187,7 @@ impl repository::Host for StoreData {
         Some(artifact(&p, &item))
     }
 
-    fn list_children(
-        &mut self,
-        prefix: String,
-        after: Option<String>,
-        limit: u32,
-    ) -> Vec<Artifact> {
+    fn list_children(&mut self, prefix: String, after: Option<String>, limit: u32) -> Vec<Artifact> {
         let Some(h) = self.repo.as_ref() else {
             return Vec::new();
         };
@@ -239,9 +217,7 @@ impl repository::Host for StoreData {
             .item(&h.repo.key, &p)
             .map_err(|e| fail(500, e.to_string()))?
             .ok_or_else(|| fail(404, format!("no file '{p}'")))?;
-        let b = item
-            .blob
-            .ok_or_else(|| fail(400, format!("'{p}' is a folder")))?;
+        let b = item.blob.ok_or_else(|| fail(400, format!("'{p}' is a folder")))?;
         h.artifacts
             .blobs
             .read_range(&b.sha256, offset, (len as u64).min(MAX_READ))
@@ -250,10 +226,7 @@ impl repository::Host for StoreData {
 
     fn read_upload(&mut self, offset: u64, len: u32) -> Result<Vec<u8>, Failure> {
         let h = host(self)?;
-        let d = h
-            .upload
-            .as_ref()
-            .ok_or_else(|| fail(400, "the request has no body"))?;
+        let d = h.upload.as_ref().ok_or_else(|| fail(400, "the request has no body"))?;
         h.artifacts
             .blobs
             .read_range(&d.sha256, offset, (len as u64).min(MAX_READ))
@@ -269,10 +242,7 @@ impl repository::Host for StoreData {
     ) -> Result<Artifact, Failure> {
         let h = host(self)?;
         let p = clean(&path)?;
-        let d = h
-            .upload
-            .clone()
-            .ok_or_else(|| fail(400, "the request has no body"))?;
+        let d = h.upload.clone().ok_or_else(|| fail(400, "the request has no body"))?;
         let props = to_props(&properties);
         let whole = offset == 0 && len.is_none_or(|l| l == d.size);
         if whole {
@@ -285,9 +255,8 @@ impl repository::Host for StoreData {
                 format!("range {offset}+{len} is outside the {}-byte upload", d.size),
             ));
         }
-        let (digests, _pin) =
-            upload::store_range(h.artifacts.blobs.as_ref(), &d.sha256, offset, len)
-                .map_err(|e| fail(500, e.to_string()))?;
+        let (digests, _pin) = upload::store_range(h.artifacts.blobs.as_ref(), &d.sha256, offset, len)
+            .map_err(|e| fail(500, e.to_string()))?;
         h.record(&p, digests, props, true)
     }
 
@@ -299,34 +268,22 @@ impl repository::Host for StoreData {
     ) -> Result<Artifact, Failure> {
         let h = host(self)?;
         if data.len() > MAX_PUT {
-            return Err(fail(
-                413,
-                format!("put of {} bytes; at most {MAX_PUT}", data.len()),
-            ));
+            return Err(fail(413, format!("put of {} bytes; at most {MAX_PUT}", data.len())));
         }
         let p = clean(&path)?;
-        let (digests, _pin) = upload::store_bytes(h.artifacts.blobs.as_ref(), &data)
-            .map_err(|e| fail(500, e.to_string()))?;
+        let (digests, _pin) =
+            upload::store_bytes(h.artifacts.blobs.as_ref(), &data).map_err(|e| fail(500, e.to_string()))?;
         h.record(&p, digests, to_props(&properties), false)
     }
 
     fn delete(&mut self, path: String) -> Result<(), Failure> {
         let h = host(self)?;
         let p = clean(&path)?;
-        let changes = h
-            .artifacts
-            .delete_changes(&h.repo.key, &p)
-            .map_err(from_api)?;
-        h.meta()
-            .apply(&changes)
-            .map_err(|e| fail(500, e.to_string()))
+        let changes = h.artifacts.delete_changes(&h.repo.key, &p).map_err(from_api)?;
+        h.meta().apply(&changes).map_err(|e| fail(500, e.to_string()))
     }
 
-    fn set_properties(
-        &mut self,
-        path: String,
-        changes: Vec<(String, Option<Vec<String>>)>,
-    ) -> Result<(), Failure> {
+    fn set_properties(&mut self, path: String, changes: Vec<(String, Option<Vec<String>>)>) -> Result<(), Failure> {
         let h = host(self)?;
         let p = clean(&path)?;
         let mut item = h

@@ -4,6 +4,7 @@
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::engine::EPOCH_TICK;
@@ -19,7 +20,12 @@ pub struct StoreData {
     pub plugin: String,
     /// The addressed repository (package-type calls only).
     pub repo: Option<RepoHost>,
+    /// What the plugin wrote to stderr (a Rust panic message lands here).
+    pub stderr: MemoryOutputPipe,
 }
+
+/// Bytes of a plugin's stderr kept per call.
+const STDERR_CAPACITY: usize = 8 * 1024;
 
 impl WasiView for StoreData {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -31,13 +37,10 @@ impl WasiView for StoreData {
 }
 
 /// A store for one call under `limits`.
-pub fn new_store(
-    engine: &Engine,
-    plugin: &str,
-    limits: &PluginLimits,
-    repo: Option<RepoHost>,
-) -> Store<StoreData> {
+pub fn new_store(engine: &Engine, plugin: &str, limits: &PluginLimits, repo: Option<RepoHost>) -> Store<StoreData> {
+    let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
     let wasi = WasiCtx::builder()
+        .stderr(stderr.clone())
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
@@ -52,13 +55,11 @@ pub fn new_store(
             .build(),
         plugin: plugin.to_string(),
         repo,
+        stderr,
     };
     let mut store = Store::new(engine, data);
     store.limiter(|d| &mut d.limits);
-    let ticks = limits
-        .deadline_ms
-        .div_ceil(EPOCH_TICK.as_millis() as u64)
-        .max(1);
+    let ticks = limits.deadline_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1);
     store.set_epoch_deadline(ticks);
     store.epoch_deadline_trap();
     store
@@ -66,8 +67,5 @@ pub fn new_store(
 
 /// The epoch ticks of a plugin's deadline.
 pub fn deadline_ticks(limits: &PluginLimits) -> u64 {
-    limits
-        .deadline_ms
-        .div_ceil(EPOCH_TICK.as_millis() as u64)
-        .max(1)
+    limits.deadline_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1)
 }

@@ -127,10 +127,7 @@ impl TestHost {
     /// Runs one request the way the server does (permit, fresh instance, deadline).
     pub fn dispatch(&self, req: Request) -> anyhow::Result<()> {
         self.rt
-            .block_on(
-                self.plugins
-                    .handle(self.plugin.clone(), self.repo_host(None), req),
-            )
+            .block_on(self.plugins.handle(self.plugin.clone(), self.repo_host(None), req))
             .map_err(|e| anyhow!("{}", e.message))?
             .map_err(|f| anyhow!("{}", f.message))?;
         Ok(())
@@ -150,12 +147,7 @@ impl TestHost {
     }
 
     /// Sends a request as the admin user; a named artifact is read into the body.
-    pub fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&[u8]>,
-    ) -> anyhow::Result<TestResponse> {
+    pub fn call(&self, method: &str, path: &str, body: Option<&[u8]>) -> anyhow::Result<TestResponse> {
         self.call_as(method, path, "", body, Some("admin"))
     }
 
@@ -235,11 +227,7 @@ impl TestHost {
     pub fn file(&self, path: &str) -> Option<Vec<u8>> {
         let item = self.artifacts.meta.item(&self.repo.key, path).ok()??;
         let b = item.blob?;
-        self.artifacts
-            .blobs
-            .read(&b.sha256)
-            .ok()
-            .map(|b| b.to_vec())
+        self.artifacts.blobs.read(&b.sha256).ok().map(|b| b.to_vec())
     }
 }
 
@@ -256,14 +244,9 @@ mod tests {
     /// Runs against the test plugin when `cargo xtask test` has built it.
     #[test]
     fn runs_a_plugin_in_memory() {
-        let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/test-plugins/test_echo.wasm");
+        let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugins/test_echo.wasm");
         let Ok(wasm) = std::fs::read(&wasm) else {
-            assert!(
-                std::env::var("CI").is_err(),
-                "{} is not built",
-                wasm.display()
-            );
+            assert!(std::env::var("CI").is_err(), "{} is not built", wasm.display());
             return;
         };
         let host = TestHost::new(&wasm).unwrap();

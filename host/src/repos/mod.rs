@@ -105,16 +105,13 @@ pub fn validate_key(key: &str) -> ApiResult<()> {
     let ok_chars = key
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    if key.is_empty() || key.len() > 64 || !ok_chars || key.starts_with('.') || key.starts_with('-')
-    {
+    if key.is_empty() || key.len() > 64 || !ok_chars || key.starts_with('.') || key.starts_with('-') {
         return Err(ApiError::bad_request(format!(
             "Invalid repository key '{key}': use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.' or '-'"
         )));
     }
     if RESERVED.contains(&key.to_ascii_lowercase().as_str()) {
-        return Err(ApiError::bad_request(format!(
-            "Repository key '{key}' is reserved"
-        )));
+        return Err(ApiError::bad_request(format!("Repository key '{key}' is reserved")));
     }
     Ok(())
 }
@@ -142,11 +139,7 @@ impl Repos {
 
     /// One repository by key.
     pub fn get(&self, key: &str) -> Option<Arc<RepoConfig>> {
-        self.cache
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
+        self.cache.read().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
     }
 
     /// Every repository, by key.
@@ -191,20 +184,14 @@ impl Repos {
     /// Deletes a repository and all its content.
     pub fn delete(&self, key: &str) -> ApiResult<()> {
         self.meta.delete_repo(key)?;
-        self.cache
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).remove(key);
         Ok(())
     }
 
     /// Checks a configuration against the others: rclass-specific fields and references.
     pub fn validate(&self, cfg: &RepoConfig, known_types: &[String]) -> ApiResult<()> {
         validate_key(&cfg.key)?;
-        if !known_types
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case(&cfg.package_type))
-        {
+        if !known_types.iter().any(|t| t.eq_ignore_ascii_case(&cfg.package_type)) {
             return Err(ApiError::bad_request(format!(
                 "Unsupported packageType '{}': this server serves {}",
                 cfg.package_type,
@@ -233,9 +220,7 @@ impl Repos {
                 let members = cfg.repositories.clone().unwrap_or_default();
                 for m in &members {
                     if m == &cfg.key {
-                        return Err(ApiError::bad_request(
-                            "A virtual repository cannot include itself",
-                        ));
+                        return Err(ApiError::bad_request("A virtual repository cannot include itself"));
                     }
                     let Some(r) = self.get(m) else {
                         return Err(ApiError::bad_request(format!(

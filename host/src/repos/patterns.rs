@@ -3,16 +3,8 @@
 
 /// Whether `path` (no leading slash) matches the Ant pattern.
 pub fn ant_match(pattern: &str, path: &str) -> bool {
-    let pat: Vec<&str> = pattern
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
-    let segs: Vec<&str> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let pat: Vec<&str> = pattern.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     match_segments(&pat, &segs)
 }
 
@@ -20,11 +12,7 @@ fn match_segments(pat: &[&str], segs: &[&str]) -> bool {
     match pat.first() {
         None => segs.is_empty(),
         Some(&"**") => (0..=segs.len()).any(|i| match_segments(&pat[1..], &segs[i..])),
-        Some(p) => {
-            !segs.is_empty()
-                && glob(p.as_bytes(), segs[0].as_bytes())
-                && match_segments(&pat[1..], &segs[1..])
-        }
+        Some(p) => !segs.is_empty() && glob(p.as_bytes(), segs[0].as_bytes()) && match_segments(&pat[1..], &segs[1..]),
     }
 }
 

@@ -121,9 +121,7 @@ pub struct FsBlobStore {
 }
 
 fn valid_sha256(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn invalid(s: &str) -> io::Error {
@@ -154,11 +152,7 @@ impl FsBlobStore {
         if !valid_sha256(sha256) {
             return Err(invalid(sha256));
         }
-        Ok(self
-            .root
-            .join(&sha256[..2])
-            .join(&sha256[2..4])
-            .join(sha256))
+        Ok(self.root.join(&sha256[..2]).join(&sha256[2..4]).join(sha256))
     }
 
     fn pin_guard(&self, table: &mut PinTable, sha256: &str) -> BlobPin {

@@ -25,10 +25,7 @@ pub fn collect(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> Result<GcReport, 
     let candidates = meta.unreferenced_blobs()?;
     if !candidates.is_empty() {
         let pins = blobs.pins();
-        let unpinned: Vec<String> = candidates
-            .into_iter()
-            .filter(|s| !pins.is_pinned(s))
-            .collect();
+        let unpinned: Vec<String> = candidates.into_iter().filter(|s| !pins.is_pinned(s)).collect();
         // forget_unreferenced re-checks the count inside its transaction, so a
         // reference committed since the list was read keeps its blob.
         for (sha, size) in meta.forget_unreferenced(&unpinned)? {

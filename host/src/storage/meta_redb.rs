@@ -211,8 +211,7 @@ impl<'t> Writer<'t> {
                 Some(_) => return Err(conflict(format!("'{parent}' is a file, not a folder"))),
                 None => {
                     let f = Item::new_folder(&item.modified_by, item.modified);
-                    self.items
-                        .insert(key.as_str(), serde_json::to_vec(&f)?.as_slice())?;
+                    self.items.insert(key.as_str(), serde_json::to_vec(&f)?.as_slice())?;
                     self.count(repo, &f, 1)?;
                 }
             }
@@ -233,8 +232,7 @@ impl<'t> Writer<'t> {
             self.add_ref(b)?;
         }
         self.count(repo, item, 1)?;
-        self.items
-            .insert(key.as_str(), serde_json::to_vec(item)?.as_slice())?;
+        self.items.insert(key.as_str(), serde_json::to_vec(item)?.as_slice())?;
         Ok(())
     }
 
@@ -258,8 +256,7 @@ impl<'t> Writer<'t> {
                 .insert(repo.as_str(), serde_json::to_vec(&c)?.as_slice())?;
         }
         if let Some(t) = self.totals {
-            self.counters
-                .insert(TOTALS_KEY, serde_json::to_vec(&t)?.as_slice())?;
+            self.counters.insert(TOTALS_KEY, serde_json::to_vec(&t)?.as_slice())?;
         }
         Ok(())
     }
@@ -411,22 +408,19 @@ impl MetaStore for RedbMeta {
     fn kv_get(&self, repo: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let r = self.db.begin_read()?;
         let t = r.open_table(KV)?;
-        Ok(t.get(format!("{repo}\0{key}").as_str())?
-            .map(|v| v.value().to_vec()))
+        Ok(t.get(format!("{repo}\0{key}").as_str())?.map(|v| v.value().to_vec()))
     }
 
     fn kv_put(&self, repo: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
-        txn.open_table(KV)?
-            .insert(format!("{repo}\0{key}").as_str(), value)?;
+        txn.open_table(KV)?.insert(format!("{repo}\0{key}").as_str(), value)?;
         txn.commit()?;
         Ok(())
     }
 
     fn kv_delete(&self, repo: &str, key: &str) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
-        txn.open_table(KV)?
-            .remove(format!("{repo}\0{key}").as_str())?;
+        txn.open_table(KV)?.remove(format!("{repo}\0{key}").as_str())?;
         txn.commit()?;
         Ok(())
     }

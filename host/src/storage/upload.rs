@@ -132,10 +132,7 @@ pub fn store_range(
     while done < len {
         let chunk = blobs.read_range(sha256, offset + done, CHUNK.min(len - done))?;
         if chunk.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the blob ended early",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the blob ended early"));
         }
         s256.update(&chunk);
         s1.update(&chunk);

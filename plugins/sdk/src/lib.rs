@@ -42,7 +42,14 @@ pub mod package_type {
                 version: version.into(),
                 package_type: package_type.into(),
                 summary: summary.into(),
+                plain_paths: false,
             }
+        }
+
+        /// Also receive requests to the plain path `/artifactory/{repo}/…` (Maven-like layouts).
+        pub fn with_plain_paths(mut self) -> Self {
+            self.plain_paths = true;
+            self
         }
     }
 
@@ -71,10 +78,7 @@ pub mod package_type {
             if info.size > max {
                 return Err(Failure::new(
                     413,
-                    format!(
-                        "The body has {} bytes; at most {max} are accepted",
-                        info.size
-                    ),
+                    format!("The body has {} bytes; at most {max} are accepted", info.size),
                 ));
             }
             let mut out = Vec::with_capacity(info.size as usize);
@@ -100,11 +104,7 @@ pub mod package_type {
         }
         /// A plain-text answer.
         pub fn text(status: u16, text: impl Into<String>) -> Self {
-            Self::bytes(
-                status,
-                "text/plain; charset=utf-8",
-                text.into().into_bytes(),
-            )
+            Self::bytes(status, "text/plain; charset=utf-8", text.into().into_bytes())
         }
         /// A JSON answer from an already serialised document.
         pub fn json(status: u16, json: impl Into<String>) -> Self {

@@ -24,10 +24,7 @@ pub struct RawResponse {
 impl RawResponse {
     /// The first header with this (lower-case) name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// The body parsed as JSON, panicking with the body on failure.
@@ -69,13 +66,7 @@ pub fn host_port(s: &Server) -> String {
 
 /// Sends one HTTP/1.1 request exactly as given (the request target is not
 /// normalised), as the admin unless `auth` is `None`, and reads the whole answer.
-pub fn raw_request(
-    s: &Server,
-    method: &str,
-    target: &str,
-    auth: Option<&str>,
-    body: &[u8],
-) -> RawResponse {
+pub fn raw_request(s: &Server, method: &str, target: &str, auth: Option<&str>, body: &[u8]) -> RawResponse {
     let mut head = format!(
         "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
         host_port(s),
@@ -86,9 +77,7 @@ pub fn raw_request(
     }
     head.push_str("\r\n");
     let mut stream = TcpStream::connect(host_port(s)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
     stream.write_all(head.as_bytes()).expect("write head");
     stream.write_all(body).expect("write body");
     read_response(&mut stream)
@@ -128,16 +117,8 @@ pub fn parse_response(all: &[u8]) -> RawResponse {
     let chunked = headers
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
-    let body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_vec()
-    };
-    RawResponse {
-        status,
-        headers,
-        body,
-    }
+    let body = if chunked { dechunk(rest) } else { rest.to_vec() };
+    RawResponse { status, headers, body }
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
@@ -199,17 +180,10 @@ pub fn assert_absent(s: &Server, repo: &str, path: &str) {
     let (status, _) = download(s, repo, path);
     assert_eq!(status, 404, "{repo}/{path} should not exist (download)");
     let r = s
-        .admin(
-            Method::GET,
-            &format!("/artifactory/api/storage/{repo}/{path}"),
-        )
+        .admin(Method::GET, &format!("/artifactory/api/storage/{repo}/{path}"))
         .send()
         .expect("item info");
-    assert_eq!(
-        r.status().as_u16(),
-        404,
-        "{repo}/{path} should not exist (item info)"
-    );
+    assert_eq!(r.status().as_u16(), 404, "{repo}/{path} should not exist (item info)");
 }
 
 /// Every item of a repository as sorted `uri|folder|sha1|size` lines (deep list with folders).
@@ -223,9 +197,7 @@ pub fn snapshot(s: &Server, repo: &str) -> Vec<String> {
         .expect("list");
     assert_eq!(r.status().as_u16(), 200, "list {repo}");
     let v = json(r);
-    let files = v["files"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no files array: {v}"));
+    let files = v["files"].as_array().unwrap_or_else(|| panic!("no files array: {v}"));
     let mut out: Vec<String> = files
         .iter()
         .map(|f| {
@@ -333,14 +305,9 @@ pub fn gc(s: &Server) -> Value {
 
 /// Asserts a timestamp looks like ISO 8601 (`YYYY-MM-DDTHH:MM:SS…`).
 pub fn assert_iso8601(v: &Value, what: &str) {
-    let s = v
-        .as_str()
-        .unwrap_or_else(|| panic!("{what} is not a string: {v}"));
+    let s = v.as_str().unwrap_or_else(|| panic!("{what} is not a string: {v}"));
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| {
-        r.into_iter()
-            .all(|i| b.get(i).is_some_and(u8::is_ascii_digit))
-    };
+    let digits = |r: std::ops::Range<usize>| r.into_iter().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
     assert!(
         s.len() >= 19
             && digits(0..4)
@@ -360,9 +327,7 @@ pub fn assert_iso8601(v: &Value, what: &str) {
 
 /// Deterministic pseudo-random bytes.
 pub fn bytes_of(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
             x ^= x << 13;

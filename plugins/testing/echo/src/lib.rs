@@ -1,34 +1,19 @@
 //! A healthy package-type plugin for tests: answers every request with one line that
 //! names its version, and exercises the repository imports on a few paths.
 
-use binyard_plugin_sdk::package_type::{
-    Description, Failure, Guest, Request, Response, repository,
-};
+use binyard_plugin_sdk::package_type::{Description, Failure, Guest, Request, Response, repository};
 
-const VERSION: &str = if cfg!(feature = "v2") {
-    "2.0.0"
-} else {
-    "1.0.0"
-};
+const VERSION: &str = if cfg!(feature = "v2") { "2.0.0" } else { "1.0.0" };
 
 struct Echo;
 
 impl Guest for Echo {
     fn describe() -> Description {
-        Description::new(
-            "test-echo",
-            VERSION,
-            "testecho",
-            "Echoes requests (test plugin)",
-        )
+        Description::new("test-echo", VERSION, "testecho", "Echoes requests (test plugin)").with_plain_paths()
     }
 
     fn handle(req: Request) -> Result<Response, Failure> {
-        let who = req
-            .caller
-            .name
-            .clone()
-            .unwrap_or_else(|| "anonymous".into());
+        let who = req.caller.name.clone().unwrap_or_else(|| "anonymous".into());
         match (req.method.as_str(), req.path.as_str()) {
             // Stores the upload as a file and answers its sha256.
             ("PUT", p) if p.starts_with("files/") => {

@@ -24,7 +24,11 @@ impl Guest for KeepNewest {
                 Decision {
                     id: c.id.clone(),
                     delete: !newest,
-                    reason: if newest { "newest of its group".into() } else { "a newer one exists".into() },
+                    reason: if newest {
+                        "newest of its group".into()
+                    } else {
+                        "a newer one exists".into()
+                    },
                 }
             })
             .collect())

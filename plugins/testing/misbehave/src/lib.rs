@@ -1,9 +1,7 @@
 //! A package-type plugin that misbehaves on purpose, one way per path, to prove the
 //! sandbox: each failure must stay inside its own request.
 
-use binyard_plugin_sdk::package_type::{
-    Description, Failure, Guest, Request, Response, repository,
-};
+use binyard_plugin_sdk::package_type::{Description, Failure, Guest, Request, Response, repository};
 
 struct Misbehave;
 
@@ -33,26 +31,16 @@ impl Guest for Misbehave {
                 }
             }
             "panic" => panic!("this plugin panics on purpose"),
-            "oversized" => Ok(Response::bytes(
-                200,
-                "application/octet-stream",
-                vec![7u8; 64 << 20],
-            )),
+            "oversized" => Ok(Response::bytes(200, "application/octet-stream", vec![7u8; 64 << 20])),
             "file" => match std::fs::read("/etc/passwd") {
-                Ok(b) => Ok(Response::text(
-                    200,
-                    format!("read {} bytes of /etc/passwd", b.len()),
-                )),
+                Ok(b) => Ok(Response::text(200, format!("read {} bytes of /etc/passwd", b.len()))),
                 Err(e) => Err(Failure::new(500, format!("file access denied: {e}"))),
             },
             "socket" => match std::net::TcpStream::connect("127.0.0.1:22") {
                 Ok(_) => Ok(Response::text(200, "connected to a socket")),
                 Err(e) => Err(Failure::new(500, format!("socket access denied: {e}"))),
             },
-            "env" => Ok(Response::text(
-                200,
-                format!("env: {}", std::env::vars().count()),
-            )),
+            "env" => Ok(Response::text(200, format!("env: {}", std::env::vars().count()))),
             "bad-read" => {
                 // Asks the host for an absurd range of a file that does not exist.
                 let r = repository::read("../../etc/passwd", u64::MAX - 1, u32::MAX);
