@@ -1,0 +1,197 @@
+//! Nothing acknowledged is lost: uploads in flight while the server is killed with
+//! SIGKILL, then a restart. Every acknowledged upload is intact, no partial artifact
+//! is visible, and garbage collection removes what the dead uploads left behind.
+
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use binyard_e2e::*;
+
+/// Deterministic content for a path: its size and bytes follow from the name.
+fn content_for(path: &str) -> Vec<u8> {
+    let mut seed = sha256_hex(path.as_bytes());
+    let size = 1024 + (u64::from_str_radix(&seed[..8], 16).unwrap() % (2 << 20)) as usize;
+    let mut out = Vec::with_capacity(size + 64);
+    while out.len() < size {
+        out.extend_from_slice(seed.as_bytes());
+        seed = sha256_hex(seed.as_bytes());
+    }
+    out.truncate(size);
+    out
+}
+
+/// A body that trickles out slowly, so its upload is in flight at the kill.
+struct Trickle {
+    left: usize,
+}
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        let n = buf.len().min(self.left).min(64 * 1024);
+        buf[..n].fill(b's');
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+fn listed_files(s: &Server, repo: &str) -> Vec<(String, String)> {
+    let v = json(
+        s.admin(Method::GET, &format!("/artifactory/api/storage/{repo}/?list&deep=1"))
+            .send()
+            .unwrap(),
+    );
+    v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["uri"].as_str().unwrap().trim_start_matches('/').to_string(),
+                f["sha2"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn temp_files(s: &Server) -> usize {
+    std::fs::read_dir(s.data_dir().join("tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn sigkill_during_uploads_loses_nothing_acknowledged() {
+    let mut s = Server::start();
+    s.create_local_repo("crash", "generic");
+    let acked = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+
+    let mut writers = Vec::new();
+    for t in 0..6 {
+        let (acked, url) = (acked.clone(), s.url("/artifactory/crash"));
+        writers.push(std::thread::spawn(move || {
+            let c = client();
+            for n in 0.. {
+                let path = format!("t{t}/f{n}.bin");
+                let body = content_for(&path);
+                let sha = sha256_hex(&body);
+                match c
+                    .put(format!("{url}/{path}"))
+                    .basic_auth(ADMIN.0, Some(ADMIN.1))
+                    .body(body)
+                    .send()
+                {
+                    Ok(r) if r.status() == 201 => acked.lock().unwrap().push((path, sha)),
+                    Ok(r) => panic!("upload of {path} answered {}", r.status()),
+                    Err(_) => return, // the server is gone
+                }
+            }
+        }));
+    }
+    let mut slow = Vec::new();
+    for n in 0..2 {
+        let url = s.url(&format!("/artifactory/crash/slow/big{n}.bin"));
+        slow.push(std::thread::spawn(move || {
+            let body = reqwest::blocking::Body::new(Trickle { left: 50 << 20 });
+            let r = client().put(url).basic_auth(ADMIN.0, Some(ADMIN.1)).body(body).send();
+            assert!(r.is_err(), "the slow upload cannot have finished before the kill");
+        }));
+    }
+
+    std::thread::sleep(Duration::from_millis(2500));
+    s.kill();
+    for w in writers.into_iter().chain(slow) {
+        w.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 10,
+        "only {} uploads were acknowledged before the kill",
+        acked.len()
+    );
+
+    s.restart();
+    // Every acknowledged upload is intact.
+    for (path, sha) in &acked {
+        let r = s
+            .admin(Method::GET, &format!("/artifactory/crash/{path}"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path} was acknowledged but is gone");
+        assert_eq!(&sha256_hex(&r.bytes().unwrap()), sha, "{path} is corrupt");
+    }
+    // Whatever is visible is complete: its recorded and actual content are the expected one.
+    let listed = listed_files(&s, "crash");
+    for (path, sha) in &listed {
+        assert!(!path.starts_with("slow/"), "a partial upload is visible: {path}");
+        assert_eq!(
+            sha,
+            &sha256_hex(&content_for(path)),
+            "{path} is listed with a wrong checksum"
+        );
+        let r = s
+            .admin(Method::GET, &format!("/artifactory/crash/{path}"))
+            .send()
+            .unwrap();
+        assert_eq!(
+            &sha256_hex(&r.bytes().unwrap()),
+            sha,
+            "{path} does not match its record"
+        );
+    }
+    assert!(listed.len() >= acked.len());
+
+    // The dead uploads left temporary data; garbage collection removes it.
+    assert!(
+        temp_files(&s) > 0,
+        "the in-flight uploads should have left temporary files"
+    );
+    let gc = json(
+        s.admin(Method::POST, "/artifactory/api/system/storage/gc")
+            .send()
+            .unwrap(),
+    );
+    assert!(gc["tempFilesDeleted"].as_u64().unwrap() > 0, "{gc}");
+    assert_eq!(temp_files(&s), 0);
+    for (path, sha) in acked.iter().take(20) {
+        let r = s
+            .admin(Method::GET, &format!("/artifactory/crash/{path}"))
+            .send()
+            .unwrap();
+        assert_eq!(&sha256_hex(&r.bytes().unwrap()), sha, "{path} damaged by GC");
+    }
+}
+
+/// A client that disconnects mid-upload leaves nothing visible and no temporary file.
+#[test]
+fn a_client_disconnecting_mid_upload_leaves_nothing() {
+    use std::io::Write;
+    let s = Server::start();
+    s.create_local_repo("gone", "generic");
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        sock,
+        "PUT /artifactory/gone/half.bin HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic YWRtaW46cGFzc3dvcmQ=\r\nContent-Length: 10000000\r\n\r\n"
+    )
+    .unwrap();
+    sock.write_all(&vec![1u8; 1 << 20]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(sock);
+    let mut left = usize::MAX;
+    for _ in 0..50 {
+        left = temp_files(&s);
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(left, 0, "the interrupted upload left a temporary file");
+    let r = s.admin(Method::GET, "/artifactory/gone/half.bin").send().unwrap();
+    expect_error(r, 404);
+    assert!(listed_files(&s, "gone").is_empty());
+}
