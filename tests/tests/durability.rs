@@ -195,3 +195,82 @@ fn a_client_disconnecting_mid_upload_leaves_nothing() {
     expect_error(r, 404);
     assert!(listed_files(&s, "gone").is_empty());
 }
+
+/// Garbage collection running in a loop while the same content is deployed, deleted
+/// and deployed again never takes a blob from under a write: every file that was
+/// acknowledged and not deleted downloads intact.
+#[test]
+fn gc_never_deletes_a_blob_a_write_is_about_to_reference() {
+    let s = Server::start();
+    s.create_local_repo("race", "generic");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gc = {
+        let (stop, url) = (stop.clone(), s.url("/artifactory/api/system/storage/gc"));
+        std::thread::spawn(move || {
+            let c = client();
+            let mut runs = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = c.post(&url).basic_auth(ADMIN.0, Some(ADMIN.1)).send().unwrap();
+                assert_eq!(r.status(), 200);
+                runs += 1;
+            }
+            runs
+        })
+    };
+    let mut writers = Vec::new();
+    for t in 0..3 {
+        let url = s.url("/artifactory/race");
+        writers.push(std::thread::spawn(move || {
+            let c = client();
+            let body = b"the same bytes, over and over".to_vec();
+            let sha = sha256_hex(&body);
+            let mut kept = Vec::new();
+            for n in 0..60 {
+                let path = format!("{url}/t{t}/{n}.txt");
+                // Deploy by checksum when the blob may exist, by body otherwise.
+                let r = c
+                    .put(&path)
+                    .basic_auth(ADMIN.0, Some(ADMIN.1))
+                    .header("X-Checksum-Deploy", "true")
+                    .header("X-Checksum-Sha256", &sha)
+                    .send()
+                    .unwrap();
+                let r = if r.status() == 404 {
+                    c.put(&path)
+                        .basic_auth(ADMIN.0, Some(ADMIN.1))
+                        .body(body.clone())
+                        .send()
+                        .unwrap()
+                } else {
+                    r
+                };
+                assert_eq!(r.status(), 201);
+                if n % 2 == 0 {
+                    let r = c.delete(&path).basic_auth(ADMIN.0, Some(ADMIN.1)).send().unwrap();
+                    assert_eq!(r.status(), 204);
+                } else {
+                    kept.push(path);
+                }
+            }
+            (kept, sha)
+        }));
+    }
+    let mut all = Vec::new();
+    for w in writers {
+        all.push(w.join().unwrap());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(gc.join().unwrap() > 3, "gc ran too few times to race");
+    let r = s
+        .admin(Method::POST, "/artifactory/api/system/storage/gc")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for (kept, sha) in all {
+        for url in kept {
+            let r = client().get(&url).basic_auth(ADMIN.0, Some(ADMIN.1)).send().unwrap();
+            assert_eq!(r.status(), 200, "{url}");
+            assert_eq!(sha256_hex(&r.bytes().unwrap()), sha, "{url}");
+        }
+    }
+}

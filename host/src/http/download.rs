@@ -6,15 +6,11 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::State;
-use crate::artifacts::blocking;
 use crate::artifacts::paths::{RepoPath, url_path};
 use crate::auth::{Action, Caller};
 use crate::clock;
 use crate::error::{ApiError, ApiResult};
-use crate::storage::Item;
-
-/// Files up to this size are read in one go rather than streamed.
-const SMALL: u64 = 64 * 1024;
+use crate::storage::{Item, SMALL_BLOB};
 
 /// GET or HEAD of a repository path.
 pub async fn serve(
@@ -108,15 +104,12 @@ pub async fn serve_item(
     if method == Method::HEAD {
         return Ok((status, h, Body::empty()).into_response());
     }
-    let body = if len <= SMALL && start == 0 && len == size {
-        let blobs = state.blobs.clone();
-        let sha = blob.sha256.clone();
-        let bytes = blocking(move || {
-            blobs
-                .read(&sha)
-                .map_err(|e| ApiError::internal(format!("cannot read the stored file: {e}")))
-        })
-        .await?;
+    let body = if len <= SMALL_BLOB && start == 0 && len == size {
+        // Small files are cached in memory or are one short read: no thread hop.
+        let bytes = state
+            .blobs
+            .read(&blob.sha256)
+            .map_err(|e| ApiError::internal(format!("cannot read the stored file: {e}")))?;
         Body::from(bytes)
     } else {
         let stream = state

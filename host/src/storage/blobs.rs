@@ -27,7 +27,8 @@ pub trait BlobStore: Send + Sync + 'static {
     fn pin_existing(&self, sha256: &str) -> io::Result<Option<BlobPin>>;
     /// Streams `len` bytes of a blob from `offset`.
     fn open_range(&self, sha256: &str, offset: u64, len: u64) -> io::Result<ByteStream>;
-    /// Reads a whole (small) blob.
+    /// Reads a whole (small) blob; small blobs may come from memory, so this is
+    /// cheap enough to call on an async thread for blobs up to `SMALL_BLOB` bytes.
     fn read(&self, sha256: &str) -> io::Result<Bytes>;
     /// Reads up to `len` bytes from `offset` (fewer at the end of the blob).
     fn read_range(&self, sha256: &str, offset: u64, len: u64) -> io::Result<Vec<u8>>;
@@ -100,6 +101,11 @@ impl StagedFile {
     pub fn sync(&mut self) -> io::Result<()> {
         self.file.sync_all()
     }
+    /// A second handle on the file, to start writing back to disk from another
+    /// thread while the upload goes on.
+    pub fn second_handle(&self) -> io::Result<File> {
+        self.file.try_clone()
+    }
 }
 
 impl Drop for StagedFile {
@@ -118,6 +124,43 @@ pub struct FsBlobStore {
     live: Arc<Mutex<HashSet<PathBuf>>>,
     pins: Arc<Mutex<PinTable>>,
     seq: AtomicU64,
+    small: SmallBlobCache,
+}
+
+/// Small blobs kept in memory: blobs never change once written, so a cached copy
+/// is always right, and serving a popular small file skips three system calls.
+#[derive(Default)]
+struct SmallBlobCache {
+    map: std::sync::RwLock<HashMap<String, Bytes>>,
+    bytes: AtomicU64,
+}
+
+/// Blobs up to this size are cached.
+pub const SMALL_BLOB: u64 = 64 * 1024;
+/// Memory the cache may hold; when full it starts over (cheap, and rare).
+const SMALL_CACHE_BUDGET: u64 = 32 << 20;
+
+impl SmallBlobCache {
+    fn get(&self, sha256: &str) -> Option<Bytes> {
+        self.map.read().unwrap_or_else(|e| e.into_inner()).get(sha256).cloned()
+    }
+
+    fn put(&self, sha256: &str, b: &Bytes) {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        if self.bytes.load(Ordering::Relaxed) + b.len() as u64 > SMALL_CACHE_BUDGET {
+            map.clear();
+            self.bytes.store(0, Ordering::Relaxed);
+        }
+        if map.insert(sha256.to_string(), b.clone()).is_none() {
+            self.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn forget(&self, sha256: &str) {
+        if let Some(b) = self.map.write().unwrap_or_else(|e| e.into_inner()).remove(sha256) {
+            self.bytes.fetch_sub(b.len() as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 fn valid_sha256(s: &str) -> bool {
@@ -145,6 +188,7 @@ impl FsBlobStore {
             live: Arc::default(),
             pins: Arc::default(),
             seq: AtomicU64::new(0),
+            small: SmallBlobCache::default(),
         })
     }
 
@@ -234,7 +278,14 @@ impl BlobStore for FsBlobStore {
     }
 
     fn read(&self, sha256: &str) -> io::Result<Bytes> {
-        Ok(Bytes::from(std::fs::read(self.path_of(sha256)?)?))
+        if let Some(b) = self.small.get(sha256) {
+            return Ok(b);
+        }
+        let b = Bytes::from(std::fs::read(self.path_of(sha256)?)?);
+        if b.len() as u64 <= SMALL_BLOB {
+            self.small.put(sha256, &b);
+        }
+        Ok(b)
     }
 
     fn read_range(&self, sha256: &str, offset: u64, len: u64) -> io::Result<Vec<u8>> {
@@ -270,6 +321,7 @@ impl BlobStore for FsBlobStore {
     }
 
     fn delete(&self, sha256: &str) -> io::Result<()> {
+        self.small.forget(sha256);
         match std::fs::remove_file(self.path_of(sha256)?) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),

@@ -10,7 +10,7 @@ mod meta_redb;
 mod model;
 pub mod upload;
 
-pub use blobs::{BlobPin, BlobStore, ByteStream, FsBlobStore, StagedFile};
+pub use blobs::{BlobPin, BlobStore, ByteStream, FsBlobStore, SMALL_BLOB, StagedFile};
 pub use meta_redb::RedbMeta;
 pub use model::{Change, Checksums, Digests, Item, Properties, RepoCounters, Stats, StoreTotals};
 

@@ -13,8 +13,14 @@ use tokio::sync::mpsc;
 
 use super::{BlobStore, Digests, StagedFile};
 
-/// Chunks buffered per worker: with hyper's frames this bounds memory to a few MiB.
-const DEPTH: usize = 16;
+/// Chunks in flight per worker: memory stays bounded by DEPTH × CHUNK.
+const DEPTH: usize = 8;
+/// Body frames are gathered into chunks of this size: fewer wake-ups of the
+/// workers and fewer, larger writes (each system call is costly, in a VM most).
+const CHUNK: usize = 512 * 1024;
+/// Every this many bytes written, write-back to disk starts on another thread, so
+/// the final fsync has little left to do instead of the whole upload.
+const WRITEBACK_EVERY: u64 = 32 << 20;
 
 /// Why an upload did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -41,17 +47,33 @@ where
     let (tx_a, mut rx_a) = mpsc::channel::<Bytes>(DEPTH);
     let (tx_b, mut rx_b) = mpsc::channel::<Bytes>(DEPTH);
 
+    let second = staged.second_handle()?;
     let writer = tokio::task::spawn_blocking(move || -> io::Result<_> {
         let mut staged = staged;
         let mut sha256 = Sha256::new();
         let mut sha1 = Sha1::new();
         let mut size = 0u64;
+        let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
+        let flusher = std::thread::spawn(move || {
+            while kicked.recv().is_ok() {
+                let _ = second.sync_data();
+            }
+        });
+        let mut since_kick = 0u64;
         while let Some(chunk) = rx_a.blocking_recv() {
             sha256.update(&chunk);
             sha1.update(&chunk);
             staged.write_all(&chunk)?;
             size += chunk.len() as u64;
+            since_kick += chunk.len() as u64;
+            if since_kick >= WRITEBACK_EVERY {
+                // A full channel means a write-back is already running: skip this kick.
+                let _ = kick.try_send(());
+                since_kick = 0;
+            }
         }
+        drop(kick);
+        let _ = flusher.join();
         Ok((staged, sha256, sha1, size))
     });
     let md5 = tokio::task::spawn_blocking(move || {
@@ -63,19 +85,30 @@ where
     });
 
     let mut failure = None;
-    while let Some(frame) = body.next().await {
-        match frame {
-            Ok(chunk) if chunk.is_empty() => {}
-            Ok(chunk) => {
-                // A send fails only when the writer stopped on an I/O error, reported below.
-                if tx_a.send(chunk.clone()).await.is_err() || tx_b.send(chunk).await.is_err() {
-                    break;
-                }
+    let mut pending = bytes::BytesMut::new();
+    let mut workers_alive = true;
+    loop {
+        let frame = body.next().await;
+        let flush = match &frame {
+            Some(Ok(chunk)) => {
+                pending.extend_from_slice(chunk);
+                pending.len() >= CHUNK
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 failure = Some(UploadError::Body(e.to_string()));
                 break;
             }
+            None => true,
+        };
+        if flush && !pending.is_empty() {
+            let chunk = pending.split().freeze();
+            // A send fails only when the writer stopped on an I/O error, reported below.
+            if tx_a.send(chunk.clone()).await.is_err() || tx_b.send(chunk).await.is_err() {
+                workers_alive = false;
+            }
+        }
+        if frame.is_none() || !workers_alive {
+            break;
         }
     }
     drop(tx_a);
