@@ -2,6 +2,9 @@
 //! SIGKILL, then a restart. Every acknowledged upload is intact, no partial artifact
 //! is visible, and garbage collection removes what the dead uploads left behind.
 
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,6 +1,9 @@
 //! Uploads and downloads are streamed: a 2 GiB file goes up and comes back while the
 //! server's peak resident memory stays under 100 MiB.
 
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::io::Read;
 
 use binyard_e2e::*;

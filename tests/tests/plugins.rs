@@ -1,6 +1,9 @@
 //! The plugin platform end to end: loading, routing, the sandbox, hot swap and
 //! management, with test plugins built from `plugins/testing/` by `cargo xtask test`.
 
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
