@@ -54,7 +54,7 @@ fn deploy_answers_artifactorys_deploy_json() {
     assert_eq!(v["checksums"]["sha1"], sha1_hex(&data).as_str());
     assert_eq!(v["checksums"]["md5"], md5_hex(&data).as_str());
     assert_eq!(v["checksums"]["sha256"], sha256_hex(&data).as_str());
-    // Only what the client sent, plus sha256 (docs/api-decisions.md).
+    // Only what the client sent, plus sha256 (host/API-DECISIONS.md).
     assert_eq!(v["originalChecksums"]["sha256"], sha256_hex(&data).as_str());
     assert!(v["originalChecksums"].get("sha1").is_none(), "{v}");
     assert!(v["originalChecksums"].get("md5").is_none(), "{v}");
