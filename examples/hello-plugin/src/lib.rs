@@ -7,9 +7,7 @@
 //! - `GET  /artifactory/api/hello/{repo}/` answers a JSON index of the files;
 //! - anything else answers a greeting.
 
-use binyard_plugin_sdk::package_type::{
-    Description, Failure, Guest, Request, Response, log, repository,
-};
+use binyard_plugin_sdk::package_type::{Description, Failure, Guest, Request, Response, log, repository};
 
 struct Hello;
 
@@ -25,45 +23,26 @@ impl Guest for Hello {
                 let files: Vec<String> = repository::list_children("", None, 1000)
                     .into_iter()
                     .filter(|a| !a.folder)
-                    .map(|a| {
-                        format!(
-                            "{{\"name\":\"{}\",\"size\":{}}}",
-                            a.path,
-                            a.blob.map_or(0, |b| b.size)
-                        )
-                    })
+                    .map(|a| format!("{{\"name\":\"{}\",\"size\":{}}}", a.path, a.blob.map_or(0, |b| b.size)))
                     .collect();
-                Ok(Response::json(
-                    200,
-                    format!("{{\"files\":[{}]}}", files.join(",")),
-                ))
+                Ok(Response::json(200, format!("{{\"files\":[{}]}}", files.join(","))))
             }
             ("PUT", name) => {
-                let stored = repository::commit_upload(
-                    name,
-                    0,
-                    None,
-                    &[("uploaded-by".into(), vec![who.clone()])],
-                )?;
+                let stored = repository::commit_upload(name, 0, None, &[("uploaded-by".into(), vec![who.clone()])])?;
                 let count = repository::kv_get("uploads")
                     .and_then(|v| String::from_utf8(v).ok())
                     .and_then(|s| s.parse::<u64>().ok())
                     .unwrap_or(0)
                     + 1;
                 repository::kv_put("uploads", count.to_string().as_bytes())?;
-                log::emit(
-                    log::Level::Info,
-                    &format!("{who} uploaded {name} (upload #{count})"),
-                );
+                log::emit(log::Level::Info, &format!("{who} uploaded {name} (upload #{count})"));
                 let sha = stored.blob.map(|b| b.sha256).unwrap_or_default();
                 Ok(Response::json(
                     201,
                     format!("{{\"name\":\"{name}\",\"sha256\":\"{sha}\",\"uploads\":{count}}}"),
                 ))
             }
-            ("GET", name) if repository::stat(name).is_some_and(|a| !a.folder) => {
-                Ok(Response::artifact(name))
-            }
+            ("GET", name) if repository::stat(name).is_some_and(|a| !a.folder) => Ok(Response::artifact(name)),
             ("GET", name) => Ok(Response::text(
                 200,
                 format!("Hello, {who}! There is no '{name}' here yet."),
