@@ -61,23 +61,17 @@ pub fn deploy_json(base: &str, repo: &str, path: &str, item: &Item) -> Value {
     })
 }
 
+/// Item info of a file: the deploy answer plus modification times.
 fn file_info_json(base: &str, repo: &str, path: &str, item: &Item) -> Value {
-    let (sums, original) = checksums(item);
-    json!({
-        "repo": repo,
-        "path": format!("/{path}"),
-        "created": iso8601(item.created),
-        "createdBy": item.created_by,
-        "lastModified": iso8601(item.modified),
-        "modifiedBy": item.modified_by,
-        "lastUpdated": iso8601(item.modified),
-        "downloadUri": download_uri(base, repo, path),
-        "mimeType": item.mime,
-        "size": item.size().to_string(),
-        "checksums": sums,
-        "originalChecksums": original,
-        "uri": storage_uri(base, repo, path),
-    })
+    let mut v = deploy_json(base, repo, path, item);
+    add_modified(&mut v, item);
+    v
+}
+
+fn add_modified(v: &mut Value, item: &Item) {
+    v["lastModified"] = json!(iso8601(item.modified));
+    v["modifiedBy"] = json!(item.modified_by);
+    v["lastUpdated"] = json!(iso8601(item.modified));
 }
 
 /// Item info of a folder.
@@ -86,17 +80,16 @@ pub fn folder_info_json(base: &str, repo: &str, path: &str, item: &Item, childre
         .into_iter()
         .map(|(name, i)| json!({"uri": format!("/{}", url_path(&name)), "folder": i.folder}))
         .collect();
-    json!({
+    let mut v = json!({
         "repo": repo,
         "path": format!("/{path}"),
         "created": iso8601(item.created),
         "createdBy": item.created_by,
-        "lastModified": iso8601(item.modified),
-        "modifiedBy": item.modified_by,
-        "lastUpdated": iso8601(item.modified),
         "children": children,
         "uri": storage_uri(base, repo, path),
-    })
+    });
+    add_modified(&mut v, item);
+    v
 }
 
 fn parse_target(uri: &Uri) -> ApiResult<RepoPath> {
