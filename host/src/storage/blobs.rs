@@ -216,8 +216,11 @@ impl BlobStore for FsBlobStore {
             std::process::id(),
             rand::random::<u64>()
         ));
+        // Created and registered under one lock, so the temp sweep never sees it unowned.
+        let mut live = lock(&self.live);
         let file = File::options().write(true).create_new(true).open(&path)?;
-        lock(&self.live).insert(path.clone());
+        live.insert(path.clone());
+        drop(live);
         Ok(StagedFile {
             path,
             file,
@@ -232,15 +235,17 @@ impl BlobStore for FsBlobStore {
         let new_dir = !dir.exists();
         let (pin, renamed) = {
             let mut table = lock(&self.pins);
-            let pin = self.pin_guard(&mut table, sha256);
-            if dest.exists() {
-                (pin, false)
+            // The pin is taken only once the blob is in place: an early return here
+            // must not drop a pin while the table is locked.
+            let renamed = if dest.exists() {
+                false
             } else {
                 std::fs::create_dir_all(&dir)?;
                 std::fs::rename(&staged.path, &dest)?;
                 staged.kept = true;
-                (pin, true)
-            }
+                true
+            };
+            (self.pin_guard(&mut table, sha256), renamed)
         };
         drop(staged);
         if renamed {
@@ -329,7 +334,8 @@ impl BlobStore for FsBlobStore {
     }
 
     fn sweep_temp(&self) -> io::Result<usize> {
-        let live = lock(&self.live).clone();
+        // Held throughout: a file staged meanwhile is registered before it exists.
+        let live = lock(&self.live);
         let mut n = 0;
         for e in std::fs::read_dir(&self.tmp)? {
             let p = e?.path();
