@@ -261,3 +261,23 @@ pub fn expect_error(r: Response, status: u16) -> String {
     assert!(!msg.is_empty(), "error without a message: {v}");
     msg
 }
+
+/// A body that trickles out slowly (64 KiB every 5 ms), so its upload is still in
+/// flight when a test kills the server. Its bytes (`~`) match no generated content.
+pub struct Trickle {
+    /// Bytes still to send.
+    pub left: usize,
+}
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        let n = buf.len().min(self.left).min(64 * 1024);
+        buf[..n].fill(b'~');
+        self.left -= n;
+        Ok(n)
+    }
+}

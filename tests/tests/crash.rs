@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,25 +55,6 @@ fn content_of_seed(seed: &str) -> Vec<u8> {
 
 fn expected(path: &str) -> Vec<u8> {
     content_of_seed(&seed_of(path))
-}
-
-/// A body that trickles out slowly (64 KiB every 5 ms), so its upload is in flight
-/// at the kill. Its bytes differ from any expected content.
-struct Trickle {
-    left: usize,
-}
-
-impl Read for Trickle {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.left == 0 {
-            return Ok(0);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-        let n = buf.len().min(self.left).min(64 * 1024);
-        buf[..n].fill(b'~');
-        self.left -= n;
-        Ok(n)
-    }
 }
 
 /// `path -> sha256` of every file the deep listing shows.

@@ -5,7 +5,6 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,24 +21,6 @@ fn content_for(path: &str) -> Vec<u8> {
     }
     out.truncate(size);
     out
-}
-
-/// A body that trickles out slowly, so its upload is in flight at the kill.
-struct Trickle {
-    left: usize,
-}
-
-impl Read for Trickle {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.left == 0 {
-            return Ok(0);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-        let n = buf.len().min(self.left).min(64 * 1024);
-        buf[..n].fill(b's');
-        self.left -= n;
-        Ok(n)
-    }
 }
 
 fn listed_files(s: &Server, repo: &str) -> Vec<(String, String)> {
