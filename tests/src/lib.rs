@@ -52,6 +52,34 @@ pub fn test_plugins_dir() -> PathBuf {
         .join("test-plugins")
 }
 
+/// A real client program (`npm`, `mvn`, `twine`, `pip`, `python3`…) for the format
+/// tests: first from the Python venv `cargo xtask test` makes (`target/clients/venv`),
+/// then from `PATH`. When it is missing the test is skipped with a message, except
+/// under `CI=true`, where a missing client fails the test.
+pub fn client_tool(name: &str) -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target/clients/venv/bin")
+        .join(name);
+    let found = if venv.exists() {
+        Some(venv)
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+    };
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the client `{name}` is missing (CI installs it: see .ci/run and `cargo xtask test`)"
+        );
+        eprintln!("SKIPPED: the client `{name}` is not installed");
+    }
+    found
+}
+
 /// A fresh plugins folder holding copies of the named built plugins
 /// (`test_echo`, `test_misbehave`, … from `target/test-plugins`, others from `target/plugins`).
 pub fn plugin_folder(names: &[&str]) -> tempfile::TempDir {

@@ -2,8 +2,9 @@
 //!
 //! - `run [ARGS…]`: build the plugins and start the server on `config.toml`
 //!   (extra arguments go to `binyard serve`);
-//! - `test [ARGS…]`: build the plugins and the server, then run every test
-//!   (extra arguments go to `cargo test`);
+//! - `test [ARGS…]`: build the plugins and the server, make the Python venv of the
+//!   real PyPI clients (`target/clients/venv`), then run every test (extra arguments
+//!   go to `cargo test`);
 //! - `plugins`: only build the plugins into `target/plugins/`.
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ fn main() -> Result<()> {
         }
         "test" => {
             build_plugins(&root)?;
+            python_clients(&root)?;
             let mut c = cargo(&root);
             c.args(["build", "--package", "binyard"]);
             run(c)?;
@@ -121,6 +123,33 @@ fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
     let tmp = to.with_extension("wasm.tmp");
     std::fs::write(&tmp, &new)?;
     std::fs::rename(&tmp, to).with_context(|| format!("copy {}", from.display()))?;
+    Ok(())
+}
+
+/// The Python clients the PyPI tests drive (twine, pip, build) live in a venv under
+/// `target/clients/venv`, made once; the tests find them there.
+fn python_clients(root: &Path) -> Result<()> {
+    let venv = root.join("target/clients/venv");
+    let ready = venv.join(".binyard-ready");
+    if ready.exists() {
+        return Ok(());
+    }
+    eprintln!("xtask: making the Python client venv in {}", venv.display());
+    let mut c = Command::new("python3");
+    c.args(["-m", "venv"]).arg(&venv);
+    run(c)?;
+    let mut c = Command::new(venv.join("bin/pip"));
+    c.args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "twine",
+        "build",
+        "setuptools",
+        "wheel",
+    ]);
+    run(c)?;
+    std::fs::write(ready, "")?;
     Ok(())
 }
 
