@@ -122,6 +122,14 @@ pub struct SecurityConfig {
     pub anonymous_read: bool,
     /// Password of the `admin` user created on first start.
     pub initial_admin_password: String,
+    /// Lifetime of an access token created without `expires_in`, in seconds (0: no expiry).
+    pub default_token_expiry_seconds: u64,
+    /// The longest lifetime a token may be given, in seconds (0: no bound, non-expiring allowed).
+    pub max_token_expiry_seconds: u64,
+    /// Failed password logins in a row after which an account is locked (0: never).
+    pub lock_after_failed_logins: u32,
+    /// How long a locked account stays locked, in seconds.
+    pub lock_seconds: u64,
 }
 
 impl Default for SecurityConfig {
@@ -129,6 +137,10 @@ impl Default for SecurityConfig {
         SecurityConfig {
             anonymous_read: false,
             initial_admin_password: "password".into(),
+            default_token_expiry_seconds: 365 * 24 * 3600,
+            max_token_expiry_seconds: 0,
+            lock_after_failed_logins: 5,
+            lock_seconds: 300,
         }
     }
 }

@@ -19,7 +19,7 @@ pub struct AppState {
     pub meta: Arc<dyn MetaStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub repos: Repos,
-    pub auth: Auth,
+    pub auth: Arc<Auth>,
     pub artifacts: Artifacts,
     pub downloads: DownloadStats,
     pub plugins: Arc<Plugins>,
@@ -78,7 +78,11 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     );
     let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(data)?);
     let repos = Repos::load(meta.clone())?;
-    let auth = Auth::new(meta.clone(), config.security.anonymous_read);
+    let auth = Arc::new(Auth::open(
+        meta.clone(),
+        config.security.clone(),
+        &data.join("security"),
+    )?);
     let default_password = auth.bootstrap(&config.security.initial_admin_password)?;
     if default_password {
         let bar = "!".repeat(78);

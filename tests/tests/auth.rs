@@ -66,7 +66,12 @@ fn no_credentials_is_401_with_error_body() {
 
 #[test]
 fn wrong_password_is_401() {
-    let s = locked_server();
+    // Many failures in a row would lock the admin (tested in format_login.rs).
+    let s = Server::start_with(Options {
+        extra_config: "[security]\nlock_after_failed_logins = 0\n".into(),
+    });
+    s.create_local_repo("libs", "generic");
+    deploy(&s, "libs", "pub/file.txt", b"public bytes");
     let before = snapshot(&s, "libs");
     let bad = |method: Method, path: &str, user: &str, pass: &str| {
         client()

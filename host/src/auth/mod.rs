@@ -1,44 +1,70 @@
 //! Who is calling and what they may do.
 //!
-//! Authentication turns request headers into a `Caller`; authorization answers
-//! whether a caller may perform an `Action` on a repository path. Both are called by
-//! the handlers before any domain function, so the full permission model (users,
-//! groups, tokens, permission targets) replaces `authorize` without touching them.
+//! Authentication turns request headers into a `Caller` (Basic with a password, a
+//! token or an API key as the password; `Authorization: Bearer <token>`;
+//! `X-JFrog-Art-Api`). Authorization answers whether a caller may perform an `Action`
+//! on a repository path. Both are called by the handlers before any domain function.
+//! The security records (users, groups, tokens) are a `Directory` snapshot in memory,
+//! replaced after each durable change.
 
+mod directory;
+pub mod tokens;
 mod users;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use crate::clock;
+use crate::config::SecurityConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::storage::MetaStore;
 
-pub use users::User;
+pub use directory::Directory;
+pub use tokens::{Scope, TokenRecord};
+pub use users::{Group, User, hash_password, random_secret, secret_digest};
 
 /// The authenticated identity of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Caller {
     /// `None` for an anonymous request.
     pub user: Option<String>,
     pub admin: bool,
+    /// The groups whose permissions apply.
+    pub groups: Vec<String>,
+    /// Permissions granted to the user by name apply (false for a group-scoped token).
+    pub user_grants: bool,
+    /// The id of the token the request came with, if any.
+    pub token_id: Option<String>,
 }
 
 impl Caller {
     /// An unauthenticated caller.
     pub fn anonymous() -> Caller {
-        Caller {
-            user: None,
-            admin: false,
-        }
+        Caller::default()
     }
     /// The name recorded as creator/modifier (`anonymous` when none).
     pub fn name(&self) -> &str {
         self.user.as_deref().unwrap_or("anonymous")
+    }
+    /// The caller a user record stands for.
+    fn of_user(u: &User, dir: &Directory) -> Caller {
+        Caller {
+            user: Some(u.name.clone()),
+            admin: u.admin
+                || u.groups
+                    .iter()
+                    .any(|g| dir.groups.get(g).is_some_and(|g| g.admin_privileges)),
+            groups: u.groups.iter().cloned().collect(),
+            user_grants: true,
+            token_id: None,
+        }
     }
 }
 
@@ -54,53 +80,109 @@ pub enum Action {
 /// How long a verified password is remembered (argon2 is deliberately slow).
 const VERIFIED_TTL: Duration = Duration::from_secs(300);
 
+/// A request for a new access token.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub username: String,
+    pub scope: String,
+    /// Seconds; `None` for the configured default, `Some(0)` for no expiry.
+    pub expires_in: Option<u64>,
+    pub refreshable: bool,
+    pub description: String,
+    pub audience: Option<String>,
+}
+
+/// A token as its creator receives it, once.
+pub struct IssuedToken {
+    pub record: TokenRecord,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+}
+
+/// Failed password logins of one account.
+#[derive(Default)]
+struct Failures {
+    count: u32,
+    locked_until: Option<Instant>,
+}
+
 /// Credentials checking and permission decisions.
 pub struct Auth {
     meta: Arc<dyn MetaStore>,
-    anonymous_read: bool,
+    config: SecurityConfig,
+    signer: tokens::Signer,
+    dir: ArcSwap<Directory>,
+    /// Serialises changes of the directory.
+    writing: Mutex<()>,
     /// sha256(user, password, stored hash) → when it was verified.
     verified: Mutex<HashMap<[u8; 32], Instant>>,
+    failures: Mutex<HashMap<String, Failures>>,
 }
 
 impl Auth {
-    pub fn new(meta: Arc<dyn MetaStore>, anonymous_read: bool) -> Auth {
-        Auth {
+    /// Loads the security records and the token signing key (made on first start in `key_dir`).
+    pub fn open(meta: Arc<dyn MetaStore>, config: SecurityConfig, key_dir: &Path) -> anyhow::Result<Auth> {
+        let dir = Directory::load(meta.as_ref())?;
+        Ok(Auth {
+            signer: tokens::Signer::open(key_dir)?,
             meta,
-            anonymous_read,
+            config,
+            dir: ArcSwap::from_pointee(dir),
+            writing: Mutex::default(),
             verified: Mutex::default(),
+            failures: Mutex::default(),
+        })
+    }
+
+    /// The security settings.
+    pub fn config(&self) -> &SecurityConfig {
+        &self.config
+    }
+
+    /// The current security records.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.dir.load_full()
+    }
+
+    /// Changes the security records: `f` edits a copy, which is written in one
+    /// transaction and then becomes current. An error from `f` changes nothing.
+    pub fn change<T>(&self, f: impl FnOnce(&mut Directory) -> ApiResult<T>) -> ApiResult<T> {
+        let _w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut copy = Directory::clone(&self.dir.load());
+        copy.take_writes();
+        let out = f(&mut copy)?;
+        let writes = copy.take_writes();
+        if !writes.is_empty() {
+            self.meta.security_apply(&writes)?;
         }
+        self.dir.store(Arc::new(copy));
+        Ok(out)
     }
 
     /// Creates the `admin` user on first start; answers whether its password is still `initial`'s default.
     pub fn bootstrap(&self, initial_password: &str) -> anyhow::Result<bool> {
-        let admin = match self.load_user("admin")? {
-            Some(u) => u,
-            None => {
-                let u = User::new("admin", initial_password, true)?;
-                self.meta.put_user("admin", &serde_json::to_vec(&u)?)?;
-                u
-            }
-        };
-        Ok(admin.verify_password("password"))
-    }
-
-    fn load_user(&self, name: &str) -> ApiResult<Option<User>> {
-        match self.meta.user(name)? {
-            Some(raw) => Ok(Some(
-                serde_json::from_slice(&raw).map_err(|e| ApiError::internal(e.to_string()))?,
-            )),
-            None => Ok(None),
+        if let Some(u) = self.directory().users.get("admin") {
+            return Ok(u.verify_password("password"));
         }
+        let u = User::new("admin", initial_password, true)?;
+        let default = u.verify_password("password");
+        self.change(|d| {
+            d.put_user(u);
+            Ok(())
+        })
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+        Ok(default)
     }
 
     /// The caller a request's headers identify; bad credentials are a 401.
     pub async fn authenticate(&self, headers: &HeaderMap) -> ApiResult<Caller> {
+        if let Some(key) = headers.get("x-jfrog-art-api") {
+            let key = key
+                .to_str()
+                .map_err(|_| ApiError::unauthorized("Malformed X-JFrog-Art-Api header"))?;
+            return self.api_key_caller(None, key.trim());
+        }
         let Some(value) = headers.get(header::AUTHORIZATION) else {
-            if headers.contains_key("x-jfrog-art-api") {
-                return Err(ApiError::unauthorized(
-                    "API keys are not supported: use Basic authentication",
-                ));
-            }
             return Ok(Caller::anonymous());
         };
         let value = value
@@ -109,9 +191,12 @@ impl Auth {
         let Some((scheme, rest)) = value.split_once(' ') else {
             return Err(ApiError::unauthorized("Malformed Authorization header"));
         };
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return self.token_caller(None, rest.trim());
+        }
         if !scheme.eq_ignore_ascii_case("basic") {
             return Err(ApiError::unauthorized(format!(
-                "Unsupported authentication scheme '{scheme}': use Basic"
+                "Unsupported authentication scheme '{scheme}': use Basic or Bearer"
             )));
         }
         let decoded = base64::engine::general_purpose::STANDARD
@@ -119,55 +204,306 @@ impl Auth {
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| ApiError::unauthorized("Malformed Basic credentials"))?;
-        let (name, password) = decoded
+        let (name, secret) = decoded
             .split_once(':')
             .ok_or_else(|| ApiError::unauthorized("Malformed Basic credentials"))?;
-        self.check_password(name, password).await
+        if tokens::looks_like_jwt(secret) {
+            return self.token_caller(Some(name), secret);
+        }
+        if let Some(u) = self.directory().user_by_api_key(&secret_digest(secret)) {
+            let name_ok = u.name == name;
+            if name_ok {
+                return self.api_key_caller(Some(name), secret);
+            }
+        }
+        let (name, password) = (name.to_string(), secret.to_string());
+        self.check_password_async(name, password).await
     }
 
-    async fn check_password(&self, name: &str, password: &str) -> ApiResult<Caller> {
-        let bad = || ApiError::unauthorized("Bad credentials");
-        let user = self.load_user(name)?.ok_or_else(bad)?;
-        if user.disabled {
-            return Err(ApiError::unauthorized(format!("User '{name}' is disabled")));
+    /// The caller an access token stands for; `name`, when given (Basic), must be its user.
+    pub fn token_caller(&self, name: Option<&str>, token: &str) -> ApiResult<Caller> {
+        let v = self.signer.verify(token).map_err(ApiError::unauthorized)?;
+        let dir = self.directory();
+        let r = dir
+            .tokens
+            .get(&v.id)
+            .ok_or_else(|| ApiError::unauthorized("The token has been revoked"))?;
+        if r.expiry > 0 && r.expiry <= clock::now_ms() / 1000 {
+            return Err(ApiError::unauthorized("The token has expired"));
         }
-        let key: [u8; 32] = Sha256::new()
+        if name.is_some_and(|n| n != r.username) {
+            return Err(ApiError::unauthorized("The token does not belong to this user"));
+        }
+        let scope = Scope::parse(&r.scope).map_err(ApiError::unauthorized)?;
+        let user = dir.users.get(&r.username);
+        if user.is_some_and(|u| u.disabled) {
+            return Err(ApiError::unauthorized(format!("User '{}' is disabled", r.username)));
+        }
+        let mut caller = match (&scope, user) {
+            (Scope::Groups(groups), _) => Caller {
+                user: Some(r.username.clone()),
+                admin: groups
+                    .iter()
+                    .any(|g| dir.groups.get(g).is_some_and(|g| g.admin_privileges)),
+                groups: groups.clone(),
+                user_grants: false,
+                token_id: None,
+            },
+            (_, Some(u)) => Caller::of_user(u, &dir),
+            (_, None) => {
+                return Err(ApiError::unauthorized(format!(
+                    "The token's user '{}' no longer exists",
+                    r.username
+                )));
+            }
+        };
+        if scope == Scope::Admin {
+            caller.admin = true;
+        }
+        caller.token_id = Some(r.id.clone());
+        Ok(caller)
+    }
+
+    fn api_key_caller(&self, name: Option<&str>, key: &str) -> ApiResult<Caller> {
+        let dir = self.directory();
+        let u = dir
+            .user_by_api_key(&secret_digest(key))
+            .ok_or_else(|| ApiError::unauthorized("Bad API key"))?;
+        if name.is_some_and(|n| n != u.name) {
+            return Err(ApiError::unauthorized("Bad credentials"));
+        }
+        if u.disabled {
+            return Err(ApiError::unauthorized(format!("User '{}' is disabled", u.name)));
+        }
+        Ok(Caller::of_user(u, &dir))
+    }
+
+    async fn check_password_async(&self, name: String, password: String) -> ApiResult<Caller> {
+        // argon2 takes tens of milliseconds: keep it off the async workers unless cached.
+        if let Some(c) = self.cached_password(&name, &password)? {
+            return Ok(c);
+        }
+        let dir = self.directory();
+        let user = dir.users.get(&name).cloned();
+        let pw = password.clone();
+        let ok = match user {
+            Some(u) => tokio::task::spawn_blocking(move || u.verify_password(&pw))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?,
+            None => false,
+        };
+        self.finish_password_check(&name, &password, ok)
+    }
+
+    /// Checks a password (blocking: argon2); counts failures and locks the account
+    /// after too many in a row.
+    pub fn check_password(&self, name: &str, password: &str) -> ApiResult<Caller> {
+        if let Some(c) = self.cached_password(name, password)? {
+            return Ok(c);
+        }
+        let ok = self
+            .directory()
+            .users
+            .get(name)
+            .is_some_and(|u| u.verify_password(password));
+        self.finish_password_check(name, password, ok)
+    }
+
+    fn verified_key(name: &str, password: &str, u: &User) -> [u8; 32] {
+        Sha256::new()
             .chain_update(name.as_bytes())
             .chain_update([0])
             .chain_update(password.as_bytes())
             .chain_update([0])
-            .chain_update(user.password_hash.as_bytes())
+            .chain_update(u.password_hash.as_bytes())
             .finalize()
-            .into();
+            .into()
+    }
+
+    /// The caller, when this password was verified recently; errors for unknown,
+    /// disabled or locked accounts.
+    fn cached_password(&self, name: &str, password: &str) -> ApiResult<Option<Caller>> {
+        let dir = self.directory();
+        let Some(u) = dir.users.get(name) else {
+            return Err(ApiError::unauthorized("Bad credentials"));
+        };
+        if u.disabled {
+            return Err(ApiError::unauthorized(format!("User '{name}' is disabled")));
+        }
+        if let Some(f) = self.failures.lock().unwrap_or_else(|e| e.into_inner()).get(name)
+            && let Some(until) = f.locked_until
+            && until > Instant::now()
+        {
+            return Err(ApiError::unauthorized(format!(
+                "User '{name}' is locked after {} failed logins; try again in {} s or ask an administrator to unlock it",
+                f.count,
+                (until - Instant::now()).as_secs() + 1
+            )));
+        }
+        let key = Self::verified_key(name, password, u);
         let fresh = self
             .verified
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
             .is_some_and(|at| at.elapsed() < VERIFIED_TTL);
-        if !fresh {
-            let password = password.to_string();
-            let u = user.clone();
-            let ok = tokio::task::spawn_blocking(move || u.verify_password(&password))
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))?;
-            if !ok {
-                return Err(bad());
+        Ok(fresh.then(|| Caller::of_user(u, &dir)))
+    }
+
+    fn finish_password_check(&self, name: &str, password: &str, ok: bool) -> ApiResult<Caller> {
+        let dir = self.directory();
+        let user = dir.users.get(name).filter(|_| ok);
+        let Some(u) = user else {
+            let limit = self.config.lock_after_failed_logins;
+            if limit > 0 && dir.users.contains_key(name) {
+                let mut all = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+                let f = all.entry(name.to_string()).or_default();
+                f.count += 1;
+                if f.count >= limit {
+                    f.locked_until = Some(Instant::now() + Duration::from_secs(self.config.lock_seconds));
+                    tracing::warn!(user = name, failures = f.count, "account locked after failed logins");
+                }
             }
-            let mut v = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-            v.retain(|_, at| at.elapsed() < VERIFIED_TTL);
-            v.insert(key, Instant::now());
+            return Err(ApiError::unauthorized("Bad credentials"));
+        };
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        let mut v = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        v.retain(|_, at| at.elapsed() < VERIFIED_TTL);
+        v.insert(Self::verified_key(name, password, u), Instant::now());
+        Ok(Caller::of_user(u, &dir))
+    }
+
+    /// Unlocks accounts locked by failed logins (all when `names` is none).
+    pub fn unlock(&self, names: Option<&[String]>) {
+        let mut all = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        match names {
+            None => all.clear(),
+            Some(ns) => ns.iter().for_each(|n| {
+                all.remove(n);
+            }),
         }
-        Ok(Caller {
-            user: Some(user.name),
-            admin: user.admin,
+    }
+
+    /// The accounts locked right now.
+    pub fn locked_users(&self) -> Vec<String> {
+        let now = Instant::now();
+        let mut out: Vec<String> = self
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, f)| f.locked_until.is_some_and(|u| u > now))
+            .map(|(n, _)| n.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Forgets remembered password checks (after a password change).
+    pub fn forget_verified(&self) {
+        self.verified.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Issues an access token (who may ask for which is the caller's business).
+    pub fn issue_token(&self, req: NewToken) -> ApiResult<IssuedToken> {
+        let scope = Scope::parse(&req.scope).map_err(ApiError::bad_request)?;
+        let max = self.config.max_token_expiry_seconds;
+        let expires_in = req.expires_in.unwrap_or(self.config.default_token_expiry_seconds);
+        if max > 0 && (expires_in == 0 || expires_in > max) {
+            return Err(ApiError::bad_request(format!(
+                "expires_in must be between 1 and {max} seconds on this server"
+            )));
+        }
+        let dir = self.directory();
+        match &scope {
+            Scope::Groups(gs) => {
+                if let Some(g) = gs.iter().find(|g| !dir.groups.contains_key(*g)) {
+                    return Err(ApiError::bad_request(format!("Group '{g}' does not exist")));
+                }
+            }
+            _ if !dir.users.contains_key(&req.username) => {
+                return Err(ApiError::bad_request(format!("User '{}' does not exist", req.username)));
+            }
+            _ => {}
+        }
+        let now = clock::now_ms() / 1000;
+        let refresh_token = req.refreshable.then(|| random_secret(32));
+        let record = TokenRecord {
+            id: uuid_like(),
+            username: req.username,
+            scope: req.scope,
+            issued_at: now,
+            expiry: if expires_in == 0 { 0 } else { now + expires_in as i64 },
+            description: req.description,
+            refreshable: req.refreshable,
+            refresh_sha256: refresh_token.as_deref().map(secret_digest),
+            audience: req.audience.unwrap_or_else(|| "*@*".into()),
+        };
+        let access_token = self
+            .signer
+            .sign(&record)
+            .map_err(|e| ApiError::internal(format!("cannot sign the token: {e}")))?;
+        let r = record.clone();
+        self.change(move |d| {
+            d.put_token(r);
+            Ok(())
+        })?;
+        Ok(IssuedToken {
+            record,
+            access_token,
+            refresh_token,
         })
+    }
+
+    /// Exchanges a refresh token for a new token with the same grants; the old one is revoked.
+    pub fn refresh_token(&self, access_token: Option<&str>, refresh_token: &str) -> ApiResult<IssuedToken> {
+        let digest = secret_digest(refresh_token);
+        let dir = self.directory();
+        let old = dir
+            .tokens
+            .values()
+            .find(|t| t.refresh_sha256.as_deref() == Some(digest.as_str()))
+            .cloned()
+            .ok_or_else(|| ApiError::bad_request("Unknown or already used refresh token"))?;
+        if let Some(t) = access_token {
+            let v = self.signer.verify(t).or_else(|e| {
+                // An expired access token may still be refreshed.
+                if e.contains("expired") {
+                    Ok(tokens::Verified { id: old.id.clone() })
+                } else {
+                    Err(e)
+                }
+            });
+            if v.map_err(ApiError::bad_request)?.id != old.id {
+                return Err(ApiError::bad_request(
+                    "The refresh token does not belong to this access token",
+                ));
+            }
+        }
+        let lifetime = if old.expiry > 0 {
+            (old.expiry - old.issued_at).max(1) as u64
+        } else {
+            0
+        };
+        let issued = self.issue_token(NewToken {
+            username: old.username.clone(),
+            scope: old.scope.clone(),
+            expires_in: Some(lifetime),
+            refreshable: true,
+            description: old.description.clone(),
+            audience: Some(old.audience.clone()),
+        })?;
+        self.change(|d| {
+            d.remove_token(&old.id);
+            Ok(())
+        })?;
+        Ok(issued)
     }
 
     /// Whether `caller` may perform `action` on `repo`/`path`: 401 for an anonymous
     /// caller who must log in, 403 for an authenticated one who may not.
     pub fn authorize(&self, caller: &Caller, action: Action, repo: &str, path: &str) -> ApiResult<()> {
-        if caller.admin || (action == Action::Read && self.anonymous_read) {
+        if caller.admin || (action == Action::Read && self.config.anonymous_read) {
             return Ok(());
         }
         if caller.user.is_none() {
@@ -189,4 +525,18 @@ impl Auth {
         }
         Err(ApiError::forbidden("Administrator privileges are required"))
     }
+
+    /// Requests from authenticated users only.
+    pub fn require_user<'c>(&self, caller: &'c Caller) -> ApiResult<&'c str> {
+        caller
+            .user
+            .as_deref()
+            .ok_or_else(|| ApiError::unauthorized("Authentication is required"))
+    }
+}
+
+/// A random identifier in the 8-4-4-4-12 hex form token ids have.
+fn uuid_like() -> String {
+    let h = random_secret(16);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }

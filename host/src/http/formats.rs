@@ -20,7 +20,7 @@ use crate::artifacts::blocking;
 use crate::auth::{Action, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::plugins::repo_host::RepoHost;
-use crate::plugins::{BlobInfo, Body as PluginBody, PluginCaller, Request};
+use crate::plugins::{BlobInfo, Body as PluginBody, Failure, PluginCaller, Request};
 use crate::repos::RepoConfig;
 use crate::storage::upload;
 
@@ -147,8 +147,17 @@ pub async fn dispatch(
         Method::DELETE => Action::Delete,
         _ => Action::Write,
     };
-    state.auth.authorize(caller, action, &repo.key, &path)?;
-    let can_delete = state.auth.authorize(caller, Action::Delete, &repo.key, &path).is_ok();
+    // A format's login path reaches the plugin whatever the caller may do; the
+    // plugin then gets no repository access unless the caller has it.
+    let denied = match state.auth.authorize(caller, action, &repo.key, &path) {
+        Ok(()) => None,
+        Err(e) if plugin.login_paths.iter().any(|p| path.starts_with(p.as_str())) => Some(Failure {
+            status: e.status.as_u16(),
+            message: e.message,
+        }),
+        Err(e) => return Err(e),
+    };
+    let can_delete = denied.is_none() && state.auth.authorize(caller, Action::Delete, &repo.key, &path).is_ok();
 
     // The body is stored (and hashed) by the host; the plugin gets a handle.
     let mut pin = None;
@@ -207,6 +216,8 @@ pub async fn dispatch(
         caller: caller.clone(),
         can_delete,
         upload,
+        denied,
+        auth: Some(state.auth.clone()),
     };
     let answer = state.plugins.handle(plugin.clone(), host, req).await;
     drop(pin);

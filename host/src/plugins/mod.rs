@@ -75,6 +75,9 @@ pub struct LoadedPlugin {
     pub summary: String,
     /// Package types only: the plugin also serves `/artifactory/{repo}/…`.
     pub plain_paths: bool,
+    /// Package types only: path prefixes that reach the plugin without repository access (logins).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub login_paths: Vec<String>,
     pub sha256: String,
     /// Milliseconds since the epoch.
     pub loaded_at: i64,
@@ -205,7 +208,9 @@ impl Plugins {
         let mut store = new_store(&self.engine, name, &limits, None);
         let describe_failed =
             |e: wasmtime::Error| format!("describe() failed: {}", explain_trap(&e, name, &limits).message);
-        let (pre, kind, version, package_type, summary, plain_paths) = if let Ok(p) = PackageTypePre::new(pre.clone()) {
+        let (pre, kind, version, package_type, summary, plain_paths, login_paths) = if let Ok(p) =
+            PackageTypePre::new(pre.clone())
+        {
             let inst = p.instantiate(&mut store).map_err(describe_failed)?;
             let d = inst
                 .binyard_plugin_format()
@@ -225,6 +230,7 @@ impl Plugins {
                 t,
                 d.summary,
                 d.plain_paths,
+                d.login_paths,
             )
         } else if let Ok(p) = RetentionPolicyPre::new(pre.clone()) {
             let inst = p.instantiate(&mut store).map_err(describe_failed)?;
@@ -239,6 +245,7 @@ impl Plugins {
                 String::new(),
                 d.summary,
                 false,
+                Vec::new(),
             )
         } else if let Ok(p) = WebhookFormatterPre::new(pre) {
             let inst = p.instantiate(&mut store).map_err(describe_failed)?;
@@ -253,6 +260,7 @@ impl Plugins {
                 String::new(),
                 d.summary,
                 false,
+                Vec::new(),
             )
         } else {
             return Err("it exports none of the worlds of binyard:plugin@0.1.0 (package-type, retention-policy, webhook-formatter)".into());
@@ -264,6 +272,7 @@ impl Plugins {
             package_type,
             summary,
             plain_paths,
+            login_paths,
             sha256,
             loaded_at: clock::now_ms(),
             permits: tokio::sync::Semaphore::new(limits.max_instances.max(1) as usize),

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use super::bindings::package_type::binyard::plugin::{log, repository, types};
+use super::bindings::package_type::binyard::plugin::{accounts, log, repository, types};
 use super::sandbox::StoreData;
 use crate::artifacts::Artifacts;
 use crate::artifacts::paths::RepoPath;
-use crate::auth::Caller;
+use crate::auth::{Auth, Caller, NewToken};
 use crate::clock;
 use crate::repos::{RClass, RepoConfig};
 use crate::storage::{Change, Digests, Item, Properties, upload};
@@ -30,6 +30,11 @@ pub struct RepoHost {
     pub can_delete: bool,
     /// The request body, stored as a blob before the call.
     pub upload: Option<Digests>,
+    /// Why the caller may not use the repository (a request to a login path): every
+    /// repository function then fails with this.
+    pub denied: Option<Failure>,
+    /// The accounts, for `accounts.login`.
+    pub auth: Option<Arc<Auth>>,
 }
 
 fn fail(status: u16, message: impl Into<String>) -> Failure {
@@ -150,9 +155,19 @@ impl RepoHost {
 }
 
 fn host(d: &mut StoreData) -> Result<&mut RepoHost, Failure> {
-    d.repo
+    let h = d
+        .repo
         .as_mut()
-        .ok_or_else(|| fail(500, "this plugin kind has no repository"))
+        .ok_or_else(|| fail(500, "this plugin kind has no repository"))?;
+    match &h.denied {
+        Some(f) => Err(f.clone()),
+        None => Ok(h),
+    }
+}
+
+/// The repository for reading, unless the caller may not use it.
+fn readable(d: &StoreData) -> Option<&RepoHost> {
+    d.repo.as_ref().filter(|h| h.denied.is_none())
 }
 
 impl types::Host for StoreData {}
@@ -181,14 +196,14 @@ impl repository::Host for StoreData {
     }
 
     fn stat(&mut self, path: String) -> Option<Artifact> {
-        let h = self.repo.as_ref()?;
+        let h = readable(self)?;
         let p = clean(&path).ok()?;
         let item = h.meta().item(&h.repo.key, &p).ok()??;
         Some(artifact(&p, &item))
     }
 
     fn list_children(&mut self, prefix: String, after: Option<String>, limit: u32) -> Vec<Artifact> {
-        let Some(h) = self.repo.as_ref() else {
+        let Some(h) = readable(self) else {
             return Vec::new();
         };
         let Ok(p) = (if prefix.trim_matches('/').is_empty() {
@@ -225,7 +240,11 @@ impl repository::Host for StoreData {
     }
 
     fn read_upload(&mut self, offset: u64, len: u32) -> Result<Vec<u8>, Failure> {
-        let h = host(self)?;
+        // The caller's own body is readable even on a login path.
+        let h = self
+            .repo
+            .as_ref()
+            .ok_or_else(|| fail(500, "this plugin kind has no repository"))?;
         let d = h.upload.as_ref().ok_or_else(|| fail(400, "the request has no body"))?;
         h.artifacts
             .blobs
@@ -313,7 +332,7 @@ impl repository::Host for StoreData {
     }
 
     fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {
-        let h = self.repo.as_ref()?;
+        let h = readable(self)?;
         h.meta().kv_get(&h.repo.key, &key).ok()?
     }
 
@@ -342,6 +361,29 @@ impl repository::Host for StoreData {
             501,
             format!("fetching '{path}' from an upstream is not available yet"),
         ))
+    }
+}
+
+impl accounts::Host for StoreData {
+    fn login(&mut self, username: String, password: String, description: String) -> Result<String, Failure> {
+        let auth = self
+            .repo
+            .as_ref()
+            .and_then(|h| h.auth.clone())
+            .ok_or_else(|| fail(501, "logins are not available to this plugin"))?;
+        // The plugin call runs on a blocking thread, so argon2 may run here.
+        auth.check_password(&username, &password).map_err(from_api)?;
+        let issued = auth
+            .issue_token(NewToken {
+                username,
+                scope: "applied-permissions/user".into(),
+                expires_in: None,
+                refreshable: false,
+                description: description.chars().take(256).collect(),
+                audience: None,
+            })
+            .map_err(from_api)?;
+        Ok(issued.access_token)
     }
 }
 

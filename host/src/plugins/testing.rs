@@ -17,8 +17,8 @@ use anyhow::{Context, anyhow};
 
 use super::{Body, LoadedPlugin, PluginCaller, Plugins, Request, repo_host::RepoHost};
 use crate::artifacts::Artifacts;
-use crate::auth::Caller;
-use crate::config::PluginsConfig;
+use crate::auth::{Auth, Caller};
+use crate::config::{PluginsConfig, SecurityConfig};
 use crate::repos::{RClass, RepoConfig};
 use crate::storage::{BlobStore, FsBlobStore, MetaStore, RedbMeta, upload};
 
@@ -31,6 +31,8 @@ pub struct TestHost {
     pub artifacts: Artifacts,
     /// The repository requests address (key `test-repo`).
     pub repo: Arc<RepoConfig>,
+    /// The accounts (`admin` / `password`), for `accounts.login`.
+    pub auth: Arc<Auth>,
     dir: PathBuf,
 }
 
@@ -76,6 +78,12 @@ impl TestHost {
         }
         let meta: Arc<dyn MetaStore> = Arc::new(RedbMeta::in_memory()?);
         let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(&dir)?);
+        let auth = Arc::new(Auth::open(
+            meta.clone(),
+            SecurityConfig::default(),
+            &dir.join("security"),
+        )?);
+        auth.bootstrap("password")?;
         let repo = Arc::new(RepoConfig {
             key: "test-repo".into(),
             rclass: RClass::Local,
@@ -96,6 +104,7 @@ impl TestHost {
             plugin,
             artifacts: Artifacts { meta, blobs },
             repo,
+            auth,
             dir,
         })
     }
@@ -140,9 +149,13 @@ impl TestHost {
             caller: Caller {
                 user: Some("admin".into()),
                 admin: true,
+                user_grants: true,
+                ..Default::default()
             },
             can_delete: true,
             upload,
+            denied: None,
+            auth: Some(self.auth.clone()),
         }
     }
 
@@ -170,6 +183,8 @@ impl TestHost {
         let caller = Caller {
             user: user.map(str::to_string),
             admin: user == Some("admin"),
+            user_grants: user.is_some(),
+            ..Default::default()
         };
         let req = Request {
             method: method.to_string(),
@@ -195,6 +210,8 @@ impl TestHost {
             caller,
             can_delete: req.caller.can_delete,
             upload,
+            denied: None,
+            auth: Some(self.auth.clone()),
         };
         let answer = self
             .rt

@@ -9,7 +9,7 @@ use std::path::Path;
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use super::{Change, Digests, Item, MetaStore, RepoCounters, Stats, StoreError, StoreTotals};
+use super::{Change, Digests, Item, MetaStore, RepoCounters, SecurityWrite, Stats, StoreError, StoreTotals};
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
@@ -17,7 +17,8 @@ const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
 const UNREFERENCED: TableDefinition<&str, ()> = TableDefinition::new("unreferenced");
 const SHA1: TableDefinition<&str, &str> = TableDefinition::new("sha1_to_sha256");
 const REPOS: TableDefinition<&str, &[u8]> = TableDefinition::new("repos");
-const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// Security records (users, groups, tokens, permission targets, projects), keyed `kind\0name`.
+const SECURITY: TableDefinition<&str, &[u8]> = TableDefinition::new("security");
 const STATS: TableDefinition<&str, &[u8]> = TableDefinition::new("stats");
 const COUNTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("counters");
 /// Plugins' per-repository key-value space: `repo \0 key`.
@@ -73,7 +74,7 @@ impl RedbMeta {
         txn.open_table(UNREFERENCED)?;
         txn.open_table(SHA1)?;
         txn.open_table(REPOS)?;
-        txn.open_table(USERS)?;
+        txn.open_table(SECURITY)?;
         txn.open_table(STATS)?;
         txn.open_table(COUNTERS)?;
         txn.open_table(KV)?;
@@ -425,15 +426,31 @@ impl MetaStore for RedbMeta {
         Ok(())
     }
 
-    fn user(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn security_records(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let r = self.db.begin_read()?;
-        let t = r.open_table(USERS)?;
-        Ok(t.get(name)?.map(|v| v.value().to_vec()))
+        let t = r.open_table(SECURITY)?;
+        let start = format!("{kind}\0");
+        let end = prefix_end(&start);
+        let mut out = Vec::new();
+        for row in t.range(start.as_str()..end.as_str())? {
+            let (k, v) = row?;
+            out.push((k.value()[start.len()..].to_string(), v.value().to_vec()));
+        }
+        Ok(out)
     }
 
-    fn put_user(&self, name: &str, record: &[u8]) -> Result<(), StoreError> {
+    fn security_apply(&self, writes: &[SecurityWrite]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
-        txn.open_table(USERS)?.insert(name, record)?;
+        {
+            let mut t = txn.open_table(SECURITY)?;
+            for w in writes {
+                let key = format!("{}\0{}", w.kind, w.key);
+                match &w.value {
+                    Some(v) => t.insert(key.as_str(), v.as_slice())?,
+                    None => t.remove(key.as_str())?,
+                };
+            }
+        }
         txn.commit()?;
         Ok(())
     }

@@ -14,6 +14,14 @@ pub use blobs::{BlobPin, BlobStore, ByteStream, FsBlobStore, SMALL_BLOB, StagedF
 pub use meta_redb::RedbMeta;
 pub use model::{Change, Checksums, Digests, Item, Properties, RepoCounters, Stats, StoreTotals};
 
+/// One change of a security record: `value` none deletes it.
+#[derive(Debug, Clone)]
+pub struct SecurityWrite {
+    pub kind: &'static str,
+    pub key: String,
+    pub value: Option<Vec<u8>>,
+}
+
 /// A failure of the storage layer (disk, database, corrupt record).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -80,10 +88,10 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Removes a value of a repository's key-value space.
     fn kv_delete(&self, repo: &str, key: &str) -> Result<(), StoreError>;
 
-    /// A user record (raw JSON).
-    fn user(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Creates or replaces a user record.
-    fn put_user(&self, name: &str, record: &[u8]) -> Result<(), StoreError>;
+    /// Every security record of one kind ("user", "group", "token", …) as (name, raw JSON).
+    fn security_records(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Writes and deletes security records in one transaction: all or nothing.
+    fn security_apply(&self, writes: &[SecurityWrite]) -> Result<(), StoreError>;
 
     /// Download statistics of an item.
     fn stats(&self, repo: &str, path: &str) -> Result<Stats, StoreError>;

@@ -29,6 +29,7 @@ pub mod package_type {
         default_bindings_module: "binyard_plugin_sdk::package_type",
     });
 
+    pub use binyard::plugin::accounts;
     pub use binyard::plugin::log;
     pub use binyard::plugin::repository;
     pub use binyard::plugin::types::{Artifact, BlobInfo, Caller, Failure};
@@ -43,12 +44,20 @@ pub mod package_type {
                 package_type: package_type.into(),
                 summary: summary.into(),
                 plain_paths: false,
+                login_paths: Vec::new(),
             }
         }
 
         /// Also receive requests to the plain path `/artifactory/{repo}/…` (Maven-like layouts).
         pub fn with_plain_paths(mut self) -> Self {
             self.plain_paths = true;
+            self
+        }
+
+        /// Requests under these path prefixes reach the plugin even from callers who may
+        /// not use the repository (a format's own login, e.g. npm's `-/user/`).
+        pub fn with_login_paths(mut self, prefixes: &[&str]) -> Self {
+            self.login_paths = prefixes.iter().map(|p| p.to_string()).collect();
             self
         }
     }

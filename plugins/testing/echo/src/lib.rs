@@ -1,7 +1,7 @@
 //! A healthy package-type plugin for tests: answers every request with one line that
 //! names its version, and exercises the repository imports on a few paths.
 
-use binyard_plugin_sdk::package_type::{Description, Failure, Guest, Request, Response, repository};
+use binyard_plugin_sdk::package_type::{Description, Failure, Guest, Request, Response, accounts, repository};
 
 const VERSION: &str = if cfg!(feature = "v2") { "2.0.0" } else { "1.0.0" };
 
@@ -9,12 +9,27 @@ struct Echo;
 
 impl Guest for Echo {
     fn describe() -> Description {
-        Description::new("test-echo", VERSION, "testecho", "Echoes requests (test plugin)").with_plain_paths()
+        Description::new("test-echo", VERSION, "testecho", "Echoes requests (test plugin)")
+            .with_plain_paths()
+            .with_login_paths(&["-/login/"])
     }
 
     fn handle(req: Request) -> Result<Response, Failure> {
         let who = req.caller.name.clone().unwrap_or_else(|| "anonymous".into());
         match (req.method.as_str(), req.path.as_str()) {
+            // A format's own login: the body is the password, the answer a token.
+            ("PUT", p) if p.starts_with("-/login/") => {
+                let password = String::from_utf8(req.read_upload(4096)?).unwrap_or_default();
+                let token = accounts::login(&p["-/login/".len()..], &password, "echo login")?;
+                Ok(Response::text(201, token))
+            }
+            // What a login-path request may do in the repository.
+            ("GET", "-/login/probe") => {
+                let put = repository::put("probe.txt", b"x", &[])
+                    .map(|_| ())
+                    .map_err(|f| f.status);
+                Ok(Response::text(200, format!("put={put:?}")))
+            }
             // Stores the upload as a file and answers its sha256.
             ("PUT", p) if p.starts_with("files/") => {
                 let a = repository::commit_upload(p, 0, None, &[])?;
