@@ -226,6 +226,25 @@ impl Server {
             .basic_auth(ADMIN.0, Some(ADMIN.1))
     }
 
+    /// A request with a user's password (HTTP Basic).
+    pub fn user(&self, name: &str, password: &str, method: Method, path: &str) -> reqwest::blocking::RequestBuilder {
+        client()
+            .request(method, self.url(path))
+            .basic_auth(name, Some(password))
+    }
+
+    /// Creates a user who is not an administrator (Access API), optionally in groups.
+    pub fn create_user(&self, name: &str, password: &str, groups: &[&str]) {
+        let r = self
+            .admin(Method::POST, "/access/api/v2/users")
+            .json(&serde_json::json!({
+                "username": name, "password": password, "email": format!("{name}@example.com"), "groups": groups,
+            }))
+            .send()
+            .expect("create user");
+        assert_eq!(r.status(), 201, "create user {name}: {}", r.text().unwrap_or_default());
+    }
+
     /// A request without credentials.
     pub fn anon(&self, method: Method, path: &str) -> reqwest::blocking::RequestBuilder {
         client().request(method, self.url(path))

@@ -8,6 +8,7 @@
 //! replaced after each durable change.
 
 mod directory;
+mod manage;
 pub mod tokens;
 mod users;
 
@@ -27,6 +28,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::storage::MetaStore;
 
 pub use directory::Directory;
+pub use manage::{GroupChanges, UserChanges};
 pub use tokens::{Scope, TokenRecord};
 pub use users::{Group, User, hash_password, random_secret, secret_digest};
 
@@ -76,6 +78,9 @@ pub enum Action {
     Write,
     Delete,
 }
+
+/// How an encrypted password starts (as Artifactory's do).
+const ENCRYPTED_PREFIX: &str = "AP";
 
 /// How long a verified password is remembered (argon2 is deliberately slow).
 const VERIFIED_TTL: Duration = Duration::from_secs(300);
@@ -210,6 +215,15 @@ impl Auth {
         if tokens::looks_like_jwt(secret) {
             return self.token_caller(Some(name), secret);
         }
+        if secret.starts_with(ENCRYPTED_PREFIX)
+            && let Some(u) = self.directory().users.get(name)
+            && secret == self.encrypted_password(u)
+        {
+            if u.disabled {
+                return Err(ApiError::unauthorized(format!("User '{name}' is disabled")));
+            }
+            return Ok(Caller::of_user(u, &self.directory()));
+        }
         if let Some(u) = self.directory().user_by_api_key(&secret_digest(secret)) {
             let name_ok = u.name == name;
             if name_ok {
@@ -218,6 +232,15 @@ impl Auth {
         }
         let (name, password) = (name.to_string(), secret.to_string());
         self.check_password_async(name, password).await
+    }
+
+    /// A user's "encrypted password" (`GET /api/security/encryptedPassword`): usable
+    /// instead of the password, and changed by a password change. Nothing is stored.
+    pub fn encrypted_password(&self, u: &User) -> String {
+        format!(
+            "{ENCRYPTED_PREFIX}{}",
+            self.signer.mac(&["encrypted-password", &u.name, &u.password_hash])
+        )
     }
 
     /// The caller an access token stands for; `name`, when given (Basic), must be its user.
@@ -453,6 +476,28 @@ impl Auth {
             access_token,
             refresh_token,
         })
+    }
+
+    /// Revokes a token: it is refused from its very next use.
+    pub fn revoke_token(&self, id: &str) -> ApiResult<()> {
+        self.change(|d| {
+            d.remove_token(id)
+                .map(|_| ())
+                .ok_or_else(|| ApiError::not_found(format!("Token '{id}' does not exist")))
+        })
+    }
+
+    /// The id of a token given by value (its signature must be ours; it may have expired).
+    pub fn token_id_of(&self, token: &str) -> ApiResult<String> {
+        self.signer
+            .verify_ignoring_expiry(token)
+            .map(|v| v.id)
+            .map_err(ApiError::bad_request)
+    }
+
+    /// `jfac@<service id>`, the issuer of this server's tokens.
+    pub fn token_issuer(&self) -> String {
+        self.signer.issuer().to_string()
     }
 
     /// Exchanges a refresh token for a new token with the same grants; the old one is revoked.

@@ -110,6 +110,7 @@ pub struct Verified {
 
 /// Signs and checks tokens.
 pub struct Signer {
+    secret: Vec<u8>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     /// `jfac@<service id>`: the issuer and the prefix of every subject.
@@ -143,6 +144,7 @@ impl Signer {
         Ok(Signer {
             encoding: EncodingKey::from_secret(&secret),
             decoding: DecodingKey::from_secret(&secret),
+            secret,
             issuer: format!("jfac@{}", key.service_id),
         })
     }
@@ -166,9 +168,35 @@ impl Signer {
         )?)
     }
 
+    /// An HMAC-SHA256 of `parts` under the server's secret, hex.
+    pub fn mac(&self, parts: &[&str]) -> String {
+        use hmac::{Hmac, Mac};
+        let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        for p in parts {
+            m.update(p.as_bytes());
+            m.update(&[0]);
+        }
+        hex::encode(m.finalize().into_bytes())
+    }
+
+    /// The issuer of this server's tokens.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     /// Checks a token's signature, issuer and expiry; answers its id.
     pub fn verify(&self, token: &str) -> Result<Verified, String> {
+        self.check(token, true)
+    }
+
+    /// Checks a token's signature and issuer only (to refresh or revoke an expired one).
+    pub fn verify_ignoring_expiry(&self, token: &str) -> Result<Verified, String> {
+        self.check(token, false)
+    }
+
+    fn check(&self, token: &str, expiry: bool) -> Result<Verified, String> {
         let mut v = Validation::new(Algorithm::HS256);
+        v.validate_exp = expiry;
         v.required_spec_claims.clear();
         v.validate_aud = false;
         v.leeway = 0;

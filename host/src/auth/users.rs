@@ -30,6 +30,9 @@ pub struct User {
     /// sha256 (hex) of the user's API key, if one was created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_sha256: Option<String>,
+    /// The first characters of the API key, to tell keys apart without revealing one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_hint: Option<String>,
     /// Milliseconds since the epoch of the last password change.
     #[serde(default)]
     pub password_changed_ms: i64,
@@ -53,6 +56,7 @@ impl User {
             internal_password_disabled: false,
             groups: BTreeSet::new(),
             api_key_sha256: None,
+            api_key_hint: None,
             password_changed_ms: crate::clock::now_ms(),
         })
     }

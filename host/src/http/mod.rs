@@ -6,6 +6,7 @@ mod download;
 mod formats;
 mod plugins_api;
 mod repos_api;
+mod security;
 mod storage_api;
 mod system;
 mod transfer;
@@ -62,6 +63,7 @@ pub fn router(state: State) -> Router {
                 .delete(plugins_api::remove),
         )
         .route("/artifactory/api/plugins/{name}/reload", post(plugins_api::reload))
+        .merge(security::routes())
         .route("/artifactory/api/{format}/{*rest}", any(formats::format_api))
         .route("/v2/{repo}/{*rest}", any(formats::docker_api))
         .route("/artifactory/{*rest}", any(artifacts::handle))

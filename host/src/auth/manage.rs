@@ -1,0 +1,365 @@
+//! Managing users, groups and API keys: validation and the rules that keep the
+//! records consistent (auto-join groups, the last administrator, revoked tokens).
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+
+use super::users::{Group, User, hash_password, random_secret, secret_digest};
+use super::{Auth, Directory};
+use crate::clock;
+use crate::error::{ApiError, ApiResult};
+
+/// Changes to a user; absent fields stay as they are. Accepts the Access API's
+/// snake_case and Artifactory's camelCase names.
+#[derive(Debug, Default, Deserialize)]
+pub struct UserChanges {
+    #[serde(alias = "name")]
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub admin: Option<bool>,
+    #[serde(alias = "profileUpdatable")]
+    pub profile_updatable: Option<bool>,
+    #[serde(alias = "disableUIAccess")]
+    pub disable_ui_access: Option<bool>,
+    #[serde(alias = "internalPasswordDisabled")]
+    pub internal_password_disabled: Option<bool>,
+    pub groups: Option<Vec<String>>,
+    /// "enabled" or "disabled".
+    pub status: Option<String>,
+}
+
+/// Changes to a group; absent fields stay as they are.
+#[derive(Debug, Default, Deserialize)]
+pub struct GroupChanges {
+    #[serde(alias = "group_name")]
+    pub name: Option<String>,
+    pub description: Option<String>,
+    #[serde(alias = "autoJoin")]
+    pub auto_join: Option<bool>,
+    #[serde(alias = "adminPrivileges")]
+    pub admin_privileges: Option<bool>,
+    pub realm: Option<String>,
+    #[serde(alias = "realmAttributes")]
+    pub external_id: Option<String>,
+    /// Replaces the membership when present.
+    #[serde(alias = "userNames")]
+    pub members: Option<Vec<String>>,
+}
+
+/// Names of users and groups: what Artifactory allows, without path or query characters.
+fn validate_name(kind: &str, name: &str) -> ApiResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+        && !name.starts_with('.');
+    if !ok {
+        return Err(ApiError::bad_request(format!(
+            "Invalid {kind} name '{name}': use 1 to 64 letters, digits, '.', '_', '-' or '@'"
+        )));
+    }
+    if kind == "user" && name == "anonymous" {
+        return Err(ApiError::bad_request("The user name 'anonymous' is reserved"));
+    }
+    Ok(())
+}
+
+fn check_groups(d: &Directory, groups: &[String]) -> ApiResult<()> {
+    match groups.iter().find(|g| !d.groups.contains_key(*g)) {
+        Some(g) => Err(ApiError::bad_request(format!("Group '{g}' does not exist"))),
+        None => Ok(()),
+    }
+}
+
+fn status_disabled(status: &str) -> ApiResult<bool> {
+    match status {
+        "enabled" => Ok(false),
+        "disabled" => Ok(true),
+        s => Err(ApiError::bad_request(format!(
+            "Invalid status '{s}': use 'enabled' or 'disabled'"
+        ))),
+    }
+}
+
+/// How many enabled administrators would remain after `change` to user `name`.
+fn admins_left(d: &Directory, name: &str, still_admin: bool) -> usize {
+    d.users
+        .values()
+        .filter(|u| u.name != name && u.admin && !u.disabled)
+        .count()
+        + usize::from(still_admin)
+}
+
+impl Auth {
+    /// Creates a user (409 if the name is taken). New users join the auto-join groups.
+    pub fn create_user(&self, name: &str, c: UserChanges) -> ApiResult<User> {
+        validate_name("user", name)?;
+        let password = c
+            .password
+            .clone()
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| ApiError::bad_request("A password is required"))?;
+        let hash = hash_password(&password).map_err(|e| ApiError::internal(e.to_string()))?;
+        self.change(|d| {
+            if d.users.contains_key(name) {
+                return Err(ApiError::conflict(format!("User '{name}' already exists")));
+            }
+            let mut groups: BTreeSet<String> = d
+                .groups
+                .values()
+                .filter(|g| g.auto_join)
+                .map(|g| g.name.clone())
+                .collect();
+            if let Some(gs) = &c.groups {
+                check_groups(d, gs)?;
+                groups.extend(gs.iter().cloned());
+            }
+            let u = User {
+                name: name.to_string(),
+                email: c.email.clone().unwrap_or_default(),
+                password_hash: hash,
+                admin: c.admin.unwrap_or(false),
+                disabled: c.status.as_deref().map(status_disabled).transpose()?.unwrap_or(false),
+                profile_updatable: c.profile_updatable.unwrap_or(true),
+                disable_ui_access: c.disable_ui_access.unwrap_or(false),
+                internal_password_disabled: c.internal_password_disabled.unwrap_or(false),
+                groups,
+                api_key_sha256: None,
+                api_key_hint: None,
+                password_changed_ms: clock::now_ms(),
+            };
+            d.put_user(u.clone());
+            Ok(u)
+        })
+    }
+
+    /// Changes a user (404 if unknown).
+    pub fn update_user(&self, name: &str, c: UserChanges) -> ApiResult<User> {
+        if c.username.as_deref().is_some_and(|n| n != name) {
+            return Err(ApiError::bad_request("A user cannot be renamed"));
+        }
+        let hash = match c.password.as_deref() {
+            Some("") => return Err(ApiError::bad_request("The password cannot be empty")),
+            Some(p) => Some(hash_password(p).map_err(|e| ApiError::internal(e.to_string()))?),
+            None => None,
+        };
+        let u = self.change(|d| {
+            let mut u = d
+                .users
+                .get(name)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found(format!("User '{name}' does not exist")))?;
+            if let Some(e) = &c.email {
+                u.email = e.clone();
+            }
+            if let Some(h) = hash {
+                u.password_hash = h;
+                u.password_changed_ms = clock::now_ms();
+            }
+            if let Some(a) = c.admin {
+                u.admin = a;
+            }
+            if let Some(v) = c.profile_updatable {
+                u.profile_updatable = v;
+            }
+            if let Some(v) = c.disable_ui_access {
+                u.disable_ui_access = v;
+            }
+            if let Some(v) = c.internal_password_disabled {
+                u.internal_password_disabled = v;
+            }
+            if let Some(s) = &c.status {
+                u.disabled = status_disabled(s)?;
+            }
+            if let Some(gs) = &c.groups {
+                check_groups(d, gs)?;
+                u.groups = gs.iter().cloned().collect();
+            }
+            if admins_left(d, name, u.admin && !u.disabled) == 0 {
+                return Err(ApiError::conflict(
+                    "The last enabled administrator cannot lose administration",
+                ));
+            }
+            d.put_user(u.clone());
+            Ok(u)
+        })?;
+        self.forget_verified();
+        Ok(u)
+    }
+
+    /// Deletes a user and revokes their tokens.
+    pub fn delete_user(&self, name: &str) -> ApiResult<()> {
+        self.change(|d| {
+            if !d.users.contains_key(name) {
+                return Err(ApiError::not_found(format!("User '{name}' does not exist")));
+            }
+            if admins_left(d, name, false) == 0 {
+                return Err(ApiError::conflict("The last enabled administrator cannot be deleted"));
+            }
+            d.remove_user(name);
+            Ok(())
+        })?;
+        self.unlock(Some(&[name.to_string()]));
+        self.forget_verified();
+        Ok(())
+    }
+
+    /// Adds users to and removes them from a group.
+    pub fn change_membership(&self, group: &str, add: &[String], remove: &[String]) -> ApiResult<()> {
+        self.change(|d| {
+            if !d.groups.contains_key(group) {
+                return Err(ApiError::not_found(format!("Group '{group}' does not exist")));
+            }
+            for n in add.iter().chain(remove) {
+                if !d.users.contains_key(n) {
+                    return Err(ApiError::bad_request(format!("User '{n}' does not exist")));
+                }
+            }
+            for n in add {
+                let mut u = d.users[n].clone();
+                u.groups.insert(group.to_string());
+                d.put_user(u);
+            }
+            for n in remove {
+                let mut u = d.users[n].clone();
+                u.groups.remove(group);
+                d.put_user(u);
+            }
+            Ok(())
+        })
+    }
+
+    /// Creates a group (409 if taken) or, with `replace`, replaces it; answers whether it was created.
+    pub fn put_group(&self, name: &str, c: GroupChanges, replace: bool) -> ApiResult<bool> {
+        validate_name("group", name)?;
+        if c.name.as_deref().is_some_and(|n| n != name) {
+            return Err(ApiError::bad_request(format!(
+                "The body names group '{}' but the path '{name}'",
+                c.name.as_deref().unwrap_or_default()
+            )));
+        }
+        let created = self.change(|d| {
+            let exists = d.groups.contains_key(name);
+            if exists && !replace {
+                return Err(ApiError::conflict(format!("Group '{name}' already exists")));
+            }
+            d.put_group(Group {
+                name: name.to_string(),
+                description: c.description.clone().unwrap_or_default(),
+                auto_join: c.auto_join.unwrap_or(false),
+                admin_privileges: c.admin_privileges.unwrap_or(false),
+                realm: c.realm.clone().unwrap_or_else(|| "internal".into()),
+                external_id: c.external_id.clone().unwrap_or_default(),
+            });
+            Ok(!exists)
+        })?;
+        if let Some(members) = &c.members {
+            self.set_members(name, members)?;
+        }
+        Ok(created)
+    }
+
+    /// Changes a group's fields (404 if unknown).
+    pub fn update_group(&self, name: &str, c: GroupChanges) -> ApiResult<()> {
+        if c.name.as_deref().is_some_and(|n| n != name) {
+            return Err(ApiError::bad_request("A group cannot be renamed"));
+        }
+        if let Some(m) = &c.members {
+            let d = self.directory();
+            if let Some(n) = m.iter().find(|n| !d.users.contains_key(*n)) {
+                return Err(ApiError::bad_request(format!("User '{n}' does not exist")));
+            }
+        }
+        self.change(|d| {
+            let mut g = d
+                .groups
+                .get(name)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found(format!("Group '{name}' does not exist")))?;
+            if let Some(v) = &c.description {
+                g.description = v.clone();
+            }
+            if let Some(v) = c.auto_join {
+                g.auto_join = v;
+            }
+            if let Some(v) = c.admin_privileges {
+                g.admin_privileges = v;
+            }
+            if let Some(v) = &c.realm {
+                g.realm = v.clone();
+            }
+            if let Some(v) = &c.external_id {
+                g.external_id = v.clone();
+            }
+            d.put_group(g);
+            Ok(())
+        })?;
+        if let Some(m) = &c.members {
+            self.set_members(name, m)?;
+        }
+        Ok(())
+    }
+
+    /// Makes `members` exactly the group's members.
+    fn set_members(&self, group: &str, members: &[String]) -> ApiResult<()> {
+        let d = self.directory();
+        let current = d.members(group);
+        let add: Vec<String> = members.iter().filter(|m| !current.contains(m)).cloned().collect();
+        let remove: Vec<String> = current.into_iter().filter(|m| !members.contains(m)).collect();
+        self.change_membership(group, &add, &remove)
+    }
+
+    /// Deletes a group and its memberships.
+    pub fn delete_group(&self, name: &str) -> ApiResult<()> {
+        self.change(|d| {
+            d.remove_group(name)
+                .map(|_| ())
+                .ok_or_else(|| ApiError::not_found(format!("Group '{name}' does not exist")))
+        })
+    }
+
+    /// Creates (or with `regenerate`, replaces) a user's API key; answers the key, shown this once.
+    pub fn create_api_key(&self, name: &str, regenerate: bool) -> ApiResult<String> {
+        let key = format!("AKCp8{}", random_secret(34));
+        self.change(|d| {
+            let mut u = d
+                .users
+                .get(name)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found(format!("User '{name}' does not exist")))?;
+            if u.api_key_sha256.is_some() && !regenerate {
+                return Err(ApiError::conflict(
+                    "An API key already exists: regenerate it with PUT or revoke it with DELETE",
+                ));
+            }
+            u.api_key_sha256 = Some(secret_digest(&key));
+            u.api_key_hint = Some(format!("{}…", &key[..9]));
+            d.put_user(u);
+            Ok(())
+        })?;
+        Ok(key)
+    }
+
+    /// Revokes the API keys of the named users (all users when `None`); answers how many.
+    pub fn revoke_api_keys(&self, names: Option<&[String]>) -> ApiResult<usize> {
+        self.change(|d| {
+            let targets: Vec<User> = d
+                .users
+                .values()
+                .filter(|u| u.api_key_sha256.is_some())
+                .filter(|u| names.is_none_or(|ns| ns.contains(&u.name)))
+                .cloned()
+                .collect();
+            let n = targets.len();
+            for mut u in targets {
+                u.api_key_sha256 = None;
+                u.api_key_hint = None;
+                d.put_user(u);
+            }
+            Ok(n)
+        })
+    }
+}

@@ -1,0 +1,128 @@
+//! The security APIs: users, groups, access tokens, API keys (Access API under
+//! `/access/api/…`, also answered under `/artifactory/access/…`, and Artifactory's
+//! `/artifactory/api/security/…`).
+
+mod groups;
+mod keys;
+mod tokens;
+mod users;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, header};
+use axum::routing::{delete, get, patch, post};
+use serde_json::{Map, Value};
+
+use super::State;
+use crate::error::{ApiError, ApiResult};
+
+/// The security routes.
+pub fn routes() -> Router<State> {
+    let access = Router::new()
+        .route("/api/v2/users", get(users::list_v2).post(users::create_v2))
+        .route(
+            "/api/v2/users/{name}",
+            get(users::get_v2).patch(users::update_v2).delete(users::delete_v2),
+        )
+        .route("/api/v2/users/{name}/groups", patch(users::groups_v2))
+        .route("/api/v2/groups", get(groups::list_v2).post(groups::create_v2))
+        .route(
+            "/api/v2/groups/{name}",
+            get(groups::get_v2).patch(groups::update_v2).delete(groups::delete_v2),
+        )
+        .route("/api/v2/groups/{name}/members", patch(groups::members_v2))
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v2/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{id}", get(tokens::get_one).delete(tokens::revoke))
+        .route("/api/v2/tokens/{id}", get(tokens::get_one).delete(tokens::revoke));
+    Router::new()
+        .nest("/access", access.clone())
+        .nest("/artifactory/access", access)
+        .route("/artifactory/api/security/users", get(users::list_v1))
+        .route(
+            "/artifactory/api/security/users/{name}",
+            get(users::get_v1)
+                .put(users::put_v1)
+                .post(users::update_v1)
+                .delete(users::delete_v1),
+        )
+        .route("/artifactory/api/security/groups", get(groups::list_v1))
+        .route(
+            "/artifactory/api/security/groups/{name}",
+            get(groups::get_v1)
+                .put(groups::put_v1)
+                .post(groups::update_v1)
+                .delete(groups::delete_v1),
+        )
+        .route(
+            "/artifactory/api/security/token",
+            get(tokens::list_legacy).post(tokens::create_legacy),
+        )
+        .route("/artifactory/api/security/token/revoke", post(tokens::revoke_legacy))
+        .route(
+            "/artifactory/api/security/apiKey",
+            get(keys::get_api_key)
+                .post(keys::create_api_key)
+                .put(keys::regenerate_api_key)
+                .delete(keys::revoke_api_keys),
+        )
+        .route(
+            "/artifactory/api/security/apiKey/{name}",
+            delete(keys::revoke_user_api_key),
+        )
+        .route(
+            "/artifactory/api/security/encryptedPassword",
+            get(keys::encrypted_password),
+        )
+        .route("/artifactory/api/security/unlockUsers", post(keys::unlock_users))
+        .route("/artifactory/api/security/unlockUsers/{name}", post(keys::unlock_user))
+        .route("/artifactory/api/security/unlockAllUsers", post(keys::unlock_all))
+        .route("/artifactory/api/security/lockedUsers", get(keys::locked_users))
+}
+
+/// A JSON object body, or a form body (`application/x-www-form-urlencoded`) as an
+/// object of strings; a malformed body is a 400 that says why.
+pub fn object_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Map<String, Value>> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("The form is not UTF-8"))?;
+        let mut out = Map::new();
+        for pair in text.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let dec = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            out.insert(dec(k), Value::String(dec(v)));
+        }
+        return Ok(out);
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::bad_request("The body must be a JSON object")),
+        Err(e) => Err(ApiError::bad_request(format!("Malformed JSON body: {e}"))),
+    }
+}
+
+/// Decodes a JSON body into `T`, naming the field at fault.
+pub fn typed_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("A JSON body is required"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let at = e.path().to_string();
+        if at == "." {
+            ApiError::bad_request(format!("Malformed JSON body: {}", e.inner()))
+        } else {
+            ApiError::bad_request(format!("Malformed JSON body: field '{at}': {}", e.inner()))
+        }
+    })
+}
