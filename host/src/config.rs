@@ -118,8 +118,10 @@ impl Default for PluginLimits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecurityConfig {
-    /// Unauthenticated callers may read (download, item info, listings).
-    pub anonymous_read: bool,
+    /// Unauthenticated requests are served as the user `anonymous`, whose rights are
+    /// those permission targets give it (the default target `Anything` lets it read).
+    #[serde(alias = "anonymous_read")]
+    pub anonymous_access: bool,
     /// Password of the `admin` user created on first start.
     pub initial_admin_password: String,
     /// Lifetime of an access token created without `expires_in`, in seconds (0: no expiry).
@@ -135,7 +137,7 @@ pub struct SecurityConfig {
 impl Default for SecurityConfig {
     fn default() -> Self {
         SecurityConfig {
-            anonymous_read: false,
+            anonymous_access: false,
             initial_admin_password: "password".into(),
             default_token_expiry_seconds: 365 * 24 * 3600,
             max_token_expiry_seconds: 0,
@@ -197,7 +199,7 @@ mod tests {
         let c = Config::parse(text).expect("shipped config");
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:8081");
         assert_eq!(c.storage.data_dir, PathBuf::from("./data"));
-        assert!(!c.security.anonymous_read);
+        assert!(!c.security.anonymous_access);
         assert_eq!(c.plugins.limits_for("any"), PluginLimits::default());
     }
 

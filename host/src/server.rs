@@ -80,6 +80,7 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     let repos = Repos::load(meta.clone())?;
     let auth = Arc::new(Auth::open(
         meta.clone(),
+        repos.clone(),
         config.security.clone(),
         &data.join("security"),
     )?);

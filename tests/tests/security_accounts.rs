@@ -225,7 +225,7 @@ fn groups_have_members_auto_join_and_admin_privileges() {
     let s = server();
     let r = s
         .admin(Method::POST, "/access/api/v2/groups")
-        .json(&json!({"name": "readers", "description": "everyone", "auto_join": true}))
+        .json(&json!({"name": "staff", "description": "everyone", "auto_join": true}))
         .send()
         .unwrap();
     assert_eq!(r.status(), 201);
@@ -239,7 +239,7 @@ fn groups_have_members_auto_join_and_admin_privileges() {
     s.create_user("hank", "pw-hank", &[]);
     // New users joined the auto-join group.
     let u = json(s.admin(Method::GET, "/access/api/v2/users/gina").send().unwrap());
-    assert_eq!(u["groups"], json!(["readers"]));
+    assert_eq!(u["groups"], json!(["readers", "staff"]));
     // Membership through the group API.
     let r = s
         .admin(Method::PATCH, "/access/api/v2/groups/ops/members")
@@ -277,7 +277,7 @@ fn groups_have_members_auto_join_and_admin_privileges() {
         204
     );
     let u = json(s.admin(Method::GET, "/access/api/v2/users/hank").send().unwrap());
-    assert_eq!(u["groups"], json!(["readers"]));
+    assert_eq!(u["groups"], json!(["readers", "staff"]));
     let r = s
         .user("hank", "pw-hank", Method::PUT, "/artifactory/api/repositories/again")
         .json(&repo)
@@ -287,18 +287,18 @@ fn groups_have_members_auto_join_and_admin_privileges() {
     // Bad group requests.
     let r = s
         .admin(Method::POST, "/access/api/v2/groups")
-        .json(&json!({"name": "readers"}))
+        .json(&json!({"name": "staff"}))
         .send()
         .unwrap();
     expect_error(r, 409);
     let r = s
-        .admin(Method::PATCH, "/access/api/v2/groups/readers/members")
+        .admin(Method::PATCH, "/access/api/v2/groups/staff/members")
         .json(&json!({"add": ["ghost"]}))
         .send()
         .unwrap();
     assert!(expect_error(r, 400).contains("ghost"));
     let list = json(s.admin(Method::GET, "/access/api/v2/groups").send().unwrap());
-    assert_eq!(list["groups"].as_array().unwrap().len(), 1);
+    assert_eq!(list["groups"].as_array().unwrap().len(), 2);
 }
 
 #[test]

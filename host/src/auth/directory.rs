@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::permissions::PermissionTarget;
 use super::tokens::TokenRecord;
 use super::users::{Group, User};
 use crate::storage::{MetaStore, SecurityWrite, StoreError};
@@ -17,6 +18,9 @@ pub struct Directory {
     pub groups: BTreeMap<String, Group>,
     /// By token id (`jti`).
     pub tokens: BTreeMap<String, TokenRecord>,
+    pub permissions: BTreeMap<String, PermissionTarget>,
+    /// One-time setup steps already done (e.g. the default permission targets).
+    pub done: BTreeMap<String, bool>,
     /// sha256 of an API key → its user.
     api_keys: HashMap<String, String>,
     /// Changes made to this copy and not yet written.
@@ -37,6 +41,8 @@ impl Directory {
             users: load(meta, "user")?,
             groups: load(meta, "group")?,
             tokens: load(meta, "token")?,
+            permissions: load(meta, "permission")?,
+            done: load(meta, "done")?,
             ..Default::default()
         };
         d.api_keys = d
@@ -122,6 +128,25 @@ impl Directory {
             .filter(|u| u.groups.contains(group))
             .map(|u| u.name.clone())
             .collect()
+    }
+
+    /// Creates or replaces a permission target.
+    pub fn put_permission(&mut self, p: PermissionTarget) {
+        self.write("permission", &p.name, Some(&p));
+        self.permissions.insert(p.name.clone(), p);
+    }
+
+    /// Deletes a permission target.
+    pub fn remove_permission(&mut self, name: &str) -> Option<PermissionTarget> {
+        let p = self.permissions.remove(name)?;
+        self.write::<PermissionTarget>("permission", name, None);
+        Some(p)
+    }
+
+    /// Marks a one-time setup step as done.
+    pub fn mark_done(&mut self, step: &str) {
+        self.write("done", step, Some(&true));
+        self.done.insert(step.to_string(), true);
     }
 
     /// Records an issued token.

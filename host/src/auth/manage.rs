@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::Deserialize;
 
+use super::permissions::{BUILD_REPO, PermissionTarget};
 use super::users::{Group, User, hash_password, random_secret, secret_digest};
 use super::{Auth, Directory};
 use crate::clock;
@@ -360,6 +361,60 @@ impl Auth {
                 d.put_user(u);
             }
             Ok(n)
+        })
+    }
+
+    /// Creates (409 if taken, unless `replace`) or replaces a permission target after
+    /// checking that its repositories, users and groups exist; answers whether it was created.
+    pub fn put_permission(&self, t: PermissionTarget, replace: bool) -> ApiResult<bool> {
+        validate_name("permission target", &t.name).or_else(|e| {
+            // Artifactory's default targets have spaces ("Any Remote").
+            if t.name.chars().all(|c| c.is_ascii_alphanumeric() || " ._-@".contains(c)) && !t.name.is_empty() {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
+        if let Some(r) = &t.repo {
+            for key in r.targets.keys() {
+                if !matches!(key.as_str(), "ANY" | "ANY LOCAL" | "ANY REMOTE") && self.repos.get(key).is_none() {
+                    return Err(ApiError::bad_request(format!("Repository '{key}' does not exist")));
+                }
+            }
+        }
+        if let Some(b) = &t.build
+            && let Some(k) = b.targets.keys().find(|k| k.as_str() != BUILD_REPO)
+        {
+            return Err(ApiError::bad_request(format!(
+                "Build permissions apply to '{BUILD_REPO}', not '{k}'"
+            )));
+        }
+        self.change(|d| {
+            let (users, groups) = t.principals();
+            if let Some(u) = users.iter().find(|u| **u != "anonymous" && !d.users.contains_key(**u)) {
+                return Err(ApiError::bad_request(format!("User '{u}' does not exist")));
+            }
+            if let Some(g) = groups.iter().find(|g| !d.groups.contains_key(**g)) {
+                return Err(ApiError::bad_request(format!("Group '{g}' does not exist")));
+            }
+            let exists = d.permissions.contains_key(&t.name);
+            if exists && !replace {
+                return Err(ApiError::conflict(format!(
+                    "Permission target '{}' already exists",
+                    t.name
+                )));
+            }
+            d.put_permission(t.clone());
+            Ok(!exists)
+        })
+    }
+
+    /// Deletes a permission target.
+    pub fn delete_permission(&self, name: &str) -> ApiResult<()> {
+        self.change(|d| {
+            d.remove_permission(name)
+                .map(|_| ())
+                .ok_or_else(|| ApiError::not_found(format!("Permission target '{name}' does not exist")))
         })
     }
 }

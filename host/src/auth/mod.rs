@@ -9,6 +9,7 @@
 
 mod directory;
 mod manage;
+pub mod permissions;
 pub mod tokens;
 mod users;
 
@@ -25,10 +26,12 @@ use sha2::{Digest, Sha256};
 use crate::clock;
 use crate::config::SecurityConfig;
 use crate::error::{ApiError, ApiResult};
+use crate::repos::Repos;
 use crate::storage::MetaStore;
 
 pub use directory::Directory;
 pub use manage::{GroupChanges, UserChanges};
+pub use permissions::PermissionTarget;
 pub use tokens::{Scope, TokenRecord};
 pub use users::{Group, User, hash_password, random_secret, secret_digest};
 
@@ -114,6 +117,7 @@ struct Failures {
 /// Credentials checking and permission decisions.
 pub struct Auth {
     meta: Arc<dyn MetaStore>,
+    repos: Repos,
     config: SecurityConfig,
     signer: tokens::Signer,
     dir: ArcSwap<Directory>,
@@ -126,9 +130,15 @@ pub struct Auth {
 
 impl Auth {
     /// Loads the security records and the token signing key (made on first start in `key_dir`).
-    pub fn open(meta: Arc<dyn MetaStore>, config: SecurityConfig, key_dir: &Path) -> anyhow::Result<Auth> {
+    pub fn open(
+        meta: Arc<dyn MetaStore>,
+        repos: Repos,
+        config: SecurityConfig,
+        key_dir: &Path,
+    ) -> anyhow::Result<Auth> {
         let dir = Directory::load(meta.as_ref())?;
         Ok(Auth {
+            repos,
             signer: tokens::Signer::open(key_dir)?,
             meta,
             config,
@@ -164,18 +174,44 @@ impl Auth {
         Ok(out)
     }
 
-    /// Creates the `admin` user on first start; answers whether its password is still `initial`'s default.
+    /// Creates on first start the `admin` user, the auto-join group `readers` and the
+    /// permission target `Anything` (readers and the anonymous user read every
+    /// repository), as Artifactory ships; answers whether admin's password is still the default.
     pub fn bootstrap(&self, initial_password: &str) -> anyhow::Result<bool> {
-        if let Some(u) = self.directory().users.get("admin") {
-            return Ok(u.verify_password("password"));
+        let d = self.directory();
+        let admin = match d.users.get("admin") {
+            Some(u) => u.clone(),
+            None => User::new("admin", initial_password, true)?,
+        };
+        let default = admin.verify_password("password");
+        let first_start = !d.done.contains_key("defaults");
+        if first_start || !d.users.contains_key("admin") {
+            self.change(|d| {
+                if !d.users.contains_key("admin") {
+                    d.put_user(admin);
+                }
+                if !d.done.contains_key("defaults") {
+                    d.put_group(Group {
+                        name: "readers".into(),
+                        description: "Every new user joins it: it reads every repository".into(),
+                        auto_join: true,
+                        admin_privileges: false,
+                        realm: "internal".into(),
+                        external_id: String::new(),
+                    });
+                    d.put_permission(PermissionTarget::from_json(
+                        "Anything",
+                        &serde_json::json!({"repo": {
+                            "repositories": ["ANY"], "include-patterns": ["**"],
+                            "actions": {"users": {"anonymous": ["read"]}, "groups": {"readers": ["read"]}}
+                        }}),
+                    )?);
+                    d.mark_done("defaults");
+                }
+                Ok(())
+            })
+            .map_err(|e| anyhow::anyhow!(e.message))?;
         }
-        let u = User::new("admin", initial_password, true)?;
-        let default = u.verify_password("password");
-        self.change(|d| {
-            d.put_user(u);
-            Ok(())
-        })
-        .map_err(|e| anyhow::anyhow!(e.message))?;
         Ok(default)
     }
 
@@ -546,18 +582,101 @@ impl Auth {
     }
 
     /// Whether `caller` may perform `action` on `repo`/`path`: 401 for an anonymous
-    /// caller who must log in, 403 for an authenticated one who may not.
+    /// caller who must log in, 404 when an authenticated caller may not even read the
+    /// path (it is not revealed), 403 otherwise.
     pub fn authorize(&self, caller: &Caller, action: Action, repo: &str, path: &str) -> ApiResult<()> {
-        if caller.admin || (action == Action::Read && self.config.anonymous_read) {
+        if self.allows(caller, action, repo, path) {
             return Ok(());
         }
         if caller.user.is_none() {
             return Err(ApiError::unauthorized("Authentication is required"));
         }
+        if action != Action::Write && !self.allows(caller, Action::Read, repo, path) {
+            return Err(ApiError::not_found(format!("Could not find resource '{repo}/{path}'")));
+        }
         Err(ApiError::forbidden(format!(
-            "User '{}' has no {action:?} permission on '{repo}/{path}'",
-            caller.name()
+            "User '{}' needs the {} permission on '{repo}/{path}'",
+            caller.name(),
+            match action {
+                Action::Read => "read",
+                Action::Annotate => "annotate",
+                Action::Write => "deploy",
+                Action::Delete => "delete",
+            }
         )))
+    }
+
+    /// Read access to an item: a file needs read; a folder is also open to callers
+    /// who may read something below it (so they can browse there).
+    pub fn authorize_read_item(&self, caller: &Caller, repo: &str, path: &str, folder: bool) -> ApiResult<()> {
+        if folder && self.can_browse(caller, repo, path) {
+            return Ok(());
+        }
+        self.authorize(caller, Action::Read, repo, path)
+    }
+
+    /// Whether an item shows in `caller`'s listings.
+    pub fn can_see(&self, caller: &Caller, repo: &str, path: &str, folder: bool) -> bool {
+        if folder {
+            self.can_browse(caller, repo, path)
+        } else {
+            self.allows(caller, Action::Read, repo, path)
+        }
+    }
+
+    /// Whether `caller` may perform `action` on `repo`/`path`.
+    pub fn allows(&self, caller: &Caller, action: Action, repo: &str, path: &str) -> bool {
+        self.decide(caller, action, repo, path, false)
+    }
+
+    /// Whether `caller` may see `repo`/`path` in a listing: readable, or a folder on
+    /// the way to something readable.
+    pub fn can_browse(&self, caller: &Caller, repo: &str, path: &str) -> bool {
+        self.decide(caller, Action::Read, repo, path, true)
+    }
+
+    fn decide(&self, caller: &Caller, action: Action, repo: &str, path: &str, toward: bool) -> bool {
+        if caller.admin {
+            return true;
+        }
+        let Some(who) = self.principals(caller) else {
+            return false;
+        };
+        let class = self.repos.get(repo).map(|r| r.rclass);
+        permissions::allows(&self.directory().permissions, &who, action, repo, class, path, toward)
+    }
+
+    /// Whether `caller` may perform `action` on the build `name`.
+    pub fn allows_build(&self, caller: &Caller, action: Action, name: &str) -> bool {
+        if caller.admin {
+            return true;
+        }
+        self.principals(caller)
+            .is_some_and(|who| permissions::allows_build(&self.directory().permissions, &who, action, name))
+    }
+
+    /// Whom permissions are looked up for; none for anonymous callers when anonymous
+    /// access is off.
+    fn principals<'c>(&self, caller: &'c Caller) -> Option<permissions::Principals<'c>> {
+        match &caller.user {
+            None if !self.config.anonymous_access => None,
+            None => Some(permissions::Principals {
+                user: Some("anonymous"),
+                groups: &[],
+            }),
+            Some(u) => Some(permissions::Principals {
+                user: caller.user_grants.then_some(u.as_str()),
+                groups: &caller.groups,
+            }),
+        }
+    }
+
+    /// Any authenticated caller, or anyone when anonymous access is on.
+    pub fn require_access(&self, caller: &Caller) -> ApiResult<()> {
+        if caller.user.is_none() && !self.config.anonymous_access {
+            return Err(ApiError::unauthorized("Authentication is required"));
+        }
+        Ok(())
     }
 
     /// Server-wide administration (repositories, storage, users): admins only.

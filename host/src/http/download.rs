@@ -21,8 +21,17 @@ pub async fn serve(
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let repo = state.repos.existing(&rp.repo)?;
-    state.auth.authorize(caller, Action::Read, &repo.key, &rp.path)?;
-    let item = state.artifacts.item_or_root(&repo.key, &rp.path)?;
+    let item = match state.artifacts.item_or_root(&repo.key, &rp.path) {
+        Ok(i) => i,
+        Err(e) => {
+            // Who may not read learns nothing, not even that the path is missing.
+            state.auth.authorize(caller, Action::Read, &repo.key, &rp.path)?;
+            return Err(e);
+        }
+    };
+    state
+        .auth
+        .authorize_read_item(caller, &repo.key, &rp.path, item.folder)?;
     serve_item(state, caller, &repo.key, &rp.path, &item, method, headers).await
 }
 
@@ -37,7 +46,7 @@ pub async fn serve_item(
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     if item.folder {
-        let html = listing(state, repo_key, path)?;
+        let html = listing(state, caller, repo_key, path)?;
         let mut resp = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
         if method == Method::HEAD {
             *resp.body_mut() = Body::empty();
@@ -178,7 +187,7 @@ fn parse_range(h: &str, size: u64) -> RangeAnswer {
 }
 
 /// An HTML index of a folder, as Artifactory's browser view.
-fn listing(state: &State, repo: &str, path: &str) -> ApiResult<String> {
+fn listing(state: &State, caller: &Caller, repo: &str, path: &str) -> ApiResult<String> {
     let title = if path.is_empty() {
         repo.to_string()
     } else {
@@ -198,6 +207,14 @@ fn listing(state: &State, repo: &str, path: &str) -> ApiResult<String> {
         out.push_str("<a href=\"../\">../</a>\n");
     }
     for (name, item) in state.meta.children(repo, path)? {
+        let child = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}/{name}")
+        };
+        if !state.auth.can_see(caller, repo, &child, item.folder) {
+            continue;
+        }
         let (href, shown, size) = if item.folder {
             (format!("{}/", url_path(&name)), format!("{name}/"), "-".to_string())
         } else {

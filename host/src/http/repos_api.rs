@@ -19,13 +19,14 @@ fn known_types(state: &State) -> Vec<String> {
 
 /// GET list, filtered by `type` and `packageType`.
 pub async fn list(Axs(state): Axs<State>, caller: Caller, BaseUrl(base): BaseUrl, q: Query) -> ApiResult<Response> {
-    state.auth.authorize(&caller, crate::auth::Action::Read, "", "")?;
+    state.auth.require_access(&caller)?;
     let want_type = q.get("type").map(str::to_ascii_lowercase);
     let want_pkg = q.get("packageType").map(str::to_ascii_lowercase);
     let out: Vec<Value> = state
         .repos
         .all()
         .into_iter()
+        .filter(|r| state.auth.can_browse(&caller, &r.key, ""))
         .filter(|r| {
             want_type
                 .as_deref()

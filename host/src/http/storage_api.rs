@@ -106,8 +106,16 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let rp = parse_target(&uri)?;
     let repo = state.repos.existing(&rp.repo)?;
-    state.auth.authorize(&caller, Action::Read, &repo.key, &rp.path)?;
-    let item = state.artifacts.item_or_root(&repo.key, &rp.path)?;
+    let item = match state.artifacts.item_or_root(&repo.key, &rp.path) {
+        Ok(i) => i,
+        Err(e) => {
+            state.auth.authorize(&caller, Action::Read, &repo.key, &rp.path)?;
+            return Err(e);
+        }
+    };
+    state
+        .auth
+        .authorize_read_item(&caller, &repo.key, &rp.path, item.folder)?;
     let (repo, path) = (repo.key.as_str(), rp.path.as_str());
 
     if q.has("properties") {
@@ -148,10 +156,22 @@ pub async fn get(
         ));
     }
     if q.has("list") {
-        return list(&state, &base, repo, path, &item, &q);
+        return list(&state, &caller, &base, repo, path, &item, &q);
     }
     let v = if item.folder {
-        let children = state.meta.children(repo, path)?;
+        let children = state
+            .meta
+            .children(repo, path)?
+            .into_iter()
+            .filter(|(name, i)| {
+                let child = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}/{name}")
+                };
+                state.auth.can_see(&caller, repo, &child, i.folder)
+            })
+            .collect();
         folder_info_json(&base, repo, path, &item, children)
     } else {
         file_info_json(&base, repo, path, &item)
@@ -160,7 +180,15 @@ pub async fn get(
 }
 
 /// `?list[&deep=1][&depth=N][&listFolders=1][&includeRootPath=1]`
-fn list(state: &State, base: &str, repo: &str, path: &str, item: &Item, q: &Query) -> ApiResult<Response> {
+fn list(
+    state: &State,
+    caller: &Caller,
+    base: &str,
+    repo: &str,
+    path: &str,
+    item: &Item,
+    q: &Query,
+) -> ApiResult<Response> {
     if !item.folder {
         return Err(ApiError::bad_request(format!(
             "'{repo}/{path}' is a file: only folders can be listed"
@@ -181,6 +209,9 @@ fn list(state: &State, base: &str, repo: &str, path: &str, item: &Item, q: &Quer
         files.push(json!({"uri": "/", "size": -1, "lastModified": iso8601(item.modified), "folder": true}));
     }
     for (p, i) in state.artifacts.walk(repo, path, depth)? {
+        if !state.auth.can_see(caller, repo, &p, i.folder) {
+            continue;
+        }
         let rel = &p[path.len()..];
         let rel = if rel.starts_with('/') {
             rel.to_string()

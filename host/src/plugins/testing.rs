@@ -80,6 +80,7 @@ impl TestHost {
         let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(&dir)?);
         let auth = Arc::new(Auth::open(
             meta.clone(),
+            crate::repos::Repos::load(meta.clone())?,
             SecurityConfig::default(),
             &dir.join("security"),
         )?);

@@ -1,7 +1,7 @@
 //! Repository configuration: the Artifactory JSON shape, its validation, and the
 //! set of repositories the server knows (cached in memory, stored in the metadata store).
 
-mod patterns;
+pub mod patterns;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

@@ -4,6 +4,7 @@
 
 mod groups;
 mod keys;
+mod permissions;
 mod tokens;
 mod users;
 
@@ -31,6 +32,16 @@ pub fn routes() -> Router<State> {
             get(groups::get_v2).patch(groups::update_v2).delete(groups::delete_v2),
         )
         .route("/api/v2/groups/{name}/members", patch(groups::members_v2))
+        .route(
+            "/api/v2/permissions",
+            get(permissions::list_access).post(permissions::create_access),
+        )
+        .route(
+            "/api/v2/permissions/{name}",
+            get(permissions::get_access)
+                .put(permissions::replace_access)
+                .delete(permissions::delete_access),
+        )
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v2/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{id}", get(tokens::get_one).delete(tokens::revoke))
@@ -53,6 +64,21 @@ pub fn routes() -> Router<State> {
                 .put(groups::put_v1)
                 .post(groups::update_v1)
                 .delete(groups::delete_v1),
+        )
+        .route("/artifactory/api/v2/security/permissions", get(permissions::list_v2))
+        .route(
+            "/artifactory/api/v2/security/permissions/{name}",
+            get(permissions::get_v2)
+                .post(permissions::create_v2)
+                .put(permissions::replace_v2)
+                .delete(permissions::delete_v1v2),
+        )
+        .route("/artifactory/api/security/permissions", get(permissions::list_v1))
+        .route(
+            "/artifactory/api/security/permissions/{name}",
+            get(permissions::get_v1)
+                .put(permissions::replace_v2)
+                .delete(permissions::delete_v1v2),
         )
         .route(
             "/artifactory/api/security/token",
