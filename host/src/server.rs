@@ -96,6 +96,7 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     let artifacts = Artifacts {
         meta: meta.clone(),
         blobs: blobs.clone(),
+        quota: auth.clone(),
     };
     Ok(Arc::new(AppState {
         config,

@@ -25,6 +25,23 @@ pub use transfer::{Transfer, TransferKind, TransferMessage};
 pub struct Artifacts {
     pub meta: Arc<dyn MetaStore>,
     pub blobs: Arc<dyn BlobStore>,
+    /// Storage quotas (projects), checked before a file is recorded.
+    pub quota: Arc<dyn Quota>,
+}
+
+/// Decides whether `added` more bytes may be stored in a repository.
+pub trait Quota: Send + Sync {
+    /// An error (nothing is recorded) when the repository's quota forbids it.
+    fn check(&self, repo: &str, added: i64) -> ApiResult<()>;
+}
+
+/// No quota at all.
+pub struct NoQuota;
+
+impl Quota for NoQuota {
+    fn check(&self, _: &str, _: i64) -> ApiResult<()> {
+        Ok(())
+    }
 }
 
 /// Runs blocking store work off the async threads.
@@ -162,13 +179,18 @@ impl Artifacts {
             original,
             props: d.props.clone(),
         };
+        let added = item.size() as i64 - existing.as_ref().map_or(0, |e| e.size() as i64);
         let change = Change::Put {
             repo: d.repo.key.clone(),
             path: d.path.to_string(),
             item: Box::new(item.clone()),
         };
-        let meta = self.meta.clone();
-        blocking(move || Ok(meta.apply(&[change])?)).await?;
+        let (meta, quota, key) = (self.meta.clone(), self.quota.clone(), d.repo.key.clone());
+        blocking(move || {
+            quota.check(&key, added)?;
+            Ok(meta.apply(&[change])?)
+        })
+        .await?;
         Ok(item)
     }
 

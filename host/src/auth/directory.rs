@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::permissions::PermissionTarget;
+use super::projects::Project;
 use super::tokens::TokenRecord;
 use super::users::{Group, User};
 use crate::storage::{MetaStore, SecurityWrite, StoreError};
@@ -19,6 +20,7 @@ pub struct Directory {
     /// By token id (`jti`).
     pub tokens: BTreeMap<String, TokenRecord>,
     pub permissions: BTreeMap<String, PermissionTarget>,
+    pub projects: BTreeMap<String, Project>,
     /// One-time setup steps already done (e.g. the default permission targets).
     pub done: BTreeMap<String, bool>,
     /// sha256 of an API key → its user.
@@ -42,6 +44,7 @@ impl Directory {
             groups: load(meta, "group")?,
             tokens: load(meta, "token")?,
             permissions: load(meta, "permission")?,
+            projects: load(meta, "project")?,
             done: load(meta, "done")?,
             ..Default::default()
         };
@@ -140,6 +143,19 @@ impl Directory {
     pub fn remove_permission(&mut self, name: &str) -> Option<PermissionTarget> {
         let p = self.permissions.remove(name)?;
         self.write::<PermissionTarget>("permission", name, None);
+        Some(p)
+    }
+
+    /// Creates or replaces a project.
+    pub fn put_project(&mut self, p: Project) {
+        self.write("project", &p.project_key, Some(&p));
+        self.projects.insert(p.project_key.clone(), p);
+    }
+
+    /// Deletes a project.
+    pub fn remove_project(&mut self, key: &str) -> Option<Project> {
+        let p = self.projects.remove(key)?;
+        self.write::<Project>("project", key, None);
         Some(p)
     }
 

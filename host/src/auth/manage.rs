@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 
 use super::permissions::{BUILD_REPO, PermissionTarget};
+use super::projects::{Project, ProjectChanges, validate_key, validate_roles};
 use super::users::{Group, User, hash_password, random_secret, secret_digest};
 use super::{Auth, Directory};
 use crate::clock;
@@ -415,6 +416,101 @@ impl Auth {
             d.remove_permission(name)
                 .map(|_| ())
                 .ok_or_else(|| ApiError::not_found(format!("Permission target '{name}' does not exist")))
+        })
+    }
+
+    /// Creates a project (409 if the key is taken).
+    pub fn create_project(&self, c: ProjectChanges) -> ApiResult<Project> {
+        let key = c
+            .project_key
+            .clone()
+            .ok_or_else(|| ApiError::bad_request("The field 'project_key' is required"))?;
+        validate_key(&key)?;
+        if c.display_name.is_none() {
+            return Err(ApiError::bad_request("The field 'display_name' is required"));
+        }
+        let mut p = Project {
+            project_key: key.clone(),
+            display_name: String::new(),
+            description: String::new(),
+            admin_privileges: serde_json::Value::Null,
+            quota_bytes: None,
+            soft_limit: false,
+            storage_quota_email_notification: false,
+            users: Default::default(),
+            groups: Default::default(),
+        };
+        p.apply(c)?;
+        self.change(|d| {
+            if d.projects.contains_key(&key) {
+                return Err(ApiError::conflict(format!("Project '{key}' already exists")));
+            }
+            d.put_project(p.clone());
+            Ok(p)
+        })
+    }
+
+    /// Changes a project's settings (404 if unknown).
+    pub fn update_project(&self, key: &str, c: ProjectChanges) -> ApiResult<Project> {
+        if c.project_key.as_deref().is_some_and(|k| k != key) {
+            return Err(ApiError::bad_request("A project's key cannot be changed"));
+        }
+        self.change(|d| {
+            let mut p = d
+                .projects
+                .get(key)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found(format!("Project '{key}' does not exist")))?;
+            p.apply(c)?;
+            d.put_project(p.clone());
+            Ok(p)
+        })
+    }
+
+    /// Deletes a project (its repositories stay).
+    pub fn delete_project(&self, key: &str) -> ApiResult<()> {
+        self.change(|d| {
+            d.remove_project(key)
+                .map(|_| ())
+                .ok_or_else(|| ApiError::not_found(format!("Project '{key}' does not exist")))
+        })
+    }
+
+    /// Gives a user (`group` false) or group roles in a project; empty `roles` (None) removes them.
+    pub fn set_project_member(&self, key: &str, group: bool, name: &str, roles: Option<Vec<String>>) -> ApiResult<()> {
+        if let Some(r) = &roles {
+            validate_roles(r)?;
+        }
+        self.change(|d| {
+            let exists = if group {
+                d.groups.contains_key(name)
+            } else {
+                d.users.contains_key(name)
+            };
+            let mut p = d
+                .projects
+                .get(key)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found(format!("Project '{key}' does not exist")))?;
+            let kind = if group { "Group" } else { "User" };
+            let members = if group { &mut p.groups } else { &mut p.users };
+            match roles {
+                Some(r) => {
+                    if !exists {
+                        return Err(ApiError::bad_request(format!("{kind} '{name}' does not exist")));
+                    }
+                    members.insert(name.to_string(), r);
+                }
+                None => {
+                    if members.remove(name).is_none() {
+                        return Err(ApiError::not_found(format!(
+                            "{kind} '{name}' is not a member of project '{key}'"
+                        )));
+                    }
+                }
+            }
+            d.put_project(p);
+            Ok(())
         })
     }
 }

@@ -10,6 +10,7 @@
 mod directory;
 mod manage;
 pub mod permissions;
+pub mod projects;
 pub mod tokens;
 mod users;
 
@@ -642,8 +643,19 @@ impl Auth {
         let Some(who) = self.principals(caller) else {
             return false;
         };
-        let class = self.repos.get(repo).map(|r| r.rclass);
-        permissions::allows(&self.directory().permissions, &who, action, repo, class, path, toward)
+        let config = self.repos.get(repo);
+        let class = config.as_ref().map(|r| r.rclass);
+        let dir = self.directory();
+        if permissions::allows(&dir.permissions, &who, action, repo, class, path, toward) {
+            return true;
+        }
+        // Project members act in the project's repositories by their roles.
+        caller.user.is_some()
+            && config.is_some_and(|r| {
+                dir.projects
+                    .values()
+                    .any(|p| p.owns(&r) && p.grants(who.user, who.groups, action))
+            })
     }
 
     /// Whether `caller` may perform `action` on the build `name`.
@@ -696,6 +708,43 @@ impl Auth {
             .user
             .as_deref()
             .ok_or_else(|| ApiError::unauthorized("Authentication is required"))
+    }
+}
+
+impl crate::artifacts::Quota for Auth {
+    fn check(&self, repo: &str, added: i64) -> ApiResult<()> {
+        if added <= 0 {
+            return Ok(());
+        }
+        let Some(config) = self.repos.get(repo) else {
+            return Ok(());
+        };
+        let dir = self.directory();
+        for p in dir.projects.values().filter(|p| p.owns(&config)) {
+            let Some(limit) = p.quota_bytes else {
+                continue;
+            };
+            let mut used = 0u64;
+            for r in self.repos.all().iter().filter(|r| p.owns(r)) {
+                used += self.meta.repo_counters(&r.key)?.bytes;
+            }
+            let after = used + added as u64;
+            if after > limit {
+                let msg = format!(
+                    "project '{}' would use {after} bytes of its {limit}-byte storage quota ({used} bytes used)",
+                    p.project_key
+                );
+                if p.soft_limit {
+                    tracing::warn!(repo, "soft storage quota exceeded: {msg}");
+                } else {
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("Deploy refused: {msg}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

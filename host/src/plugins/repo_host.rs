@@ -134,6 +134,8 @@ impl RepoHost {
             modified_by: by,
             props,
         };
+        let added = item.size() as i64 - existing.as_ref().map_or(0, |e| e.size() as i64);
+        self.artifacts.quota.check(key, added).map_err(from_api)?;
         self.meta()
             .apply(&[Change::Put {
                 repo: key.clone(),

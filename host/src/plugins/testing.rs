@@ -103,7 +103,11 @@ impl TestHost {
             rt,
             plugins,
             plugin,
-            artifacts: Artifacts { meta, blobs },
+            artifacts: Artifacts {
+                meta,
+                blobs,
+                quota: Arc::new(crate::artifacts::NoQuota),
+            },
             repo,
             auth,
             dir,

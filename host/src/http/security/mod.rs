@@ -5,6 +5,7 @@
 mod groups;
 mod keys;
 mod permissions;
+mod projects;
 mod tokens;
 mod users;
 
@@ -41,6 +42,25 @@ pub fn routes() -> Router<State> {
             get(permissions::get_access)
                 .put(permissions::replace_access)
                 .delete(permissions::delete_access),
+        )
+        .route("/api/v1/projects", get(projects::list).post(projects::create))
+        .route(
+            "/api/v1/projects/{key}",
+            get(projects::get_one).put(projects::update).delete(projects::delete),
+        )
+        .route("/api/v1/projects/{key}/users", get(projects::users))
+        .route(
+            "/api/v1/projects/{key}/users/{name}",
+            get(projects::get_user)
+                .put(projects::put_user)
+                .delete(projects::delete_user),
+        )
+        .route("/api/v1/projects/{key}/groups", get(projects::groups))
+        .route(
+            "/api/v1/projects/{key}/groups/{name}",
+            get(projects::get_group)
+                .put(projects::put_group)
+                .delete(projects::delete_group),
         )
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v2/tokens", get(tokens::list).post(tokens::create))
