@@ -126,30 +126,28 @@ fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The Python clients the PyPI tests drive (twine, pip, build) live in a venv under
-/// `target/clients/venv`, made once; the tests find them there.
+/// The Python clients the tests drive (twine, pip and build for PyPI; pyartifactory
+/// for the REST API) live in a venv under `target/clients/venv`; the tests find them there.
+const PYTHON_CLIENTS: [&str; 5] = ["twine", "build", "setuptools", "wheel", "pyartifactory"];
+
 fn python_clients(root: &Path) -> Result<()> {
     let venv = root.join("target/clients/venv");
     let ready = venv.join(".binyard-ready");
-    if ready.exists() {
+    let wanted = PYTHON_CLIENTS.join(" ");
+    if std::fs::read_to_string(&ready).is_ok_and(|s| s == wanted) {
         return Ok(());
     }
-    eprintln!("xtask: making the Python client venv in {}", venv.display());
-    let mut c = Command::new("python3");
-    c.args(["-m", "venv"]).arg(&venv);
-    run(c)?;
+    eprintln!("xtask: installing the Python clients ({wanted}) in {}", venv.display());
+    if !venv.join("bin/pip").exists() {
+        let mut c = Command::new("python3");
+        c.args(["-m", "venv"]).arg(&venv);
+        run(c)?;
+    }
     let mut c = Command::new(venv.join("bin/pip"));
-    c.args([
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "twine",
-        "build",
-        "setuptools",
-        "wheel",
-    ]);
+    c.args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(PYTHON_CLIENTS);
     run(c)?;
-    std::fs::write(ready, "")?;
+    std::fs::write(ready, wanted)?;
     Ok(())
 }
 

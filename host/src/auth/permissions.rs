@@ -63,7 +63,7 @@ fn canonical_action(a: &str) -> ApiResult<&'static str> {
         "d" | "delete" | "delete/overwrite" | "overwrite" => "delete",
         "m" | "manage" | "admin" => "manage",
         "mxm" | "managedxraymeta" | "managed_xray_meta" => "managedXrayMeta",
-        "distribute" => "distribute",
+        "x" | "distribute" => "distribute",
         _ => {
             return Err(ApiError::bad_request(format!(
                 "Unknown action '{a}': use read, annotate, write, delete, manage, managedXrayMeta or distribute"
@@ -119,6 +119,9 @@ fn principals(v: Option<&Value>, r: &mut Resource, what: &str) -> ApiResult<()> 
             "groups" => &mut r.groups,
             k => return Err(ApiError::bad_request(format!("'{what}' has an unknown key '{k}'"))),
         };
+        if map.is_null() {
+            continue;
+        }
         let Some(map) = map.as_object() else {
             return Err(ApiError::bad_request(format!(
                 "'{what}.{kind}' must map names to actions"
@@ -200,7 +203,7 @@ impl PermissionTarget {
         };
         if let Some(res) = o.get("resources") {
             let res = object(res, "resources")?;
-            for (k, v) in res {
+            for (k, v) in res.iter().filter(|(_, v)| !v.is_null()) {
                 match k.as_str() {
                     "artifact" => t.repo = Some(resource_v2(v, "resources.artifact")?),
                     "build" => t.build = Some(resource_v2(v, "resources.build")?),
@@ -228,10 +231,10 @@ impl PermissionTarget {
                 }
             }
         } else if o.contains_key("repo") || o.contains_key("build") {
-            if let Some(v) = o.get("repo") {
+            if let Some(v) = o.get("repo").filter(|v| !v.is_null()) {
                 t.repo = Some(resource_v2(v, "repo")?);
             }
-            if let Some(v) = o.get("build") {
+            if let Some(v) = o.get("build").filter(|v| !v.is_null()) {
                 t.build = Some(resource_v2(v, "build")?);
             }
         } else if o.contains_key("repositories") || o.contains_key("principals") {

@@ -37,7 +37,10 @@ fn field_bool(m: &Map<String, Value>, k: &str) -> ApiResult<bool> {
     match m.get(k) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(Value::String(s)) if s == "true" || s == "false" => Ok(s == "true"),
+        // Form bodies from Python clients say "True"/"False".
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") => {
+            Ok(s.eq_ignore_ascii_case("true"))
+        }
         Some(v) => Err(ApiError::bad_request(format!(
             "The field '{k}' must be true or false, not {v}"
         ))),
@@ -179,7 +182,17 @@ pub async fn get_one(Axs(state): Axs<State>, caller: Caller, Path(id): Path<Stri
     Ok(json_response(StatusCode::OK, &info_json(&state, &r)))
 }
 
-pub async fn revoke(Axs(state): Axs<State>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+/// DELETE `tokens/{id}`, or `tokens/revoke` with the token (or its id) in the body.
+pub async fn revoke(
+    Axs(state): Axs<State>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    if id == "revoke" {
+        return revoke_legacy(Axs(state), caller, headers, body).await;
+    }
     find_visible(&state, &caller, &id)?;
     state.auth.revoke_token(&id)?;
     Ok(text_response(StatusCode::OK, "Token revoked".into()))
