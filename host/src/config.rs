@@ -15,6 +15,7 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub security: SecurityConfig,
     pub gc: GcConfig,
+    pub events: EventsConfig,
 }
 
 /// `[server]`
@@ -143,6 +144,40 @@ impl Default for SecurityConfig {
             max_token_expiry_seconds: 0,
             lock_after_failed_logins: 5,
             lock_seconds: 300,
+        }
+    }
+}
+
+/// `[events]`: webhook delivery.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// How long one delivery may take (connect, send, answer).
+    pub timeout_ms: u64,
+    /// Attempts per event and subscription before the delivery is logged as failed.
+    pub max_attempts: u32,
+    /// The first retry waits about this long; each next one twice as long (with jitter).
+    pub retry_base_ms: u64,
+    /// The longest wait between two attempts.
+    pub retry_max_ms: u64,
+    /// Refuse subscription URLs on loopback addresses (127.0.0.0/8, ::1).
+    pub deny_loopback: bool,
+    /// Refuse subscription URLs on private networks (10/8, 172.16/12, 192.168/16, fc00::/7).
+    pub deny_private: bool,
+    /// Allow link-local addresses (169.254/16, fe80::/10: cloud metadata lives there).
+    pub allow_link_local: bool,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            timeout_ms: 10_000,
+            max_attempts: 8,
+            retry_base_ms: 1000,
+            retry_max_ms: 60_000,
+            deny_loopback: false,
+            deny_private: false,
+            allow_link_local: false,
         }
     }
 }

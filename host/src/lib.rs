@@ -2,7 +2,8 @@
 //!
 //! One folder per concern: `http/` (routes and handlers), `storage/` (blobs, metadata,
 //! garbage collection), `repos/` (repository configuration), `artifacts/` (deploy,
-//! download, copy, move, properties), `auth/` (users, credentials, permissions).
+//! download, copy, move, properties), `auth/` (users, credentials, permissions),
+//! `events/` (the outbox, webhook subscriptions and their delivery).
 
 pub mod artifacts;
 pub mod auth;
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod plugins;
 pub mod repos;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use crate::artifacts::Artifacts;
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::events::delivery::Deliveries;
 use crate::plugins::Plugins;
 use crate::repos::Repos;
 use crate::storage::{BlobStore, FsBlobStore, MetaStore, RedbMeta, Stats, gc};
@@ -23,6 +24,7 @@ pub struct AppState {
     pub artifacts: Artifacts,
     pub downloads: DownloadStats,
     pub plugins: Arc<Plugins>,
+    pub deliveries: Arc<Deliveries>,
 }
 
 /// Download counts buffered in memory and written every few seconds: counting
@@ -98,6 +100,18 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         blobs: blobs.clone(),
         quota: auth.clone(),
     };
+    let source = if config.server.base_url.is_empty() {
+        format!("http://{}", config.server.listen)
+    } else {
+        config.server.base_url.trim_end_matches('/').to_string()
+    };
+    let deliveries = Arc::new(Deliveries::open(
+        meta.clone(),
+        repos.clone(),
+        plugins.clone(),
+        config.events.clone(),
+        source,
+    )?);
     Ok(Arc::new(AppState {
         config,
         meta,
@@ -107,6 +121,7 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         artifacts,
         downloads: DownloadStats::default(),
         plugins,
+        deliveries,
     }))
 }
 
@@ -117,6 +132,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     state.plugins.scan_folder().await;
     state.plugins.spawn_watcher();
     spawn_background(state.clone());
+    state.deliveries.spawn();
     let app = crate::http::router(state.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -13,6 +13,7 @@ use futures_util::Stream;
 
 use crate::clock;
 use crate::error::{ApiError, ApiResult};
+use crate::events::EventRecord;
 use crate::repos::RepoConfig;
 use crate::storage::upload::{self, UploadError};
 use crate::storage::{BlobStore, Change, Checksums, Digests, Item, MetaStore, Properties};
@@ -180,15 +181,18 @@ impl Artifacts {
             props: d.props.clone(),
         };
         let added = item.size() as i64 - existing.as_ref().map_or(0, |e| e.size() as i64);
-        let change = Change::Put {
-            repo: d.repo.key.clone(),
-            path: d.path.to_string(),
-            item: Box::new(item.clone()),
-        };
+        let changes = [
+            Change::Put {
+                repo: d.repo.key.clone(),
+                path: d.path.to_string(),
+                item: Box::new(item.clone()),
+            },
+            EventRecord::artifact("deployed", &d.repo.key, d.path, &item).change(),
+        ];
         let (meta, quota, key) = (self.meta.clone(), self.quota.clone(), d.repo.key.clone());
         blocking(move || {
             quota.check(&key, added)?;
-            Ok(meta.apply(&[change])?)
+            Ok(meta.apply(&changes)?)
         })
         .await?;
         Ok(item)
@@ -235,17 +239,24 @@ impl Artifacts {
         Ok(out)
     }
 
-    /// The changes that delete a file, or a folder with everything under it.
+    /// The changes that delete a file, or a folder with everything under it (with a
+    /// `deleted` event per file).
     pub fn delete_changes(&self, repo: &str, path: &str) -> ApiResult<Vec<Change>> {
         let item = self.item_or_root(repo, path)?;
         let mut changes = Vec::new();
+        let mut events = Vec::new();
         if item.folder {
-            for (p, _) in self.walk(repo, path, None)?.into_iter().rev() {
+            for (p, i) in self.walk(repo, path, None)?.into_iter().rev() {
+                if !i.folder {
+                    events.push(EventRecord::artifact("deleted", repo, &p, &i).change());
+                }
                 changes.push(Change::Delete {
                     repo: repo.to_string(),
                     path: p,
                 });
             }
+        } else {
+            events.push(EventRecord::artifact("deleted", repo, path, &item).change());
         }
         if !path.is_empty() {
             changes.push(Change::Delete {
@@ -253,13 +264,14 @@ impl Artifacts {
                 path: path.to_string(),
             });
         }
+        changes.extend(events);
         Ok(changes)
     }
 
     /// Deletes a file, or a folder with everything under it; answers how many items went.
     pub async fn delete(&self, repo: &str, path: &str) -> ApiResult<usize> {
         let changes = self.delete_changes(repo, path)?;
-        let n = changes.len();
+        let n = changes.iter().filter(|c| matches!(c, Change::Delete { .. })).count();
         let meta = self.meta.clone();
         blocking(move || Ok(meta.apply(&changes)?)).await?;
         Ok(n)

@@ -3,6 +3,7 @@
 use super::{Artifacts, blocking, paths::check_property_key};
 use crate::clock;
 use crate::error::{ApiError, ApiResult};
+use crate::events::EventRecord;
 use crate::storage::Change;
 
 /// One property change: set the values, or remove the key (`None`).
@@ -89,14 +90,18 @@ impl Artifacts {
         }
         let now = clock::now_ms();
         let mut batch = Vec::new();
+        let mut events = Vec::new();
         for (p, mut item) in targets {
             for c in changes {
                 match &c.values {
                     Some(v) => {
                         item.props.insert(c.key.clone(), v.clone());
+                        events.push(EventRecord::property("property_added", repo, &p, &item, &c.key, v));
                     }
                     None => {
-                        item.props.remove(&c.key);
+                        if let Some(old) = item.props.remove(&c.key) {
+                            events.push(EventRecord::property("property_deleted", repo, &p, &item, &c.key, &old));
+                        }
                     }
                 }
             }
@@ -108,6 +113,7 @@ impl Artifacts {
                 item: Box::new(item),
             });
         }
+        batch.extend(events.iter().map(EventRecord::change));
         let meta = self.meta.clone();
         blocking(move || Ok(meta.apply(&batch)?)).await
     }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::{Artifacts, blocking};
 use crate::clock;
 use crate::error::{ApiError, ApiResult};
+use crate::events::EventRecord;
 use crate::repos::RepoConfig;
 use crate::storage::{BlobPin, Change};
 
@@ -78,6 +79,7 @@ impl Artifacts {
         let mut messages = Vec::new();
         let mut failed = false;
         let mut changes = Vec::new();
+        let mut events = Vec::new();
         let mut pins: Vec<BlobPin> = Vec::new();
         let (mut files, mut folders) = (0, 0);
         for (p, item) in &sources {
@@ -129,6 +131,14 @@ impl Artifacts {
             }
             copy.modified = now;
             copy.modified_by = t.by.to_string();
+            if !copy.folder {
+                let kind = if t.kind == TransferKind::Copy {
+                    "copied"
+                } else {
+                    "moved"
+                };
+                events.push(EventRecord::transfer(kind, (src, p), (dst, &target), &copy).change());
+            }
             changes.push(Change::Put {
                 repo: dst.clone(),
                 path: target,
@@ -144,7 +154,7 @@ impl Artifacts {
                 .iter()
                 .filter_map(|c| match c {
                     Change::Put { path, .. } => Some(path.as_str()),
-                    Change::Delete { .. } => None,
+                    Change::Delete { .. } | Change::Event(_) => None,
                 })
                 .map(|target| &target[t.dst_path.len()..])
                 .collect();
@@ -181,6 +191,7 @@ impl Artifacts {
             });
             return Ok((messages, failed));
         }
+        changes.extend(events);
         let meta = self.meta.clone();
         blocking(move || Ok(meta.apply(&changes)?)).await?;
         drop(pins);

@@ -10,7 +10,7 @@ use super::permissions::PermissionTarget;
 use super::projects::Project;
 use super::tokens::TokenRecord;
 use super::users::{Group, User};
-use crate::storage::{MetaStore, SecurityWrite, StoreError};
+use crate::storage::{MetaStore, RecordWrite, StoreError};
 
 /// Users, groups and tokens, as stored.
 #[derive(Clone, Default)]
@@ -26,11 +26,11 @@ pub struct Directory {
     /// sha256 of an API key → its user.
     api_keys: HashMap<String, String>,
     /// Changes made to this copy and not yet written.
-    writes: Vec<SecurityWrite>,
+    writes: Vec<RecordWrite>,
 }
 
 fn load<T: DeserializeOwned>(meta: &dyn MetaStore, kind: &str) -> Result<BTreeMap<String, T>, StoreError> {
-    meta.security_records(kind)?
+    meta.records(kind)?
         .into_iter()
         .map(|(k, v)| Ok((k, serde_json::from_slice(&v)?)))
         .collect()
@@ -57,12 +57,12 @@ impl Directory {
     }
 
     /// The changes made since this copy was taken (and forgets them).
-    pub fn take_writes(&mut self) -> Vec<SecurityWrite> {
+    pub fn take_writes(&mut self) -> Vec<RecordWrite> {
         std::mem::take(&mut self.writes)
     }
 
     fn write<T: Serialize>(&mut self, kind: &'static str, key: &str, value: Option<&T>) {
-        self.writes.push(SecurityWrite {
+        self.writes.push(RecordWrite {
             kind,
             key: key.to_string(),
             value: value.map(|v| serde_json::to_vec(v).expect("security records serialise")),

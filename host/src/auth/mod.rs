@@ -169,7 +169,7 @@ impl Auth {
         let out = f(&mut copy)?;
         let writes = copy.take_writes();
         if !writes.is_empty() {
-            self.meta.security_apply(&writes)?;
+            self.meta.apply_records(&writes)?;
         }
         self.dir.store(Arc::new(copy));
         Ok(out)

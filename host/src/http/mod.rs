@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod download;
+mod events_api;
 mod formats;
 mod plugins_api;
 mod repos_api;
@@ -64,6 +65,21 @@ pub fn router(state: State) -> Router {
         )
         .route("/artifactory/api/plugins/{name}/reload", post(plugins_api::reload))
         .merge(security::routes())
+        .route(
+            "/event/api/v1/subscriptions",
+            get(events_api::list).post(events_api::create),
+        )
+        .route(
+            "/event/api/v1/subscriptions/{key}",
+            get(events_api::get_one)
+                .put(events_api::replace)
+                .delete(events_api::delete),
+        )
+        .route(
+            "/event/api/v1/subscriptions/{key}/deliveries",
+            get(events_api::deliveries),
+        )
+        .route("/event/api/v1/subscriptions/{key}/test", post(events_api::test))
         .route("/artifactory/api/{format}/{*rest}", any(formats::format_api))
         .route("/v2/{repo}/{*rest}", any(formats::docker_api))
         .route("/artifactory/{*rest}", any(artifacts::handle))

@@ -34,6 +34,7 @@ pub use bindings::package_type::exports::binyard::plugin::format::{Body, Request
 use bindings::package_type::{PackageType, PackageTypePre};
 use bindings::retention_policy::RetentionPolicyPre;
 use bindings::webhook_formatter::WebhookFormatterPre;
+pub use bindings::webhook_formatter::exports::binyard::plugin::formatter::{Event as FormatterEvent, Outgoing};
 use repo_host::RepoHost;
 use sandbox::{StoreData, deadline_ticks, new_store};
 
@@ -478,6 +479,60 @@ impl Plugins {
                 Err(err)
             }
         }
+    }
+
+    /// Calls the webhook-formatter plugin `name` in a fresh instance; any failure (no
+    /// such formatter, a trap, a timeout, the plugin's own refusal) is an error message.
+    pub async fn format_event(
+        self: &Arc<Self>,
+        name: &str,
+        event: FormatterEvent,
+        config: String,
+    ) -> Result<Outgoing, String> {
+        let plugin = self
+            .get(name)
+            .ok_or_else(|| format!("no formatter plugin '{name}' is loaded"))?;
+        let Pre::Formatter(pre) = &plugin.pre else {
+            return Err(format!("plugin '{name}' is not a webhook formatter"));
+        };
+        let pre = pre.clone();
+        let deadline = Duration::from_millis(plugin.limits.deadline_ms);
+        let permit = tokio::time::timeout(deadline, plugin.permits.acquire())
+            .await
+            .map_err(|_| format!("formatter '{name}' is busy"))?
+            .map_err(|e| e.to_string())?;
+        plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let (engine, p) = (self.engine.clone(), plugin.clone());
+        let result = tokio::task::spawn_blocking(move || {
+            let mut store = new_store(&engine, &p.name, &p.limits, None);
+            store.set_epoch_deadline(deadline_ticks(&p.limits));
+            let inst = pre.instantiate(&mut store)?;
+            inst.binyard_plugin_formatter().call_format(&mut store, &event, &config)
+        })
+        .await
+        .map_err(|e| format!("formatter task failed: {e}"))?;
+        drop(permit);
+        match result {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(f)) => {
+                plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+                Err(format!("formatter '{name}' refused the event: {}", f.message))
+            }
+            Err(e) => {
+                let err = explain_trap(&e, name, &plugin.limits);
+                plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+                if err.status == StatusCode::GATEWAY_TIMEOUT {
+                    plugin.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(err.message)
+            }
+        }
+    }
+
+    /// Whether `name` is a loaded webhook formatter.
+    pub fn is_formatter(&self, name: &str) -> bool {
+        self.get(name)
+            .is_some_and(|p| matches!(p.kind, PluginKind::WebhookFormatter))
     }
 
     /// Counts a failure the host found in a plugin's answer.

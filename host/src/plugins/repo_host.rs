@@ -9,6 +9,7 @@ use crate::artifacts::Artifacts;
 use crate::artifacts::paths::RepoPath;
 use crate::auth::{Auth, Caller, NewToken};
 use crate::clock;
+use crate::events::EventRecord;
 use crate::repos::{RClass, RepoConfig};
 use crate::storage::{Change, Digests, Item, Properties, upload};
 
@@ -137,11 +138,14 @@ impl RepoHost {
         let added = item.size() as i64 - existing.as_ref().map_or(0, |e| e.size() as i64);
         self.artifacts.quota.check(key, added).map_err(from_api)?;
         self.meta()
-            .apply(&[Change::Put {
-                repo: key.clone(),
-                path: path.to_string(),
-                item: Box::new(item.clone()),
-            }])
+            .apply(&[
+                Change::Put {
+                    repo: key.clone(),
+                    path: path.to_string(),
+                    item: Box::new(item.clone()),
+                },
+                EventRecord::artifact("deployed", key, path, &item).change(),
+            ])
             .map_err(|e| {
                 fail(
                     if matches!(e, crate::storage::StoreError::Conflict(_)) {
@@ -312,25 +316,36 @@ impl repository::Host for StoreData {
             .item(&h.repo.key, &p)
             .map_err(|e| fail(500, e.to_string()))?
             .ok_or_else(|| fail(404, format!("no item '{p}'")))?;
+        let mut events = Vec::new();
         for (k, v) in changes {
             crate::artifacts::paths::check_property_key(&k).map_err(from_api)?;
             match v {
                 Some(v) => {
+                    events.push(EventRecord::property("property_added", &h.repo.key, &p, &item, &k, &v));
                     item.props.insert(k, v);
                 }
                 None => {
-                    item.props.remove(&k);
+                    if let Some(old) = item.props.remove(&k) {
+                        events.push(EventRecord::property(
+                            "property_deleted",
+                            &h.repo.key,
+                            &p,
+                            &item,
+                            &k,
+                            &old,
+                        ));
+                    }
                 }
             }
         }
         item.modified = clock::now_ms();
-        h.meta()
-            .apply(&[Change::Put {
-                repo: h.repo.key.clone(),
-                path: p,
-                item: Box::new(item),
-            }])
-            .map_err(|e| fail(500, e.to_string()))
+        let mut all = vec![Change::Put {
+            repo: h.repo.key.clone(),
+            path: p,
+            item: Box::new(item),
+        }];
+        all.extend(events.iter().map(EventRecord::change));
+        h.meta().apply(&all).map_err(|e| fail(500, e.to_string()))
     }
 
     fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {

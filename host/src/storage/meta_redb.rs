@@ -9,7 +9,7 @@ use std::path::Path;
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use super::{Change, Digests, Item, MetaStore, RepoCounters, SecurityWrite, Stats, StoreError, StoreTotals};
+use super::{Change, Digests, Item, MetaStore, RecordWrite, RepoCounters, Stats, StoreError, StoreTotals};
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
@@ -18,11 +18,13 @@ const UNREFERENCED: TableDefinition<&str, ()> = TableDefinition::new("unreferenc
 const SHA1: TableDefinition<&str, &str> = TableDefinition::new("sha1_to_sha256");
 const REPOS: TableDefinition<&str, &[u8]> = TableDefinition::new("repos");
 /// Security records (users, groups, tokens, permission targets, projects), keyed `kind\0name`.
-const SECURITY: TableDefinition<&str, &[u8]> = TableDefinition::new("security");
+const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
 const STATS: TableDefinition<&str, &[u8]> = TableDefinition::new("stats");
 const COUNTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("counters");
 /// Plugins' per-repository key-value space: `repo \0 key`.
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+/// The event outbox: sequence number → event JSON.
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const TOTALS_KEY: &str = "\0totals";
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -74,10 +76,11 @@ impl RedbMeta {
         txn.open_table(UNREFERENCED)?;
         txn.open_table(SHA1)?;
         txn.open_table(REPOS)?;
-        txn.open_table(SECURITY)?;
+        txn.open_table(RECORDS)?;
         txn.open_table(STATS)?;
         txn.open_table(COUNTERS)?;
         txn.open_table(KV)?;
+        txn.open_table(EVENTS)?;
         txn.commit()?;
         Ok(RedbMeta { db })
     }
@@ -344,10 +347,20 @@ impl MetaStore for RedbMeta {
         let txn = self.db.begin_write()?;
         {
             let mut w = Writer::new(&txn)?;
+            let mut events = txn.open_table(EVENTS)?;
+            let mut next = None;
             for c in changes {
                 match c {
                     Change::Put { repo, path, item } => w.put(repo, path, item)?,
                     Change::Delete { repo, path } => w.delete(repo, path)?,
+                    Change::Event(json) => {
+                        let seq = match next {
+                            Some(n) => n,
+                            None => events.last()?.map_or(0, |(k, _)| k.value()) + 1,
+                        };
+                        events.insert(seq, json.as_slice())?;
+                        next = Some(seq + 1);
+                    }
                 }
             }
             w.finish()?;
@@ -426,9 +439,39 @@ impl MetaStore for RedbMeta {
         Ok(())
     }
 
-    fn security_records(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let r = self.db.begin_read()?;
-        let t = r.open_table(SECURITY)?;
+        let t = r.open_table(EVENTS)?;
+        let mut out = Vec::new();
+        for row in t.range(after.saturating_add(1)..)?.take(limit) {
+            let (k, v) = row?;
+            out.push((k.value(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn last_event_seq(&self) -> Result<u64, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(EVENTS)?;
+        Ok(t.last()?.map_or(0, |(k, _)| k.value()))
+    }
+
+    fn purge_events(&self, upto: u64) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = txn.open_table(EVENTS)?;
+            // The newest event stays: sequence numbers continue from it.
+            let last = t.last()?.map_or(0, |(k, _)| k.value());
+            let upto = upto.min(last.saturating_sub(1));
+            t.retain_in(..=upto, |_, _| false)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn records(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(RECORDS)?;
         let start = format!("{kind}\0");
         let end = prefix_end(&start);
         let mut out = Vec::new();
@@ -439,10 +482,10 @@ impl MetaStore for RedbMeta {
         Ok(out)
     }
 
-    fn security_apply(&self, writes: &[SecurityWrite]) -> Result<(), StoreError> {
+    fn apply_records(&self, writes: &[RecordWrite]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
         {
-            let mut t = txn.open_table(SECURITY)?;
+            let mut t = txn.open_table(RECORDS)?;
             for w in writes {
                 let key = format!("{}\0{}", w.kind, w.key);
                 match &w.value {

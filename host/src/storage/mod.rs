@@ -14,9 +14,9 @@ pub use blobs::{BlobPin, BlobStore, ByteStream, FsBlobStore, SMALL_BLOB, StagedF
 pub use meta_redb::RedbMeta;
 pub use model::{Change, Checksums, Digests, Item, Properties, RepoCounters, Stats, StoreTotals};
 
-/// One change of a security record: `value` none deletes it.
+/// One change of a small record (users, tokens, subscriptions, …): `value` none deletes it.
 #[derive(Debug, Clone)]
-pub struct SecurityWrite {
+pub struct RecordWrite {
     pub kind: &'static str,
     pub key: String,
     pub value: Option<Vec<u8>>,
@@ -88,10 +88,18 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Removes a value of a repository's key-value space.
     fn kv_delete(&self, repo: &str, key: &str) -> Result<(), StoreError>;
 
-    /// Every security record of one kind ("user", "group", "token", …) as (name, raw JSON).
-    fn security_records(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
-    /// Writes and deletes security records in one transaction: all or nothing.
-    fn security_apply(&self, writes: &[SecurityWrite]) -> Result<(), StoreError>;
+    /// Every record of one kind ("user", "group", "token", "subscription", …) as (name, raw JSON).
+    fn records(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Writes and deletes records in one transaction: all or nothing.
+    fn apply_records(&self, writes: &[RecordWrite]) -> Result<(), StoreError>;
+
+    /// Events recorded by `Change::Event` after sequence number `after`, oldest first.
+    fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    /// The sequence number of the newest event (0 when none).
+    fn last_event_seq(&self) -> Result<u64, StoreError>;
+    /// Forgets the events up to and including `upto` (the newest is always kept, so
+    /// sequence numbers never go back).
+    fn purge_events(&self, upto: u64) -> Result<(), StoreError>;
 
     /// Download statistics of an item.
     fn stats(&self, repo: &str, path: &str) -> Result<Stats, StoreError>;

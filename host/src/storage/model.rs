@@ -77,6 +77,8 @@ pub enum Change {
     },
     /// Removes the one item at `path` (callers remove a folder's children first).
     Delete { repo: String, path: String },
+    /// Appends an event (JSON) to the outbox, in the same transaction as the change it reports.
+    Event(Vec<u8>),
 }
 
 /// Download statistics of an item.

@@ -1,0 +1,465 @@
+//! Delivering events to subscriptions: one worker per subscription reads the outbox
+//! in order, shapes each event with the subscription's formatter plugin, signs it and
+//! POSTs it, retrying with exponential backoff and jitter. Its position in the outbox
+//! (the cursor) is saved after each event, so a restart resumes where it stopped and
+//! nothing is lost (at-least-once; receivers de-duplicate on the event id).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::EventRecord;
+use super::subscriptions::{Subscription, check_ip};
+use crate::clock;
+use crate::config::EventsConfig;
+use crate::error::{ApiError, ApiResult};
+use crate::plugins::{FormatterEvent, Plugins};
+use crate::repos::Repos;
+use crate::storage::{MetaStore, RecordWrite};
+
+/// Delivery log entries kept per subscription.
+const LOG_KEEP: usize = 200;
+/// Events read from the outbox at a time.
+const BATCH: usize = 64;
+
+/// One line of a subscription's delivery log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliveryLog {
+    pub time_ms: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub seq: u64,
+    /// "delivered" or "failed".
+    pub status: String,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_error: String,
+}
+
+/// The subscriptions and their workers.
+pub struct Deliveries {
+    meta: Arc<dyn MetaStore>,
+    repos: Repos,
+    plugins: Arc<Plugins>,
+    config: EventsConfig,
+    client: reqwest::Client,
+    /// The server's URL, sent as the events' source.
+    source: String,
+    subs: ArcSwap<BTreeMap<String, Subscription>>,
+    cursors: Mutex<HashMap<String, u64>>,
+    running: Mutex<HashSet<String>>,
+    writing: Mutex<()>,
+}
+
+fn record<T: Serialize>(kind: &'static str, key: &str, v: Option<&T>) -> RecordWrite {
+    RecordWrite {
+        kind,
+        key: key.to_string(),
+        value: v.map(|v| serde_json::to_vec(v).expect("records serialise")),
+    }
+}
+
+impl Deliveries {
+    /// Loads the subscriptions and their cursors.
+    pub fn open(
+        meta: Arc<dyn MetaStore>,
+        repos: Repos,
+        plugins: Arc<Plugins>,
+        config: EventsConfig,
+        source: String,
+    ) -> anyhow::Result<Deliveries> {
+        let mut subs = BTreeMap::new();
+        for (k, v) in meta.records("subscription")? {
+            subs.insert(k, serde_json::from_slice::<Subscription>(&v)?);
+        }
+        let mut cursors = HashMap::new();
+        for (k, v) in meta.records("cursor")? {
+            cursors.insert(k, serde_json::from_slice::<u64>(&v)?);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("binyard/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Deliveries {
+            meta,
+            repos,
+            plugins,
+            config,
+            client,
+            source,
+            subs: ArcSwap::from_pointee(subs),
+            cursors: Mutex::new(cursors),
+            running: Mutex::default(),
+            writing: Mutex::default(),
+        })
+    }
+
+    /// The delivery settings.
+    pub fn config(&self) -> &EventsConfig {
+        &self.config
+    }
+
+    /// Every subscription.
+    pub fn list(&self) -> Vec<Subscription> {
+        self.subs.load().values().cloned().collect()
+    }
+
+    /// One subscription.
+    pub fn get(&self, key: &str) -> ApiResult<Subscription> {
+        self.subs
+            .load()
+            .get(key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(format!("Subscription '{key}' does not exist")))
+    }
+
+    fn check(&self, s: &Subscription) -> ApiResult<()> {
+        s.validate(&self.config, &self.repos)?;
+        if !self.plugins.is_formatter(&s.formatter) {
+            return Err(ApiError::bad_request(format!(
+                "No webhook formatter plugin '{}' is loaded",
+                s.formatter
+            )));
+        }
+        Ok(())
+    }
+
+    /// Creates a subscription: it receives the events recorded from now on.
+    pub fn create(&self, s: Subscription) -> ApiResult<()> {
+        self.check(&s)?;
+        let _w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        if self.subs.load().contains_key(&s.key) {
+            return Err(ApiError::conflict(format!("Subscription '{}' already exists", s.key)));
+        }
+        let head = self.meta.last_event_seq()?;
+        self.meta.apply_records(&[
+            record("subscription", &s.key, Some(&s)),
+            record("cursor", &s.key, Some(&head)),
+        ])?;
+        self.cursors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(s.key.clone(), head);
+        let mut all = BTreeMap::clone(&self.subs.load());
+        all.insert(s.key.clone(), s);
+        self.subs.store(Arc::new(all));
+        Ok(())
+    }
+
+    /// Replaces a subscription's settings; an empty secret keeps the old one.
+    pub fn replace(&self, mut s: Subscription) -> ApiResult<()> {
+        self.check(&s)?;
+        let _w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.get(&s.key)?;
+        if s.secret.is_empty() || s.secret == "********" {
+            s.secret = old.secret;
+        }
+        self.meta.apply_records(&[record("subscription", &s.key, Some(&s))])?;
+        let mut all = BTreeMap::clone(&self.subs.load());
+        all.insert(s.key.clone(), s);
+        self.subs.store(Arc::new(all));
+        Ok(())
+    }
+
+    /// Deletes a subscription, its cursor and its log.
+    pub fn delete(&self, key: &str) -> ApiResult<()> {
+        let _w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        self.get(key)?;
+        let mut writes = vec![
+            record::<Subscription>("subscription", key, None),
+            record::<u64>("cursor", key, None),
+        ];
+        for (k, _) in self.log_records(key)? {
+            writes.push(record::<DeliveryLog>("delivery", &k, None));
+        }
+        self.meta.apply_records(&writes)?;
+        self.cursors.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        let mut all = BTreeMap::clone(&self.subs.load());
+        all.remove(key);
+        self.subs.store(Arc::new(all));
+        Ok(())
+    }
+
+    fn log_records(&self, key: &str) -> ApiResult<Vec<(String, DeliveryLog)>> {
+        let prefix = format!("{key}\u{1}");
+        let mut out = Vec::new();
+        for (k, v) in self.meta.records("delivery")? {
+            if k.starts_with(&prefix) {
+                out.push((
+                    k,
+                    serde_json::from_slice(&v).map_err(|e| ApiError::internal(e.to_string()))?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A subscription's delivery log, oldest first.
+    pub fn log(&self, key: &str) -> ApiResult<Vec<DeliveryLog>> {
+        self.get(key)?;
+        Ok(self.log_records(key)?.into_iter().map(|(_, l)| l).collect())
+    }
+
+    fn append_log(&self, key: &str, entry: &DeliveryLog, cursor: Option<u64>) -> ApiResult<()> {
+        let mut writes = vec![record(
+            "delivery",
+            &format!("{key}\u{1}{:020}-{}", entry.seq, entry.time_ms),
+            Some(entry),
+        )];
+        let old = self.log_records(key)?;
+        if old.len() >= LOG_KEEP {
+            for (k, _) in &old[..old.len() + 1 - LOG_KEEP] {
+                writes.push(record::<DeliveryLog>("delivery", k, None));
+            }
+        }
+        if let Some(c) = cursor {
+            writes.push(record("cursor", key, Some(&c)));
+        }
+        self.meta.apply_records(&writes)?;
+        Ok(())
+    }
+
+    fn set_cursor(&self, key: &str, seq: u64) -> ApiResult<()> {
+        self.meta.apply_records(&[record("cursor", key, Some(&seq))])?;
+        self.cursors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string(), seq);
+        Ok(())
+    }
+
+    fn cursor(&self, key: &str) -> u64 {
+        self.cursors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Starts the supervisor: it wakes the worker of every subscription that is behind
+    /// the outbox, and forgets events every subscription has handled.
+    pub fn spawn(self: &Arc<Self>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = 0u64;
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                ticks += 1;
+                let head = match this.meta.last_event_seq() {
+                    Ok(h) => h,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the event outbox");
+                        continue;
+                    }
+                };
+                for key in this.subs.load().keys() {
+                    if this.cursor(key) < head
+                        && this
+                            .running
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(key.clone())
+                    {
+                        let (w, k) = (this.clone(), key.clone());
+                        tokio::spawn(async move {
+                            if let Err(e) = w.catch_up(&k).await {
+                                tracing::warn!(subscription = %k, error = %e.message, "webhook worker stopped");
+                            }
+                            w.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&k);
+                        });
+                    }
+                }
+                if ticks.is_multiple_of(200) {
+                    let keys: Vec<String> = this.subs.load().keys().cloned().collect();
+                    let done = keys.iter().map(|k| this.cursor(k)).min().unwrap_or(head);
+                    if let Err(e) = this.meta.purge_events(done) {
+                        tracing::warn!(error = %e, "cannot purge delivered events");
+                    }
+                }
+            }
+        });
+    }
+
+    /// Delivers, in order, every event after the subscription's cursor.
+    async fn catch_up(&self, key: &str) -> ApiResult<()> {
+        loop {
+            let events = self.meta.events_after(self.cursor(key), BATCH)?;
+            if events.is_empty() {
+                return Ok(());
+            }
+            for (seq, raw) in events {
+                let Some(sub) = self.subs.load().get(key).cloned() else {
+                    return Ok(());
+                };
+                let Ok(event) = serde_json::from_slice::<EventRecord>(&raw) else {
+                    tracing::warn!(seq, "skipping an unreadable event");
+                    self.set_cursor(key, seq)?;
+                    continue;
+                };
+                if !sub.enabled || !sub.wants(&event, &self.repos) {
+                    self.set_cursor(key, seq)?;
+                    continue;
+                }
+                let entry = self.deliver_with_retries(&sub, &event, seq).await;
+                self.append_log(key, &entry, Some(seq))?;
+                self.cursors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key.to_string(), seq);
+            }
+        }
+    }
+
+    async fn deliver_with_retries(&self, sub: &Subscription, event: &EventRecord, seq: u64) -> DeliveryLog {
+        let mut entry = DeliveryLog {
+            time_ms: clock::now_ms(),
+            event_id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            seq,
+            status: "failed".into(),
+            attempts: 0,
+            http_status: None,
+            last_error: String::new(),
+        };
+        let max = self.config.max_attempts.max(1);
+        for attempt in 1..=max {
+            entry.attempts = attempt;
+            // The subscription may have changed or gone while we waited.
+            let Some(current) = self.subs.load().get(&sub.key).cloned() else {
+                entry.last_error = "the subscription was deleted".into();
+                return entry;
+            };
+            match self.deliver_once(&current, event).await {
+                Ok(status) => {
+                    entry.status = "delivered".into();
+                    entry.http_status = Some(status);
+                    entry.last_error.clear();
+                    entry.time_ms = clock::now_ms();
+                    return entry;
+                }
+                Err((status, err)) => {
+                    entry.http_status = status;
+                    entry.last_error = err;
+                }
+            }
+            if attempt < max {
+                tokio::time::sleep(self.backoff(attempt)).await;
+            }
+        }
+        entry.time_ms = clock::now_ms();
+        tracing::warn!(subscription = %sub.key, event = %event.id, error = %entry.last_error, "webhook delivery failed");
+        entry
+    }
+
+    /// base·2^(n-1), capped, plus up to half of base as jitter.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.config.retry_base_ms.max(1);
+        let exp = base
+            .saturating_mul(1u64 << (attempt - 1).min(20))
+            .min(self.config.retry_max_ms.max(base));
+        Duration::from_millis(exp + rand::random_range(0..=base / 2))
+    }
+
+    /// One attempt: format, sign, POST. Answers the HTTP status of a 2xx.
+    pub async fn deliver_once(&self, sub: &Subscription, event: &EventRecord) -> Result<u16, (Option<u16>, String)> {
+        let mut config = sub.formatter_config.clone();
+        if let Value::Object(m) = &mut config {
+            m.insert("secret".into(), json!(sub.secret));
+        }
+        let fe = FormatterEvent {
+            id: event.id.clone(),
+            domain: event.domain.clone(),
+            event_type: event.event_type.clone(),
+            subscription_key: sub.key.clone(),
+            data_json: event.data.to_string(),
+            source: self.source.clone(),
+            timestamp_ms: event.time_ms,
+        };
+        let out = self
+            .plugins
+            .format_event(&sub.formatter, fe, config.to_string())
+            .await
+            .map_err(|e| (None, e))?;
+        let url = reqwest::Url::parse(&sub.url).map_err(|e| (None, e.to_string()))?;
+        self.check_resolved(&url).await.map_err(|e| (None, e))?;
+        let mut req = self
+            .client
+            .post(url)
+            .header("content-type", out.content_type.as_str())
+            .header("x-binyard-event-id", event.id.as_str())
+            .header("x-binyard-event-type", event.event_type.as_str());
+        let headers = out.headers.iter().map(|(k, v)| (k, v));
+        for (k, v) in headers.chain(sub.custom_http_headers.iter()) {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        if !sub.secret.is_empty() {
+            let mut mac =
+                <Hmac<sha2::Sha256> as Mac>::new_from_slice(sub.secret.as_bytes()).expect("HMAC takes any key");
+            mac.update(&out.body);
+            req = req.header(
+                "x-binyard-signature",
+                format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+            );
+        }
+        let resp = req.body(out.body).send().await.map_err(|e| {
+            let what = if e.is_timeout() { "timed out" } else { "failed" };
+            (None, format!("the request {what}: {e}"))
+        })?;
+        let status = resp.status().as_u16();
+        if resp.status().is_success() {
+            Ok(status)
+        } else {
+            Err((Some(status), format!("the receiver answered {status}")))
+        }
+    }
+
+    /// Checks the addresses a host name resolves to (the URL was checked when saved).
+    async fn check_resolved(&self, url: &reqwest::Url) -> Result<(), String> {
+        let Some(url::Host::Domain(host)) = url.host() else {
+            return Ok(());
+        };
+        let port = url.port_or_known_default().unwrap_or(80);
+        let addrs = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+        for a in addrs {
+            check_ip(a.ip(), &self.config).map_err(|e| e.message)?;
+        }
+        Ok(())
+    }
+
+    /// Sends a sample event of the subscription's first type right away (not logged).
+    pub async fn test(&self, key: &str) -> ApiResult<Value> {
+        let sub = self.get(key)?;
+        let event_type = sub.events.first().cloned().unwrap_or_else(|| "deployed".into());
+        let domain = if event_type.starts_with("build_") {
+            "build"
+        } else if event_type.starts_with("docker_") {
+            "docker"
+        } else {
+            "artifact"
+        };
+        let event = EventRecord::other(
+            domain,
+            &event_type,
+            "",
+            "",
+            json!({"repo_key": "test-repo", "path": "test/path.txt", "name": "path.txt", "sha256": "", "size": 0, "test": true}),
+        );
+        Ok(match self.deliver_once(&sub, &event).await {
+            Ok(status) => json!({"status": "delivered", "http_status": status, "event_id": event.id}),
+            Err((status, error)) => {
+                json!({"status": "failed", "http_status": status, "error": error, "event_id": event.id})
+            }
+        })
+    }
+}

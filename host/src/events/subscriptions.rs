@@ -1,0 +1,273 @@
+//! Webhook subscriptions: where events go, which ones, and in which shape.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{ALL_EVENTS, EventRecord};
+use crate::config::EventsConfig;
+use crate::error::{ApiError, ApiResult};
+use crate::repos::patterns::ant_match;
+use crate::repos::{RClass, Repos};
+
+/// The formatter used when a subscription names none: the JFrog-compatible envelope.
+pub const DEFAULT_FORMATTER: &str = "jfrog";
+
+/// Which events of which repositories a subscription wants.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Criteria {
+    #[serde(default)]
+    pub any_local: bool,
+    #[serde(default)]
+    pub any_remote: bool,
+    #[serde(default)]
+    pub any_federated: bool,
+    #[serde(default)]
+    pub repo_keys: Vec<String>,
+    #[serde(default)]
+    pub include_patterns: Vec<String>,
+    #[serde(default)]
+    pub exclude_patterns: Vec<String>,
+}
+
+/// A stored subscription.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub key: String,
+    pub description: String,
+    pub enabled: bool,
+    pub url: String,
+    /// Signs each body (HMAC-SHA256); never shown again.
+    pub secret: String,
+    pub events: Vec<String>,
+    pub criteria: Criteria,
+    /// The webhook-formatter plugin that shapes the body.
+    pub formatter: String,
+    /// That plugin's configuration (JSON).
+    pub formatter_config: Value,
+    /// Extra headers sent with each delivery.
+    pub custom_http_headers: BTreeMap<String, String>,
+}
+
+fn str_field(o: &Map<String, Value>, k: &str) -> ApiResult<Option<String>> {
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(v) => Err(ApiError::bad_request(format!("'{k}' must be a string, not {v}"))),
+    }
+}
+
+impl Subscription {
+    /// Reads a subscription from the API's JSON; `key` from the path wins when given.
+    pub fn from_json(v: &Value, key: Option<&str>) -> ApiResult<Subscription> {
+        let o = v
+            .as_object()
+            .ok_or_else(|| ApiError::bad_request("The body must be a JSON object"))?;
+        let body_key = str_field(o, "key")?;
+        let key = match (key, body_key) {
+            (Some(k), Some(b)) if k != b => {
+                return Err(ApiError::bad_request(format!(
+                    "The body names subscription '{b}' but the path '{k}'"
+                )));
+            }
+            (Some(k), _) => k.to_string(),
+            (None, Some(b)) => b,
+            (None, None) => return Err(ApiError::bad_request("The field 'key' is required")),
+        };
+        let events: Vec<String> = match o.get("events") {
+            Some(Value::Array(a)) if !a.is_empty() => a
+                .iter()
+                .map(|e| {
+                    e.as_str()
+                        .map(String::from)
+                        .ok_or_else(|| ApiError::bad_request(format!("'events' must hold strings, not {e}")))
+                })
+                .collect::<ApiResult<_>>()?,
+            _ => return Err(ApiError::bad_request("The field 'events' must list at least one event")),
+        };
+        if let Some(e) = events.iter().find(|e| !ALL_EVENTS.contains(&e.as_str())) {
+            return Err(ApiError::bad_request(format!(
+                "Unknown event '{e}': use one of {}",
+                ALL_EVENTS.join(", ")
+            )));
+        }
+        let criteria: Criteria = match o.get("criteria") {
+            None | Some(Value::Null) => Criteria::default(),
+            Some(c) => serde_json::from_value(c.clone())
+                .map_err(|e| ApiError::bad_request(format!("Invalid 'criteria': {e}")))?,
+        };
+        let custom_http_headers = match o.get("custom_http_headers") {
+            None | Some(Value::Null) => BTreeMap::new(),
+            // Artifactory's form: [{"name": …, "value": …}].
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|h| {
+                    match (
+                        h.get("name").and_then(Value::as_str),
+                        h.get("value").and_then(Value::as_str),
+                    ) {
+                        (Some(n), Some(v)) => Ok((n.to_string(), v.to_string())),
+                        _ => Err(ApiError::bad_request(
+                            "custom_http_headers entries need a 'name' and a 'value'",
+                        )),
+                    }
+                })
+                .collect::<ApiResult<_>>()?,
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| {
+                    v.as_str()
+                        .map(|s| (k.clone(), s.to_string()))
+                        .ok_or_else(|| ApiError::bad_request(format!("header '{k}' must have a string value")))
+                })
+                .collect::<ApiResult<_>>()?,
+            Some(v) => return Err(ApiError::bad_request(format!("custom_http_headers cannot be {v}"))),
+        };
+        for (name, value) in &custom_http_headers {
+            if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
+                || axum::http::HeaderValue::from_str(value).is_err()
+            {
+                return Err(ApiError::bad_request(format!("Invalid custom header '{name}'")));
+            }
+        }
+        let enabled = match o.get("enabled") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => {
+                return Err(ApiError::bad_request(format!(
+                    "'enabled' must be true or false, not {v}"
+                )));
+            }
+        };
+        Ok(Subscription {
+            key,
+            description: str_field(o, "description")?.unwrap_or_default(),
+            enabled,
+            url: str_field(o, "url")?.ok_or_else(|| ApiError::bad_request("The field 'url' is required"))?,
+            secret: str_field(o, "secret")?.unwrap_or_default(),
+            events,
+            criteria,
+            formatter: str_field(o, "formatter")?.unwrap_or_else(|| DEFAULT_FORMATTER.into()),
+            formatter_config: o.get("formatter_config").cloned().unwrap_or_else(|| json!({})),
+            custom_http_headers,
+        })
+    }
+
+    /// The API's JSON; the secret is never shown.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "key": self.key,
+            "description": self.description,
+            "enabled": self.enabled,
+            "url": self.url,
+            "secret": if self.secret.is_empty() { "" } else { "********" },
+            "events": self.events,
+            "criteria": self.criteria,
+            "formatter": self.formatter,
+            "formatter_config": self.formatter_config,
+            "custom_http_headers": self.custom_http_headers.iter()
+                .map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Checks the key, the URL and the repositories named.
+    pub fn validate(&self, cfg: &EventsConfig, repos: &Repos) -> ApiResult<()> {
+        let key_ok = !self.key.is_empty()
+            && self.key.len() <= 64
+            && self.key.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !key_ok {
+            return Err(ApiError::bad_request(format!(
+                "Invalid subscription key '{}': use 1 to 64 letters, digits, '.', '_' or '-'",
+                self.key
+            )));
+        }
+        check_url(&self.url, cfg)?;
+        if let Some(r) = self.criteria.repo_keys.iter().find(|r| repos.get(r).is_none()) {
+            return Err(ApiError::bad_request(format!(
+                "Repository '{r}' in criteria.repoKeys does not exist"
+            )));
+        }
+        if !self.formatter_config.is_object() {
+            return Err(ApiError::bad_request("'formatter_config' must be a JSON object"));
+        }
+        Ok(())
+    }
+
+    /// Whether the subscription wants `e`.
+    pub fn wants(&self, e: &EventRecord, repos: &Repos) -> bool {
+        if !self.events.contains(&e.event_type) {
+            return false;
+        }
+        if e.repo.is_empty() {
+            // Build events carry no repository.
+            return true;
+        }
+        let c = &self.criteria;
+        let class = repos.get(&e.repo).map(|r| r.rclass);
+        let repo_ok = c.repo_keys.contains(&e.repo)
+            || (c.any_local && class == Some(RClass::Local))
+            || (c.any_remote && class == Some(RClass::Remote))
+            || (!c.any_local && !c.any_remote && c.repo_keys.is_empty());
+        let path_ok = (c.include_patterns.is_empty() || c.include_patterns.iter().any(|p| ant_match(p, &e.path)))
+            && !c.exclude_patterns.iter().any(|p| ant_match(p, &e.path));
+        repo_ok && path_ok
+    }
+}
+
+/// Refuses URLs that are not http(s), and addresses the operator keeps webhooks from
+/// (link-local always unless allowed; loopback and private on demand). Host names
+/// are checked again against their resolved addresses at delivery time.
+pub fn check_url(url: &str, cfg: &EventsConfig) -> ApiResult<reqwest::Url> {
+    let u = reqwest::Url::parse(url).map_err(|e| ApiError::bad_request(format!("Invalid URL '{url}': {e}")))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(ApiError::bad_request(format!(
+            "Invalid URL '{url}': only http and https are allowed"
+        )));
+    }
+    match u.host() {
+        None => return Err(ApiError::bad_request(format!("Invalid URL '{url}': no host"))),
+        Some(url::Host::Ipv4(ip)) => check_ip(IpAddr::V4(ip), cfg)?,
+        Some(url::Host::Ipv6(ip)) => check_ip(IpAddr::V6(ip), cfg)?,
+        Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") && cfg.deny_loopback => {
+            return Err(ApiError::bad_request(
+                "Loopback addresses are not allowed for webhooks here",
+            ));
+        }
+        Some(url::Host::Domain(_)) => {}
+    }
+    Ok(u)
+}
+
+/// Whether webhooks may go to `ip`.
+pub fn check_ip(ip: IpAddr, cfg: &EventsConfig) -> ApiResult<()> {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let (link_local, loopback, private) = match ip {
+        IpAddr::V4(a) => (a.is_link_local(), a.is_loopback(), a.is_private()),
+        IpAddr::V6(a) => {
+            let seg = a.segments()[0];
+            (seg & 0xffc0 == 0xfe80, a.is_loopback(), seg & 0xfe00 == 0xfc00)
+        }
+    };
+    if link_local && !cfg.allow_link_local {
+        return Err(ApiError::bad_request(format!(
+            "The address {ip} is link-local (where cloud metadata services live): not allowed for webhooks"
+        )));
+    }
+    if loopback && cfg.deny_loopback {
+        return Err(ApiError::bad_request(format!(
+            "The loopback address {ip} is not allowed for webhooks here"
+        )));
+    }
+    if private && cfg.deny_private {
+        return Err(ApiError::bad_request(format!(
+            "The private address {ip} is not allowed for webhooks here"
+        )));
+    }
+    Ok(())
+}
