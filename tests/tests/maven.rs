@@ -1085,3 +1085,127 @@ fn anonymous_reads_when_allowed_and_never_deploys() {
     assert!(matches!(r.status().as_u16(), 401 | 403), "{}", r.status());
     assert_eq!(stored(&s, "libs"), before);
 }
+
+#[test]
+fn reader_resolves_deployer_deploys_but_cannot_overwrite() {
+    const PW: &str = "pw-123";
+    let s = server();
+    create_repo(&s, "libs", json!({"maxUniqueSnapshots": 1}));
+    create_repo(&s, "lenient", json!({"allowReleaseRedeploy": true}));
+    // Only the target below decides (not the default `Anything`).
+    let r = s
+        .admin(Method::DELETE, "/access/api/v2/permissions/Anything")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    s.create_user("reader", PW, &[]);
+    s.create_user("deployer", PW, &[]);
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/v2/security/permissions/maven-roles")
+        .json(&json!({"name": "maven-roles", "repo": {
+            "repositories": ["libs", "lenient"], "include-patterns": ["**"], "exclude-patterns": [],
+            "actions": {"users": {"reader": ["read"], "deployer": ["read", "write"]}}}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    let as_user = |u: &str, m: Method, repo: &str, path: &str| s.user(u, PW, m, &format!("/artifactory/{repo}/{path}"));
+
+    // The deployer deploys new files, checksums and metadata, but overwrites nothing.
+    let rel = "org/acme/perm/1.0/perm-1.0.jar";
+    for repo in ["libs", "lenient"] {
+        let r = as_user("deployer", Method::PUT, repo, rel).body("v1").send().unwrap();
+        assert_eq!(r.status(), 201, "{repo}");
+    }
+    let r = as_user("deployer", Method::PUT, "libs", &format!("{rel}.sha1"))
+        .body(sha1_hex(b"v1"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = as_user("deployer", Method::PUT, "libs", "org/acme/perm/maven-metadata.xml")
+        .body("<metadata><groupId>org.acme</groupId><artifactId>perm</artifactId></metadata>")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    expect_error(
+        as_user("deployer", Method::PUT, "libs", rel).body("v2").send().unwrap(),
+        409,
+    );
+    let msg = expect_error(
+        as_user("deployer", Method::PUT, "lenient", rel)
+            .body("v2")
+            .send()
+            .unwrap(),
+        403,
+    );
+    assert!(msg.contains("delete permission"), "{msg}");
+    let snap = "org/acme/perm/2.0-SNAPSHOT/perm-2.0-SNAPSHOT.jar";
+    let r = as_user("deployer", Method::PUT, "libs", snap)
+        .body("s1")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    expect_error(
+        as_user("deployer", Method::PUT, "libs", snap)
+            .body("s2")
+            .send()
+            .unwrap(),
+        403,
+    );
+    assert_eq!(get_bytes(&s, "libs", snap), b"s1");
+    assert_eq!(get_bytes(&s, "lenient", rel), b"v1");
+    let r = as_user("deployer", Method::DELETE, "libs", rel).send().unwrap();
+    assert_eq!(r.status(), 403);
+
+    // The reader reads files, checksums and metadata, and changes nothing.
+    let before = stored(&s, "libs");
+    for path in [
+        rel.to_string(),
+        format!("{rel}.sha512"),
+        "org/acme/perm/maven-metadata.xml".into(),
+    ] {
+        let r = as_user("reader", Method::GET, "libs", &path).send().unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let r = as_user("reader", Method::PUT, "libs", "org/acme/perm/1.1/perm-1.1.jar")
+        .body("x")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = as_user("reader", Method::PUT, "libs", &format!("{rel}.sha1"))
+        .body(sha1_hex(b"v1"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        as_user("reader", Method::DELETE, "libs", rel).send().unwrap().status(),
+        403
+    );
+    assert_eq!(stored(&s, "libs"), before);
+
+    // The real client: the deployer deploys SNAPSHOTs twice (the old build is removed
+    // by the repository's retention, which needs no delete permission of the deployer);
+    // the reader resolves them and cannot deploy.
+    let Some(mvn) = Mvn::new(&s, "libs") else { return };
+    mvn.write_settings("deployer", PW);
+    let lib = tempfile::tempdir().unwrap();
+    for greeting in ["one", "two"] {
+        write_library(lib.path(), &mvn.url, "1.1-SNAPSHOT", greeting);
+        mvn.ok(lib.path(), &["deploy"]);
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let snaps: Vec<String> = stored(&s, "libs")
+        .into_iter()
+        .filter(|f| f.starts_with(&format!("{GA}/1.1-SNAPSHOT/greeter-")))
+        .collect();
+    assert_eq!(snaps.len(), 2, "{snaps:?}");
+    assert!(snaps.iter().all(|f| f.contains("-2.")), "{snaps:?}");
+
+    mvn.write_settings("reader", PW);
+    mvn.clear_local_repo();
+    let app = tempfile::tempdir().unwrap();
+    write_consumer(app.path(), &mvn.url, "1.1-SNAPSHOT", "");
+    mvn.ok(app.path(), &["package"]);
+    let (ok, out) = mvn.run(lib.path(), &["deploy"]);
+    assert!(!ok, "a reader must not deploy");
+    assert!(out.contains("403"), "{}", tail(&out));
+}

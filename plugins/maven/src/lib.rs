@@ -115,7 +115,15 @@ fn stored_checksum(path: Option<&str>, algo: Algo, deadline: Instant) -> Result<
     let Some(blob) = repository::stat(path).and_then(|a| a.blob) else {
         return Ok(None);
     };
-    Ok(Some(checksum_response(checksums::digest(path, &blob, algo, deadline)?)))
+    match checksums::digest(path, &blob, algo, deadline) {
+        Ok(hex) => Ok(Some(checksum_response(hex))),
+        // Still being computed: the client may come back for it.
+        Err(f) if f.status == 503 => {
+            let body = serde_json::json!({"errors": [{"status": 503, "message": f.message}]});
+            Ok(Some(Response::json(503, body.to_string()).with_header("retry-after", "2")))
+        }
+        Err(f) => Err(f),
+    }
 }
 
 fn html_escape(s: &str) -> String {
