@@ -1000,6 +1000,38 @@ fn a_reader_installs_and_a_deployer_publishes_but_neither_overwrites_nor_the_rea
 }
 
 #[test]
+fn a_large_tarball_publishes_within_the_plugin_limits() {
+    let (s, _d) = server();
+    // 12 MiB that do not compress: the base64 body is 16 MiB.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let blob: Vec<u8> = (0..12 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let pkg = json!({"name": "big", "version": "1.0.0"}).to_string();
+    let t = tgz(&[("package.json", pkg.as_bytes()), ("blob.bin", &blob)]);
+    let started = Instant::now();
+    let r = put_doc(&s, "big", &publish_doc("big", "1.0.0", &t, json!({})));
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    eprintln!(
+        "publish of a {} MiB tarball took {:?}",
+        t.len() >> 20,
+        started.elapsed()
+    );
+    let r = s.admin(Method::GET, &api("big/-/big-1.0.0.tgz")).send().unwrap();
+    let got = r.bytes().unwrap();
+    assert_eq!(sha256_hex(&got), sha256_hex(&t));
+    assert_eq!(
+        packument(&s, "big")["versions"]["1.0.0"]["dist"]["integrity"],
+        sri512(&t)
+    );
+}
+
+#[test]
 fn a_thousand_versions_are_served_from_stored_metadata() {
     let (s, _d) = server();
     let started = Instant::now();
@@ -1385,6 +1417,11 @@ fn npm_login_gives_a_token_that_publishes_and_a_wrong_password_is_401() {
         packument(&s, "e2e-token")["versions"]["1.0.0"]["_npmUser"]["name"],
         "admin"
     );
+
+    // Logging out forgets the token locally.
+    npm.ok(&["logout"], &cwd);
+    assert!(!std::fs::read_to_string(npm.npmrc()).unwrap().contains("_authToken"));
+    npm.fails(&["whoami"], &cwd);
 
     // Another user logs in over the same config: npm now acts as them.
     let (ok, out) = npm_login(&npm, "dev", "dev-pass-1");
