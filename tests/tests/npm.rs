@@ -1339,10 +1339,10 @@ fn npm_unpublishes_one_version_and_whole_packages() {
     assert!(err.contains("404"), "{err}");
 }
 
-/// Runs `npm login --auth-type=legacy`, answering its prompts on stdin.
-fn npm_login(npm: &Npm, user: &str, password: &str) -> (bool, String) {
+/// Runs `npm login --auth-type=legacy` (or `adduser`), answering its prompts on stdin.
+fn npm_login(npm: &Npm, command: &str, answers: &[(&str, &str)]) -> (bool, String) {
     let mut child = npm
-        .command(&["login", "--auth-type=legacy"], npm.dir.path())
+        .command(&[command, "--auth-type=legacy"], npm.dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1359,10 +1359,10 @@ fn npm_login(npm: &Npm, user: &str, password: &str) -> (bool, String) {
     // Each answer goes after its prompt: npm reads a prompt's line only then.
     let mut seen = String::new();
     let mut buf = [0u8; 256];
-    for (prompt, answer) in [("Username:", user), ("Password:", password)] {
+    for (prompt, answer) in answers {
         while !seen.contains(prompt) {
             let n = stdout.read(&mut buf).unwrap();
-            assert!(n > 0, "npm login ended before asking '{prompt}': {seen}");
+            assert!(n > 0, "npm {command} ended before asking '{prompt}': {seen}");
             seen.push_str(&String::from_utf8_lossy(&buf[..n]));
         }
         stdin.write_all(format!("{answer}\n").as_bytes()).unwrap();
@@ -1372,6 +1372,10 @@ fn npm_login(npm: &Npm, user: &str, password: &str) -> (bool, String) {
     stdout.read_to_string(&mut seen).unwrap();
     let status = child.wait().unwrap();
     (status.success(), format!("{seen}{}", err.join().unwrap()))
+}
+
+fn login_as(npm: &Npm, user: &str, password: &str) -> (bool, String) {
+    npm_login(npm, "login", &[("Username:", user), ("Password:", password)])
 }
 
 #[test]
@@ -1392,12 +1396,12 @@ fn npm_login_gives_a_token_that_publishes_and_a_wrong_password_is_401() {
     let err = npm.fails(&["whoami"], &cwd);
     assert!(err.contains("E401") || err.contains("ENEEDAUTH"), "{err}");
 
-    let (ok, out) = npm_login(&npm, "admin", "wrong-password");
+    let (ok, out) = login_as(&npm, "admin", "wrong-password");
     assert!(!ok, "{out}");
     assert!(out.contains("E401"), "{out}");
     assert!(!std::fs::read_to_string(npm.npmrc()).unwrap().contains("_authToken"));
 
-    let (ok, out) = npm_login(&npm, "admin", "password");
+    let (ok, out) = login_as(&npm, "admin", "password");
     assert!(ok, "{out}");
     assert!(out.contains("Logged in"), "{out}");
     let rc = std::fs::read_to_string(npm.npmrc()).unwrap();
@@ -1424,7 +1428,16 @@ fn npm_login_gives_a_token_that_publishes_and_a_wrong_password_is_401() {
     npm.fails(&["whoami"], &cwd);
 
     // Another user logs in over the same config: npm now acts as them.
-    let (ok, out) = npm_login(&npm, "dev", "dev-pass-1");
+    // `npm adduser` logs in an existing user the same way (it also asks for an email).
+    let (ok, out) = npm_login(
+        &npm,
+        "adduser",
+        &[
+            ("Username:", "dev"),
+            ("Password:", "dev-pass-1"),
+            ("Email", "dev@example.com"),
+        ],
+    );
     assert!(ok, "{out}");
     assert_eq!(npm.ok(&["whoami"], &cwd).trim(), "dev");
     // A token that is not the host's is refused.
@@ -1439,4 +1452,49 @@ fn npm_login_gives_a_token_that_publishes_and_a_wrong_password_is_401() {
     std::fs::write(npm.npmrc(), forged).unwrap();
     let err = npm.fails(&["whoami"], &cwd);
     assert!(err.contains("E401"), "{err}");
+}
+
+#[test]
+fn anonymous_users_install_without_credentials_when_the_server_allows_it() {
+    let dir = plugin_folder(&["npm"]);
+    let s = Server::start_full(
+        Options {
+            extra_config: "[security]\nanonymous_access = true\n".into(),
+        },
+        dir.path(),
+        "",
+    );
+    s.create_local_repo(REPO, "npm");
+    publish(&s, "open-pkg", "1.0.0", json!({"description": "for everyone"}));
+    // Over HTTP: reads work, writes and whoami do not.
+    let r = s.anon(Method::GET, &api("open-pkg")).send().unwrap();
+    assert_eq!(json(r)["dist-tags"]["latest"], "1.0.0");
+    let t = package_tgz("anon-pkg", "1.0.0", json!({}));
+    let r = s
+        .anon(Method::PUT, &api("anon-pkg"))
+        .json(&publish_doc("anon-pkg", "1.0.0", &t, json!({})))
+        .send()
+        .unwrap();
+    expect_error(r, 401);
+    expect_error(s.anon(Method::GET, &api("-/whoami")).send().unwrap(), 401);
+    assert_eq!(stored_files(&s, REPO), ["open-pkg/-/open-pkg-1.0.0.tgz"]);
+
+    let Some(npm) = npm_client(&s, false) else { return };
+    let proj = npm.dir.path().join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("package.json"),
+        r#"{"name":"proj","version":"1.0.0","private":true}"#,
+    )
+    .unwrap();
+    npm.ok(&["install", "open-pkg"], &proj);
+    assert!(proj.join("node_modules/open-pkg/index.js").exists());
+    let pkg = npm.package(
+        "anon",
+        json!({"name": "anon-pkg", "version": "1.0.0", "main": "index.js"}),
+        "x\n",
+    );
+    let err = npm.fails(&["publish"], &pkg);
+    assert!(err.contains("E401") || err.contains("ENEEDAUTH"), "{err}");
+    assert_eq!(stored_files(&s, REPO), ["open-pkg/-/open-pkg-1.0.0.tgz"]);
 }
