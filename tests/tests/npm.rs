@@ -95,6 +95,64 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
+/// A gzip member whose deflate data (fixed Huffman codes) is `head` then `zeros`
+/// zero bytes: a few MiB that unpack to hundreds. Its trailer is not checked here.
+fn gzip_bomb(head: &[u8], zeros: u64) -> Vec<u8> {
+    struct Bits {
+        out: Vec<u8>,
+        acc: u64,
+        n: u32,
+    }
+    impl Bits {
+        /// `len` bits of `v`, least significant first.
+        fn put(&mut self, v: u64, len: u32) {
+            self.acc |= v << self.n;
+            self.n += len;
+            while self.n >= 8 {
+                self.out.push(self.acc as u8);
+                self.acc >>= 8;
+                self.n -= 8;
+            }
+        }
+        /// A Huffman code: most significant bit first.
+        fn code(&mut self, code: u32, len: u32) {
+            let rev = code.reverse_bits() >> (32 - len);
+            self.put(rev as u64, len);
+        }
+        fn literal(&mut self, b: u8) {
+            if b < 144 {
+                self.code(0x30 + b as u32, 8);
+            } else {
+                self.code(0x190 + (b as u32 - 144), 9);
+            }
+        }
+    }
+    let mut w = Bits {
+        out: vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff],
+        acc: 0,
+        n: 0,
+    };
+    w.put(1, 1); // the last block
+    w.put(1, 2); // fixed Huffman codes
+    for b in head {
+        w.literal(*b);
+    }
+    w.literal(0);
+    let mut left = zeros - 1;
+    while left >= 258 {
+        w.code(0xc5, 8); // length 258 (code 285)
+        w.code(0, 5); // distance 1
+        left -= 258;
+    }
+    for _ in 0..left {
+        w.literal(0);
+    }
+    w.code(0, 7); // end of block (code 256)
+    w.put(0, 7);
+    w.out.extend_from_slice(&[0; 8]);
+    w.out
+}
+
 fn base64(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
@@ -573,6 +631,22 @@ fn bad_publishes_get_a_clear_4xx_and_store_nothing() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     refused(&s, "bad", with_tarball(&big), 413, "larger than 16 MiB");
+    // A tarball that unpacks to more than 512 MiB (a gzip bomb) is refused in time.
+    let mut header = tar(&[("big.bin", b"")]);
+    header.truncate(512);
+    let size = 600u64 << 20;
+    header[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+    header[148..156].fill(b' ');
+    let sum: u32 = header.iter().map(|b| *b as u32).sum();
+    header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let bomb = gzip_bomb(&header, size + 1024);
+    let started = Instant::now();
+    refused(&s, "bad", with_tarball(&bomb), 400, "unpacks to more than 512 MiB");
+    eprintln!(
+        "a {} KiB gzip bomb was refused in {:?}",
+        bomb.len() >> 10,
+        started.elapsed()
+    );
     // An empty body.
     let r = s.admin(Method::PUT, &api("bad")).send().unwrap();
     assert!(expect_error(r, 400).contains("no body"));

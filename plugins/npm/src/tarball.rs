@@ -214,3 +214,70 @@ fn checksum_ok(h: &[u8; 512]) -> bool {
         .sum();
     sum == want
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn entry(name: &str, kind: u8, data: &[u8]) -> Vec<u8> {
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+        h[156] = kind;
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[148..156].fill(b' ');
+        let sum: u32 = h.iter().map(|b| *b as u32).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let mut out = h.to_vec();
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+        out
+    }
+
+    fn gz(parts: &[Vec<u8>]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for p in parts {
+            e.write_all(p).unwrap();
+        }
+        e.write_all(&[0; 1024]).unwrap();
+        e.finish().unwrap()
+    }
+
+    const PKG: &[u8] = br#"{"name":"x","version":"1.0.0"}"#;
+
+    #[test]
+    fn finds_package_json_in_any_top_folder() {
+        for name in ["package/package.json", "./package/package.json", "x-1.0.0/package.json"] {
+            let t = gz(&[entry("package/README.md", b'0', b"hi"), entry(name, b'0', PKG)]);
+            let v = package_json(t.as_slice(), true).unwrap();
+            assert_eq!(v["name"], "x", "{name}");
+        }
+    }
+
+    #[test]
+    fn long_names_from_pax_and_gnu_headers_apply_to_the_next_entry() {
+        let pax = entry("PaxHeader", b'x', b"29 path=package/package.json\n");
+        let t = gz(&[pax, entry("cut-short", b'0', PKG)]);
+        assert_eq!(package_json(t.as_slice(), true).unwrap()["version"], "1.0.0");
+        let gnu = entry("././@LongLink", b'L', b"package/package.json\0");
+        let t = gz(&[gnu, entry("cut-short", b'0', PKG)]);
+        assert_eq!(package_json(t.as_slice(), false).unwrap()["version"], "1.0.0");
+        // A nested package.json is not the package's.
+        let t = gz(&[entry("package/lib/package.json", b'0', PKG)]);
+        assert!(package_json(t.as_slice(), true).is_err());
+    }
+
+    #[test]
+    fn corrupt_archives_are_refused() {
+        let good = gz(&[entry("package/package.json", b'0', PKG)]);
+        let msg = |b: &[u8]| package_json(b, true).unwrap_err().message;
+        assert!(msg(&good[..good.len() - 10]).contains("not a valid npm package"));
+        assert!(msg(b"plain text").contains("not a valid npm package"));
+        let mut flipped = entry("package/package.json", b'0', PKG);
+        flipped[0] = b'q';
+        assert!(msg(&gz(&[flipped])).contains("checksum"));
+        assert!(msg(&gz(&[entry("package/package.json", b'0', b"{nope")])).contains("not JSON"));
+    }
+}
