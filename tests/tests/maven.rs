@@ -702,6 +702,21 @@ fn artifact_metadata_follows_deploys_deletes_moves_and_copies() {
     assert_eq!(r.status(), 200, "{}", r.text().unwrap());
     assert_eq!(xml_values(&meta(&s), "version"), vec!["1.0", "1.9", "1.10"]);
 
+    // A folder that was no version becomes one when a file of the artifact lands in it.
+    put_ok(
+        &s,
+        "libs",
+        &format!("{ga}/docs/lib-docs.pom"),
+        pom("com.acme", "lib", "docs"),
+    );
+    assert_eq!(xml_values(&meta(&s), "version"), vec!["docs", "1.0", "1.9", "1.10"]);
+    let r = s
+        .admin(Method::DELETE, &format!("/artifactory/libs/{ga}/docs/lib-docs.pom"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(xml_values(&meta(&s), "version"), vec!["1.0", "1.9", "1.10"]);
+
     // The document replaced behind the plugin's back (a generic copy over it) is remade.
     let r = s
         .admin(

@@ -85,7 +85,7 @@ fn get(cp: &layout::CleanPath, deadline: Instant) -> Result<Response, Failure> {
     }
     // Metadata and its checksums are always the generated ones.
     if file_name(path) == METADATA {
-        return match metadata::current(parent(path), false)? {
+        return match metadata::current(parent(path), false, None)? {
             Some(p) => Ok(Response::artifact(p)),
             None => Err(not_found(path)),
         };
@@ -94,7 +94,7 @@ fn get(cp: &layout::CleanPath, deadline: Instant) -> Result<Response, Failure> {
     if let Some((base, algo)) = checksum
         && file_name(base) == METADATA
     {
-        let stored = metadata::current(parent(base), false)?;
+        let stored = metadata::current(parent(base), false, None)?;
         return stored_checksum(stored.as_deref(), algo, deadline)?.ok_or_else(|| not_found(path));
     }
     if repository::stat(path).is_some() {
@@ -120,7 +120,9 @@ fn stored_checksum(path: Option<&str>, algo: Algo, deadline: Instant) -> Result<
         // Still being computed: the client may come back for it.
         Err(f) if f.status == 503 => {
             let body = serde_json::json!({"errors": [{"status": 503, "message": f.message}]});
-            Ok(Some(Response::json(503, body.to_string()).with_header("retry-after", "2")))
+            Ok(Some(
+                Response::json(503, body.to_string()).with_header("retry-after", "2"),
+            ))
         }
         Err(f) => Err(f),
     }
@@ -397,7 +399,7 @@ fn put_metadata(req: &Request, path: &str) -> Result<Response, Failure> {
         // Group-level plugin prefixes cannot be derived from files: kept as sent.
         metadata::store_client(dir, bytes)?
     } else {
-        metadata::current(dir, false)?
+        metadata::current(dir, false, None)?
     };
     let body = serde_json::json!({
         "repo": repository::info().key,

@@ -6,6 +6,8 @@
 //! listing of the folder, so deletes, copies and moves done through the generic API
 //! (which never reach the plugin) are noticed and the document is made again.
 
+use std::collections::HashSet;
+
 use binyard_plugin_sdk::package_type::{Artifact, Failure, log, repository};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -31,6 +33,9 @@ pub struct Record {
     /// The versions listed (artifact level).
     #[serde(default)]
     pub versions: Vec<String>,
+    /// Child folders found not to be versions (artifact level).
+    #[serde(default)]
+    pub others: Vec<String>,
 }
 
 fn record_key(dir: &str) -> String {
@@ -119,8 +124,10 @@ fn fingerprint(dir: &str, level: &Level, children: &[Artifact]) -> String {
 }
 
 /// The path of the up-to-date document of `dir`, made or remade as needed; none when
-/// the folder has nothing to describe. `force` remakes it whatever the fingerprint says.
-pub fn current(dir: &str, force: bool) -> Result<Option<String>, Failure> {
+/// the folder has nothing to describe. `force` remakes it whatever the fingerprint says
+/// and looks into every version folder again; otherwise folders already classified
+/// are trusted, except `recheck` (a version folder a file was just deployed to).
+pub fn current(dir: &str, force: bool, recheck: Option<&str>) -> Result<Option<String>, Failure> {
     let path = join(dir, METADATA);
     let stored = repository::stat(&path).and_then(|a| a.blob);
     let record = load_record(dir);
@@ -140,18 +147,26 @@ pub fn current(dir: &str, force: bool) -> Result<Option<String>, Failure> {
         && let Some(r) = &record
         && r.fp == fp
         && intact(r)
+        && recheck.is_none_or(|v| r.versions.iter().any(|x| x == v))
     {
         return Ok(Some(path));
     }
+    let known = if force { None } else { record.as_ref() };
     let made = match &level {
         Level::Snapshot {
             group,
             artifact,
             version,
         } => snapshot_document(group, artifact, version, &children),
-        Level::Artifact { group, artifact } => artifact_document(dir, group, artifact, &children),
+        Level::Artifact { group, artifact } => artifact_document(dir, group, artifact, &children, known, recheck),
     };
-    let Some((kind, versions, bytes)) = made else {
+    let Some(Made {
+        kind,
+        versions,
+        others,
+        bytes,
+    }) = made
+    else {
         // Nothing to describe: drop our document; a foreign one is served as it is.
         if let Some(r) = &record {
             if r.kind == "client" && stored.is_some() {
@@ -177,6 +192,7 @@ pub fn current(dir: &str, force: bool) -> Result<Option<String>, Failure> {
             fp,
             sha1: blob.sha1,
             versions,
+            others,
         },
     );
     Ok(Some(path))
@@ -188,7 +204,7 @@ pub fn refresh(dir: &str) -> Result<(), Failure> {
         return Ok(());
     }
     if load_record(dir).is_some() || repository::stat(&join(dir, METADATA)).is_some() {
-        current(dir, true)?;
+        current(dir, true, None)?;
     }
     Ok(())
 }
@@ -196,11 +212,9 @@ pub fn refresh(dir: &str) -> Result<(), Failure> {
 /// Keeps the documents right after a file of `coords` was deployed.
 pub fn after_deploy(coords: &layout::Coords) -> Result<(), Failure> {
     if coords.is_snapshot() {
-        current(&coords.version_dir(), true)?;
+        current(&coords.version_dir(), true, None)?;
     }
-    let dir = coords.artifact_dir();
-    let known = load_record(&dir).is_some_and(|r| r.versions.contains(&coords.version));
-    current(&dir, !known)?;
+    current(&coords.artifact_dir(), false, Some(&coords.version))?;
     Ok(())
 }
 
@@ -223,21 +237,55 @@ fn is_version_folder(dir: &str, group: &str, artifact: &str, version: &str) -> b
     false
 }
 
-type Made = (&'static str, Vec<String>, Vec<u8>);
+/// A generated document and what it was made from.
+struct Made {
+    kind: &'static str,
+    versions: Vec<String>,
+    others: Vec<String>,
+    bytes: Vec<u8>,
+}
 
-fn artifact_document(dir: &str, group: &str, artifact: &str, children: &[Artifact]) -> Option<Made> {
-    let mut versions: Vec<String> = children
-        .iter()
-        .filter(|c| c.folder)
-        .map(|c| layout::file_name(&c.path).to_string())
-        .filter(|v| is_version_folder(&join(dir, v), group, artifact, v))
-        .collect();
+fn artifact_document(
+    dir: &str,
+    group: &str,
+    artifact: &str,
+    children: &[Artifact],
+    known: Option<&Record>,
+    recheck: Option<&str>,
+) -> Option<Made> {
+    let set =
+        |v: Option<&Vec<String>>| -> HashSet<String> { v.map(|v| v.iter().cloned().collect()).unwrap_or_default() };
+    let was_version = set(known.map(|r| &r.versions));
+    let was_other = set(known.map(|r| &r.others));
+    let (mut versions, mut others) = (Vec::new(), Vec::new());
+    for c in children.iter().filter(|c| c.folder) {
+        let name = layout::file_name(&c.path).to_string();
+        let is_version = if recheck == Some(name.as_str()) {
+            is_version_folder(&c.path, group, artifact, &name)
+        } else if was_version.contains(&name) {
+            true
+        } else if was_other.contains(&name) {
+            false
+        } else {
+            is_version_folder(&join(dir, &name), group, artifact, &name)
+        };
+        if is_version {
+            versions.push(name);
+        } else {
+            others.push(name);
+        }
+    }
     if versions.is_empty() {
         return None;
     }
     version::sort(&mut versions);
     let bytes = xml::artifact_metadata(group, artifact, &versions, &time::stamp(time::now_ms()));
-    Some(("artifact", versions, bytes))
+    Some(Made {
+        kind: "artifact",
+        versions,
+        others,
+        bytes,
+    })
 }
 
 fn snapshot_document(group: &str, artifact: &str, version: &str, children: &[Artifact]) -> Option<Made> {
@@ -288,7 +336,12 @@ fn snapshot_document(group: &str, artifact: &str, version: &str, children: &[Art
     let mut entries: Vec<SnapshotVersion> = newest.into_iter().map(|(_, e)| e).collect();
     entries.sort_by(|a, b| (&a.classifier, &a.extension).cmp(&(&b.classifier, &b.extension)));
     let bytes = xml::snapshot_metadata(group, artifact, version, latest.as_ref(), &entries, &last_updated);
-    Some(("snapshot", Vec::new(), bytes))
+    Some(Made {
+        kind: "snapshot",
+        versions: Vec::new(),
+        others: Vec::new(),
+        bytes,
+    })
 }
 
 /// Keeps the newest `keep` timestamped builds in a SNAPSHOT folder, deleting the
