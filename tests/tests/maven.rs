@@ -1224,3 +1224,44 @@ fn reader_resolves_deployer_deploys_but_cannot_overwrite() {
     assert!(!ok, "a reader must not deploy");
     assert!(out.contains("403"), "{}", tail(&out));
 }
+
+#[test]
+fn group_metadata_of_maven_plugins_and_matrix_parameters() {
+    let s = server();
+    create_repo(&s, "plugins", json!({}));
+    // Plugin prefixes cannot be made from the files: the client's document is kept.
+    let group = "<?xml version=\"1.0\"?>\n<metadata><plugins><plugin><name>Acme</name><prefix>acme</prefix>\
+                 <artifactId>acme-maven-plugin</artifactId></plugin></plugins></metadata>\n";
+    put_ok(&s, "plugins", "org/acme/maven-metadata.xml", group);
+    put_ok(
+        &s,
+        "plugins",
+        "org/acme/maven-metadata.xml.md5",
+        md5_hex(group.as_bytes()),
+    );
+    assert_eq!(get_text(&s, "plugins", "org/acme/maven-metadata.xml"), group);
+    assert_checksums(&s, "plugins", "org/acme/maven-metadata.xml", group.as_bytes());
+
+    // Matrix parameters on a deploy become properties of the file.
+    let path = "org/acme/acme-maven-plugin/1.0/acme-maven-plugin-1.0.jar";
+    put_ok(
+        &s,
+        "plugins",
+        &format!("{path};build.name=acme;build.number=7"),
+        b"plugin".to_vec(),
+    );
+    let r = s
+        .admin(
+            Method::GET,
+            &format!("/artifactory/api/storage/plugins/{path}?properties"),
+        )
+        .send()
+        .unwrap();
+    let props = json(r);
+    assert_eq!(props["properties"]["build.name"], json!(["acme"]), "{props}");
+    assert_eq!(props["properties"]["build.number"], json!(["7"]), "{props}");
+    // The group document is still the client's, beside the artifact's generated one.
+    assert_eq!(get_text(&s, "plugins", "org/acme/maven-metadata.xml"), group);
+    let m = get_text(&s, "plugins", "org/acme/acme-maven-plugin/maven-metadata.xml");
+    assert_eq!(xml_values(&m, "version"), vec!["1.0"]);
+}
