@@ -619,6 +619,16 @@ fn checksum_files_are_served_for_every_file_and_uploads_are_checked() {
     let msg = expect_error(r, 409);
     assert!(msg.contains("nothing was stored"), "{msg}");
     assert_eq!(stored(&s, "libs"), before);
+
+    // A repository that trusts only its own checksums ignores the client's.
+    create_repo(
+        &s,
+        "trusting",
+        json!({"checksumPolicyType": "server-generated-checksums"}),
+    );
+    put_ok(&s, "trusting", path, jar.clone());
+    put_ok(&s, "trusting", &format!("{path}.sha1"), sha1_hex(b"wrong"));
+    assert_eq!(get_text(&s, "trusting", &format!("{path}.sha1")), sha1_hex(&jar));
 }
 
 #[test]

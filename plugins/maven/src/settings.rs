@@ -19,6 +19,9 @@ pub struct Settings {
     /// `allowReleaseRedeploy` (default false; Artifactory has no such key, it relies on
     /// the delete permission alone): an existing release file may be replaced.
     pub allow_release_redeploy: bool,
+    /// `checksumPolicyType`: "client-checksums" (default) checks the checksum files
+    /// clients upload; "server-generated-checksums" ignores them.
+    pub verify_client_checksums: bool,
 }
 
 fn flag(cfg: &Value, key: &str, default: bool) -> bool {
@@ -48,6 +51,8 @@ impl Settings {
             max_unique_snapshots: max,
             suppress_pom_checks: flag(&cfg, "suppressPomConsistencyChecks", false),
             allow_release_redeploy: flag(&cfg, "allowReleaseRedeploy", false),
+            verify_client_checksums: cfg.get("checksumPolicyType").and_then(Value::as_str)
+                != Some("server-generated-checksums"),
         }
     }
 }
@@ -65,5 +70,7 @@ mod tests {
             Settings::from_json(r#"{"maxUniqueSnapshots":3,"handleSnapshots":false,"allowReleaseRedeploy":"true"}"#);
         assert_eq!(s.max_unique_snapshots, 3);
         assert!(!s.handle_snapshots && s.allow_release_redeploy);
+        assert!(s.verify_client_checksums);
+        assert!(!Settings::from_json(r#"{"checksumPolicyType":"server-generated-checksums"}"#).verify_client_checksums);
     }
 }
