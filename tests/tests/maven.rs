@@ -651,6 +651,12 @@ fn artifact_metadata_follows_deploys_deletes_moves_and_copies() {
     );
     assert_eq!(xml_value(&m, "latest").as_deref(), Some("2.0-SNAPSHOT"));
     assert_eq!(xml_value(&m, "release").as_deref(), Some("2.0-beta-1"));
+    // A group folder has no document (asked twice: the second answer comes from what
+    // the first one found).
+    for _ in 0..2 {
+        assert_eq!(get(&s, "libs", "com/acme/maven-metadata.xml").status(), 404);
+        assert_eq!(get(&s, "libs", "com/acme/maven-metadata.xml.sha1").status(), 404);
+    }
 
     // Deleted through the plugin: the stored document is remade at once.
     let r = s

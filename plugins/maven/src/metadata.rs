@@ -25,6 +25,8 @@ const MAX_PAGES: usize = 200;
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Record {
     /// "artifact", "snapshot", or "client" (group-level plugin metadata a client uploaded).
+    /// "artifact", "snapshot", "client" (group-level plugin metadata a client uploaded),
+    /// or "none" (the folder was looked at and has nothing to describe).
     pub kind: String,
     /// Fingerprint of the listing the document was generated from.
     pub fp: String,
@@ -142,14 +144,22 @@ pub fn current(dir: &str, force: bool, recheck: Option<&str>) -> Result<Option<S
         return Ok(stored.map(|_| path));
     };
     let children = list_all(dir);
+    if children.is_empty() {
+        // No such folder: nothing to describe, and nothing worth remembering.
+        return Ok(stored.map(|_| path));
+    }
     let fp = fingerprint(dir, &level, &children);
     if !force
         && let Some(r) = &record
         && r.fp == fp
-        && intact(r)
         && recheck.is_none_or(|v| r.versions.iter().any(|x| x == v))
     {
-        return Ok(Some(path));
+        if r.kind == "none" {
+            return Ok(stored.map(|_| path));
+        }
+        if intact(r) {
+            return Ok(Some(path));
+        }
     }
     let known = if force { None } else { record.as_ref() };
     let made = match &level {
@@ -160,23 +170,33 @@ pub fn current(dir: &str, force: bool, recheck: Option<&str>) -> Result<Option<S
         } => snapshot_document(group, artifact, version, &children),
         Level::Artifact { group, artifact } => artifact_document(dir, group, artifact, &children, known, recheck),
     };
-    let Some(Made {
+    let Made {
         kind,
         versions,
         others,
         bytes,
-    }) = made
-    else {
-        // Nothing to describe: drop our document; a foreign one is served as it is.
-        if let Some(r) = &record {
-            if r.kind == "client" && stored.is_some() {
-                return Ok(Some(path));
-            }
-            let _ = repository::kv_delete(&record_key(dir));
-            if intact(r) {
-                repository::delete(&path)?;
-                return Ok(None);
-            }
+    } = made;
+    let Some(bytes) = bytes else {
+        // Nothing to describe: drop our document (a foreign one is served as it is), and
+        // remember the classification so the next request costs one listing.
+        let ours = record
+            .as_ref()
+            .is_some_and(|r| r.kind != "none" && r.kind != "client" && intact(r));
+        if record.as_ref().is_some_and(|r| r.kind == "client") && stored.is_some() {
+            return Ok(Some(path));
+        }
+        save_record(
+            dir,
+            &Record {
+                kind: "none".into(),
+                fp,
+                others,
+                ..Default::default()
+            },
+        );
+        if ours {
+            repository::delete(&path)?;
+            return Ok(None);
         }
         return Ok(stored.map(|_| path));
     };
@@ -203,7 +223,7 @@ pub fn refresh(dir: &str) -> Result<(), Failure> {
     if dir.is_empty() {
         return Ok(());
     }
-    if load_record(dir).is_some() || repository::stat(&join(dir, METADATA)).is_some() {
+    if load_record(dir).is_some_and(|r| r.kind != "none") || repository::stat(&join(dir, METADATA)).is_some() {
         current(dir, true, None)?;
     }
     Ok(())
@@ -242,7 +262,8 @@ struct Made {
     kind: &'static str,
     versions: Vec<String>,
     others: Vec<String>,
-    bytes: Vec<u8>,
+    /// None when there is nothing to describe.
+    bytes: Option<Vec<u8>>,
 }
 
 fn artifact_document(
@@ -252,7 +273,7 @@ fn artifact_document(
     children: &[Artifact],
     known: Option<&Record>,
     recheck: Option<&str>,
-) -> Option<Made> {
+) -> Made {
     let set =
         |v: Option<&Vec<String>>| -> HashSet<String> { v.map(|v| v.iter().cloned().collect()).unwrap_or_default() };
     let was_version = set(known.map(|r| &r.versions));
@@ -275,20 +296,18 @@ fn artifact_document(
             others.push(name);
         }
     }
-    if versions.is_empty() {
-        return None;
-    }
     version::sort(&mut versions);
-    let bytes = xml::artifact_metadata(group, artifact, &versions, &time::stamp(time::now_ms()));
-    Some(Made {
+    let bytes = (!versions.is_empty())
+        .then(|| xml::artifact_metadata(group, artifact, &versions, &time::stamp(time::now_ms())));
+    Made {
         kind: "artifact",
         versions,
         others,
         bytes,
-    })
+    }
 }
 
-fn snapshot_document(group: &str, artifact: &str, version: &str, children: &[Artifact]) -> Option<Made> {
+fn snapshot_document(group: &str, artifact: &str, version: &str, children: &[Artifact]) -> Made {
     // The newest build of each classifier and extension, timestamped builds first.
     let mut newest: Vec<(Option<Build>, SnapshotVersion)> = Vec::new();
     let mut latest: Option<Build> = None;
@@ -328,7 +347,12 @@ fn snapshot_document(group: &str, artifact: &str, version: &str, children: &[Art
         }
     }
     if newest.is_empty() {
-        return None;
+        return Made {
+            kind: "snapshot",
+            versions: Vec::new(),
+            others: Vec::new(),
+            bytes: None,
+        };
     }
     let last_updated = latest
         .as_ref()
@@ -336,12 +360,12 @@ fn snapshot_document(group: &str, artifact: &str, version: &str, children: &[Art
     let mut entries: Vec<SnapshotVersion> = newest.into_iter().map(|(_, e)| e).collect();
     entries.sort_by(|a, b| (&a.classifier, &a.extension).cmp(&(&b.classifier, &b.extension)));
     let bytes = xml::snapshot_metadata(group, artifact, version, latest.as_ref(), &entries, &last_updated);
-    Some(Made {
+    Made {
         kind: "snapshot",
         versions: Vec::new(),
         others: Vec::new(),
-        bytes,
-    })
+        bytes: Some(bytes),
+    }
 }
 
 /// Keeps the newest `keep` timestamped builds in a SNAPSHOT folder, deleting the
