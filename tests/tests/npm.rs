@@ -676,6 +676,37 @@ fn packuments_follow_deletes_copies_and_moves_made_through_the_artifactory_api()
     let r = put_doc(&s, "p", &doc);
     assert_eq!(r.status(), 200, "{}", r.text().unwrap());
 
+    // Properties changed through the storage API show at once (no stale packument).
+    assert_eq!(packument(&s, "p")["dist-tags"], json!({"latest": "1.1.0"}));
+    let r = s
+        .admin(
+            Method::PUT,
+            &format!("/artifactory/api/storage/{REPO}/p/-/p-1.0.0.tgz?properties=npm.disttag=stable"),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text().unwrap());
+    assert_eq!(
+        packument(&s, "p")["dist-tags"],
+        json!({"latest": "1.1.0", "stable": "1.0.0"})
+    );
+    // Links follow the host name the client used.
+    let r = s
+        .admin(Method::GET, &api("p"))
+        .header("host", "npm.example.test:8081")
+        .send()
+        .unwrap();
+    assert_eq!(
+        json(r)["versions"]["1.0.0"]["dist"]["tarball"],
+        format!("http://npm.example.test:8081{}", api("p/-/p-1.0.0.tgz"))
+    );
+    assert!(
+        packument(&s, "p")["versions"]["1.0.0"]["dist"]["tarball"]
+            .as_str()
+            .unwrap()
+            .starts_with(&s.base)
+    );
+
     // Deleting the latest tarball: the packument and latest follow.
     let r = s
         .admin(Method::DELETE, &format!("/artifactory/{REPO}/p/-/p-1.1.0.tgz"))

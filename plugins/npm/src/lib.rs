@@ -7,6 +7,7 @@
 //! with the properties `npm.name`, `npm.version`, `npm.disttag` and
 //! `npm.deprecated`; packuments are built from what is stored (see `store`).
 
+mod cache;
 mod integrity;
 mod names;
 mod packument;
@@ -17,7 +18,6 @@ mod tarball;
 
 use binyard_plugin_sdk::package_type::{Description, Failure, Guest, Request, Response, accounts, log, repository};
 use serde_json::{Value, json};
-use sha1::Digest;
 
 use names::PackageName;
 
@@ -153,17 +153,25 @@ fn not_found(name: &PackageName) -> Failure {
 fn get_packument(req: &Request, name: &PackageName) -> Result<Response, Failure> {
     let abbreviated = req.header("accept").is_some_and(|a| a.contains(CORGI));
     let versions = store::versions(name);
-    let doc = packument::build(name, &versions, &req.base_url, abbreviated).ok_or_else(|| not_found(name))?;
-    let body = doc.to_string().into_bytes();
-    let etag = format!("\"{}\"", integrity::hex(&sha1::Sha1::digest(&body)));
+    if versions.is_empty() {
+        return Err(not_found(name));
+    }
+    let fp = cache::fingerprint(&versions, &req.base_url, abbreviated);
+    let etag = format!("\"{fp}\"");
+    let content_type = if abbreviated { CORGI } else { "application/json" };
     // Always revalidated, so a publish is seen at once; unchanged answers are 304.
     let fresh = req
         .header("if-none-match")
         .is_some_and(|h| h.split(',').any(|t| t.trim().trim_start_matches("W/") == etag));
     let resp = if fresh {
         Response::empty(304)
+    } else if let Some(body) = cache::get(name, &req.base_url, abbreviated, &fp) {
+        Response::bytes(200, content_type, body)
     } else {
-        Response::bytes(200, if abbreviated { CORGI } else { "application/json" }, body)
+        let doc = packument::build(name, &versions, &req.base_url, abbreviated).ok_or_else(|| not_found(name))?;
+        let body = doc.to_string().into_bytes();
+        cache::put(name, &req.base_url, abbreviated, &fp, &body);
+        Response::bytes(200, content_type, body)
     };
     Ok(resp
         .with_header("etag", etag)
