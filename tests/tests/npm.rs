@@ -765,6 +765,31 @@ fn packuments_follow_deletes_copies_and_moves_made_through_the_artifactory_api()
     assert_eq!(v["dist"]["integrity"], sri512(&t));
     assert_eq!(v["dist"]["shasum"], sha1_hex(&t));
     assert_eq!(doc["dist-tags"]["latest"], "3.0.0");
+    // A scoped tarball deployed in the public registry's layout is found too.
+    let t = package_tgz("@s/r", "0.1.0", json!({}));
+    let r = s
+        .admin(Method::PUT, &format!("/artifactory/{REPO}/@s/r/-/r-0.1.0.tgz"))
+        .body(t.clone())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let doc = packument(&s, "@s/r");
+    let url = doc["versions"]["0.1.0"]["dist"]["tarball"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(url, s.url(&api("@s/r/-/r-0.1.0.tgz")));
+    assert_eq!(
+        client()
+            .get(&url)
+            .basic_auth("admin", Some("password"))
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap()
+            .as_ref(),
+        t.as_slice()
+    );
     // A file in the folder that is not a tarball of the package is ignored.
     let r = s
         .admin(Method::PUT, &format!("/artifactory/{REPO}/gen/-/notes.txt"))

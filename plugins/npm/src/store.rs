@@ -60,9 +60,15 @@ pub fn children(folder: &str) -> Vec<Artifact> {
     }
 }
 
-/// The package's tarballs, in version order (oldest first).
+/// The package's tarballs, in version order (oldest first). A scoped package's are
+/// in `@scope/name/-/@scope/` (Artifactory's layout) and, when deployed in the public
+/// registry's layout, in `@scope/name/-/`.
 pub fn versions(name: &PackageName) -> Vec<Stored> {
-    let mut out: Vec<Stored> = children(&name.tarball_dir())
+    let mut files = children(&name.tarball_dir());
+    if name.full.contains('/') {
+        files.extend(children(&format!("{}/-", name.full)));
+    }
+    let mut out: Vec<Stored> = files
         .into_iter()
         .filter(|a| !a.folder)
         .filter_map(|a| {
