@@ -128,7 +128,7 @@ fn login(req: &Request, rest: &str) -> Result<Response, Failure> {
     let Some(password) = doc.get("password").and_then(Value::as_str) else {
         return Err(Failure::bad_request("The login document has no password"));
     };
-    let token = accounts::login(name, password, "npm login")?;
+    let token = accounts::login(name, password, &format!("npm login ({})", repository::info().key))?;
     Ok(Response::json(
         201,
         json!({
