@@ -1230,6 +1230,12 @@ impl Npm {
 
     fn command(&self, args: &[&str], cwd: &Path) -> Command {
         let mut c = Command::new(&self.bin);
+        // Settings from the environment would override the private config.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().to_ascii_lowercase().starts_with("npm_config_") {
+                c.env_remove(k);
+            }
+        }
         c.args(args)
             .args(["--no-audit", "--no-fund", "--no-update-notifier"])
             .current_dir(cwd)
