@@ -195,6 +195,8 @@ pub mod webhook_formatter {
     pub use exports::binyard::plugin::formatter::{Description, Event, Guest, Outgoing};
 }
 
+pub mod time;
+
 /// Decodes `%XX` escapes (invalid ones are kept as they are).
 pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();

@@ -1,5 +1,5 @@
 //! What the first-party webhook formatters share: a one-line summary of an event and
-//! RFC 3339 timestamps (no clock or time zone database in a plugin).
+//! RFC 3339 timestamps.
 
 use serde_json::Value;
 
@@ -45,27 +45,7 @@ pub fn summary(event_type: &str, data: &Value) -> String {
 }
 
 /// Milliseconds since the epoch as RFC 3339 UTC, e.g. "2026-11-22T13:20:26.123Z".
-pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
-}
+pub use binyard_plugin_sdk::time::iso8601 as rfc3339;
 
 #[cfg(test)]
 mod tests {
