@@ -4,7 +4,7 @@
 //! (the cursor) is saved after each event, so a restart resumes where it stopped and
 //! nothing is lost (at-least-once; receivers de-duplicate on the event id).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,6 +54,8 @@ pub struct Deliveries {
     source: String,
     subs: ArcSwap<BTreeMap<String, Subscription>>,
     cursors: Mutex<HashMap<String, u64>>,
+    /// The record keys of each subscription's log, oldest first (to trim it without reading it).
+    log_keys: Mutex<HashMap<String, VecDeque<String>>>,
     running: Mutex<HashSet<String>>,
     writing: Mutex<()>,
 }
@@ -83,6 +85,12 @@ impl Deliveries {
         for (k, v) in meta.records("cursor")? {
             cursors.insert(k, serde_json::from_slice::<u64>(&v)?);
         }
+        let mut log_keys: HashMap<String, VecDeque<String>> = HashMap::new();
+        for (k, _) in meta.records("delivery")? {
+            if let Some((sub, _)) = k.split_once('\u{1}') {
+                log_keys.entry(sub.to_string()).or_default().push_back(k.clone());
+            }
+        }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
             .redirect(reqwest::redirect::Policy::none())
@@ -97,6 +105,7 @@ impl Deliveries {
             source,
             subs: ArcSwap::from_pointee(subs),
             cursors: Mutex::new(cursors),
+            log_keys: Mutex::new(log_keys),
             running: Mutex::default(),
             writing: Mutex::default(),
         })
@@ -177,9 +186,13 @@ impl Deliveries {
             record::<Subscription>("subscription", key, None),
             record::<u64>("cursor", key, None),
         ];
-        for (k, _) in self.log_records(key)? {
-            writes.push(record::<DeliveryLog>("delivery", &k, None));
-        }
+        let logged = self
+            .log_keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key)
+            .unwrap_or_default();
+        writes.extend(logged.iter().map(|k| record::<DeliveryLog>("delivery", k, None)));
         self.meta.apply_records(&writes)?;
         self.cursors.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
         let mut all = BTreeMap::clone(&self.subs.load());
@@ -208,31 +221,29 @@ impl Deliveries {
         Ok(self.log_records(key)?.into_iter().map(|(_, l)| l).collect())
     }
 
-    fn append_log(&self, key: &str, entry: &DeliveryLog, cursor: Option<u64>) -> ApiResult<()> {
-        let mut writes = vec![record(
-            "delivery",
-            &format!("{key}\u{1}{:020}-{}", entry.seq, entry.time_ms),
-            Some(entry),
-        )];
-        let old = self.log_records(key)?;
-        if old.len() >= LOG_KEEP {
-            for (k, _) in &old[..old.len() + 1 - LOG_KEEP] {
-                writes.push(record::<DeliveryLog>("delivery", k, None));
-            }
-        }
-        if let Some(c) = cursor {
-            writes.push(record("cursor", key, Some(&c)));
-        }
+    /// Logs one delivery and moves the cursor past it, trimming the log to `LOG_KEEP`.
+    fn append_log(&self, key: &str, entry: &DeliveryLog) -> ApiResult<()> {
+        let log_key = format!("{key}\u{1}{:020}-{}", entry.seq, entry.time_ms);
+        let mut keys = self.log_keys.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = keys.entry(key.to_string()).or_default();
+        let mut writes = vec![
+            record("delivery", &log_key, Some(entry)),
+            record("cursor", key, Some(&entry.seq)),
+        ];
+        let excess = (kept.len() + 1).saturating_sub(LOG_KEEP);
+        writes.extend(
+            kept.iter()
+                .take(excess)
+                .map(|k| record::<DeliveryLog>("delivery", k, None)),
+        );
         self.meta.apply_records(&writes)?;
-        Ok(())
-    }
-
-    fn set_cursor(&self, key: &str, seq: u64) -> ApiResult<()> {
-        self.meta.apply_records(&[record("cursor", key, Some(&seq))])?;
+        kept.drain(..excess);
+        kept.push_back(log_key);
+        drop(keys);
         self.cursors
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_string(), seq);
+            .insert(key.to_string(), entry.seq);
         Ok(())
     }
 
@@ -293,28 +304,34 @@ impl Deliveries {
     async fn catch_up(&self, key: &str) -> ApiResult<()> {
         loop {
             let events = self.meta.events_after(self.cursor(key), BATCH)?;
-            if events.is_empty() {
+            let Some(&(last, _)) = events.last() else {
                 return Ok(());
-            }
+            };
             for (seq, raw) in events {
                 let Some(sub) = self.subs.load().get(key).cloned() else {
                     return Ok(());
                 };
-                let Ok(event) = serde_json::from_slice::<EventRecord>(&raw) else {
+                let event = serde_json::from_slice::<EventRecord>(&raw);
+                if event.is_err() {
                     tracing::warn!(seq, "skipping an unreadable event");
-                    self.set_cursor(key, seq)?;
-                    continue;
-                };
-                if !sub.enabled || !sub.wants(&event, &self.repos) {
-                    self.set_cursor(key, seq)?;
-                    continue;
                 }
-                let entry = self.deliver_with_retries(&sub, &event, seq).await;
-                self.append_log(key, &entry, Some(seq))?;
-                self.cursors
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key.to_string(), seq);
+                match event {
+                    Ok(event) if sub.enabled && sub.wants(&event, &self.repos) => {
+                        let entry = self.deliver_with_retries(&sub, &event, seq).await;
+                        self.append_log(key, &entry)?;
+                    }
+                    // Skipped events move the cursor in memory; it is saved once per batch
+                    // (after a crash they are only looked at again).
+                    _ => {
+                        self.cursors
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(key.to_string(), seq);
+                    }
+                }
+            }
+            if self.subs.load().contains_key(key) {
+                self.meta.apply_records(&[record("cursor", key, Some(&last))])?;
             }
         }
     }

@@ -11,15 +11,6 @@ use serde_json::{Value, json};
 use crate::clock;
 use crate::storage::{Change, Item};
 
-/// Event types of the artifact domain.
-pub const ARTIFACT_EVENTS: [&str; 6] = [
-    "deployed",
-    "deleted",
-    "moved",
-    "copied",
-    "property_added",
-    "property_deleted",
-];
 /// Every event type a subscription may name.
 pub const ALL_EVENTS: [&str; 11] = [
     "deployed",
