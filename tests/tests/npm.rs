@@ -6,6 +6,8 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -1133,15 +1135,7 @@ fn a_reader_installs_and_a_deployer_publishes_but_neither_overwrites_nor_the_rea
 fn a_large_tarball_publishes_within_the_plugin_limits() {
     let (s, _d) = server();
     // 12 MiB that do not compress: the base64 body is 16 MiB.
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let blob: Vec<u8> = (0..12 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let blob = common::bytes_of(12 << 20, 7);
     let pkg = json!({"name": "big", "version": "1.0.0"}).to_string();
     let t = tgz(&[("package.json", pkg.as_bytes()), ("blob.bin", &blob)]);
     let started = Instant::now();

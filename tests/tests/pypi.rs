@@ -7,6 +7,8 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -1168,15 +1170,7 @@ fn bad_uploads_are_refused_with_a_clear_error_and_store_nothing() {
 fn a_large_wheel_is_streamed_in_place_within_the_deadline() {
     let (s, _p) = server();
     // 24 MiB of incompressible bytes in the wheel (xorshift).
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
-    let blob: Vec<u8> = (0..24 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let blob = common::bytes_of(24 << 20, 7);
     let dist_info = "bigpkg-1.0.dist-info";
     let metadata = b"Metadata-Version: 2.1\nName: bigpkg\nVersion: 1.0\n\n".to_vec();
     let bytes = zip(&[
