@@ -7,13 +7,13 @@
 //! Needs `nginx`, `wrk` and `curl` (`apt-get install -y nginx wrk curl`) and a release
 //! build: `cargo build --release -p binyard && cargo run --release -p binyard-benches --bin http_vs_nginx`
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use binyard_benches::root;
+use binyard_benches::{Binyard, root};
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -140,21 +140,8 @@ fn main() -> anyhow::Result<()> {
             dir.path().join("plugins").display()
         ),
     )?;
-    let mut child = Command::new(&bin)
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let mut base = String::new();
-    for line in BufReader::new(child.stdout.take().context("stdout")?).lines() {
-        if let Some(u) = line?.strip_prefix("binyard listening on ") {
-            base = u.trim().to_string();
-            break;
-        }
-    }
-    let _binyard = Killed(child);
+    let binyard = Binyard::start(&bin, &cfg, "warn")?;
+    let base = binyard.base.clone();
     eprintln!("binyard at {base}, nginx at 127.0.0.1:{nport}; deploying the files…");
     let curl = |args: &[&str]| -> anyhow::Result<String> {
         let out = Command::new("curl")

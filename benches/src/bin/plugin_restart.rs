@@ -5,11 +5,9 @@
 //! `cargo xtask plugins && cargo build --release -p binyard &&
 //!  cargo run --release -p binyard-benches --bin plugin_restart`
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use binyard_benches::{root, test_plugin};
+use binyard_benches::{Binyard, root, test_plugin};
 
 /// Appends a custom section, making a distinct component (another sha256) that behaves the same.
 fn variant(wasm: &[u8], n: u8) -> Vec<u8> {
@@ -27,21 +25,8 @@ fn variant(wasm: &[u8], n: u8) -> Vec<u8> {
 
 fn start_and_wait(bin: &std::path::Path, config: &std::path::Path, want: usize) -> anyhow::Result<Duration> {
     let t = Instant::now();
-    let mut child = Command::new(bin)
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut base = String::new();
-    for line in BufReader::new(stdout).lines() {
-        if let Some(u) = line?.strip_prefix("binyard listening on ") {
-            base = u.trim().to_string();
-            break;
-        }
-    }
+    let server = Binyard::start(bin, config, "warn")?;
+    let base = server.base.clone();
     let c = reqwest::blocking::Client::new();
     loop {
         let r = c
@@ -58,8 +43,7 @@ fn start_and_wait(bin: &std::path::Path, config: &std::path::Path, want: usize) 
         std::thread::sleep(Duration::from_millis(2));
     }
     let took = t.elapsed();
-    child.kill()?;
-    child.wait()?;
+    drop(server);
     Ok(took)
 }
 

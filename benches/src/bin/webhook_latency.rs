@@ -8,21 +8,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, ensure};
-use binyard_benches::{root, summary};
+use anyhow::ensure;
+use binyard_benches::{Binyard, root, summary};
 
 const DEPLOYS: usize = 1500;
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A receiver that accepts and never answers; it keeps every connection open.
 fn black_hole() -> anyhow::Result<String> {
@@ -99,22 +90,8 @@ fn main() -> anyhow::Result<()> {
             plugins.display()
         ),
     )?;
-    let mut child = Command::new(&bin)
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let _server = Killed(child);
-    let mut base = String::new();
-    for line in BufReader::new(stdout).lines() {
-        if let Some(u) = line?.strip_prefix("binyard listening on ") {
-            base = u.trim().to_string();
-            break;
-        }
-    }
+    let server = Binyard::start(&bin, &cfg, "error")?;
+    let base = server.base.clone();
     let client = reqwest::blocking::Client::new();
     let admin = |m: reqwest::Method, p: &str| {
         client
