@@ -144,6 +144,16 @@ fn patterns(include: Vec<String>, exclude: Vec<String>) -> Patterns {
     }
 }
 
+/// The include/exclude patterns of an object, in either spelling (`include_patterns`,
+/// `include-patterns`); no include pattern means everything.
+fn patterns_of(o: &Map<String, Value>) -> ApiResult<Patterns> {
+    let list = |a: &str, b: &str| strings(o.get(a).or(o.get(b)), a);
+    Ok(patterns(
+        list("include_patterns", "include-patterns")?,
+        list("exclude_patterns", "exclude-patterns")?,
+    ))
+}
+
 fn object<'a>(v: &'a Value, what: &str) -> ApiResult<&'a Map<String, Value>> {
     v.as_object()
         .ok_or_else(|| ApiError::bad_request(format!("'{what}' must be a JSON object")))
@@ -158,28 +168,13 @@ fn resource_v2(v: &Value, what: &str) -> ApiResult<Resource> {
     if let Some(t) = o.get("targets") {
         // Access API: {"targets": {"repo": {"include_patterns": […], "exclude_patterns": […]}}}
         for (key, p) in object(t, &format!("{what}.targets"))? {
-            let p = object(p, &format!("{what}.targets.{key}"))?;
-            let inc = strings(
-                p.get("include_patterns").or(p.get("include-patterns")),
-                "include_patterns",
-            )?;
-            let exc = strings(
-                p.get("exclude_patterns").or(p.get("exclude-patterns")),
-                "exclude_patterns",
-            )?;
-            r.targets.insert(key.clone(), patterns(inc, exc));
+            r.targets
+                .insert(key.clone(), patterns_of(object(p, &format!("{what}.targets.{key}"))?)?);
         }
     } else {
-        let inc = strings(
-            o.get("include-patterns").or(o.get("include_patterns")),
-            "include-patterns",
-        )?;
-        let exc = strings(
-            o.get("exclude-patterns").or(o.get("exclude_patterns")),
-            "exclude-patterns",
-        )?;
+        let p = patterns_of(o)?;
         for key in strings(o.get("repositories"), &format!("{what}.repositories"))? {
-            r.targets.insert(key, patterns(inc.clone(), exc.clone()));
+            r.targets.insert(key, p.clone());
         }
     }
     Ok(r)
@@ -212,9 +207,7 @@ impl PermissionTarget {
                         let mut r = Resource::default();
                         for (key, one) in object(v, "resources.repository")? {
                             let one_o = object(one, &format!("resources.repository.{key}"))?;
-                            let inc = strings(one_o.get("include_patterns"), "include_patterns")?;
-                            let exc = strings(one_o.get("exclude_patterns"), "exclude_patterns")?;
-                            r.targets.insert(key.clone(), patterns(inc, exc));
+                            r.targets.insert(key.clone(), patterns_of(one_o)?);
                             principals(
                                 one_o.get("actions"),
                                 &mut r,
