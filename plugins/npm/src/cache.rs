@@ -31,22 +31,7 @@ pub fn fingerprint(versions: &[Stored], base_url: &str, abbreviated: bool) -> St
         h.update(part.as_bytes());
         h.update([0]);
     }
-    for s in versions {
-        h.update(s.path.as_bytes());
-        h.update([0]);
-        h.update(s.sha256.as_bytes());
-        h.update(s.created_ms.to_le_bytes());
-        h.update(s.modified_ms.to_le_bytes());
-        for t in &s.tags {
-            h.update(b"\0t");
-            h.update(t.as_bytes());
-        }
-        if let Some(d) = &s.deprecated {
-            h.update(b"\0d");
-            h.update(d.as_bytes());
-        }
-        h.update([1]);
-    }
+    crate::store::hash_versions(&mut h, versions, true);
     hex(&h.finalize())
 }
 

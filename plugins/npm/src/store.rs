@@ -140,14 +140,17 @@ pub fn dist_tags(versions: &[Stored]) -> Map<String, Value> {
     tags
 }
 
-/// A revision for the package's current state, CouchDB-style (`N-hash`): it changes
-/// whenever a tarball, a tag or a deprecation does.
-pub fn revision(versions: &[Stored]) -> String {
-    let mut h = sha1::Sha1::new();
+/// Feeds what identifies the stored versions (paths, bytes, tags, deprecations and,
+/// `with_times`, their times) into `h`.
+pub fn hash_versions(h: &mut sha1::Sha1, versions: &[Stored], with_times: bool) {
     for s in versions {
         h.update(s.path.as_bytes());
         h.update([0]);
         h.update(s.sha256.as_bytes());
+        if with_times {
+            h.update(s.created_ms.to_le_bytes());
+            h.update(s.modified_ms.to_le_bytes());
+        }
         for t in &s.tags {
             h.update(b"\0t");
             h.update(t.as_bytes());
@@ -158,8 +161,14 @@ pub fn revision(versions: &[Stored]) -> String {
         }
         h.update([1]);
     }
-    let digest = h.finalize();
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+}
+
+/// A revision for the package's current state, CouchDB-style (`N-hash`): it changes
+/// whenever a tarball, a tag or a deprecation does.
+pub fn revision(versions: &[Stored]) -> String {
+    let mut h = sha1::Sha1::new();
+    hash_versions(&mut h, versions, false);
+    let hex = crate::integrity::hex(&h.finalize()[..8]);
     format!("{}-{hex}", versions.len().max(1))
 }
 
