@@ -63,11 +63,16 @@ pub fn routes() -> Router<State> {
                 .delete(projects::delete_group),
         )
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        // Revocation by value (`token=…` in the body) beside revocation by id.
         .route(
             "/api/v1/tokens/revoke",
             post(tokens::revoke_legacy).delete(tokens::revoke_legacy),
         )
         .route("/api/v2/tokens", get(tokens::list).post(tokens::create))
+        .route(
+            "/api/v2/tokens/revoke",
+            post(tokens::revoke_legacy).delete(tokens::revoke_legacy),
+        )
         .route("/api/v1/tokens/{id}", get(tokens::get_one).delete(tokens::revoke))
         .route("/api/v2/tokens/{id}", get(tokens::get_one).delete(tokens::revoke));
     Router::new()

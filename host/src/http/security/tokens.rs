@@ -182,17 +182,7 @@ pub async fn get_one(Axs(state): Axs<State>, caller: Caller, Path(id): Path<Stri
     Ok(json_response(StatusCode::OK, &info_json(&state, &r)))
 }
 
-/// DELETE `tokens/{id}`, or `tokens/revoke` with the token (or its id) in the body.
-pub async fn revoke(
-    Axs(state): Axs<State>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    if id == "revoke" {
-        return revoke_legacy(Axs(state), caller, headers, body).await;
-    }
+pub async fn revoke(Axs(state): Axs<State>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     find_visible(&state, &caller, &id)?;
     state.auth.revoke_token(&id)?;
     Ok(text_response(StatusCode::OK, "Token revoked".into()))
