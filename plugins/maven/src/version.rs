@@ -118,7 +118,7 @@ impl MavenVersion {
         for (i, &c) in bytes.iter().enumerate() {
             let top = stack.len() - 1;
             match c {
-                b'.' => {
+                b'.' | b'-' => {
                     let item = if i == start {
                         Item::Int(String::new())
                     } else {
@@ -126,16 +126,10 @@ impl MavenVersion {
                     };
                     stack[top].push(item);
                     start = i + 1;
-                }
-                b'-' => {
-                    let item = if i == start {
-                        Item::Int(String::new())
-                    } else {
-                        parse_item(is_digit, &v[start..i])
-                    };
-                    stack[top].push(item);
-                    start = i + 1;
-                    push_list(&mut stack);
+                    // A dash opens a sub-list, as Maven's ComparableVersion does.
+                    if c == b'-' {
+                        push_list(&mut stack);
+                    }
                 }
                 b'0'..=b'9' => {
                     if !is_digit && i > start {
