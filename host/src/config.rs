@@ -16,6 +16,7 @@ pub struct Config {
     pub security: SecurityConfig,
     pub gc: GcConfig,
     pub events: EventsConfig,
+    pub retention: RetentionConfig,
 }
 
 /// `[server]`
@@ -194,6 +195,46 @@ impl Default for GcConfig {
     fn default() -> Self {
         GcConfig { interval_minutes: 60 }
     }
+}
+
+/// `[retention]`: when retention policies run, and policies declared here
+/// (`[[retention.policies]]`, stored at start like those made through the API).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Minutes between scheduled runs of every build's retention settings; 0 turns it off.
+    pub build_interval_minutes: u64,
+    pub policies: Vec<RetentionPolicyConfig>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            build_interval_minutes: 60,
+            policies: Vec::new(),
+        }
+    }
+}
+
+/// One `[[retention.policies]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPolicyConfig {
+    pub key: String,
+    /// The retention-policy plugin deciding.
+    pub plugin: String,
+    /// The repositories whose files it decides on.
+    #[serde(default)]
+    pub repositories: Vec<String>,
+    /// The plugin's configuration.
+    #[serde(default)]
+    pub config: Option<toml::Table>,
+    /// Minutes between scheduled runs; 0: only when run through the API.
+    #[serde(default)]
+    pub interval_minutes: u64,
+    /// The user whose delete permission the deletions need (default `admin`).
+    #[serde(default)]
+    pub run_as: Option<String>,
 }
 
 /// Why a configuration could not be loaded.

@@ -58,6 +58,13 @@ impl From<crate::storage::StoreError> for ApiError {
     }
 }
 
+impl From<serde_json::Error> for ApiError {
+    /// A stored record that does not parse.
+    fn from(e: serde_json::Error) -> Self {
+        crate::storage::StoreError::Corrupt(e).into()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({

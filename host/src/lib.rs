@@ -3,10 +3,12 @@
 //! One folder per concern: `http/` (routes and handlers), `storage/` (blobs, metadata,
 //! garbage collection), `repos/` (repository configuration), `artifacts/` (deploy,
 //! download, copy, move, properties), `auth/` (users, credentials, permissions),
-//! `events/` (the outbox, webhook subscriptions and their delivery).
+//! `events/` (the outbox, webhook subscriptions and their delivery), `builds/`
+//! (build-info, promotion), `retention/` (retention policies run by plugins).
 
 pub mod artifacts;
 pub mod auth;
+pub mod builds;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -15,5 +17,6 @@ pub mod events;
 pub mod http;
 pub mod plugins;
 pub mod repos;
+pub mod retention;
 pub mod server;
 pub mod storage;

@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use crate::artifacts::Artifacts;
 use crate::auth::Auth;
+use crate::builds::Builds;
 use crate::config::Config;
 use crate::events::delivery::Deliveries;
 use crate::plugins::Plugins;
@@ -25,6 +26,7 @@ pub struct AppState {
     pub downloads: DownloadStats,
     pub plugins: Arc<Plugins>,
     pub deliveries: Arc<Deliveries>,
+    pub builds: Arc<Builds>,
 }
 
 /// Download counts buffered in memory and written every few seconds: counting
@@ -112,6 +114,12 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         config.events.clone(),
         source,
     )?);
+    let builds = Arc::new(Builds::new(meta.clone(), artifacts.clone()));
+    for c in &config.retention.policies {
+        let p = crate::retention::Policy::from_config(c)?;
+        crate::retention::policies::put(meta.as_ref(), &p)
+            .map_err(|e| anyhow::anyhow!("retention policy '{}': {e}", c.key))?;
+    }
     Ok(Arc::new(AppState {
         config,
         meta,
@@ -119,6 +127,7 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         repos,
         auth,
         artifacts,
+        builds,
         downloads: DownloadStats::default(),
         plugins,
         deliveries,
@@ -132,6 +141,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     state.plugins.scan_folder().await;
     state.plugins.spawn_watcher();
     spawn_background(state.clone());
+    crate::retention::spawn_schedule(state.clone());
     state.deliveries.spawn();
     let app = crate::http::router(state.clone());
     let listener = tokio::net::TcpListener::bind(listen)

@@ -667,6 +667,42 @@ impl Auth {
             .is_some_and(|who| permissions::allows_build(&self.directory().permissions, &who, action, name))
     }
 
+    /// The caller a user stands for when the server acts on their behalf
+    /// (retention policies); none when the user is gone or disabled.
+    pub fn caller_named(&self, name: &str) -> Option<Caller> {
+        let dir = self.directory();
+        dir.users
+            .get(name)
+            .filter(|u| !u.disabled)
+            .map(|u| Caller::of_user(u, &dir))
+    }
+
+    /// Like `authorize`, for builds: 401 anonymous, 404 when the caller may not
+    /// even read the build, 403 otherwise.
+    pub fn authorize_build(&self, caller: &Caller, action: Action, name: &str) -> ApiResult<()> {
+        if self.allows_build(caller, action, name) {
+            return Ok(());
+        }
+        if caller.user.is_none() {
+            return Err(ApiError::unauthorized("Authentication is required"));
+        }
+        if action != Action::Write && !self.allows_build(caller, Action::Read, name) {
+            return Err(ApiError::not_found(format!(
+                "No build was found for build name: {name}"
+            )));
+        }
+        let what = match action {
+            Action::Read => "read",
+            Action::Annotate => "annotate",
+            Action::Write => "deploy",
+            Action::Delete => "delete",
+        };
+        Err(ApiError::forbidden(format!(
+            "User '{}' needs the {what} permission on the build '{name}'",
+            caller.name()
+        )))
+    }
+
     /// Whom permissions are looked up for; none for anonymous callers when anonymous
     /// access is off.
     fn principals<'c>(&self, caller: &'c Caller) -> Option<permissions::Principals<'c>> {

@@ -2,11 +2,13 @@
 //! shape the answer.
 
 mod artifacts;
+mod builds;
 mod download;
 mod events_api;
 mod formats;
 mod plugins_api;
 mod repos_api;
+mod retention_api;
 mod security;
 mod storage_api;
 mod system;
@@ -64,6 +66,31 @@ pub fn router(state: State) -> Router {
                 .delete(plugins_api::remove),
         )
         .route("/artifactory/api/plugins/{name}/reload", post(plugins_api::reload))
+        .route("/artifactory/api/build", get(builds::list).put(builds::publish))
+        .route("/artifactory/api/build/delete", post(builds::delete_by_body))
+        .route("/artifactory/api/build/rename/{name}", post(builds::rename))
+        .route("/artifactory/api/build/promote/{name}/{number}", post(builds::promote))
+        .route("/artifactory/api/build/diff/{name}/{number}", get(builds::diff))
+        .route(
+            "/artifactory/api/build/retention/{name}",
+            get(builds::get_retention).post(builds::set_retention),
+        )
+        .route(
+            "/artifactory/api/build/{name}",
+            get(builds::runs).delete(builds::delete),
+        )
+        .route("/artifactory/api/build/{name}/{number}", get(builds::get_run))
+        .route("/artifactory/api/retention/policies", get(retention_api::list))
+        .route(
+            "/artifactory/api/retention/policies/{key}",
+            get(retention_api::get_one)
+                .put(retention_api::put)
+                .delete(retention_api::delete),
+        )
+        .route(
+            "/artifactory/api/retention/policies/{key}/run",
+            post(retention_api::run),
+        )
         .merge(security::routes())
         .route(
             "/event/api/v1/subscriptions",

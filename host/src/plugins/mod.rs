@@ -33,6 +33,9 @@ pub use bindings::package_type::binyard::plugin::types::{BlobInfo, Caller as Plu
 pub use bindings::package_type::exports::binyard::plugin::format::{Body, Request, Response};
 use bindings::package_type::{PackageType, PackageTypePre};
 use bindings::retention_policy::RetentionPolicyPre;
+pub use bindings::retention_policy::exports::binyard::plugin::retention::{
+    Candidate as RetentionCandidate, Decision as RetentionDecision,
+};
 use bindings::webhook_formatter::WebhookFormatterPre;
 pub use bindings::webhook_formatter::exports::binyard::plugin::formatter::{Event as FormatterEvent, Outgoing};
 use repo_host::RepoHost;
@@ -49,10 +52,7 @@ pub enum PluginKind {
 
 enum Pre {
     PackageType(PackageTypePre<StoreData>),
-    // Instantiated by the retention and webhook services; loading validates them now.
-    #[allow(dead_code)]
     Retention(RetentionPolicyPre<StoreData>),
-    #[allow(dead_code)]
     Formatter(WebhookFormatterPre<StoreData>),
 }
 
@@ -520,6 +520,57 @@ impl Plugins {
             }
             Err(e) => {
                 let err = explain_trap(&e, name, &plugin.limits);
+                plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+                if err.status == StatusCode::GATEWAY_TIMEOUT {
+                    plugin.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(err.message)
+            }
+        }
+    }
+
+    /// Calls a retention-policy plugin's `select` in a fresh instance of the given
+    /// version (a run pins one version for all its calls). The deadline grows with
+    /// the number of candidates: one call decides a whole group.
+    pub async fn retention_select(
+        self: &Arc<Self>,
+        plugin: &Arc<LoadedPlugin>,
+        config: String,
+        candidates: Vec<RetentionCandidate>,
+        now_ms: i64,
+    ) -> Result<Vec<RetentionDecision>, String> {
+        let name = plugin.name.clone();
+        let Pre::Retention(pre) = &plugin.pre else {
+            return Err(format!("plugin '{name}' is not a retention policy"));
+        };
+        let pre = pre.clone();
+        let deadline = Duration::from_millis(plugin.limits.deadline_ms);
+        let permit = tokio::time::timeout(deadline, plugin.permits.acquire())
+            .await
+            .map_err(|_| format!("retention policy '{name}' is busy"))?
+            .map_err(|e| e.to_string())?;
+        plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let (engine, p) = (self.engine.clone(), plugin.clone());
+        let result = tokio::task::spawn_blocking(move || {
+            let mut store = new_store(&engine, &p.name, &p.limits, None);
+            // Large runs get one extra deadline per 10,000 candidates.
+            let extra = 1 + candidates.len() as u64 / 10_000;
+            store.set_epoch_deadline(deadline_ticks(&p.limits) * extra);
+            let inst = pre.instantiate(&mut store)?;
+            inst.binyard_plugin_retention()
+                .call_select(&mut store, &config, &candidates, now_ms)
+        })
+        .await
+        .map_err(|e| format!("retention task failed: {e}"))?;
+        drop(permit);
+        match result {
+            Ok(Ok(d)) => Ok(d),
+            Ok(Err(f)) => {
+                plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+                Err(format!("retention policy '{name}' refused: {}", f.message))
+            }
+            Err(e) => {
+                let err = explain_trap(&e, &name, &plugin.limits);
                 plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
                 if err.status == StatusCode::GATEWAY_TIMEOUT {
                     plugin.stats.timeouts.fetch_add(1, Ordering::Relaxed);

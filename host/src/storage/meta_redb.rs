@@ -23,6 +23,10 @@ const STATS: TableDefinition<&str, &[u8]> = TableDefinition::new("stats");
 const COUNTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("counters");
 /// Plugins' per-repository key-value space: `repo \0 key`.
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+/// Where each blob is used: `sha256 \0 repo \0 path` (builds find their files by checksum).
+const PLACES: TableDefinition<&str, ()> = TableDefinition::new("places");
+/// Marks (in COUNTERS) that PLACES covers every item, for databases made before it existed.
+const PLACES_BUILT_KEY: &str = "\0places-built";
 /// The event outbox: sequence number → event JSON.
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const TOTALS_KEY: &str = "\0totals";
@@ -81,9 +85,44 @@ impl RedbMeta {
         txn.open_table(COUNTERS)?;
         txn.open_table(KV)?;
         txn.open_table(EVENTS)?;
+        txn.open_table(PLACES)?;
+        build_places(&txn)?;
         txn.commit()?;
         Ok(RedbMeta { db })
     }
+}
+
+fn place_key(sha256: &str, repo: &str, path: &str) -> String {
+    format!("{sha256}\0{repo}\0{path}")
+}
+
+/// Fills the placement index from the items once (databases older than the index).
+fn build_places(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut counters = txn.open_table(COUNTERS)?;
+    if counters.get(PLACES_BUILT_KEY)?.is_some() {
+        return Ok(());
+    }
+    let items = txn.open_table(ITEMS)?;
+    let mut places = txn.open_table(PLACES)?;
+    for e in items.iter()? {
+        let (k, v) = e?;
+        let item: Item = serde_json::from_slice(v.value())?;
+        let Some(b) = &item.blob else { continue };
+        let mut parts = k.value().splitn(3, '\0');
+        let (repo, parent, name) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        let path = if parent.is_empty() {
+            name.to_string()
+        } else {
+            format!("{parent}/{name}")
+        };
+        places.insert(place_key(&b.sha256, repo, &path).as_str(), ())?;
+    }
+    counters.insert(PLACES_BUILT_KEY, b"1".as_slice())?;
+    Ok(())
 }
 
 /// The tables one write transaction works on, with counters batched until the end.
@@ -92,6 +131,7 @@ struct Writer<'t> {
     blobs: Table<'t, &'static str, &'static [u8]>,
     unreferenced: Table<'t, &'static str, ()>,
     sha1: Table<'t, &'static str, &'static str>,
+    places: Table<'t, &'static str, ()>,
     stats: Table<'t, &'static str, &'static [u8]>,
     counters: Table<'t, &'static str, &'static [u8]>,
     repo_counters: HashMap<String, RepoCounters>,
@@ -105,6 +145,7 @@ impl<'t> Writer<'t> {
             blobs: txn.open_table(BLOBS)?,
             unreferenced: txn.open_table(UNREFERENCED)?,
             sha1: txn.open_table(SHA1)?,
+            places: txn.open_table(PLACES)?,
             stats: txn.open_table(STATS)?,
             counters: txn.open_table(COUNTERS)?,
             repo_counters: HashMap::new(),
@@ -229,11 +270,13 @@ impl<'t> Writer<'t> {
             }
             if let Some(b) = &old.blob {
                 self.drop_ref(b)?;
+                self.places.remove(place_key(&b.sha256, repo, path).as_str())?;
             }
             self.count(repo, &old, -1)?;
         }
         if let Some(b) = &item.blob {
             self.add_ref(b)?;
+            self.places.insert(place_key(&b.sha256, repo, path).as_str(), ())?;
         }
         self.count(repo, item, 1)?;
         self.items.insert(key.as_str(), serde_json::to_vec(item)?.as_slice())?;
@@ -248,6 +291,7 @@ impl<'t> Writer<'t> {
         };
         if let Some(b) = &old.blob {
             self.drop_ref(b)?;
+            self.places.remove(place_key(&b.sha256, repo, path).as_str())?;
         }
         self.count(repo, &old, -1)?;
         self.stats.remove(key.as_str())?;
@@ -302,6 +346,14 @@ impl MetaStore for RedbMeta {
                 w.stats.remove(k.as_str())?;
                 if let Some(b) = &item.blob {
                     w.drop_ref(b)?;
+                    let mut parts = k.splitn(3, '\0').skip(1);
+                    let (parent, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                    let path = if parent.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{parent}/{name}")
+                    };
+                    w.places.remove(place_key(&b.sha256, key, &path).as_str())?;
                 }
             }
             w.counters.remove(key)?;
@@ -348,6 +400,7 @@ impl MetaStore for RedbMeta {
         {
             let mut w = Writer::new(&txn)?;
             let mut events = txn.open_table(EVENTS)?;
+            let mut records = txn.open_table(RECORDS)?;
             let mut next = None;
             for c in changes {
                 match c {
@@ -360,6 +413,13 @@ impl MetaStore for RedbMeta {
                         };
                         events.insert(seq, json.as_slice())?;
                         next = Some(seq + 1);
+                    }
+                    Change::Record(r) => {
+                        let key = format!("{}\0{}", r.kind, r.key);
+                        match &r.value {
+                            Some(v) => records.insert(key.as_str(), v.as_slice())?,
+                            None => records.remove(key.as_str())?,
+                        };
                     }
                 }
             }
@@ -382,6 +442,21 @@ impl MetaStore for RedbMeta {
         let r = self.db.begin_read()?;
         let t = r.open_table(SHA1)?;
         Ok(t.get(sha1)?.map(|v| v.value().to_string()))
+    }
+
+    fn placements(&self, sha256: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(PLACES)?;
+        let start = format!("{sha256}\0");
+        let end = prefix_end(&start);
+        let mut out = Vec::new();
+        for e in t.range(start.as_str()..end.as_str())? {
+            let (k, _) = e?;
+            if let Some((repo, path)) = k.value()[start.len()..].split_once('\0') {
+                out.push((repo.to_string(), path.to_string()));
+            }
+        }
+        Ok(out)
     }
 
     fn unreferenced_blobs(&self) -> Result<Vec<String>, StoreError> {
@@ -480,6 +555,28 @@ impl MetaStore for RedbMeta {
             out.push((k.value()[start.len()..].to_string(), v.value().to_vec()));
         }
         Ok(out)
+    }
+
+    fn records_with_prefix(&self, kind: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(RECORDS)?;
+        let kind_start = format!("{kind}\0");
+        let start = format!("{kind_start}{prefix}");
+        let mut out = Vec::new();
+        for row in t.range(start.as_str()..)? {
+            let (k, v) = row?;
+            if !k.value().starts_with(&start) {
+                break;
+            }
+            out.push((k.value()[kind_start.len()..].to_string(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn record(&self, kind: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(RECORDS)?;
+        Ok(t.get(format!("{kind}\0{name}").as_str())?.map(|v| v.value().to_vec()))
     }
 
     fn apply_records(&self, writes: &[RecordWrite]) -> Result<(), StoreError> {

@@ -72,6 +72,8 @@ pub trait MetaStore: Send + Sync + 'static {
     fn blob(&self, sha256: &str) -> Result<Option<Digests>, StoreError>;
     /// The sha256 of the blob with this sha1, if known.
     fn blob_by_sha1(&self, sha1: &str) -> Result<Option<String>, StoreError>;
+    /// Every (repository, path) of a file whose bytes are the blob `sha256`.
+    fn placements(&self, sha256: &str) -> Result<Vec<(String, String)>, StoreError>;
     /// Blobs no item references any more.
     fn unreferenced_blobs(&self) -> Result<Vec<String>, StoreError>;
     /// Deletes the record of each blob that is still unreferenced; returns those deleted with their size.
@@ -90,6 +92,10 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Every record of one kind ("user", "group", "token", "subscription", …) as (name, raw JSON).
     fn records(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// The records of one kind whose name starts with `prefix`, by name.
+    fn records_with_prefix(&self, kind: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// One record, if present.
+    fn record(&self, kind: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Writes and deletes records in one transaction: all or nothing.
     fn apply_records(&self, writes: &[RecordWrite]) -> Result<(), StoreError>;
 

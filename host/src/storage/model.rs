@@ -79,6 +79,8 @@ pub enum Change {
     Delete { repo: String, path: String },
     /// Appends an event (JSON) to the outbox, in the same transaction as the change it reports.
     Event(Vec<u8>),
+    /// Writes or deletes a record (builds and their events commit together).
+    Record(super::RecordWrite),
 }
 
 /// Download statistics of an item.

@@ -1,0 +1,317 @@
+//! Retention: a retention-policy plugin decides, for every candidate (a build run
+//! or a stored file), keep or delete and why; the host lists the candidates and
+//! deletes through the same paths as any delete (events included).
+//!
+//! A run takes the plugin's current version once and uses it for every call, so a
+//! plugin replaced mid-run affects the next run only. A dry run answers the same
+//! decisions and deletes nothing.
+
+pub mod policies;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::artifacts::blocking;
+use crate::auth::Action;
+use crate::builds::model::{RetentionConfig, date_value_ms};
+use crate::clock;
+use crate::error::{ApiError, ApiResult};
+use crate::plugins::{LoadedPlugin, PluginKind, RetentionCandidate};
+use crate::server::AppState;
+pub use policies::Policy;
+
+/// The plugin applying Artifactory's build retention settings.
+pub const BUILD_POLICY_PLUGIN: &str = "retention_builds";
+
+/// The most candidates handed to one plugin call (a group is never split).
+const BATCH: usize = 5_000;
+
+/// One decision as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionReport {
+    pub id: String,
+    pub group: String,
+    pub version: String,
+    pub delete: bool,
+    pub reason: String,
+    /// What happened to a deletion (a real run): "deleted", or why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+}
+
+/// What a run decided and did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub policy: String,
+    pub plugin: String,
+    pub plugin_version: String,
+    pub plugin_sha256: String,
+    pub dry_run: bool,
+    pub candidates: usize,
+    pub deleted: usize,
+    pub kept: usize,
+    pub decisions: Vec<DecisionReport>,
+}
+
+/// A candidate with what the host needs to act on it.
+struct Listed {
+    candidate: RetentionCandidate,
+}
+
+/// The current version of a retention plugin, or why there is none.
+fn pinned(state: &AppState, name: &str) -> ApiResult<Arc<LoadedPlugin>> {
+    let p = state
+        .plugins
+        .get(name)
+        .ok_or_else(|| ApiError::bad_request(format!("No retention-policy plugin '{name}' is loaded")))?;
+    if p.kind != PluginKind::RetentionPolicy {
+        return Err(ApiError::bad_request(format!(
+            "Plugin '{name}' is not a retention policy"
+        )));
+    }
+    Ok(p)
+}
+
+/// Asks the plugin about every candidate, a few groups per call, all calls on one
+/// plugin version. Candidates the plugin left out are kept.
+async fn decide(
+    state: &AppState,
+    plugin: &Arc<LoadedPlugin>,
+    config: &serde_json::Value,
+    mut listed: Vec<Listed>,
+) -> ApiResult<Vec<DecisionReport>> {
+    listed.sort_by(|a, b| a.candidate.group.cmp(&b.candidate.group));
+    let config = config.to_string();
+    let now = clock::now_ms();
+    let mut reports = Vec::with_capacity(listed.len());
+    let mut start = 0;
+    while start < listed.len() {
+        let mut end = (start + BATCH).min(listed.len());
+        while end < listed.len() && listed[end].candidate.group == listed[end - 1].candidate.group {
+            end += 1;
+        }
+        let batch: Vec<RetentionCandidate> = listed[start..end].iter().map(|l| l.candidate.clone()).collect();
+        let decisions = state
+            .plugins
+            .retention_select(plugin, config.clone(), batch, now)
+            .await
+            .map_err(|m| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, m))?;
+        let mut by_id: HashMap<String, (bool, String)> =
+            decisions.into_iter().map(|d| (d.id, (d.delete, d.reason))).collect();
+        for l in &listed[start..end] {
+            let c = &l.candidate;
+            let (delete, reason) = by_id
+                .remove(&c.id)
+                .unwrap_or((false, "kept: the policy gave no decision".into()));
+            reports.push(DecisionReport {
+                id: c.id.clone(),
+                group: c.group.clone(),
+                version: c.version.clone(),
+                delete,
+                reason,
+                outcome: None,
+            });
+        }
+        start = end;
+    }
+    Ok(reports)
+}
+
+fn report(policy: &str, plugin: &LoadedPlugin, dry_run: bool, decisions: Vec<DecisionReport>) -> Report {
+    let deleted = decisions
+        .iter()
+        .filter(|d| d.delete && (dry_run || d.outcome.as_deref() == Some("deleted")))
+        .count();
+    Report {
+        policy: policy.to_string(),
+        plugin: plugin.name.clone(),
+        plugin_version: plugin.version.clone(),
+        plugin_sha256: plugin.sha256.clone(),
+        dry_run,
+        candidates: decisions.len(),
+        kept: decisions.len() - deleted,
+        deleted,
+        decisions,
+    }
+}
+
+/// Applies a build's retention settings (`dry`: decides only).
+pub async fn run_build(state: &AppState, name: &str, cfg: &RetentionConfig, dry: bool) -> ApiResult<Report> {
+    let plugin = pinned(state, cfg.policy.as_deref().unwrap_or(BUILD_POLICY_PLUGIN))?;
+    let runs = state.builds.runs(name)?;
+    let listed = runs
+        .iter()
+        .map(|(key, r)| Listed {
+            candidate: RetentionCandidate {
+                id: key.clone(),
+                group: name.to_string(),
+                version: r.number.clone(),
+                created_ms: r.started_ms,
+                last_downloaded_ms: 0,
+                size: 0,
+                properties: Vec::new(),
+            },
+        })
+        .collect();
+    let mut config = serde_json::to_value(cfg).map_err(|e| ApiError::internal(e.to_string()))?;
+    // The plugin gets dates as milliseconds whatever form the client sent.
+    if let Some(ms) = cfg.minimum_build_date.as_ref().and_then(date_value_ms) {
+        config["minimumBuildDate"] = serde_json::json!(ms);
+    }
+    let mut decisions = decide(state, &plugin, &config, listed).await?;
+    if !dry {
+        let doomed: Vec<String> = decisions.iter().filter(|d| d.delete).map(|d| d.id.clone()).collect();
+        if !doomed.is_empty() {
+            state
+                .builds
+                .discard(name, &doomed, cfg.delete_build_artifacts.unwrap_or(false))
+                .await?;
+        }
+        for d in decisions.iter_mut().filter(|d| d.delete) {
+            d.outcome = Some("deleted".into());
+        }
+        tracing::info!(build = %name, deleted = doomed.len(), plugin = %plugin.name, "build retention applied");
+    }
+    Ok(report(&format!("build:{name}"), &plugin, dry, decisions))
+}
+
+/// After a publish: applies the build's retention settings (those the body carried,
+/// else the stored ones). Failures are logged: the publish itself succeeded.
+pub async fn after_publish(state: &AppState, name: &str, from_body: Option<&RetentionConfig>) {
+    let cfg = match from_body {
+        Some(c) => Some(c.clone()),
+        None => state.builds.retention(name).ok().flatten(),
+    };
+    let Some(cfg) = cfg.filter(RetentionConfig::is_active) else {
+        return;
+    };
+    if let Err(e) = run_build(state, name, &cfg, false).await {
+        tracing::warn!(build = %name, error = %e, "build retention failed");
+    }
+}
+
+/// The files of a repository as candidates: package name and version from the
+/// properties formats set (`npm.*`, `pypi.*`), else from the layout
+/// `…/{package}/{version}/{file}` (Maven, generic). Metadata files are never candidates.
+fn repo_candidates(state: &AppState, repo: &str) -> ApiResult<Vec<Listed>> {
+    let mut out = Vec::new();
+    for (path, item) in state.artifacts.walk(repo, "", None)? {
+        if item.folder {
+            continue;
+        }
+        let file = path.rsplit('/').next().unwrap_or(&path);
+        if file.starts_with("maven-metadata.xml") {
+            continue;
+        }
+        let prop = |k: &str| item.props.get(k).and_then(|v| v.first()).cloned();
+        let named = prop("npm.name").zip(prop("npm.version")).or_else(|| {
+            prop("pypi.normalized.name")
+                .or_else(|| prop("pypi.name"))
+                .zip(prop("pypi.version"))
+        });
+        let (group, version) = match named {
+            Some(gv) => gv,
+            None => {
+                let parts: Vec<&str> = path.split('/').collect();
+                if parts.len() < 3 {
+                    continue;
+                }
+                (parts[..parts.len() - 2].join("/"), parts[parts.len() - 2].to_string())
+            }
+        };
+        let stats = state.downloads.current(state.meta.as_ref(), repo, &path)?;
+        out.push(Listed {
+            candidate: RetentionCandidate {
+                id: format!("{repo}/{path}"),
+                group: format!("{repo}:{group}"),
+                version,
+                created_ms: item.created,
+                last_downloaded_ms: stats.last_downloaded,
+                size: item.size(),
+                properties: item.props.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Runs a repository policy (`dry`: decides only). Deletions need the delete
+/// permission of the policy's `runAs` user, path by path.
+pub async fn run_policy(state: &Arc<AppState>, policy: &Policy, dry: bool) -> ApiResult<Report> {
+    let plugin = pinned(state, &policy.plugin)?;
+    let mut listed = Vec::new();
+    for repo in &policy.repositories {
+        state.repos.existing(repo)?;
+        let s = state.clone();
+        let r = repo.clone();
+        let mut found = blocking(move || repo_candidates(&s, &r)).await?;
+        listed.append(&mut found);
+    }
+    let mut decisions = decide(state, &plugin, &policy.config, listed).await?;
+    if !dry {
+        let caller = state.auth.caller_named(&policy.run_as);
+        let mut by_repo: BTreeMap<&str, usize> = BTreeMap::new();
+        for d in decisions.iter_mut().filter(|d| d.delete) {
+            let (repo, path) = d.id.split_once('/').unwrap_or((&d.id, ""));
+            let outcome = match &caller {
+                None => format!(
+                    "not deleted: the user '{}' does not exist or is disabled",
+                    policy.run_as
+                ),
+                Some(c) if !state.auth.allows(c, Action::Delete, repo, path) => {
+                    format!("not deleted: '{}' has no delete permission here", policy.run_as)
+                }
+                Some(_) => match state.artifacts.delete(repo, path).await {
+                    Ok(_) => "deleted".to_string(),
+                    Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => "not deleted: already gone".into(),
+                    Err(e) => format!("not deleted: {}", e.message),
+                },
+            };
+            if outcome == "deleted" {
+                *by_repo.entry(repo).or_default() += 1;
+            }
+            d.outcome = Some(outcome);
+        }
+        tracing::info!(policy = %policy.key, ?by_repo, plugin = %plugin.name, "retention policy applied");
+    }
+    Ok(report(&policy.key, &plugin, dry, decisions))
+}
+
+/// Runs, on their schedules, every build's stored retention settings and every
+/// policy with an interval.
+pub fn spawn_schedule(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut last_run: HashMap<String, i64> = HashMap::new();
+        let started = clock::now_ms();
+        loop {
+            tick.tick().await;
+            let now = clock::now_ms();
+            let due = |key: &str, minutes: u64, last: &HashMap<String, i64>| {
+                minutes > 0 && now - last.get(key).copied().unwrap_or(started) >= minutes as i64 * 60_000
+            };
+            if due("\0builds", state.config.retention.build_interval_minutes, &last_run) {
+                last_run.insert("\0builds".into(), now);
+                for (name, _) in state.builds.names().unwrap_or_default() {
+                    if let Ok(Some(cfg)) = state.builds.retention(&name)
+                        && cfg.is_active()
+                        && let Err(e) = run_build(&state, &name, &cfg, false).await
+                    {
+                        tracing::warn!(build = %name, error = %e, "scheduled build retention failed");
+                    }
+                }
+            }
+            for p in policies::list(state.meta.as_ref()).unwrap_or_default() {
+                if due(&p.key, p.interval_minutes, &last_run) {
+                    last_run.insert(p.key.clone(), now);
+                    if let Err(e) = run_policy(&state, &p, false).await {
+                        tracing::warn!(policy = %p.key, error = %e, "scheduled retention failed");
+                    }
+                }
+            }
+        }
+    });
+}
