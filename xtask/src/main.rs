@@ -128,7 +128,7 @@ fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
 
 /// The Python clients the tests drive (twine, pip and build for PyPI; pyartifactory
 /// for the REST API) live in a venv under `target/clients/venv`; the tests find them there.
-const PYTHON_CLIENTS: [&str; 5] = ["twine", "build", "setuptools", "wheel", "pyartifactory"];
+const PYTHON_CLIENTS: [&str; 6] = ["twine", "build", "setuptools", "wheel", "pyartifactory", "buildinfo-om"];
 
 fn python_clients(root: &Path) -> Result<()> {
     let venv = root.join("target/clients/venv");
