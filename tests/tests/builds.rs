@@ -116,7 +116,7 @@ fn real_bodies_publish_list_and_read_back_with_odd_names() {
         .iter()
         .map(|r| r["uri"].as_str().unwrap())
         .collect();
-    assert_eq!(uris, [format!("/1"), format!("/{}", enc_like_server(odd_number))]);
+    assert_eq!(uris, ["/1".to_string(), format!("/{}", enc_like_server(odd_number))]);
     // The uri the server gave leads back to the run.
     let (st, run) = get(&s, &format!("/artifactory/api/build/{}{}", enc(name), uris[1]));
     assert_eq!(st, 200, "{run}");
