@@ -237,6 +237,74 @@ fn a_receiver_that_keeps_failing_is_logged_and_does_not_block_the_next_events() 
 }
 
 #[test]
+fn build_events_arrive_for_publish_promotion_and_delete() {
+    let (s, _d) = server();
+    let rx = Receiver::start();
+    let slack = Receiver::start();
+    let events = json!(["build_published", "build_promotion", "build_deleted"]);
+    subscribe(&s, json!({"key": "builds", "url": rx.url, "events": events}));
+    subscribe(
+        &s,
+        json!({"key": "builds-slack", "url": slack.url, "events": events, "formatter": "slack"}),
+    );
+    deploy(&s, "libs", "app/app.jar", b"app");
+    let body = json!({"version": "1.0.1", "name": "app", "number": "7", "started": "2024-01-02T03:04:05.000+0000",
+        "modules": [{"id": "m", "artifacts": [{"name": "app.jar", "sha1": sha1_hex(b"app")}]}]});
+    let publish = || {
+        let r = s
+            .admin(Method::PUT, "/artifactory/api/build")
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    };
+    publish();
+    // An identical republish changes nothing and sends nothing.
+    publish();
+    let r = s
+        .admin(Method::POST, "/artifactory/api/build/promote/app/7")
+        .json(&json!({"status": "Released", "targetRepo": "other", "copy": true}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    // A refused promotion (unknown target) sends nothing.
+    let r = s
+        .admin(Method::POST, "/artifactory/api/build/promote/app/7")
+        .json(&json!({"targetRepo": "nope"}))
+        .send()
+        .unwrap();
+    expect_error(r, 404);
+    let r = s.admin(Method::DELETE, "/artifactory/api/build/app").send().unwrap();
+    assert_eq!(r.status(), 200);
+
+    let got = rx.wait_for(3, 20);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(rx.received().len(), 3, "each build event exactly once");
+    let types: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["event_type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(types, ["build_published", "build_promotion", "build_deleted"]);
+    for r in &got {
+        let v = r.json();
+        assert_eq!(v["domain"], "build");
+        let data: Value = serde_json::from_str(v["data"].as_str().unwrap()).unwrap();
+        assert_eq!(data["build_name"], "app");
+        assert_eq!(data["build_number"], "7");
+        assert_eq!(data["build_started"], "2024-01-02T03:04:05.000+0000");
+    }
+    let promoted: Value = serde_json::from_str(got[1].json()["data"].as_str().unwrap()).unwrap();
+    assert_eq!(promoted["status"], "Released");
+    assert_eq!(promoted["target_repo"], "other");
+    let texts: Vec<String> = slack
+        .wait_for(3, 20)
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(texts.iter().all(|t| t.contains("build app #7")), "{texts:?}");
+}
+
+#[test]
 fn each_formatter_shapes_the_same_event() {
     let (s, _d) = server();
     let rxs: Vec<Receiver> = FORMATTERS.iter().map(|_| Receiver::start()).collect();
