@@ -305,6 +305,46 @@ fn build_events_arrive_for_publish_promotion_and_delete() {
 }
 
 #[test]
+fn plugins_emit_format_events_only_for_requests_that_succeed() {
+    let dir = plugin_folder(&["jfrog", "test_echo"]);
+    let s = Server::start_full(Options::default(), dir.path(), "");
+    s.create_local_repo("images", "testecho");
+    let rx = Receiver::start();
+    subscribe(
+        &s,
+        json!({"key": "docker", "url": rx.url, "events": ["docker_pushed", "docker_deleted"], "criteria": {"anyLocal": true}}),
+    );
+    let post = |p: &str| {
+        s.admin(Method::POST, &format!("/artifactory/api/testecho/images/{p}"))
+            .send()
+            .unwrap()
+    };
+    // The plugin emits, then fails: nothing is recorded.
+    assert_eq!(post("emit/docker_pushed/500").status(), 500);
+    assert_eq!(post("emit/docker_pushed/404").status(), 404);
+    // Event types plugins may not emit are refused to the plugin.
+    let r = post("emit/deployed/201");
+    assert!(expect_error(r, 400).contains("unknown format event"));
+    assert_eq!(post("emit/docker_pushed/201").status(), 201);
+    assert_eq!(post("emit/docker_deleted/200").status(), 200);
+    let got = rx.wait_for(2, 20);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(rx.received().len(), 2, "only the successful requests' events");
+    let types: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["event_type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(types, ["docker_pushed", "docker_deleted"]);
+    let v = got[0].json();
+    assert_eq!(v["domain"], "docker");
+    let data: Value = serde_json::from_str(v["data"].as_str().unwrap()).unwrap();
+    assert_eq!(data["repo_key"], "images");
+    assert_eq!(data["path"], "app/latest");
+    assert_eq!(data["image_name"], "app");
+    assert_eq!(data["tag"], "latest");
+}
+
+#[test]
 fn each_formatter_shapes_the_same_event() {
     let (s, _d) = server();
     let rxs: Vec<Receiver> = FORMATTERS.iter().map(|_| Receiver::start()).collect();

@@ -26,6 +26,9 @@ pub const ALL_EVENTS: [&str; 11] = [
     "docker_deleted",
 ];
 
+/// The events a format plugin may emit (`repository.emit-event`), with their domain.
+pub const FORMAT_EVENTS: [(&str, &str); 2] = [("docker_pushed", "docker"), ("docker_deleted", "docker")];
+
 /// One recorded event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {

@@ -210,6 +210,7 @@ pub async fn dispatch(
         }),
         base_url: base.to_string(),
     };
+    let emitted = Arc::new(std::sync::Mutex::new(Vec::new()));
     let host = RepoHost {
         artifacts: state.artifacts.clone(),
         repo: repo.clone(),
@@ -218,6 +219,7 @@ pub async fn dispatch(
         upload,
         denied,
         auth: Some(state.auth.clone()),
+        emitted: emitted.clone(),
     };
     let answer = state.plugins.handle(plugin.clone(), host, req).await;
     drop(pin);
@@ -242,6 +244,13 @@ pub async fn dispatch(
         .ok()
         .filter(|s| s.as_u16() >= 200)
         .ok_or_else(|| bad(format!("status {}", resp.status)))?;
+    // Events the plugin emitted count only for a request that succeeded.
+    let events: Vec<_> = std::mem::take(&mut *emitted.lock().unwrap_or_else(|e| e.into_inner()));
+    if status.as_u16() < 400 && !events.is_empty() {
+        let changes: Vec<_> = events.iter().map(|e| e.change()).collect();
+        let meta = state.meta.clone();
+        crate::artifacts::blocking(move || Ok(meta.apply(&changes)?)).await?;
+    }
     let mut out_headers = HeaderMap::new();
     for (k, v) in &resp.headers {
         let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad(format!("header name {k:?}")))?;

@@ -1,7 +1,7 @@
 //! The host side of the `repository` and `log` imports: what a package-type plugin
 //! may do, always inside the one repository its request addresses.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::bindings::package_type::binyard::plugin::{accounts, log, repository, types};
 use super::sandbox::StoreData;
@@ -36,7 +36,14 @@ pub struct RepoHost {
     pub denied: Option<Failure>,
     /// The accounts, for `accounts.login`.
     pub auth: Option<Arc<Auth>>,
+    /// Format events the plugin emitted; the caller records them if the answer
+    /// is a success.
+    pub emitted: Arc<Mutex<Vec<EventRecord>>>,
 }
+
+/// The most events one request may emit, and the largest event data.
+const MAX_EVENTS: usize = 1000;
+const MAX_EVENT_DATA: usize = 64 << 10;
 
 fn fail(status: u16, message: impl Into<String>) -> Failure {
     Failure {
@@ -371,6 +378,35 @@ impl repository::Host for StoreData {
         h.meta()
             .kv_delete(&h.repo.key, &key)
             .map_err(|e| fail(500, e.to_string()))
+    }
+
+    fn emit_event(&mut self, event_type: String, path: String, data: String) -> Result<(), Failure> {
+        let h = host(self)?;
+        let Some((_, domain)) = crate::events::FORMAT_EVENTS.iter().find(|(t, _)| *t == event_type) else {
+            let known: Vec<&str> = crate::events::FORMAT_EVENTS.iter().map(|(t, _)| *t).collect();
+            return Err(fail(
+                400,
+                format!("unknown format event '{event_type}': use one of {}", known.join(", ")),
+            ));
+        };
+        let p = clean(&path)?;
+        if data.len() > MAX_EVENT_DATA {
+            return Err(fail(400, format!("event data is larger than {MAX_EVENT_DATA} bytes")));
+        }
+        let mut v: serde_json::Value =
+            serde_json::from_str(&data).map_err(|e| fail(400, format!("event data is not JSON: {e}")))?;
+        let Some(o) = v.as_object_mut() else {
+            return Err(fail(400, "event data must be a JSON object"));
+        };
+        // Where the event happened is the host's to say.
+        o.insert("repo_key".into(), h.repo.key.clone().into());
+        o.insert("path".into(), p.clone().into());
+        let mut emitted = h.emitted.lock().unwrap_or_else(|e| e.into_inner());
+        if emitted.len() >= MAX_EVENTS {
+            return Err(fail(429, format!("a request may emit at most {MAX_EVENTS} events")));
+        }
+        emitted.push(EventRecord::other(domain, &event_type, &h.repo.key, &p, v));
+        Ok(())
     }
 
     fn fetch_upstream(&mut self, path: String) -> Result<BlobInfo, Failure> {

@@ -161,6 +161,7 @@ impl TestHost {
             upload,
             denied: None,
             auth: Some(self.auth.clone()),
+            emitted: Default::default(),
         }
     }
 
@@ -217,6 +218,7 @@ impl TestHost {
             upload,
             denied: None,
             auth: Some(self.auth.clone()),
+            emitted: Default::default(),
         };
         let answer = self
             .rt

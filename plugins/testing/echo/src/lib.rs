@@ -41,6 +41,14 @@ impl Guest for Echo {
                 Some(_) => Ok(Response::artifact(p)),
                 None => Err(Failure::not_found(format!("no file {p}"))),
             },
+            // Emits a format event, then answers with the status the path names.
+            ("POST", p) if p.starts_with("emit/") => {
+                let mut parts = p["emit/".len()..].splitn(2, '/');
+                let kind = parts.next().unwrap_or("");
+                let status: u16 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(201);
+                repository::emit_event(kind, "app/latest", r#"{"image_name":"app","tag":"latest"}"#)?;
+                Ok(Response::text(status, "emitted"))
+            }
             ("PUT", p) if p.starts_with("kv/") => {
                 let body = req.read_upload(1 << 20)?;
                 repository::kv_put(&p[3..], &body)?;
