@@ -345,6 +345,120 @@ fn plugins_emit_format_events_only_for_requests_that_succeed() {
 }
 
 #[test]
+fn every_event_type_through_every_formatter() {
+    let mut names: Vec<&str> = FORMATTERS.to_vec();
+    names.push("test_echo");
+    let dir = plugin_folder(&names);
+    let s = Server::start_full(Options::default(), dir.path(), "");
+    s.create_local_repo("libs", "generic");
+    s.create_local_repo("images", "testecho");
+    let all: Vec<&str> = vec![
+        "deployed",
+        "property_added",
+        "property_deleted",
+        "copied",
+        "moved",
+        "deleted",
+        "build_published",
+        "build_promotion",
+        "build_deleted",
+        "docker_pushed",
+        "docker_deleted",
+    ];
+    let rxs: Vec<Receiver> = FORMATTERS.iter().map(|_| Receiver::start()).collect();
+    for (f, rx) in FORMATTERS.iter().zip(&rxs) {
+        subscribe(
+            &s,
+            json!({"key": format!("all-{f}"), "url": rx.url, "events": all, "formatter": f}),
+        );
+    }
+    deploy(&s, "libs", "a/x.jar", b"xx");
+    let ok = |r: reqwest::blocking::Response| assert!(r.status().is_success(), "{}", r.text().unwrap());
+    ok(
+        s.admin(Method::PUT, "/artifactory/api/storage/libs/a/x.jar?properties=k=v")
+            .send()
+            .unwrap(),
+    );
+    ok(
+        s.admin(Method::DELETE, "/artifactory/api/storage/libs/a/x.jar?properties=k")
+            .send()
+            .unwrap(),
+    );
+    ok(
+        s.admin(Method::POST, "/artifactory/api/copy/libs/a/x.jar?to=/libs/c/x.jar")
+            .send()
+            .unwrap(),
+    );
+    ok(
+        s.admin(Method::POST, "/artifactory/api/move/libs/c/x.jar?to=/libs/m/x.jar")
+            .send()
+            .unwrap(),
+    );
+    ok(s.admin(Method::DELETE, "/artifactory/libs/m/x.jar").send().unwrap());
+    let build = json!({"name": "b", "number": "1", "started": "2024-01-02T03:04:05.000Z",
+        "modules": [{"artifacts": [{"name": "x.jar", "sha1": sha1_hex(b"xx")}]}]});
+    ok(s.admin(Method::PUT, "/artifactory/api/build")
+        .json(&build)
+        .send()
+        .unwrap());
+    ok(s.admin(Method::POST, "/artifactory/api/build/promote/b/1")
+        .json(&json!({"status": "ok"}))
+        .send()
+        .unwrap());
+    ok(s.admin(Method::DELETE, "/artifactory/api/build/b").send().unwrap());
+    ok(
+        s.admin(Method::POST, "/artifactory/api/testecho/images/emit/docker_pushed/201")
+            .send()
+            .unwrap(),
+    );
+    ok(
+        s.admin(Method::POST, "/artifactory/api/testecho/images/emit/docker_deleted/200")
+            .send()
+            .unwrap(),
+    );
+
+    let got: Vec<Vec<Value>> = rxs
+        .iter()
+        .map(|rx| rx.wait_for(all.len(), 30).iter().map(|r| r.json()).collect())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    for (f, rx) in FORMATTERS.iter().zip(&rxs) {
+        assert_eq!(rx.received().len(), all.len(), "{f}: each event exactly once");
+    }
+    let (jfrog, slack, teams, ce) = (&got[0], &got[1], &got[2], &got[3]);
+    for (i, t) in all.iter().enumerate() {
+        let domain = if t.starts_with("build") {
+            "build"
+        } else if t.starts_with("docker") {
+            "docker"
+        } else {
+            "artifact"
+        };
+        assert_eq!(jfrog[i]["event_type"], *t);
+        assert_eq!(jfrog[i]["domain"], domain);
+        let data: Value = serde_json::from_str(jfrog[i]["data"].as_str().unwrap()).unwrap();
+        let subject = match domain {
+            "build" => "build b #1".to_string(),
+            "docker" => "images/app/latest".to_string(),
+            _ => format!("libs/{}", data.get("item").unwrap_or(&data)["path"].as_str().unwrap()),
+        };
+        let words = t.replace('_', " ");
+        let text = slack[i]["text"].as_str().unwrap();
+        assert!(text.contains(&words) && text.contains(&subject), "slack {t}: {text}");
+        let summary = teams[i]["summary"].as_str().unwrap();
+        assert!(
+            summary.contains(&words) && summary.contains(&subject),
+            "teams {t}: {summary}"
+        );
+        assert_eq!(ce[i]["type"], format!("io.binyard.{domain}.{t}"));
+        assert_eq!(ce[i]["id"], jfrog[i]["id"], "{t}: one event id whatever the formatter");
+        if domain != "build" {
+            assert_eq!(ce[i]["subject"], subject);
+        }
+    }
+}
+
+#[test]
 fn each_formatter_shapes_the_same_event() {
     let (s, _d) = server();
     let rxs: Vec<Receiver> = FORMATTERS.iter().map(|_| Receiver::start()).collect();
