@@ -25,9 +25,6 @@ pub use policies::Policy;
 /// The plugin applying Artifactory's build retention settings.
 pub const BUILD_POLICY_PLUGIN: &str = "retention_builds";
 
-/// The most candidates handed to one plugin call (a group is never split).
-const BATCH: usize = 5_000;
-
 /// One decision as reported.
 #[derive(Debug, Clone, Serialize)]
 pub struct DecisionReport {
@@ -75,8 +72,8 @@ fn pinned(state: &AppState, name: &str) -> ApiResult<Arc<LoadedPlugin>> {
     Ok(p)
 }
 
-/// Asks the plugin about every candidate, a few groups per call, all calls on one
-/// plugin version. Candidates the plugin left out are kept.
+/// Asks the plugin about every candidate, one group (a build, a package) per call,
+/// all calls on one plugin version. Candidates the plugin left out are kept.
 async fn decide(
     state: &AppState,
     plugin: &Arc<LoadedPlugin>,
@@ -89,8 +86,8 @@ async fn decide(
     let mut reports = Vec::with_capacity(listed.len());
     let mut start = 0;
     while start < listed.len() {
-        let mut end = (start + BATCH).min(listed.len());
-        while end < listed.len() && listed[end].candidate.group == listed[end - 1].candidate.group {
+        let mut end = start + 1;
+        while end < listed.len() && listed[end].candidate.group == listed[start].candidate.group {
             end += 1;
         }
         let batch: Vec<RetentionCandidate> = listed[start..end].iter().map(|l| l.candidate.clone()).collect();
