@@ -11,7 +11,6 @@ mod metadata;
 mod search;
 mod settings;
 mod time;
-mod version;
 mod xml;
 
 use std::time::{Duration, Instant};

@@ -15,7 +15,6 @@ use sha2::Digest;
 use crate::checksums;
 use crate::layout::{self, Build, METADATA, checksum_of, join, parse_file};
 use crate::time;
-use crate::version;
 use crate::xml::{self, SnapshotVersion};
 
 /// Pages of a folder listing read at most (1000 children each).
@@ -296,7 +295,7 @@ fn artifact_document(
             others.push(name);
         }
     }
-    version::sort(&mut versions);
+    binyard_plugin_sdk::versions::maven::sort(&mut versions);
     let bytes = (!versions.is_empty())
         .then(|| xml::artifact_metadata(group, artifact, &versions, &time::stamp(time::now_ms())));
     Made {

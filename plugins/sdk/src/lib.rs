@@ -196,6 +196,7 @@ pub mod webhook_formatter {
 }
 
 pub mod time;
+pub mod versions;
 
 /// Decodes `%XX` escapes (invalid ones are kept as they are).
 pub fn percent_decode(s: &str) -> String {
