@@ -29,6 +29,13 @@ fn main() -> Result<()> {
         "test" => {
             build_plugins(&root)?;
             python_clients(&root)?;
+            // The plugins' own unit tests run natively.
+            let mut c = cargo(&root);
+            c.args(["test", "--workspace", "--manifest-path"])
+                .arg(root.join("plugins/Cargo.toml"))
+                .arg("--target-dir")
+                .arg(root.join("target/native-plugins"));
+            run(c)?;
             let mut c = cargo(&root);
             c.args(["build", "--package", "binyard"]);
             run(c)?;

@@ -76,6 +76,9 @@ impl Scan<'_> {
 const PRE: [&str; 7] = ["preview", "alpha", "beta", "pre", "rc", "a", "b"];
 const PRE_KIND: [u8; 7] = [2, 0, 1, 2, 2, 0, 1];
 
+/// What versions sort by: epoch, release, pre, post and dev ranks.
+type SortKey<'a> = (u64, &'a [u64], (u8, u8, u64), (u8, u64), (u8, u64));
+
 impl Pep440 {
     /// Parses a version; `None` when it is not valid PEP 440.
     pub fn parse(v: &str) -> Option<Pep440> {
@@ -144,7 +147,7 @@ impl Pep440 {
         })
     }
 
-    fn key(&self) -> (u64, &[u64], (u8, u8, u64), (u8, u64), (u8, u64)) {
+    fn key(&self) -> SortKey<'_> {
         let pre = match (self.pre, self.post, self.dev) {
             // A dev release of a final version sorts before its pre-releases.
             (None, None, Some(_)) => (0, 0, 0),
