@@ -306,3 +306,190 @@ fn a_plugin_swapped_mid_run_leaves_the_run_on_one_version() {
         "{next}"
     );
 }
+
+fn publish(s: &Server, name: &str, number: u32, extra: Value) {
+    let mut b = json!({"version": "1.0.1", "name": name, "number": number.to_string(),
+        "started": format!("2024-01-02T03:04:{number:02}.000+0000")});
+    for (k, v) in extra.as_object().unwrap() {
+        b[k] = v.clone();
+    }
+    let r = s.admin(Method::PUT, "/artifactory/api/build").json(&b).send().unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text().unwrap());
+}
+
+fn numbers(s: &Server, name: &str) -> Vec<String> {
+    let r = s
+        .admin(Method::GET, &format!("/artifactory/api/build/{name}"))
+        .send()
+        .unwrap();
+    if r.status() == 404 {
+        return Vec::new();
+    }
+    json(r)["buildsNumbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["uri"].as_str().unwrap().trim_start_matches('/').to_string())
+        .collect()
+}
+
+#[test]
+fn build_retention_runs_on_publish_and_on_demand() {
+    let (s, _d) = server(&["retention_builds"]);
+    // Each run made a file; deleteBuildArtifacts removes the discarded runs' files.
+    for n in 1..=4u32 {
+        let bytes = format!("app build {n}");
+        deploy(&s, "libs", &format!("app/{n}/app.bin"), bytes.as_bytes());
+        let art = json!([{"id": "m", "artifacts": [{"name": "app.bin", "sha1": sha1_hex(bytes.as_bytes())}]}]);
+        publish(
+            &s,
+            "app",
+            n,
+            json!({"modules": art, "buildRetention": {"count": 2, "deleteBuildArtifacts": true}}),
+        );
+    }
+    assert_eq!(numbers(&s, "app"), ["3", "4"], "applied on every publish");
+    assert_absent(&s, "libs", "app/1/app.bin");
+    assert_absent(&s, "libs", "app/2/app.bin");
+    assert_content(&s, "libs", "app/4/app.bin", b"app build 4");
+    let stored = json(
+        s.admin(Method::GET, "/artifactory/api/build/retention/app")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(stored["count"], 2);
+
+    // On demand, dry run first: decisions without deleting; then for real.
+    for n in 5..=7u32 {
+        publish(&s, "web", n, json!({}));
+    }
+    let body = json!({"count": 1, "buildNumbersNotToBeDiscarded": ["5"]});
+    let r = s
+        .admin(Method::POST, "/artifactory/api/build/retention/web?dryRun=1")
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let dry = json(r);
+    assert_eq!(dry["plugin"], "retention_builds");
+    assert_eq!(numbers(&s, "web"), ["5", "6", "7"], "a dry run deletes nothing");
+    let r = s
+        .admin(Method::POST, "/artifactory/api/build/retention/web")
+        .json(&body)
+        .send()
+        .unwrap();
+    let real = json(r);
+    assert_eq!(decisions(&real), decisions(&dry));
+    assert_eq!(numbers(&s, "web"), ["5", "7"]);
+    let kept = real["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["version"] == "5")
+        .unwrap()
+        .clone();
+    assert_eq!(kept["reason"], "build 5 is listed in buildNumbersNotToBeDiscarded");
+    // A date as CI tools send it.
+    let r = s
+        .admin(Method::POST, "/artifactory/api/build/retention/web")
+        .json(&json!({"minimumBuildDate": "2024-01-02T03:04:06.000+0000"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    assert_eq!(numbers(&s, "web"), ["7"]);
+    // Bad settings.
+    let r = s
+        .admin(Method::POST, "/artifactory/api/build/retention/web")
+        .json(&json!({"count": "many"}))
+        .send()
+        .unwrap();
+    assert!(expect_error(r, 400).contains("count"));
+    let r = s
+        .admin(Method::POST, "/artifactory/api/build/retention/web")
+        .json(&json!({"minimumBuildDate": "someday"}))
+        .send()
+        .unwrap();
+    assert!(expect_error(r, 400).contains("minimumBuildDate"));
+    assert_eq!(numbers(&s, "web"), ["7"]);
+}
+
+#[test]
+fn keep_last_and_age_policies_on_repository_files() {
+    let (s, _d) = server(&["retention_keep_last", "retention_age"]);
+    // npm-style files named by properties, Maven-style by layout.
+    for (v, i) in [("1.2.0", 0), ("1.10.0", 1), ("1.9.0", 2)] {
+        let r = s
+            .admin(
+                Method::PUT,
+                &format!("/artifactory/libs/left-pad/-/left-pad-{v}.tgz;npm.name=left-pad;npm.version={v}"),
+            )
+            .body(format!("tgz {i}"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    deploy_versions(
+        &s,
+        &[
+            "org/lib/1.0-SNAPSHOT/lib.jar",
+            "org/lib/1.0/lib.jar",
+            "org/lib/1.0/lib.pom",
+        ],
+    );
+    let r = put_policy(
+        &s,
+        "last",
+        json!({"plugin": "retention_keep_last", "repositories": ["libs"], "config": {"keep": 1}}),
+    );
+    assert_eq!(r.status(), 201);
+    let report = run(&s, "last", false);
+    let mut deleted: Vec<String> = report["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["delete"] == true)
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        [
+            "libs/left-pad/-/left-pad-1.2.0.tgz",
+            "libs/left-pad/-/left-pad-1.9.0.tgz",
+            "libs/org/lib/1.0-SNAPSHOT/lib.jar"
+        ],
+        "{report}"
+    );
+    assert_absent(&s, "libs", "left-pad/-/left-pad-1.9.0.tgz");
+    let r = s
+        .admin(Method::GET, "/artifactory/libs/left-pad/-/left-pad-1.10.0.tgz")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_content(&s, "libs", "org/lib/1.0/lib.pom", b"org/lib/1.0/lib.pom");
+
+    // Everything is older than 0 days, but the newest of each package stays.
+    let r = put_policy(
+        &s,
+        "age",
+        json!({"plugin": "retention_age", "repositories": ["libs"], "config": {"maxAgeDays": 0}}),
+    );
+    assert_eq!(r.status(), 201);
+    deploy_versions(&s, &["org/lib/2.0/lib.jar"]);
+    let report = run(&s, "age", false);
+    assert_eq!(report["deleted"], 2, "{report}");
+    assert_absent(&s, "libs", "org/lib/1.0/lib.jar");
+    assert_content(&s, "libs", "org/lib/2.0/lib.jar", b"org/lib/2.0/lib.jar");
+    // A bad configuration fails the run with the plugin's message, deleting nothing.
+    let r = put_policy(
+        &s,
+        "age",
+        json!({"plugin": "retention_age", "repositories": ["libs"], "config": {"maxAge": 1}}),
+    );
+    assert_eq!(r.status(), 200);
+    let r = s
+        .admin(Method::POST, "/artifactory/api/retention/policies/age/run")
+        .send()
+        .unwrap();
+    assert!(expect_error(r, 400).contains("maxAge"));
+}

@@ -538,17 +538,24 @@ impl Plugins {
         config: String,
         candidates: Vec<RetentionCandidate>,
         now_ms: i64,
-    ) -> Result<Vec<RetentionDecision>, String> {
+    ) -> ApiResult<Vec<RetentionDecision>> {
         let name = plugin.name.clone();
         let Pre::Retention(pre) = &plugin.pre else {
-            return Err(format!("plugin '{name}' is not a retention policy"));
+            return Err(ApiError::bad_request(format!(
+                "plugin '{name}' is not a retention policy"
+            )));
         };
         let pre = pre.clone();
         let deadline = Duration::from_millis(plugin.limits.deadline_ms);
         let permit = tokio::time::timeout(deadline, plugin.permits.acquire())
             .await
-            .map_err(|_| format!("retention policy '{name}' is busy"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| {
+                plugin_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("retention policy '{name}' is busy"),
+                )
+            })?
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
         let (engine, p) = (self.engine.clone(), plugin.clone());
         let result = tokio::task::spawn_blocking(move || {
@@ -561,13 +568,21 @@ impl Plugins {
                 .call_select(&mut store, &config, &candidates, now_ms)
         })
         .await
-        .map_err(|e| format!("retention task failed: {e}"))?;
+        .map_err(|e| ApiError::internal(format!("retention task failed: {e}")))?;
         drop(permit);
         match result {
             Ok(Ok(d)) => Ok(d),
             Ok(Err(f)) => {
                 plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
-                Err(format!("retention policy '{name}' refused: {}", f.message))
+                // A 4xx is the policy refusing its configuration; anything else is the plugin failing.
+                let status = StatusCode::from_u16(f.status)
+                    .ok()
+                    .filter(StatusCode::is_client_error)
+                    .unwrap_or(StatusCode::BAD_GATEWAY);
+                Err(ApiError::new(
+                    status,
+                    format!("retention policy '{name}' refused: {}", f.message),
+                ))
             }
             Err(e) => {
                 let err = explain_trap(&e, &name, &plugin.limits);
@@ -575,7 +590,7 @@ impl Plugins {
                 if err.status == StatusCode::GATEWAY_TIMEOUT {
                     plugin.stats.timeouts.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(err.message)
+                Err(err)
             }
         }
     }

@@ -94,8 +94,7 @@ async fn decide(
         let decisions = state
             .plugins
             .retention_select(plugin, config.clone(), batch, now)
-            .await
-            .map_err(|m| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, m))?;
+            .await?;
         let mut by_id: HashMap<String, (bool, String)> =
             decisions.into_iter().map(|d| (d.id, (d.delete, d.reason))).collect();
         for l in &listed[start..end] {
