@@ -493,3 +493,37 @@ fn keep_last_and_age_policies_on_repository_files() {
         .unwrap();
     assert!(expect_error(r, 400).contains("maxAge"));
 }
+
+#[test]
+fn policies_declared_in_the_configuration_are_stored_at_start() {
+    let dir = plugin_folder(&["retention_keep_last"]);
+    let cfg = "[retention]\nbuild_interval_minutes = 0\n\n[[retention.policies]]\nkey = \"nightly\"\nplugin = \"retention_keep_last\"\nrepositories = [\"libs\"]\nconfig = { keep = 1, ordering = \"maven\" }\ninterval_minutes = 1440\n";
+    let mut s = Server::start_full(
+        Options {
+            extra_config: cfg.into(),
+        },
+        dir.path(),
+        "",
+    );
+    s.create_local_repo("libs", "generic");
+    let p = json(
+        s.admin(Method::GET, "/artifactory/api/retention/policies/nightly")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(p["plugin"], "retention_keep_last");
+    assert_eq!(p["config"], json!({"keep": 1, "ordering": "maven"}));
+    assert_eq!(p["intervalMinutes"], 1440);
+    assert_eq!(p["runAs"], "admin");
+    deploy_versions(&s, &["g/a/1.0/a.jar", "g/a/1.1/a.jar"]);
+    assert_eq!(run(&s, "nightly", false)["deleted"], 1);
+    assert_absent(&s, "libs", "g/a/1.0/a.jar");
+    // It survives a restart (stored again from the file, same content).
+    s.restart();
+    let again = json(
+        s.admin(Method::GET, "/artifactory/api/retention/policies/nightly")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(again, p);
+}
