@@ -1294,14 +1294,6 @@ fn gavc_search_through_the_rest_api() {
         .admin(Method::GET, "/artifactory/api/search/gavc?g=org.acme&a=core&c=sources")
         .send()
         .unwrap();
-    if r.status() == 404 {
-        // The host's fan-out of the search to format plugins is not there yet.
-        eprintln!(
-            "SKIPPED: /artifactory/api/search/gavc is not routed: {}",
-            r.text().unwrap()
-        );
-        return;
-    }
     assert_eq!(r.status(), 200);
     let uris = |v: Value| -> Vec<String> {
         let mut u: Vec<String> = v["results"]
@@ -1330,5 +1322,55 @@ fn gavc_search_through_the_rest_api() {
             "{}/artifactory/api/storage/more/org/acme/core/1.1/core-1.1.jar",
             s.base
         )]
+    );
+    // Both repositories when none is named.
+    let r = s
+        .admin(Method::GET, "/artifactory/api/search/gavc?a=core&v=1.*")
+        .send()
+        .unwrap();
+    assert_eq!(uris(json(r)).len(), 3);
+    // A user who may read only `more` sees only its results.
+    s.create_user("reader", "Secret-pass-42", &[]);
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/v2/security/permissions/more-only")
+        .json(
+            &json!({"name": "more-only", "repo": {"repositories": ["more"], "include-patterns": ["**"],
+            "exclude-patterns": [], "actions": {"users": {"reader": ["read"]}}}}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    let r = s
+        .admin(Method::DELETE, "/access/api/v2/permissions/Anything")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = s
+        .user(
+            "reader",
+            "Secret-pass-42",
+            Method::GET,
+            "/artifactory/api/search/gavc?a=core",
+        )
+        .send()
+        .unwrap();
+    assert_eq!(
+        uris(json(r)),
+        vec![format!(
+            "{}/artifactory/api/storage/more/org/acme/core/1.1/core-1.1.jar",
+            s.base
+        )]
+    );
+    // No coordinates at all: a clear 400.
+    let r = s
+        .admin(Method::GET, "/artifactory/api/search/gavc?repos=libs")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        json(r)["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at least one of g")
     );
 }

@@ -9,6 +9,7 @@ mod formats;
 mod plugins_api;
 mod repos_api;
 mod retention_api;
+mod search;
 mod security;
 mod storage_api;
 mod system;
@@ -66,6 +67,7 @@ pub fn router(state: State) -> Router {
                 .delete(plugins_api::remove),
         )
         .route("/artifactory/api/plugins/{name}/reload", post(plugins_api::reload))
+        .route("/artifactory/api/search/gavc", get(search::gavc))
         .route("/artifactory/api/build", get(builds::list).put(builds::publish))
         .route("/artifactory/api/build/delete", post(builds::delete_by_body))
         .route("/artifactory/api/build/rename/{name}", post(builds::rename))
