@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use anyhow::{Context, ensure};
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -62,4 +64,109 @@ impl Drop for Binyard {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A child process killed when dropped (nginx, Verdaccio, …).
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// nginx serving the folder `www` on a free port (its files live in `dir`).
+pub fn nginx(www: &Path, dir: &Path) -> anyhow::Result<(Killed, u16)> {
+    let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .context("nginx is needed: apt-get install -y nginx")?;
+    let port = free_port()?;
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off; worker_processes auto; pid {d}/nginx.pid; error_log {d}/nginx.err;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;\n\
+               default_type application/octet-stream;\n\
+               client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+               server {{ listen 127.0.0.1:{port}; root {www}; }} }}\n",
+            d = dir.display(),
+            www = www.display()
+        ),
+    )?;
+    let child = Command::new(bin)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir)
+        .stderr(Stdio::null())
+        .spawn()?;
+    let killed = Killed(child);
+    wait_for_port(port)?;
+    Ok((killed, port))
+}
+
+/// Waits until something listens on `port` (at most 60 s).
+pub fn wait_for_port(port: u16) -> anyhow::Result<()> {
+    for _ in 0..600 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    anyhow::bail!("nothing listens on port {port}")
+}
+
+/// What `wrk` measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    pub rps: f64,
+    pub bytes_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// Runs `wrk` (`threads`, `conns`, `seconds`, extra headers) against `url`; any
+/// non-2xx answer is an error.
+pub fn wrk(url: &str, threads: u32, conns: u32, seconds: u32, headers: &[&str]) -> anyhow::Result<Load> {
+    let mut c = Command::new("wrk");
+    c.args(["--latency", "-t", &threads.to_string(), "-c", &conns.to_string()])
+        .args(["-d", &format!("{seconds}s")]);
+    for h in headers {
+        c.args(["-H", h]);
+    }
+    let out = c.arg(url).output().context("wrk is needed: apt-get install -y wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(!text.contains("Non-2xx"), "wrk saw errors from {url}:\n{text}");
+    let field = |name: &str| -> anyhow::Result<String> {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
+            .with_context(|| format!("no {name} in wrk output:\n{text}"))
+    };
+    let unit = |t: &str, units: &[(&str, f64)]| -> anyhow::Result<f64> {
+        let (num, u) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
+        let mult = units.iter().find(|(n, _)| *n == u).map_or(1.0, |(_, m)| *m);
+        Ok(num.parse::<f64>()? * mult)
+    };
+    let time = [("us", 0.001), ("ms", 1.0), ("s", 1000.0), ("m", 60_000.0)];
+    let size = [
+        ("GB", 1024.0 * 1024.0 * 1024.0),
+        ("MB", 1024.0 * 1024.0),
+        ("KB", 1024.0),
+        ("B", 1.0),
+    ];
+    Ok(Load {
+        rps: field("Requests/sec:")?.parse()?,
+        bytes_per_sec: unit(&field("Transfer/sec:")?, &size)?,
+        p50_ms: unit(&field("50%")?, &time)?,
+        p99_ms: unit(&field("99%")?, &time)?,
+    })
 }

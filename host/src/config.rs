@@ -66,6 +66,8 @@ pub struct PluginsConfig {
     pub deadline_ms: u64,
     pub memory_mib: u64,
     pub max_instances: u32,
+    /// Memory for plugin answers kept until their repository changes (MiB; 0: none).
+    pub answer_cache_mib: u64,
     /// Per-plugin limits, by plugin name.
     pub limits: std::collections::BTreeMap<String, PluginLimits>,
 }
@@ -78,6 +80,7 @@ impl Default for PluginsConfig {
             deadline_ms: PluginLimits::default().deadline_ms,
             memory_mib: PluginLimits::default().memory_mib,
             max_instances: PluginLimits::default().max_instances,
+            answer_cache_mib: 64,
             limits: Default::default(),
         }
     }

@@ -474,3 +474,105 @@ fn the_example_plugin_works_as_documented() {
     );
     assert_eq!(props["properties"]["uploaded-by"][0], "admin");
 }
+
+#[test]
+fn cacheable_answers_come_from_memory_until_the_repository_or_plugin_changes() {
+    let (s, _dir) = echo_and_misbehave("");
+    let calls = || -> u64 {
+        let p = json(
+            s.admin(Method::GET, "/artifactory/api/plugins/test_echo")
+                .send()
+                .unwrap(),
+        );
+        p["stats"]["calls"].as_u64().unwrap()
+    };
+    let get = |accept: &str| -> (String, String) {
+        let r = s
+            .admin(Method::GET, "/artifactory/api/testecho/echo/cached/doc")
+            .header("Accept", accept)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers().get("x-binyard-cache").is_none(),
+            "the marker stays in the host"
+        );
+        let v = r.headers()["x-plugin-version"].to_str().unwrap().to_string();
+        (v, r.text().unwrap())
+    };
+    assert_eq!(get("text/plain").1, "1.0.0 files=0 accept=text/plain");
+    let before = calls();
+    for _ in 0..5 {
+        assert_eq!(get("text/plain").1, "1.0.0 files=0 accept=text/plain");
+    }
+    assert_eq!(calls(), before, "answered from memory: no plugin call");
+    // Another Accept is another answer.
+    assert_eq!(get("application/json").1, "1.0.0 files=0 accept=application/json");
+
+    // Any write to the repository makes the next answer fresh.
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/testecho/echo/files/a.txt")
+        .body("a")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(get("text/plain").1, "1.0.0 files=1 accept=text/plain");
+    let n = calls();
+    get("text/plain");
+    assert_eq!(calls(), n);
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/storage/echo/files/a.txt?properties=k=v")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    get("text/plain");
+    assert_eq!(calls(), n + 1, "a property change through the Artifactory API counts");
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/testecho/echo/kv/key")
+        .body("v")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    get("text/plain");
+    assert_eq!(
+        calls(),
+        n + 3,
+        "a key-value write counts (the PUT was one call, the GET another)"
+    );
+
+    // Permissions are checked before a kept answer is given.
+    let r = s
+        .anon(Method::GET, "/artifactory/api/testecho/echo/cached/doc")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    s.create_user("stranger", "Secret-pass-42", &[]);
+    let r = s
+        .admin(Method::DELETE, "/access/api/v2/permissions/Anything")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = s
+        .user(
+            "stranger",
+            "Secret-pass-42",
+            Method::GET,
+            "/artifactory/api/testecho/echo/cached/doc",
+        )
+        .header("Accept", "text/plain")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // A replaced plugin answers anew.
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/plugins/test_echo")
+        .body(plugin_wasm("test_echo_v2"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        get("text/plain"),
+        ("2.0.0".into(), "2.0.0 files=1 accept=text/plain".into())
+    );
+}

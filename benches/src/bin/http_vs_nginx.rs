@@ -9,20 +9,16 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use binyard_benches::{Binyard, root};
+use binyard_benches::{Binyard, nginx, root, wrk};
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-const SECONDS: &str = "8s";
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
+const SECONDS: u32 = 8;
 
 fn write_random(path: &Path, size: usize) -> anyhow::Result<()> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
@@ -43,39 +39,6 @@ fn write_random(path: &Path, size: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs wrk and answers (requests/s, bytes/s).
-fn wrk(url: &str, threads: u32, conns: u32) -> anyhow::Result<(f64, f64)> {
-    let out = Command::new("wrk")
-        .args(["-t", &threads.to_string(), "-c", &conns.to_string(), "-d", SECONDS, url])
-        .output()
-        .context("wrk is needed: apt-get install -y wrk")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    ensure!(!text.contains("Non-2xx"), "wrk saw errors from {url}:\n{text}");
-    let field = |name: &str| -> anyhow::Result<String> {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
-            .with_context(|| format!("no {name} in wrk output:\n{text}"))
-    };
-    let rps: f64 = field("Requests/sec:")?.parse()?;
-    let t = field("Transfer/sec:")?;
-    let (num, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
-    let mult = match unit {
-        "GB" => 1024.0 * 1024.0 * 1024.0,
-        "MB" => 1024.0 * 1024.0,
-        "KB" => 1024.0,
-        _ => 1.0,
-    };
-    Ok((rps, num.parse::<f64>()? * mult))
-}
-
 fn time_digest<D: Digest>(data: &[u8]) -> Duration {
     let t = Instant::now();
     let mut d = D::new();
@@ -93,10 +56,6 @@ fn main() -> anyhow::Result<()> {
         "{} missing: cargo build --release -p binyard",
         bin.display()
     );
-    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .context("nginx is needed: apt-get install -y nginx")?;
     let dir = tempfile::tempdir()?;
     let www = dir.path().join("www");
     std::fs::create_dir_all(&www)?;
@@ -106,29 +65,7 @@ fn main() -> anyhow::Result<()> {
     write_random(&upload, 1 << 30)?;
 
     // nginx, serving the folder.
-    let nport = free_port()?;
-    let conf = dir.path().join("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "daemon off; worker_processes auto; pid {d}/nginx.pid; error_log {d}/nginx.err;\n\
-             events {{ worker_connections 1024; }}\n\
-             http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;\n\
-               client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
-               server {{ listen 127.0.0.1:{nport}; root {www}; }} }}\n",
-            d = dir.path().display(),
-            www = www.display()
-        ),
-    )?;
-    let _nginx = Killed(
-        Command::new(nginx)
-            .args(["-c"])
-            .arg(&conf)
-            .args(["-p"])
-            .arg(dir.path())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
+    let (_nginx, nport) = nginx(&www, dir.path())?;
 
     // binyard, with the same files deployed.
     let cfg = dir.path().join("binyard.toml");
@@ -195,16 +132,16 @@ fn main() -> anyhow::Result<()> {
         "measure", "binyard", "reference", "ratio", "target"
     );
     eprintln!("timing downloads…");
-    let (_, b_big) = wrk(&format!("{base}/artifactory/bench/big.bin"), 1, 1)?;
-    let (_, n_big) = wrk(&format!("{nbase}/big.bin"), 1, 1)?;
+    let b_big = wrk(&format!("{base}/artifactory/bench/big.bin"), 1, 1, SECONDS, &[])?.bytes_per_sec;
+    let n_big = wrk(&format!("{nbase}/big.bin"), 1, 1, SECONDS, &[])?.bytes_per_sec;
     row(
         "download 100 MiB, 1 connection (MiB/s)",
         b_big / 1048576.0,
         n_big / 1048576.0,
         0.9,
     );
-    let (b_small, _) = wrk(&format!("{base}/artifactory/bench/small.bin"), 2, 32)?;
-    let (n_small, _) = wrk(&format!("{nbase}/small.bin"), 2, 32)?;
+    let b_small = wrk(&format!("{base}/artifactory/bench/small.bin"), 2, 32, SECONDS, &[])?.rps;
+    let n_small = wrk(&format!("{nbase}/small.bin"), 2, 32, SECONDS, &[])?.rps;
     row("download 4 KiB, 32 connections (req/s)", b_small, n_small, 0.7);
 
     eprintln!("timing uploads…");

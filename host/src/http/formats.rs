@@ -19,6 +19,7 @@ use super::{BaseUrl, State, download, raw_rest};
 use crate::artifacts::blocking;
 use crate::auth::{Action, Caller};
 use crate::error::{ApiError, ApiResult};
+use crate::plugins::answers::{Answer, AnswerBody, AnswerKey, CACHE_HEADER};
 use crate::plugins::repo_host::RepoHost;
 use crate::plugins::{BlobInfo, Body as PluginBody, Failure, PluginCaller, Request};
 use crate::repos::RepoConfig;
@@ -159,6 +160,42 @@ pub async fn dispatch(
     };
     let can_delete = denied.is_none() && state.auth.authorize(caller, Action::Delete, &repo.key, &path).is_ok();
 
+    // A kept answer, if the plugin marked this one cacheable and the repository has
+    // not changed since (the stamp is read before the plugin runs).
+    let cache_slot = (matches!(method, Method::GET | Method::HEAD) && denied.is_none() && !has_body(&method, &headers))
+        .then(|| {
+            let key = AnswerKey {
+                plugin_sha256: plugin.sha256.clone(),
+                repo: repo.key.clone(),
+                path: path.clone(),
+                query: uri.query().unwrap_or("").to_string(),
+                accept: headers
+                    .get(header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string(),
+                base: base.to_string(),
+            };
+            (key, state.meta.repo_stamp(&repo.key))
+        });
+    if let Some((key, stamp)) = &cache_slot
+        && let Some(answer) = state.plugins.answers.get(key, *stamp)
+    {
+        // The plugin would have answered a matching If-None-Match with 304.
+        let etag = answer
+            .headers
+            .iter()
+            .find(|(k, _)| k == "etag")
+            .map(|(_, v)| v.as_str());
+        let inm = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+        if let (Some(etag), Some(inm)) = (etag, inm)
+            && inm.split(',').any(|t| t.trim().trim_start_matches("W/") == etag)
+        {
+            return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag.to_string())]).into_response());
+        }
+        return render(state, caller, &repo.key, &method, &headers, answer).await;
+    }
+
     // The body is stored (and hashed) by the host; the plugin gets a handle.
     let mut pin = None;
     let upload = if has_body(&method, &headers) {
@@ -251,42 +288,89 @@ pub async fn dispatch(
         let meta = state.meta.clone();
         crate::artifacts::blocking(move || Ok(meta.apply(&changes)?)).await?;
     }
-    let mut out_headers = HeaderMap::new();
+    let mut kept_headers = Vec::new();
+    let mut cacheable = false;
     for (k, v) in &resp.headers {
         let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad(format!("header name {k:?}")))?;
+        if name.as_str() == CACHE_HEADER {
+            cacheable = v == "repository";
+            continue;
+        }
         if matches!(
             name.as_str(),
             "content-length" | "transfer-encoding" | "connection" | "set-cookie" | "www-authenticate"
         ) {
             continue;
         }
-        let value = HeaderValue::from_str(v).map_err(|_| bad(format!("header value of {k}")))?;
-        out_headers.append(name, value);
+        HeaderValue::from_str(v).map_err(|_| bad(format!("header value of {k}")))?;
+        kept_headers.push((name.as_str().to_string(), v.clone()));
     }
-    match resp.body {
-        PluginBody::Empty => Ok((status, out_headers).into_response()),
-        PluginBody::Bytes(b) => {
-            if b.len() > MAX_GENERATED {
-                return Err(bad(format!(
-                    "{} bytes of generated body; the limit is {MAX_GENERATED}",
-                    b.len()
-                )));
+    let body = match resp.body {
+        PluginBody::Empty => AnswerBody::Empty,
+        PluginBody::Bytes(b) if b.len() > MAX_GENERATED => {
+            return Err(bad(format!(
+                "{} bytes of generated body; the limit is {MAX_GENERATED}",
+                b.len()
+            )));
+        }
+        PluginBody::Bytes(b) => AnswerBody::Bytes(b.into()),
+        PluginBody::Artifact(p) => {
+            let p = plugin_path(&p).map_err(|_| bad(format!("artifact path {p:?}")))?;
+            if !state.meta.item(&repo.key, &p)?.is_some_and(|i| !i.folder) {
+                return Err(bad(format!("it named '{p}', which is not stored")));
             }
-            let body = if method == Method::HEAD {
+            AnswerBody::Artifact(p)
+        }
+    };
+    let answer = Answer {
+        status: status.as_u16(),
+        headers: kept_headers,
+        body,
+    };
+    if let Some((key, stamp)) = cache_slot
+        && cacheable
+        && status == StatusCode::OK
+    {
+        state.plugins.answers.put(key, stamp, answer.clone());
+    }
+    render(state, caller, &repo.key, &method, &headers, answer).await
+}
+
+/// Turns a plugin's answer (fresh or kept) into the HTTP response.
+async fn render(
+    state: &State,
+    caller: &Caller,
+    repo: &str,
+    method: &Method,
+    req_headers: &HeaderMap,
+    answer: Answer,
+) -> ApiResult<Response> {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut out = HeaderMap::new();
+    for (k, v) in &answer.headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            out.append(k, v);
+        }
+    }
+    match answer.body {
+        AnswerBody::Empty => Ok((status, out).into_response()),
+        AnswerBody::Bytes(b) => {
+            let body = if *method == Method::HEAD {
                 Body::empty()
             } else {
                 Body::from(b)
             };
-            Ok((status, out_headers, body).into_response())
+            Ok((status, out, body).into_response())
         }
-        PluginBody::Artifact(p) => {
-            let p = plugin_path(&p).map_err(|_| bad(format!("artifact path {p:?}")))?;
-            let item = state
-                .meta
-                .item(&repo.key, &p)?
-                .ok_or_else(|| bad(format!("it named '{p}', which is not stored")))?;
-            let mut r = download::serve_item(state, caller, &repo.key, &p, &item, &method, &headers).await?;
-            for (k, v) in out_headers.iter() {
+        AnswerBody::Artifact(p) => {
+            let item = state.meta.item(repo, &p)?.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    format!("The plugin's answer names '{p}', which is not stored"),
+                )
+            })?;
+            let mut r = download::serve_item(state, caller, repo, &p, &item, method, req_headers).await?;
+            for (k, v) in out.iter() {
                 r.headers_mut().insert(k.clone(), v.clone());
             }
             Ok(r)

@@ -6,6 +6,7 @@
 //! once and finishes on it, while a new version is compiled, validated and swapped
 //! in beside it.
 
+pub mod answers;
 mod bindings;
 mod engine;
 pub mod repo_host;
@@ -111,6 +112,8 @@ pub struct Plugins {
     cache_dir: PathBuf,
     /// Serialises installs, removals and folder scans; remembers what the folder held.
     admin: tokio::sync::Mutex<HashMap<String, Fingerprint>>,
+    /// Answers plugins marked cacheable.
+    pub answers: answers::Answers,
 }
 
 fn plugin_error(status: StatusCode, msg: impl Into<String>) -> ApiError {
@@ -155,6 +158,7 @@ impl Plugins {
             engine,
             linker,
             registry: ArcSwap::from_pointee(Registry::default()),
+            answers: answers::Answers::new((config.answer_cache_mib as usize) << 20),
             config,
             cache_dir: data_dir.join("plugin-cache"),
             admin: tokio::sync::Mutex::new(HashMap::new()),

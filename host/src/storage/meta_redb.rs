@@ -41,6 +41,8 @@ struct BlobRow {
 /// redb-backed `MetaStore`.
 pub struct RedbMeta {
     db: Database,
+    /// `repo_stamp`: bumped after each commit that touched the repository.
+    stamps: std::sync::RwLock<HashMap<String, u64>>,
 }
 
 fn item_key(repo: &str, path: &str) -> String {
@@ -88,7 +90,24 @@ impl RedbMeta {
         txn.open_table(PLACES)?;
         build_places(&txn)?;
         txn.commit()?;
-        Ok(RedbMeta { db })
+        Ok(RedbMeta {
+            db,
+            stamps: Default::default(),
+        })
+    }
+
+    /// Marks repositories changed; called after the commit (a reader that saw the old
+    /// stamp may have read old data, never the reverse).
+    fn bump<'a>(&self, repos: impl IntoIterator<Item = &'a str>) {
+        let mut s = self.stamps.write().unwrap_or_else(|e| e.into_inner());
+        for r in repos {
+            match s.get_mut(r) {
+                Some(n) => *n += 1,
+                None => {
+                    s.insert(r.to_string(), 1);
+                }
+            }
+        }
     }
 }
 
@@ -326,6 +345,7 @@ impl MetaStore for RedbMeta {
         let txn = self.db.begin_write()?;
         txn.open_table(REPOS)?.insert(key, config)?;
         txn.commit()?;
+        self.bump([key]);
         Ok(())
     }
 
@@ -369,6 +389,7 @@ impl MetaStore for RedbMeta {
             txn.open_table(REPOS)?.remove(key)?;
         }
         txn.commit()?;
+        self.bump([key]);
         Ok(())
     }
 
@@ -426,6 +447,10 @@ impl MetaStore for RedbMeta {
             w.finish()?;
         }
         txn.commit()?;
+        self.bump(changes.iter().filter_map(|c| match c {
+            Change::Put { repo, .. } | Change::Delete { repo, .. } => Some(repo.as_str()),
+            Change::Event(_) | Change::Record(_) => None,
+        }));
         Ok(())
     }
 
@@ -504,6 +529,7 @@ impl MetaStore for RedbMeta {
         let txn = self.db.begin_write()?;
         txn.open_table(KV)?.insert(format!("{repo}\0{key}").as_str(), value)?;
         txn.commit()?;
+        self.bump([repo]);
         Ok(())
     }
 
@@ -511,6 +537,7 @@ impl MetaStore for RedbMeta {
         let txn = self.db.begin_write()?;
         txn.open_table(KV)?.remove(format!("{repo}\0{key}").as_str())?;
         txn.commit()?;
+        self.bump([repo]);
         Ok(())
     }
 
@@ -629,6 +656,11 @@ impl MetaStore for RedbMeta {
         }
         txn.commit()?;
         Ok(())
+    }
+
+    fn repo_stamp(&self, repo: &str) -> u64 {
+        let s = self.stamps.read().unwrap_or_else(|e| e.into_inner());
+        s.get(repo).copied().unwrap_or(0)
     }
 
     fn repo_counters(&self, repo: &str) -> Result<RepoCounters, StoreError> {

@@ -112,6 +112,11 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Adds buffered download counts.
     fn add_downloads(&self, batch: &[(String, String, Stats)]) -> Result<(), StoreError>;
 
+    /// A number that changes after every committed change to a repository's items,
+    /// key-value space or configuration (starts anew with the process): answers
+    /// generated from a repository stay valid while it is unchanged.
+    fn repo_stamp(&self, repo: &str) -> u64;
+
     /// Per-repository counters (files, folders, bytes).
     fn repo_counters(&self, repo: &str) -> Result<RepoCounters, StoreError>;
     /// Counters over all distinct blobs.

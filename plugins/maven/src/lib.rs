@@ -85,7 +85,7 @@ fn get(cp: &layout::CleanPath, deadline: Instant) -> Result<Response, Failure> {
     // Metadata and its checksums are always the generated ones.
     if file_name(path) == METADATA {
         return match metadata::current(parent(path), false, None)? {
-            Some(p) => Ok(Response::artifact(p)),
+            Some(p) => Ok(Response::artifact(p).cacheable()),
             None => Err(not_found(path)),
         };
     }
@@ -94,7 +94,9 @@ fn get(cp: &layout::CleanPath, deadline: Instant) -> Result<Response, Failure> {
         && file_name(base) == METADATA
     {
         let stored = metadata::current(parent(base), false, None)?;
-        return stored_checksum(stored.as_deref(), algo, deadline)?.ok_or_else(|| not_found(path));
+        return stored_checksum(stored.as_deref(), algo, deadline)?
+            .map(Response::cacheable)
+            .ok_or_else(|| not_found(path));
     }
     if repository::stat(path).is_some() {
         // A file is streamed by the host; a folder gets the host's listing.

@@ -176,7 +176,8 @@ fn get_packument(req: &Request, name: &PackageName) -> Result<Response, Failure>
     Ok(resp
         .with_header("etag", etag)
         .with_header("cache-control", "no-cache")
-        .with_header("vary", "accept"))
+        .with_header("vary", "accept")
+        .cacheable())
 }
 
 /// `GET /{name}/{version|tag}`: one version's document.

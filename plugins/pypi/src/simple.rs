@@ -100,7 +100,9 @@ fn file_url(f: &FileEntry) -> String {
 }
 
 fn answer(form: Form, body: String) -> Response {
-    Response::bytes(200, form.content_type(), body.into_bytes()).with_header("vary", "Accept")
+    Response::bytes(200, form.content_type(), body.into_bytes())
+        .with_header("vary", "Accept")
+        .cacheable()
 }
 
 /// `simple/`: every project.

@@ -135,6 +135,15 @@ pub mod package_type {
                 body: Body::Empty,
             }
         }
+        /// Marks the answer as depending only on the request (path, query, `Accept`,
+        /// base URL) and on this repository's stored content: the host then answers
+        /// the same request from memory, without calling the plugin, until anything
+        /// in the repository changes or the plugin is replaced. Only for answers that
+        /// do not depend on who asks.
+        pub fn cacheable(self) -> Self {
+            self.with_header("x-binyard-cache", "repository")
+        }
+
         /// Adds a header.
         pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
             self.headers.push((name.into(), value.into()));

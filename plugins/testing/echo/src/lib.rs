@@ -41,6 +41,14 @@ impl Guest for Echo {
                 Some(_) => Ok(Response::artifact(p)),
                 None => Err(Failure::not_found(format!("no file {p}"))),
             },
+            // A cacheable answer: which version made it, and what the repository holds.
+            ("GET", p) if p.starts_with("cached/") => {
+                let files = repository::list_children("files", None, 1000).len();
+                let accept = req.header("accept").unwrap_or("").to_string();
+                Ok(Response::text(200, format!("{VERSION} files={files} accept={accept}"))
+                    .with_header("x-plugin-version", VERSION)
+                    .cacheable())
+            }
             // Emits a format event, then answers with the status the path names.
             ("POST", p) if p.starts_with("emit/") => {
                 let mut parts = p["emit/".len()..].splitn(2, '/');

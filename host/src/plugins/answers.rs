@@ -1,0 +1,160 @@
+//! Plugin answers kept in memory. A plugin marks an answer `x-binyard-cache:
+//! repository` when it depends only on the request and the repository's content
+//! (a packument, a simple page, maven-metadata.xml); the host then answers the same
+//! request from memory, without a plugin call, until the repository changes
+//! (`MetaStore::repo_stamp`) or the plugin is replaced (its sha256 is in the key).
+//! Permission checks still run before every answer.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+
+/// The response header a plugin sets on a cacheable answer (never sent on).
+pub const CACHE_HEADER: &str = "x-binyard-cache";
+
+/// What identifies one answer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AnswerKey {
+    pub plugin_sha256: String,
+    pub repo: String,
+    pub path: String,
+    pub query: String,
+    /// The `Accept` header (formats answer by it).
+    pub accept: String,
+    /// The base URL links in the answer are made from.
+    pub base: String,
+}
+
+/// The body of a kept answer.
+#[derive(Debug, Clone)]
+pub enum AnswerBody {
+    Empty,
+    Bytes(Bytes),
+    /// A stored file of the repository, streamed when answered.
+    Artifact(String),
+}
+
+/// A kept answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: AnswerBody,
+}
+
+impl Answer {
+    fn size(&self) -> usize {
+        let body = match &self.body {
+            AnswerBody::Empty => 0,
+            AnswerBody::Bytes(b) => b.len(),
+            AnswerBody::Artifact(p) => p.len(),
+        };
+        body + self.headers.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() + 256
+    }
+}
+
+struct Kept {
+    stamp: u64,
+    answer: Answer,
+}
+
+#[derive(Default)]
+struct Inner {
+    map: HashMap<AnswerKey, Kept>,
+    /// Insertion order, for eviction (oldest first).
+    order: VecDeque<AnswerKey>,
+    bytes: usize,
+}
+
+/// The kept answers, bounded in bytes.
+pub struct Answers {
+    inner: Mutex<Inner>,
+    max_bytes: usize,
+}
+
+impl Answers {
+    /// A cache of at most `max_bytes` (0: nothing is kept).
+    pub fn new(max_bytes: usize) -> Answers {
+        Answers {
+            inner: Mutex::new(Inner::default()),
+            max_bytes,
+        }
+    }
+
+    /// The answer kept for `key`, if the repository is still at `stamp`.
+    pub fn get(&self, key: &AnswerKey, stamp: u64) -> Option<Answer> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner
+            .map
+            .get(key)
+            .filter(|k| k.stamp == stamp)
+            .map(|k| k.answer.clone())
+    }
+
+    /// Keeps an answer made while the repository was at `stamp`.
+    pub fn put(&self, key: AnswerKey, stamp: u64, answer: Answer) {
+        let size = answer.size();
+        if size > self.max_bytes / 4 {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = inner.map.remove(&key) {
+            inner.bytes -= old.answer.size();
+            inner.order.retain(|k| k != &key);
+        }
+        while inner.bytes + size > self.max_bytes {
+            let Some(oldest) = inner.order.pop_front() else { break };
+            if let Some(old) = inner.map.remove(&oldest) {
+                inner.bytes -= old.answer.size();
+            }
+        }
+        inner.bytes += size;
+        inner.order.push_back(key.clone());
+        inner.map.insert(key, Kept { stamp, answer });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(path: &str) -> AnswerKey {
+        AnswerKey {
+            plugin_sha256: "p".into(),
+            repo: "r".into(),
+            path: path.into(),
+            query: String::new(),
+            accept: String::new(),
+            base: String::new(),
+        }
+    }
+
+    fn answer(n: usize) -> Answer {
+        Answer {
+            status: 200,
+            headers: Vec::new(),
+            body: AnswerBody::Bytes(Bytes::from(vec![0u8; n])),
+        }
+    }
+
+    #[test]
+    fn stamps_and_bounds() {
+        let a = Answers::new(10_000);
+        a.put(key("x"), 1, answer(1000));
+        assert!(a.get(&key("x"), 1).is_some());
+        assert!(a.get(&key("x"), 2).is_none(), "a changed repository misses");
+        assert!(a.get(&key("y"), 1).is_none());
+        for i in 0..20 {
+            a.put(key(&i.to_string()), 1, answer(1000));
+        }
+        let inner = a.inner.lock().unwrap();
+        assert!(inner.bytes <= 10_000 && inner.map.len() == inner.order.len());
+        drop(inner);
+        assert!(a.get(&key("19"), 1).is_some(), "the newest stay");
+        assert!(a.get(&key("0"), 1).is_none(), "the oldest went");
+        a.put(key("big"), 1, answer(5000));
+        assert!(a.get(&key("big"), 1).is_none(), "too big to keep");
+        assert!(Answers::new(0).get(&key("x"), 1).is_none());
+    }
+}
