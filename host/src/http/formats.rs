@@ -316,7 +316,8 @@ pub async fn dispatch(
         PluginBody::Bytes(b) => AnswerBody::Bytes(b.into()),
         PluginBody::Artifact(p) => {
             let p = plugin_path(&p).map_err(|_| bad(format!("artifact path {p:?}")))?;
-            if !state.meta.item(&repo.key, &p)?.is_some_and(|i| !i.folder) {
+            // A file is streamed, a folder listed (as the host does for any path).
+            if state.meta.item(&repo.key, &p)?.is_none() {
                 return Err(bad(format!("it named '{p}', which is not stored")));
             }
             AnswerBody::Artifact(p)
