@@ -158,7 +158,6 @@ pub async fn dispatch(
         }),
         Err(e) => return Err(e),
     };
-    let can_delete = denied.is_none() && state.auth.authorize(caller, Action::Delete, &repo.key, &path).is_ok();
 
     // A kept answer, if the plugin marked this one cacheable and the repository has
     // not changed since (the stamp is read before the plugin runs).
@@ -195,6 +194,9 @@ pub async fn dispatch(
         }
         return render(state, caller, &repo.key, &method, &headers, answer).await;
     }
+
+    // Only a plugin call needs it: a kept answer does not depend on who asks.
+    let can_delete = denied.is_none() && state.auth.authorize(caller, Action::Delete, &repo.key, &path).is_ok();
 
     // The body is stored (and hashed) by the host; the plugin gets a handle.
     let mut pin = None;
@@ -317,10 +319,10 @@ pub async fn dispatch(
         PluginBody::Artifact(p) => {
             let p = plugin_path(&p).map_err(|_| bad(format!("artifact path {p:?}")))?;
             // A file is streamed, a folder listed (as the host does for any path).
-            if state.meta.item(&repo.key, &p)?.is_none() {
+            let Some(item) = state.meta.item(&repo.key, &p)? else {
                 return Err(bad(format!("it named '{p}', which is not stored")));
-            }
-            AnswerBody::Artifact(p)
+            };
+            AnswerBody::Artifact(p, Box::new(item))
         }
     };
     let answer = Answer {
@@ -328,9 +330,11 @@ pub async fn dispatch(
         headers: kept_headers,
         body,
     };
+    // HEAD answers serve later GETs too, so only a GET's answer (with its body) is kept.
     if let Some((key, stamp)) = cache_slot
         && cacheable
         && status == StatusCode::OK
+        && method == Method::GET
     {
         state.plugins.answers.put(key, stamp, answer.clone());
     }
@@ -363,13 +367,7 @@ async fn render(
             };
             Ok((status, out, body).into_response())
         }
-        AnswerBody::Artifact(p) => {
-            let item = state.meta.item(repo, &p)?.ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    format!("The plugin's answer names '{p}', which is not stored"),
-                )
-            })?;
+        AnswerBody::Artifact(p, item) => {
             let mut r = download::serve_item(state, caller, repo, &p, &item, method, req_headers).await?;
             for (k, v) in out.iter() {
                 r.headers_mut().insert(k.clone(), v.clone());

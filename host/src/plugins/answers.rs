@@ -10,6 +10,8 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
+use crate::storage::Item;
+
 /// The response header a plugin sets on a cacheable answer (never sent on).
 pub const CACHE_HEADER: &str = "x-binyard-cache";
 
@@ -31,8 +33,10 @@ pub struct AnswerKey {
 pub enum AnswerBody {
     Empty,
     Bytes(Bytes),
-    /// A stored file of the repository, streamed when answered.
-    Artifact(String),
+    /// A stored file of the repository, streamed when answered, with its record as it
+    /// was when the answer was made (valid as long as the answer is: any write to the
+    /// repository moves its stamp).
+    Artifact(String, Box<Item>),
 }
 
 /// A kept answer.
@@ -48,7 +52,7 @@ impl Answer {
         let body = match &self.body {
             AnswerBody::Empty => 0,
             AnswerBody::Bytes(b) => b.len(),
-            AnswerBody::Artifact(p) => p.len(),
+            AnswerBody::Artifact(p, _) => p.len() + 512,
         };
         body + self.headers.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() + 256
     }
