@@ -765,6 +765,59 @@ fn artifact_metadata_follows_deploys_deletes_moves_and_copies() {
 }
 
 #[test]
+fn metadata_answered_from_memory_follows_every_change() {
+    // The host keeps maven-metadata.xml and its checksums (answers the plugin marks
+    // cacheable) until the repository changes: each check asks twice and must see the
+    // change made just before, with checksums of the very bytes served.
+    let s = server();
+    create_repo(&s, "libs", json!({}));
+    create_repo(&s, "archive", json!({}));
+    let ga = "org/fresh/app";
+    let versions = |repo: &str| -> Vec<String> {
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let r = get(&s, repo, &format!("{ga}/maven-metadata.xml"));
+            if r.status() == 404 {
+                assert_eq!(get(&s, repo, &format!("{ga}/maven-metadata.xml.sha1")).status(), 404);
+                seen.push(Vec::new());
+                continue;
+            }
+            assert_eq!(r.status(), 200);
+            let doc = r.bytes().unwrap().to_vec();
+            assert_checksums(&s, repo, &format!("{ga}/maven-metadata.xml"), &doc);
+            seen.push(xml_values(&String::from_utf8(doc).unwrap(), "version"));
+        }
+        assert_eq!(seen[0], seen[1]);
+        seen.remove(0)
+    };
+    let deploy = |v: &str| put_ok(&s, "libs", &format!("{ga}/{v}/app-{v}.pom"), pom("org.fresh", "app", v));
+    assert!(versions("libs").is_empty());
+    deploy("1.0");
+    assert_eq!(versions("libs"), ["1.0"]);
+    deploy("1.1");
+    assert_eq!(versions("libs"), ["1.0", "1.1"]);
+    let r = s
+        .admin(Method::DELETE, &format!("/artifactory/libs/{ga}/1.1"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(versions("libs"), ["1.0"]);
+    deploy("2.0");
+    assert_eq!(versions("libs"), ["1.0", "2.0"]);
+    assert!(versions("archive").is_empty());
+    let r = s
+        .admin(
+            Method::POST,
+            &format!("/artifactory/api/move/libs/{ga}/1.0?to=/archive/{ga}/1.0"),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    assert_eq!(versions("libs"), ["2.0"]);
+    assert_eq!(versions("archive"), ["1.0"]);
+}
+
+#[test]
 fn snapshot_metadata_lists_each_classifier_and_follows_deletes() {
     let s = server();
     create_repo(&s, "snaps", json!({}));

@@ -810,6 +810,125 @@ fn packuments_follow_deletes_copies_and_moves_made_through_the_artifactory_api()
 }
 
 #[test]
+fn packuments_answered_from_memory_follow_every_change() {
+    // The host keeps packuments the plugin marks cacheable until the repository
+    // changes: each step asks twice (the second answer may come from memory) and must
+    // see the change made just before, in both forms.
+    let (s, _d) = server();
+    s.create_local_repo("npm-other", "npm");
+    let get = |repo: &str, accept: Option<&str>| -> (u16, Value) {
+        let mut r = s.admin(Method::GET, &api_in(repo, "c"));
+        if let Some(a) = accept {
+            r = r.header("accept", a);
+        }
+        let r = r.send().unwrap();
+        let status = r.status().as_u16();
+        (status, if status == 200 { json(r) } else { Value::Null })
+    };
+    let corgi = "application/vnd.npm.install-v1+json";
+    let both = |repo: &str, versions: &[&str], latest: &str| {
+        for accept in [None, Some(corgi), None, Some(corgi)] {
+            let (status, doc) = get(repo, accept);
+            assert_eq!(status, 200, "{repo} {accept:?}");
+            assert_eq!(versions_of(&doc), versions, "{repo} {accept:?}: {doc}");
+            assert_eq!(doc["dist-tags"]["latest"], latest, "{repo} {accept:?}");
+            assert_eq!(doc.get("time").is_some(), accept.is_none(), "the form follows Accept");
+        }
+    };
+    publish(&s, "c", "1.0.0", json!({}));
+    both(REPO, &["1.0.0"], "1.0.0");
+    let etag = |headers: Option<&str>| -> (u16, Option<String>) {
+        let mut r = s.admin(Method::GET, &api("c"));
+        if let Some(h) = headers {
+            r = r.header("if-none-match", h);
+        }
+        let r = r.send().unwrap();
+        let e = r.headers().get("etag").map(|v| v.to_str().unwrap().to_string());
+        (r.status().as_u16(), e)
+    };
+    let (_, old) = etag(None);
+    let old = old.expect("packuments have an ETag");
+    assert_eq!(etag(Some(&old)).0, 304);
+
+    // Another publish.
+    publish(&s, "c", "1.1.0", json!({}));
+    both(REPO, &["1.0.0", "1.1.0"], "1.1.0");
+    let (status, new) = etag(Some(&old));
+    assert_eq!(status, 200, "the old ETag no longer matches");
+    assert_ne!(new.as_deref(), Some(old.as_str()));
+    assert_eq!(etag(new.as_deref()).0, 304);
+
+    // A dist-tag through npm's API (a property change made by the plugin).
+    let r = s
+        .admin(Method::PUT, &api("-/package/c/dist-tags/stable"))
+        .header("content-type", "application/json")
+        .body("\"1.0.0\"")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    for accept in [None, Some(corgi)] {
+        assert_eq!(get(REPO, accept).1["dist-tags"]["stable"], "1.0.0");
+    }
+
+    // A deprecation set through the Artifactory properties API.
+    let r = s
+        .admin(
+            Method::PUT,
+            &format!("/artifactory/api/storage/{REPO}/c/-/c-1.0.0.tgz?properties=npm.deprecated=old"),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text().unwrap());
+    for accept in [None, Some(corgi), None] {
+        assert_eq!(get(REPO, accept).1["versions"]["1.0.0"]["deprecated"], "old");
+    }
+
+    // A delete through the Artifactory API.
+    let r = s
+        .admin(Method::DELETE, &format!("/artifactory/{REPO}/c/-/c-1.1.0.tgz"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    both(REPO, &["1.0.0"], "1.0.0");
+
+    // A move to another repository: the source and the target both follow.
+    assert_eq!(get("npm-other", None).0, 404);
+    assert_eq!(get("npm-other", None).0, 404);
+    let r = s
+        .admin(
+            Method::POST,
+            &format!("/artifactory/api/move/{REPO}/c/-/c-1.0.0.tgz?to=/npm-other/c/-/c-1.0.0.tgz"),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    assert_eq!(get(REPO, None).0, 404);
+    assert_eq!(get(REPO, Some(corgi)).0, 404);
+    both("npm-other", &["1.0.0"], "1.0.0");
+
+    // A copy back.
+    let r = s
+        .admin(Method::POST, &format!("/artifactory/api/copy/npm-other/c?to=/{REPO}/c"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    both(REPO, &["1.0.0"], "1.0.0");
+
+    // Without its plugin the repository answers nothing from memory; with the plugin
+    // back, the same answer.
+    let r = s.admin(Method::DELETE, "/artifactory/api/plugins/npm").send().unwrap();
+    assert_eq!(r.status(), 204);
+    expect_error(s.admin(Method::GET, &api("c")).send().unwrap(), 503);
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/plugins/npm")
+        .body(plugin_wasm("npm"))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().unwrap());
+    both(REPO, &["1.0.0"], "1.0.0");
+}
+
+#[test]
 fn dist_tags_deprecation_and_unpublish_over_http() {
     let (s, _d) = server();
     publish(&s, "t", "1.0.0", json!({}));

@@ -783,6 +783,109 @@ fn yanked_files_are_marked_and_pip_skips_them() {
 }
 
 #[test]
+fn simple_pages_answered_from_memory_follow_every_change() {
+    // The host keeps simple pages the plugin marks cacheable until the repository
+    // changes: each check asks twice per form and must see the change made just before.
+    let (s, _p) = server();
+    s.create_local_repo("pypi-other", "pypi");
+    let json_v1 = "application/vnd.pypi.simple.v1+json";
+    let files = |repo: &str| -> Vec<(String, Value)> {
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let r = get_accept(&s, &api(repo, "simple/fresh/"), Some(json_v1));
+            if r.status() == 404 {
+                seen.push(Vec::new());
+                continue;
+            }
+            assert_eq!(r.status(), 200);
+            let doc = json(r);
+            let from_json: Vec<(String, Value)> = doc["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| (f["filename"].as_str().unwrap().to_string(), f["yanked"].clone()))
+                .collect();
+            let html = get_accept(&s, &api(repo, "simple/fresh/"), None).text().unwrap();
+            for (name, yanked) in &from_json {
+                assert!(html.contains(&format!("{name}</a>")), "{html}");
+                assert_eq!(
+                    html.contains(&format!("data-yanked=\"\">{name}")),
+                    yanked == &json!(true)
+                );
+            }
+            assert_eq!(html.matches("</a>").count(), from_json.len(), "{html}");
+            seen.push(from_json);
+        }
+        assert_eq!(seen[0], seen[1], "the kept answer is the fresh one");
+        seen.remove(0)
+    };
+    let projects = |repo: &str| -> Vec<String> {
+        let doc = json(get_accept(&s, &api(repo, "simple/"), Some(json_v1)));
+        doc["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let w10 = wheel("fresh", "1.0", "fresh", "fresh 1.0", "");
+    let w11 = wheel("fresh", "1.1", "fresh", "fresh 1.1", "");
+    assert!(files(REPO).is_empty());
+    assert!(projects(REPO).is_empty());
+    upload_wheel(&s, REPO, "fresh", "1.0", &w10, &[]);
+    assert_eq!(files(REPO), vec![(w10.filename.clone(), json!(false))]);
+    assert_eq!(projects(REPO), ["fresh"]);
+    upload_wheel(&s, REPO, "fresh", "1.1", &w11, &[]);
+    assert_eq!(files(REPO).len(), 2);
+
+    // A yank through the upload endpoint, an un-yank through the properties API.
+    let r = s
+        .admin(Method::POST, &format!("/artifactory/api/pypi/{REPO}"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(":action=yank&name=fresh&version=1.0&reason=")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    assert_eq!(files(REPO)[0], (w10.filename.clone(), json!(true)));
+    let r = s
+        .admin(
+            Method::DELETE,
+            &format!(
+                "/artifactory/api/storage/{REPO}/fresh/1.0/{}?properties=pypi.yanked",
+                w10.filename
+            ),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text().unwrap());
+    assert_eq!(files(REPO)[0], (w10.filename.clone(), json!(false)));
+
+    // A delete through PyPI's API, a move through the Artifactory API.
+    let r = s
+        .admin(
+            Method::DELETE,
+            &api(REPO, &format!("packages/fresh/1.1/{}", w11.filename)),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text().unwrap());
+    assert_eq!(files(REPO), vec![(w10.filename.clone(), json!(false))]);
+    assert!(files("pypi-other").is_empty());
+    let r = s
+        .admin(
+            Method::POST,
+            &format!("/artifactory/api/move/{REPO}/fresh?to=/pypi-other/fresh"),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    assert!(files(REPO).is_empty());
+    assert!(projects(REPO).is_empty());
+    assert_eq!(files("pypi-other"), vec![(w10.filename.clone(), json!(false))]);
+    assert_eq!(projects("pypi-other"), ["fresh"]);
+}
+
+#[test]
 fn the_index_follows_generic_deletes_copies_and_moves() {
     let (s, _p) = server();
     s.create_local_repo("pypi-other", "pypi");
