@@ -25,6 +25,9 @@ use sha2::{Digest, Sha256, Sha512};
 const VERSIONS: usize = 500;
 const MAVEN_VERSIONS: usize = 200;
 const SECONDS: u32 = 10;
+/// binyard and nginx are measured alternately, this many times each (of `PAIRED_SECONDS`).
+const ROUNDS: usize = 3;
+const PAIRED_SECONDS: u32 = 5;
 const CONNS: u32 = 32;
 const PACKAGE: &str = "bench-pkg";
 const PROJECT: &str = "benchproj";
@@ -293,7 +296,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
-    eprintln!("measuring, {SECONDS} s each…");
+    eprintln!("measuring: peers {SECONDS} s, binyard and nginx alternately {ROUNDS} × {PAIRED_SECONDS} s…");
     let load = |url: &str, h: &str| wrk(url, 2, CONNS, SECONDS, &[h]);
     let peers = [
         Some(("Verdaccio", load(&format!("{vbase}/{PACKAGE}"), docs[0].2)?)),
@@ -312,8 +315,7 @@ fn main() -> anyhow::Result<()> {
         "document", "binyard/s", "p50 ms", "p99 ms", "nginx/s", "ratio", "peer/s", "p99 ms", "ratio"
     );
     for ((what, path, accept, file), peer) in docs.iter().zip(peers) {
-        let ours: Load = load(&format!("{base}{path}"), accept)?;
-        let reference = load(&format!("{nbase}/{file}"), accept)?;
+        let (ours, reference) = paired(&format!("{base}{path}"), &format!("{nbase}/{file}"), accept)?;
         let (pname, prps, pp99, pratio) = match peer {
             Some((n, l)) => (
                 n,
@@ -337,4 +339,30 @@ fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Loads `ours` and `reference` alternately, `ROUNDS` times each, and answers the
+/// median of each figure: on a machine shared with other work, a burst of it then
+/// lands on both sides instead of on whichever happened to run at the time.
+fn paired(ours: &str, reference: &str, header: &str) -> anyhow::Result<(Load, Load)> {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        a.push(wrk(ours, 2, CONNS, PAIRED_SECONDS, &[header])?);
+        b.push(wrk(reference, 2, CONNS, PAIRED_SECONDS, &[header])?);
+    }
+    Ok((median(&a), median(&b)))
+}
+
+fn median(runs: &[Load]) -> Load {
+    let mid = |f: fn(&Load) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Load {
+        rps: mid(|l| l.rps),
+        bytes_per_sec: mid(|l| l.bytes_per_sec),
+        p50_ms: mid(|l| l.p50_ms),
+        p99_ms: mid(|l| l.p99_ms),
+    }
 }
