@@ -1414,6 +1414,32 @@ fn gavc_search_through_the_rest_api() {
             s.base
         )]
     );
+    // A user who may read only some paths of `libs` (include patterns) finds exactly those.
+    s.create_user("narrow", "Secret-pass-42", &[]);
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/v2/security/permissions/sources-only")
+        .json(&json!({"name": "sources-only", "repo": {"repositories": ["libs"],
+            "include-patterns": ["org/acme/core/*/*-sources.jar"], "exclude-patterns": [],
+            "actions": {"users": {"narrow": ["read"]}}}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    let r = s
+        .user(
+            "narrow",
+            "Secret-pass-42",
+            Method::GET,
+            "/artifactory/api/search/gavc?a=core",
+        )
+        .send()
+        .unwrap();
+    assert_eq!(
+        uris(json(r)),
+        vec![format!(
+            "{}/artifactory/api/storage/libs/org/acme/core/1.0/core-1.0-sources.jar",
+            s.base
+        )]
+    );
     // No coordinates at all: a clear 400.
     let r = s
         .admin(Method::GET, "/artifactory/api/search/gavc?repos=libs")

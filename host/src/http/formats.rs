@@ -21,7 +21,7 @@ use crate::auth::{Action, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::plugins::answers::{Answer, AnswerBody, AnswerKey, CACHE_HEADER};
 use crate::plugins::repo_host::RepoHost;
-use crate::plugins::{BlobInfo, Body as PluginBody, Failure, PluginCaller, Request};
+use crate::plugins::{BlobInfo, Body as PluginBody, Failure, LoadedPlugin, PluginCaller, Request};
 use crate::repos::RepoConfig;
 use crate::storage::upload;
 
@@ -133,16 +133,7 @@ pub async fn dispatch(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let plugin = state.plugins.for_package_type(&repo.package_type).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "No plugin serves packageType '{}' (repository '{}')",
-                repo.package_type, repo.key
-            ),
-        )
-    })?;
-    let path = plugin_path(raw_path)?;
+    let (plugin, path) = plugin_and_path(state, &repo, raw_path)?;
     let action = match method {
         Method::GET | Method::HEAD => Action::Read,
         Method::DELETE => Action::Delete,
@@ -158,7 +149,62 @@ pub async fn dispatch(
         }),
         Err(e) => return Err(e),
     };
+    call_plugin(
+        state, caller, repo, plugin, path, denied, base, method, uri, headers, body,
+    )
+    .await
+}
 
+/// A GET the host makes to a plugin on the caller's behalf, e.g. the GAVC search fanned
+/// out to each repository. Its handler checks that the caller may read in the
+/// repository and filters what comes back path by path, so the request's own path
+/// (`-/search/gavc`, which no include pattern names) is not checked here.
+pub async fn host_get(
+    state: &State,
+    caller: &Caller,
+    repo: Arc<RepoConfig>,
+    raw_path: &str,
+    base: &str,
+    uri: &Uri,
+) -> ApiResult<Response> {
+    let (plugin, path) = plugin_and_path(state, &repo, raw_path)?;
+    let (method, headers, body) = (Method::GET, HeaderMap::new(), Body::empty());
+    call_plugin(
+        state, caller, repo, plugin, path, None, base, method, uri, headers, body,
+    )
+    .await
+}
+
+/// The plugin serving `repo`, and the path it is asked for.
+fn plugin_and_path(state: &State, repo: &RepoConfig, raw_path: &str) -> ApiResult<(Arc<LoadedPlugin>, String)> {
+    let plugin = state.plugins.for_package_type(&repo.package_type).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "No plugin serves packageType '{}' (repository '{}')",
+                repo.package_type, repo.key
+            ),
+        )
+    })?;
+    Ok((plugin, plugin_path(raw_path)?))
+}
+
+/// Calls the plugin once authorization is settled (`denied`: a login path the caller
+/// may not otherwise use), or answers from the kept answers.
+#[allow(clippy::too_many_arguments)]
+async fn call_plugin(
+    state: &State,
+    caller: &Caller,
+    repo: Arc<RepoConfig>,
+    plugin: Arc<LoadedPlugin>,
+    path: String,
+    denied: Option<Failure>,
+    base: &str,
+    method: Method,
+    uri: &Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     // A kept answer, if the plugin marked this one cacheable and the repository has
     // not changed since (the stamp is read before the plugin runs).
     let cache_slot = (matches!(method, Method::GET | Method::HEAD) && denied.is_none() && !has_body(&method, &headers))

@@ -3,9 +3,8 @@
 //! repository, or 404 when its format has no such search), merged into storage URIs
 //! the caller may read.
 
-use axum::body::Body;
 use axum::extract::State as Axs;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
@@ -50,18 +49,7 @@ pub async fn gavc(
     for repo in repos {
         let key = repo.key.clone();
         let repo_base = format!("{base}/artifactory/api/{}/{key}", repo.package_type);
-        let answer = formats::dispatch(
-            &state,
-            &caller,
-            repo,
-            "-/search/gavc",
-            &repo_base,
-            Method::GET,
-            &uri,
-            HeaderMap::new(),
-            Body::empty(),
-        )
-        .await;
+        let answer = formats::host_get(&state, &caller, repo, "-/search/gavc", &repo_base, &uri).await;
         let resp = match answer {
             Ok(r) if r.status() == StatusCode::OK => r,
             // No such search in this format, or nothing the caller may search here.
