@@ -5,7 +5,8 @@
 //!   very bytes binyard answered, as static files.
 //!
 //! `wrk` at 32 connections; req/s, p50 and p99, and the ratios. Targets: ≥ 0.7× nginx
-//! and p99 < 10 ms.
+//! and p99 < 10 ms. With `--no-cache` binyard keeps no plugin answers (every request
+//! is a plugin call), to show what keeping them is worth.
 //!
 //! Needs nginx and wrk (`apt-get install -y nginx wrk`), Verdaccio and pypiserver
 //! (installed into `target/bench-tools/` as `benches/README.md` shows), and
@@ -147,13 +148,16 @@ fn main() -> anyhow::Result<()> {
         ensure!(wasm.exists(), "{} missing: cargo xtask plugins", wasm.display());
         std::fs::copy(&wasm, plugins.join(format!("{p}.wasm")))?;
     }
+    // `--no-cache` measures every request as a plugin call (no kept answers).
+    let no_cache = std::env::args().any(|a| a == "--no-cache");
     let cfg = work.join("binyard.toml");
     std::fs::write(
         &cfg,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[plugins]\ndir = \"{}\"\n[security]\nanonymous_access = true\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[plugins]\ndir = \"{}\"\nanswer_cache_mib = {}\n[security]\nanonymous_access = true\n",
             work.join("data").display(),
-            plugins.display()
+            plugins.display(),
+            if no_cache { 0 } else { 64 }
         ),
     )?;
     let server = Binyard::start(&bin, &cfg, "error")?;
