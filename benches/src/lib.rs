@@ -81,8 +81,25 @@ impl Drop for Killed {
     }
 }
 
+/// A child asked to stop with SIGTERM when dropped: nginx's master then stops its
+/// workers, which a SIGKILL of the master would leave running (and serving).
+pub struct Terminated(pub Child);
+
+impl Drop for Terminated {
+    fn drop(&mut self) {
+        let stopped = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stopped {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// nginx serving the folder `www` on a free port (its files live in `dir`).
-pub fn nginx(www: &Path, dir: &Path) -> anyhow::Result<(Killed, u16)> {
+pub fn nginx(www: &Path, dir: &Path) -> anyhow::Result<(Terminated, u16)> {
     let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -109,9 +126,9 @@ pub fn nginx(www: &Path, dir: &Path) -> anyhow::Result<(Killed, u16)> {
         .arg(dir)
         .stderr(Stdio::null())
         .spawn()?;
-    let killed = Killed(child);
+    let running = Terminated(child);
     wait_for_port(port)?;
-    Ok((killed, port))
+    Ok((running, port))
 }
 
 /// Waits until something listens on `port` (at most 60 s).
