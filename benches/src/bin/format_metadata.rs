@@ -308,8 +308,8 @@ fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism()?
     );
     println!(
-        "{:<20} {:>10} {:>8} {:>8} | {:>10} {:>8} | {:>10} {:>8} {:>8}",
-        "document", "binyard/s", "p50 ms", "p99 ms", "nginx/s", "ratio", "peer/s", "p99 ms", "ratio"
+        "{:<20} {:>10} {:>8} {:>8} | {:>10} {:>8} {:>8} | {:>10} {:>8} {:>8}",
+        "document", "binyard/s", "p50 ms", "p99 ms", "nginx/s", "p99 ms", "ratio", "peer/s", "p99 ms", "ratio"
     );
     for ((what, path, accept, file), peer) in docs.iter().zip(peers) {
         let ours: Load = load(&format!("{base}{path}"), accept)?;
@@ -324,12 +324,13 @@ fn main() -> anyhow::Result<()> {
             None => ("", "-".into(), "-".into(), "-".into()),
         };
         println!(
-            "{:<20} {:>10.0} {:>8.2} {:>8.2} | {:>10.0} {:>7.2}× | {:>10} {:>8} {:>8} {pname}",
+            "{:<20} {:>10.0} {:>8.2} {:>8.2} | {:>10.0} {:>8.2} {:>7.2}× | {:>10} {:>8} {:>8} {pname}",
             what,
             ours.rps,
             ours.p50_ms,
             ours.p99_ms,
             reference.rps,
+            reference.p99_ms,
             ours.rps / reference.rps,
             prps,
             pp99,
