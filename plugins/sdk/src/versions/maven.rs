@@ -67,7 +67,12 @@ impl Item {
             (Item::Str(_), Some(Item::Int(_))) => Ordering::Less,
             (Item::Str(a), Some(Item::Str(b))) => qualifier_key(a).cmp(&qualifier_key(b)),
             (Item::Str(_), Some(Item::List(_))) => Ordering::Less,
-            (Item::List(l), None) => l.first().map_or(Ordering::Equal, |f| f.cmp_opt(None)),
+            // Every item against nothing, not just the first (MNG-6964: 1-0.alpha < 1).
+            (Item::List(l), None) => l
+                .iter()
+                .map(|i| i.cmp_opt(None))
+                .find(|o| *o != Ordering::Equal)
+                .unwrap_or(Ordering::Equal),
             (Item::List(_), Some(Item::Int(_))) => Ordering::Less,
             (Item::List(_), Some(Item::Str(_))) => Ordering::Greater,
             (Item::List(a), Some(Item::List(b))) => {
@@ -133,6 +138,11 @@ impl MavenVersion {
                 }
                 b'0'..=b'9' => {
                     if !is_digit && i > start {
+                        // `.X1` is read as `-X1`, as Maven 3.8 does (1.0.0.X1 < 1.0.0-X2).
+                        if !stack[top].is_empty() {
+                            push_list(&mut stack);
+                        }
+                        let top = stack.len() - 1;
                         stack[top].push(str_item(&v[start..i], true));
                         start = i;
                         push_list(&mut stack);
@@ -150,6 +160,10 @@ impl MavenVersion {
             }
         }
         if v.len() > start {
+            // A trailing `.X` is read as `-X` too.
+            if !is_digit && stack.last().is_some_and(|l| !l.is_empty()) {
+                push_list(&mut stack);
+            }
             let top = stack.len() - 1;
             stack[top].push(parse_item(is_digit, &v[start..]));
         }
@@ -215,5 +229,25 @@ mod tests {
         assert_eq!(MavenVersion::parse("1.0-ga"), MavenVersion::parse("1.0"));
         lt("1.0-20261122.120000-1", "1.0-20261122.120000-2");
         lt("99999999999999999999", "100000000000000000000");
+    }
+
+    /// Cases where older orderings differ, checked against Maven 3.8.7's
+    /// `java -cp maven-artifact.jar org.apache.maven.artifact.versioning.ComparableVersion`.
+    #[test]
+    fn agrees_with_maven_3_8() {
+        lt("1-0.alpha", "1");
+        lt("2.0.a", "2.0-2");
+        lt("2.0.a", "2-1.0");
+        lt("1.0-sp1", "1-1");
+        lt("1-1", "1.1");
+        lt("1.2.3-20261122.120000-2", "1.2.3-20261122.120000-12");
+        for (a, b) in [
+            ("1.a1", "1-a1"),
+            ("1.0.M1", "1-m1"),
+            ("1.0-foo-1", "1.0.foo1"),
+            ("1-cr1", "1-rc1"),
+        ] {
+            assert_eq!(MavenVersion::parse(a), MavenVersion::parse(b), "{a} = {b}");
+        }
     }
 }
