@@ -1,8 +1,10 @@
 //! Shared helpers of the benchmark binaries in `src/bin/`.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
@@ -16,6 +18,36 @@ pub fn root() -> PathBuf {
 pub fn test_plugin(name: &str) -> anyhow::Result<Vec<u8>> {
     let p = root().join("target/test-plugins").join(format!("{name}.wasm"));
     std::fs::read(&p).map_err(|e| anyhow::anyhow!("{}: {e} (run `cargo xtask plugins` first)", p.display()))
+}
+
+static SPLIT_CORES: AtomicBool = AtomicBool::new(false);
+
+/// From now on servers started here run on core 0 only and `wrk` on core 1 only (one
+/// thread), as if the load came from another machine: on a 2-core box a load
+/// generator sharing the server's cores puts its own scheduling delays into every
+/// latency figure (nginx's p99 included).
+pub fn split_cores() {
+    SPLIT_CORES.store(true, Ordering::Relaxed);
+}
+
+/// Whether `split_cores` was asked for.
+pub fn cores_split() -> bool {
+    SPLIT_CORES.load(Ordering::Relaxed)
+}
+
+fn on_core(core: &str, program: impl AsRef<OsStr>) -> Command {
+    if cores_split() {
+        let mut c = Command::new("taskset");
+        c.args(["-c", core]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+/// A command for a server process (on core 0 once `split_cores` was asked for).
+pub fn server_command(program: impl AsRef<OsStr>) -> Command {
+    on_core("0", program)
 }
 
 /// p50, p90, p99 and mean of a set of durations, in microseconds.
@@ -37,7 +69,7 @@ pub struct Binyard {
 impl Binyard {
     /// Starts `bin` on `config` (logging at `log`) and waits for its address.
     pub fn start(bin: &Path, config: &Path, log: &str) -> anyhow::Result<Binyard> {
-        let mut child = Command::new(bin)
+        let mut child = server_command(bin)
             .args(["serve", "--config"])
             .arg(config)
             .env("RUST_LOG", log)
@@ -109,17 +141,18 @@ pub fn nginx(www: &Path, dir: &Path) -> anyhow::Result<(Terminated, u16)> {
     std::fs::write(
         &conf,
         format!(
-            "daemon off; worker_processes auto; pid {d}/nginx.pid; error_log {d}/nginx.err;\n\
+            "daemon off; worker_processes {workers}; pid {d}/nginx.pid; error_log {d}/nginx.err;\n\
              events {{ worker_connections 1024; }}\n\
              http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;\n\
                default_type application/octet-stream;\n\
                client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
                server {{ listen 127.0.0.1:{port}; root {www}; }} }}\n",
             d = dir.display(),
-            www = www.display()
+            www = www.display(),
+            workers = if cores_split() { "1" } else { "auto" }
         ),
     )?;
-    let child = Command::new(bin)
+    let child = server_command(bin)
         .arg("-c")
         .arg(&conf)
         .arg("-p")
@@ -152,9 +185,10 @@ pub struct Load {
 }
 
 /// Runs `wrk` (`threads`, `conns`, `seconds`, extra headers) against `url`; any
-/// non-2xx answer is an error.
+/// non-2xx answer is an error. After `split_cores`, one thread on core 1.
 pub fn wrk(url: &str, threads: u32, conns: u32, seconds: u32, headers: &[&str]) -> anyhow::Result<Load> {
-    let mut c = Command::new("wrk");
+    let threads = if cores_split() { 1 } else { threads };
+    let mut c = on_core("1", "wrk");
     c.args(["--latency", "-t", &threads.to_string(), "-c", &conns.to_string()])
         .args(["-d", &format!("{seconds}s")]);
     for h in headers {

@@ -6,7 +6,9 @@
 //!
 //! `wrk` at 32 connections; req/s, p50 and p99, and the ratios. Targets: ≥ 0.7× nginx
 //! and p99 < 10 ms. With `--no-cache` binyard keeps no plugin answers (every request
-//! is a plugin call), to show what keeping them is worth.
+//! is a plugin call), to show what keeping them is worth. With `--split-cores` the
+//! servers run on core 0 and `wrk` on core 1 (the figures of record in
+//! `benches/README.md`).
 //!
 //! Needs nginx and wrk (`apt-get install -y nginx wrk`), Verdaccio and pypiserver
 //! (installed into `target/bench-tools/` as `benches/README.md` shows), and
@@ -18,7 +20,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, ensure};
 use base64::Engine;
-use binyard_benches::{Binyard, Killed, Load, free_port, nginx, root, wait_for_port, wrk};
+use binyard_benches::{Binyard, Killed, Load, free_port, nginx, root, server_command, wait_for_port, wrk};
 use serde_json::json;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
@@ -150,6 +152,10 @@ fn main() -> anyhow::Result<()> {
     }
     // `--no-cache` measures every request as a plugin call (no kept answers).
     let no_cache = std::env::args().any(|a| a == "--no-cache");
+    // `--split-cores`: servers on core 0, wrk on core 1 (see `split_cores`).
+    if std::env::args().any(|a| a == "--split-cores") {
+        binyard_benches::split_cores();
+    }
     let cfg = work.join("binyard.toml");
     std::fs::write(
         &cfg,
@@ -187,7 +193,7 @@ fn main() -> anyhow::Result<()> {
         ),
     )?;
     let _verdaccio = Killed(
-        Command::new(&verdaccio)
+        server_command(&verdaccio)
             .arg("-c")
             .arg(vdir.join("config.yaml"))
             .arg("-l")
@@ -234,7 +240,7 @@ fn main() -> anyhow::Result<()> {
     }
     let pport = free_port()?;
     let _pypiserver = Killed(
-        Command::new(&pypiserver)
+        server_command(&pypiserver)
             .args(["run", "-i", "127.0.0.1", "-p", &pport.to_string(), "-a", ".", "-P", "."])
             .arg(&pdir)
             .stdout(Stdio::null())
@@ -311,8 +317,13 @@ fn main() -> anyhow::Result<()> {
         None,
     ];
     println!(
-        "metadata requests, {CONNS} connections, {} cores; binyard vs nginx on the same bytes and vs the format's own server",
-        std::thread::available_parallelism()?
+        "metadata requests, {CONNS} connections, {} cores{}; binyard vs nginx on the same bytes and vs the format's own server",
+        std::thread::available_parallelism()?,
+        if binyard_benches::cores_split() {
+            " (servers on core 0, wrk on core 1)"
+        } else {
+            ""
+        }
     );
     println!(
         "{:<20} {:>10} {:>8} {:>8} | {:>10} {:>8} {:>8} | {:>10} {:>8} {:>8}",
