@@ -85,7 +85,7 @@ binyard_plugin_sdk::retention_policy::export_retention_policy!(Age);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use retention_common::candidate;
+    use retention_common::{candidate, deleted_ids};
 
     const NOW: i64 = 1000 * DAY_MS;
 
@@ -103,14 +103,7 @@ mod tests {
     }
 
     fn deleted(config: &str) -> Vec<String> {
-        let mut d: Vec<String> = decide(config, &example(), NOW)
-            .unwrap()
-            .into_iter()
-            .filter(|d| d.delete)
-            .map(|d| d.id)
-            .collect();
-        d.sort();
-        d
+        deleted_ids(decide(config, &example(), NOW))
     }
 
     #[test]

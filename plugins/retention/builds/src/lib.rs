@@ -105,7 +105,7 @@ binyard_plugin_sdk::retention_policy::export_retention_policy!(BuildRetention);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use retention_common::candidate;
+    use retention_common::{candidate, deleted_ids};
 
     /// The example of `plugins/retention/README.md`.
     fn example() -> Vec<Candidate> {
@@ -116,14 +116,7 @@ mod tests {
     }
 
     fn deleted(config: &str) -> Vec<String> {
-        let mut d: Vec<String> = decide(config, &example())
-            .unwrap()
-            .into_iter()
-            .filter(|d| d.delete)
-            .map(|d| d.id)
-            .collect();
-        d.sort();
-        d
+        deleted_ids(decide(config, &example()))
     }
 
     #[test]

@@ -156,3 +156,15 @@ pub fn candidate(id: &str, group: &str, version: &str, created_ms: i64, last_dow
         properties: Vec::new(),
     }
 }
+
+/// The ids a policy's answer deletes, sorted, for tests.
+pub fn deleted_ids(decisions: Result<Vec<Decision>, Failure>) -> Vec<String> {
+    let mut ids: Vec<String> = decisions
+        .unwrap_or_else(|f| panic!("refused: {}", f.message))
+        .into_iter()
+        .filter(|d| d.delete)
+        .map(|d| d.id)
+        .collect();
+    ids.sort();
+    ids
+}
