@@ -59,6 +59,17 @@ pub fn summary(mut d: Vec<Duration>) -> (f64, f64, f64, f64) {
     (at(0.5), at(0.9), at(0.99), mean)
 }
 
+/// `target/release/binyard`, which must have been built.
+pub fn release_binary() -> anyhow::Result<PathBuf> {
+    let bin = root().join("target/release/binyard");
+    ensure!(
+        bin.exists(),
+        "{} missing: cargo build --release -p binyard",
+        bin.display()
+    );
+    Ok(bin)
+}
+
 /// A running `binyard serve --config CONFIG`; killed when dropped.
 pub struct Binyard {
     child: Child,
@@ -88,6 +99,36 @@ impl Binyard {
             }
         }
         anyhow::bail!("binyard exited before it listened")
+    }
+}
+
+impl Binyard {
+    /// Starts the release binary on a config written into `dir`: any free port, data
+    /// in `dir/data`, plugins from `plugins`, then `extra` (TOML that may go on with
+    /// `[plugins]` keys before opening tables of its own).
+    pub fn in_dir(dir: &Path, plugins: &Path, extra: &str, log: &str) -> anyhow::Result<Binyard> {
+        let cfg = dir.join("binyard.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[plugins]\ndir = \"{}\"\n{extra}",
+                dir.join("data").display(),
+                plugins.display()
+            ),
+        )?;
+        Binyard::start(&release_binary()?, &cfg, log)
+    }
+
+    /// A request to `path` as the bootstrap admin.
+    pub fn admin(
+        &self,
+        client: &reqwest::blocking::Client,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
+        client
+            .request(method, format!("{}{path}", self.base))
+            .basic_auth("admin", Some("password"))
     }
 }
 

@@ -40,12 +40,6 @@ fn timed<T>(f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<(T, Duratio
 }
 
 fn main() -> anyhow::Result<()> {
-    let bin = root().join("target/release/binyard");
-    ensure!(
-        bin.exists(),
-        "{} missing: cargo build --release -p binyard",
-        bin.display()
-    );
     let policy = root().join("target/plugins/retention_builds.wasm");
     ensure!(
         policy.exists(),
@@ -56,23 +50,9 @@ fn main() -> anyhow::Result<()> {
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins)?;
     std::fs::copy(&policy, plugins.join("retention_builds.wasm"))?;
-    let cfg = dir.path().join("binyard.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[plugins]\ndir = \"{}\"\n",
-            dir.path().join("data").display(),
-            plugins.display()
-        ),
-    )?;
-    let server = Binyard::start(&bin, &cfg, "error")?;
-    let base = server.base.clone();
+    let server = Binyard::in_dir(dir.path(), &plugins, "", "error")?;
     let client = reqwest::blocking::Client::new();
-    let admin = |m: reqwest::Method, p: &str| {
-        client
-            .request(m, format!("{base}{p}"))
-            .basic_auth("admin", Some("password"))
-    };
+    let admin = |m: reqwest::Method, p: &str| server.admin(&client, m, p);
     admin(reqwest::Method::PUT, "/artifactory/api/repositories/libs")
         .json(&json!({"rclass": "local", "packageType": "generic"}))
         .send()?;

@@ -125,12 +125,6 @@ fn twine_body(version: &str, file: &str, bytes: &[u8]) -> (String, Vec<u8>) {
 }
 
 fn main() -> anyhow::Result<()> {
-    let bin = root().join("target/release/binyard");
-    ensure!(
-        bin.exists(),
-        "{} missing: cargo build --release -p binyard",
-        bin.display()
-    );
     let verdaccio = tool(
         "verdaccio/node_modules/.bin/verdaccio",
         "see benches/README.md (npm install verdaccio@6 into target/bench-tools/verdaccio)",
@@ -156,24 +150,14 @@ fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--split-cores") {
         binyard_benches::split_cores();
     }
-    let cfg = work.join("binyard.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[plugins]\ndir = \"{}\"\nanswer_cache_mib = {}\n[security]\nanonymous_access = true\n",
-            work.join("data").display(),
-            plugins.display(),
-            if no_cache { 0 } else { 64 }
-        ),
-    )?;
-    let server = Binyard::start(&bin, &cfg, "error")?;
+    let extra = format!(
+        "answer_cache_mib = {}\n[security]\nanonymous_access = true\n",
+        if no_cache { 0 } else { 64 }
+    );
+    let server = Binyard::in_dir(work, &plugins, &extra, "error")?;
     let base = server.base.clone();
     let client = reqwest::blocking::Client::new();
-    let admin = |m: reqwest::Method, p: &str| {
-        client
-            .request(m, format!("{base}{p}"))
-            .basic_auth("admin", Some("password"))
-    };
+    let admin = |m: reqwest::Method, p: &str| server.admin(&client, m, p);
     for (key, kind) in [("npm-local", "npm"), ("pypi-local", "pypi"), ("maven-local", "maven")] {
         let r = admin(reqwest::Method::PUT, &format!("/artifactory/api/repositories/{key}"))
             .json(&json!({"rclass": "local", "packageType": kind}))

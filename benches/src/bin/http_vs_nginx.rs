@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use binyard_benches::{Binyard, nginx, root, wrk};
+use binyard_benches::{Binyard, nginx, wrk};
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -50,12 +50,6 @@ fn time_digest<D: Digest>(data: &[u8]) -> Duration {
 }
 
 fn main() -> anyhow::Result<()> {
-    let bin = root().join("target/release/binyard");
-    ensure!(
-        bin.exists(),
-        "{} missing: cargo build --release -p binyard",
-        bin.display()
-    );
     let dir = tempfile::tempdir()?;
     let www = dir.path().join("www");
     std::fs::create_dir_all(&www)?;
@@ -68,16 +62,12 @@ fn main() -> anyhow::Result<()> {
     let (_nginx, nport) = nginx(&www, dir.path())?;
 
     // binyard, with the same files deployed.
-    let cfg = dir.path().join("binyard.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[plugins]\ndir = \"{}\"\n[security]\nanonymous_read = true\n",
-            dir.path().join("data").display(),
-            dir.path().join("plugins").display()
-        ),
+    let binyard = Binyard::in_dir(
+        dir.path(),
+        &dir.path().join("plugins"),
+        "[security]\nanonymous_read = true\n",
+        "warn",
     )?;
-    let binyard = Binyard::start(&bin, &cfg, "warn")?;
     let base = binyard.base.clone();
     eprintln!("binyard at {base}, nginx at 127.0.0.1:{nport}; deploying the files…");
     let curl = |args: &[&str]| -> anyhow::Result<String> {

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use binyard_benches::{Binyard, root, test_plugin};
+use binyard_benches::{Binyard, test_plugin};
 
 /// Appends a custom section, making a distinct component (another sha256) that behaves the same.
 fn variant(wasm: &[u8], n: u8) -> Vec<u8> {
@@ -48,12 +48,7 @@ fn start_and_wait(bin: &std::path::Path, config: &std::path::Path, want: usize) 
 }
 
 fn main() -> anyhow::Result<()> {
-    let bin = root().join("target/release/binyard");
-    anyhow::ensure!(
-        bin.exists(),
-        "{} missing: cargo build --release -p binyard",
-        bin.display()
-    );
+    let bin = binyard_benches::release_binary()?;
     let dir = tempfile::tempdir()?;
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins)?;

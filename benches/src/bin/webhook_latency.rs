@@ -72,32 +72,18 @@ fn deploys(client: &reqwest::blocking::Client, base: &str, round: &str) -> anyho
 }
 
 fn main() -> anyhow::Result<()> {
-    let bin = root().join("target/release/binyard");
-    ensure!(
-        bin.exists(),
-        "{} missing: cargo build --release -p binyard",
-        bin.display()
-    );
     let plugins = root().join("target/plugins");
     ensure!(plugins.join("jfrog.wasm").exists(), "run `cargo xtask plugins` first");
     let dir = tempfile::tempdir()?;
-    let cfg = dir.path().join("binyard.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[plugins]\ndir = \"{}\"\n[events]\ntimeout_ms = 60000\nmax_attempts = 1000\n",
-            dir.path().join("data").display(),
-            plugins.display()
-        ),
+    let server = Binyard::in_dir(
+        dir.path(),
+        &plugins,
+        "[events]\ntimeout_ms = 60000\nmax_attempts = 1000\n",
+        "error",
     )?;
-    let server = Binyard::start(&bin, &cfg, "error")?;
     let base = server.base.clone();
     let client = reqwest::blocking::Client::new();
-    let admin = |m: reqwest::Method, p: &str| {
-        client
-            .request(m, format!("{base}{p}"))
-            .basic_auth("admin", Some("password"))
-    };
+    let admin = |m: reqwest::Method, p: &str| server.admin(&client, m, p);
     admin(reqwest::Method::PUT, "/artifactory/api/repositories/libs")
         .json(&serde_json::json!({"rclass": "local", "packageType": "generic"}))
         .send()?;
