@@ -10,7 +10,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{BaseUrl, Query, State, json_response, text_response};
+use super::{BaseUrl, Query, State, json_response, messages_response, text_response};
 use crate::auth::{Action, Caller};
 use crate::builds::model::{self, RetentionConfig};
 use crate::builds::promote;
@@ -227,18 +227,7 @@ pub async fn promote(
     let req = promote::parse_request(&body)?;
     let (messages, failed) =
         promote::promote(&state.builds, &state.repos, &state.auth, &caller, (&name, &number), req).await?;
-    if failed {
-        let errors: Vec<_> = messages
-            .iter()
-            .filter(|m| m.level == "ERROR")
-            .map(|m| json!({"status": 409, "message": m.message}))
-            .collect();
-        return Ok(json_response(
-            StatusCode::CONFLICT,
-            &json!({"messages": messages, "errors": errors}),
-        ));
-    }
-    Ok(json_response(StatusCode::OK, &json!({ "messages": messages })))
+    Ok(messages_response(&messages, failed))
 }
 
 /// `GET /api/build/retention/{name}`: the stored retention settings.

@@ -205,6 +205,23 @@ pub fn json_response(status: StatusCode, v: &serde_json::Value) -> axum::respons
     (status, axum::Json(v)).into_response()
 }
 
+/// The answer of a copy, move or promotion: its `messages`; when some failed, 409
+/// with their errors as well.
+pub fn messages_response(messages: &[crate::artifacts::TransferMessage], failed: bool) -> axum::response::Response {
+    if failed {
+        let errors: Vec<_> = messages
+            .iter()
+            .filter(|m| m.level == "ERROR")
+            .map(|m| serde_json::json!({"status": 409, "message": m.message}))
+            .collect();
+        return json_response(
+            StatusCode::CONFLICT,
+            &serde_json::json!({"messages": messages, "errors": errors}),
+        );
+    }
+    json_response(StatusCode::OK, &serde_json::json!({ "messages": messages }))
+}
+
 /// A text answer.
 pub fn text_response(status: StatusCode, text: String) -> axum::response::Response {
     use axum::response::IntoResponse;

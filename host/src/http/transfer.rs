@@ -1,11 +1,10 @@
 //! `POST /artifactory/api/copy|move/{repo}/{path}?to=/{repo}/{path}[&dry=1][&failFast=1]`
 
 use axum::extract::State as Axs;
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use axum::response::Response;
-use serde_json::json;
 
-use super::{Query, State, json_response, raw_rest};
+use super::{Query, State, messages_response, raw_rest};
 use crate::artifacts::paths::{RepoPath, join};
 use crate::artifacts::{Transfer, TransferKind};
 use crate::auth::{Action, Caller};
@@ -67,16 +66,5 @@ async fn run(
             by: caller.name(),
         })
         .await?;
-    if failed {
-        let errors: Vec<_> = messages
-            .iter()
-            .filter(|m| m.level == "ERROR")
-            .map(|m| json!({"status": 409, "message": m.message}))
-            .collect();
-        return Ok(json_response(
-            StatusCode::CONFLICT,
-            &json!({"messages": messages, "errors": errors}),
-        ));
-    }
-    Ok(json_response(StatusCode::OK, &json!({ "messages": messages })))
+    Ok(messages_response(&messages, failed))
 }
