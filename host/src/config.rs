@@ -207,6 +207,9 @@ impl Default for GcConfig {
 pub struct RetentionConfig {
     /// Minutes between scheduled runs of every build's retention settings; 0 turns it off.
     pub build_interval_minutes: u64,
+    /// Seconds between looks at the schedules (at least 1): a run starts within this
+    /// long of falling due.
+    pub check_seconds: u64,
     pub policies: Vec<RetentionPolicyConfig>,
 }
 
@@ -214,6 +217,7 @@ impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {
             build_interval_minutes: 60,
+            check_seconds: 60,
             policies: Vec::new(),
         }
     }

@@ -527,3 +527,57 @@ fn policies_declared_in_the_configuration_are_stored_at_start() {
     );
     assert_eq!(again, p);
 }
+
+#[test]
+fn scheduled_runs_apply_policies_and_build_settings_once_due() {
+    // Builds published while their policy plugin is missing keep every run (the run on
+    // publish fails and is logged); the schedule applies the settings once the plugin
+    // is there. A repository policy runs every minute.
+    let dir = plugin_folder(&["retention_keep_last"]);
+    let cfg = "[retention]\nbuild_interval_minutes = 1\ncheck_seconds = 1\n\n[[retention.policies]]\nkey = \"minutely\"\nplugin = \"retention_keep_last\"\nrepositories = [\"libs\"]\nconfig = { keep = 1, ordering = \"maven\" }\ninterval_minutes = 1\n";
+    let started = std::time::Instant::now();
+    let s = Server::start_full(
+        Options {
+            extra_config: cfg.into(),
+        },
+        dir.path(),
+        "",
+    );
+    s.create_local_repo("libs", "generic");
+    deploy_versions(&s, &["g/a/1.0/a.jar", "g/a/1.1/a.jar"]);
+    for n in 1..=3 {
+        publish(&s, "nightly", n, json!({"buildRetention": {"count": 1}}));
+    }
+    assert_eq!(numbers(&s, "nightly"), ["1", "2", "3"], "no policy plugin yet");
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/plugins/retention_builds")
+        .body(plugin_wasm("retention_builds"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    assert_content(&s, "libs", "g/a/1.0/a.jar", b"g/a/1.0/a.jar");
+
+    // Both fall due a minute after start; the schedule is looked at every second.
+    let applied = |s: &Server| {
+        numbers(s, "nightly") == ["3"]
+            && s.admin(Method::GET, "/artifactory/libs/g/a/1.0/a.jar")
+                .send()
+                .unwrap()
+                .status()
+                == 404
+    };
+    while !applied(&s) {
+        assert!(
+            started.elapsed() < Duration::from_secs(100),
+            "not applied within 100 s: runs {:?}",
+            numbers(&s, "nightly")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(60),
+        "applied before the interval passed: {:?}",
+        started.elapsed()
+    );
+    assert_content(&s, "libs", "g/a/1.1/a.jar", b"g/a/1.1/a.jar");
+}

@@ -280,7 +280,8 @@ pub async fn run_policy(state: &Arc<AppState>, policy: &Policy, dry: bool) -> Ap
 /// policy with an interval.
 pub fn spawn_schedule(state: Arc<AppState>) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let every = std::time::Duration::from_secs(state.config.retention.check_seconds.max(1));
+        let mut tick = tokio::time::interval(every);
         let mut last_run: HashMap<String, i64> = HashMap::new();
         let started = clock::now_ms();
         loop {
