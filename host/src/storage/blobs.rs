@@ -97,6 +97,31 @@ impl StagedFile {
     pub fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
         self.file.write_all(b)
     }
+    /// Writes bytes at `offset` (positional, so a failed write can be retried).
+    pub fn write_all_at(&self, b: &[u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&self.file, b, offset)
+    }
+    /// Turns direct I/O (O_DIRECT: no page cache) on or off; an error means the
+    /// file system does not offer it. Direct writes need buffers, lengths and
+    /// offsets aligned to the block size.
+    pub fn set_direct(&self, on: bool) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+            let flags = fcntl_getfl(&self.file)?;
+            let flags = if on {
+                flags | OFlags::DIRECT
+            } else {
+                flags - OFlags::DIRECT
+            };
+            Ok(fcntl_setfl(&self.file, flags)?)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = on;
+            Err(io::ErrorKind::Unsupported.into())
+        }
+    }
     /// Flushes the bytes to stable storage.
     pub fn sync(&mut self) -> io::Result<()> {
         self.file.sync_all()
