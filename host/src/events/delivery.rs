@@ -92,6 +92,7 @@ impl Deliveries {
             }
         }
         let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(CheckedResolver(config.clone())))
             .timeout(Duration::from_millis(config.timeout_ms))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("binyard/", env!("CARGO_PKG_VERSION")))
@@ -407,7 +408,16 @@ impl Deliveries {
             .await
             .map_err(|e| (None, e))?;
         let url = reqwest::Url::parse(&sub.url).map_err(|e| (None, e.to_string()))?;
-        self.check_resolved(&url).await.map_err(|e| (None, e))?;
+        // Addresses in the URL are checked again (the policy may have changed since it
+        // was saved); host names are checked by the client's resolver.
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(a)) => Some(std::net::IpAddr::V4(a)),
+            Some(url::Host::Ipv6(a)) => Some(std::net::IpAddr::V6(a)),
+            _ => None,
+        };
+        if let Some(ip) = literal {
+            check_ip(ip, &self.config).map_err(|e| (None, e.message))?;
+        }
         let mut req = self
             .client
             .post(url)
@@ -429,7 +439,14 @@ impl Deliveries {
         }
         let resp = req.body(out.body).send().await.map_err(|e| {
             let what = if e.is_timeout() { "timed out" } else { "failed" };
-            (None, format!("the request {what}: {e}"))
+            // The causes say why (a refused address, a reset connection, …).
+            let mut why = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                why = format!("{why}: {c}");
+                cause = c.source();
+            }
+            (None, format!("the request {what}: {why}"))
         })?;
         let status = resp.status().as_u16();
         if resp.status().is_success() {
@@ -437,21 +454,6 @@ impl Deliveries {
         } else {
             Err((Some(status), format!("the receiver answered {status}")))
         }
-    }
-
-    /// Checks the addresses a host name resolves to (the URL was checked when saved).
-    async fn check_resolved(&self, url: &reqwest::Url) -> Result<(), String> {
-        let Some(url::Host::Domain(host)) = url.host() else {
-            return Ok(());
-        };
-        let port = url.port_or_known_default().unwrap_or(80);
-        let addrs = tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-        for a in addrs {
-            check_ip(a.ip(), &self.config).map_err(|e| e.message)?;
-        }
-        Ok(())
     }
 
     /// Sends a sample event of the subscription's first type right away (not logged).
@@ -478,5 +480,50 @@ impl Deliveries {
                 json!({"status": "failed", "http_status": status, "error": error, "event_id": event.id})
             }
         })
+    }
+}
+
+/// Resolves receivers' host names for the delivery client and refuses the addresses
+/// the URL policy forbids. The addresses checked are the very ones connected to, so a
+/// name whose answer changes after the subscription was saved gains nothing.
+struct CheckedResolver(EventsConfig);
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let config = self.0.clone();
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| format!("cannot resolve {host}: {e}"))?
+                .collect();
+            for a in &addrs {
+                check_ip(a.ip(), &config).map_err(|e| format!("{host}: {}", e.message))?;
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::dns::Resolve;
+
+    /// The addresses a name resolves to are checked, whatever the name looks like.
+    #[tokio::test]
+    async fn the_resolver_refuses_forbidden_addresses_it_resolves_to() {
+        let name = |n: &str| n.parse::<reqwest::dns::Name>().expect("name");
+        let open = CheckedResolver(EventsConfig::default());
+        let addrs: Vec<_> = open.resolve(name("localhost")).await.expect("resolves").collect();
+        assert!(addrs.iter().any(|a| a.ip().is_loopback()), "{addrs:?}");
+
+        let strict = CheckedResolver(EventsConfig {
+            deny_loopback: true,
+            ..EventsConfig::default()
+        });
+        let err = strict.resolve(name("localhost")).await.err().expect("refused");
+        assert!(err.to_string().contains("localhost"), "{err}");
+        assert!(err.to_string().contains("loopback"), "{err}");
     }
 }
