@@ -486,14 +486,17 @@ impl Auth {
             }
             _ => {}
         }
-        let now = clock::now_ms() / 1000;
+        // Rounded up to the next whole second, so a token lives at least `expires_in`
+        // seconds (rounded down, one made late in a second would die early).
+        let now = (clock::now_ms() + 999) / 1000;
+        let expiry = if expires_in == 0 { 0 } else { now + expires_in as i64 };
         let refresh_token = req.refreshable.then(|| random_secret(32));
         let record = TokenRecord {
             id: uuid_like(),
             username: req.username,
             scope: req.scope,
             issued_at: now,
-            expiry: if expires_in == 0 { 0 } else { now + expires_in as i64 },
+            expiry,
             description: req.description,
             refreshable: req.refreshable,
             refresh_sha256: refresh_token.as_deref().map(secret_digest),
