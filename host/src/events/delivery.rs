@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::EventRecord;
-use super::subscriptions::{Subscription, check_ip};
+use super::subscriptions::{Subscription, check_ip, check_url};
 use crate::clock;
 use crate::config::EventsConfig;
 use crate::error::{ApiError, ApiResult};
@@ -407,17 +407,9 @@ impl Deliveries {
             .format_event(&sub.formatter, fe, config.to_string())
             .await
             .map_err(|e| (None, e))?;
-        let url = reqwest::Url::parse(&sub.url).map_err(|e| (None, e.to_string()))?;
-        // Addresses in the URL are checked again (the policy may have changed since it
-        // was saved); host names are checked by the client's resolver.
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(a)) => Some(std::net::IpAddr::V4(a)),
-            Some(url::Host::Ipv6(a)) => Some(std::net::IpAddr::V6(a)),
-            _ => None,
-        };
-        if let Some(ip) = literal {
-            check_ip(ip, &self.config).map_err(|e| (None, e.message))?;
-        }
+        // Checked again: the policy may have changed since the subscription was saved
+        // (the addresses host names resolve to are checked by the client's resolver).
+        let url = check_url(&sub.url, &self.config).map_err(|e| (None, e.message))?;
         let mut req = self
             .client
             .post(url)
