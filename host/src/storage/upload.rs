@@ -67,7 +67,7 @@ impl Drop for Chunk {
 /// Cuts body frames into block-aligned chunks of exactly CHUNK bytes (the last
 /// one shorter), in buffers taken from the pool.
 struct Chunker {
-    filling: Chunk,
+    filling: Option<Chunk>,
     pool: pool::Receiver<Vec<u8>>,
     home: pool::Sender<Vec<u8>>,
 }
@@ -75,19 +75,10 @@ struct Chunker {
 impl Chunker {
     fn new() -> Self {
         let (home, pool) = pool::channel();
-        let filling = Self::fresh(&pool, &home);
-        Chunker { filling, pool, home }
-    }
-
-    fn fresh(pool: &pool::Receiver<Vec<u8>>, home: &pool::Sender<Vec<u8>>) -> Chunk {
-        let buf = pool.try_recv().unwrap_or_else(|_| vec![0; CHUNK + ALIGN]);
-        // The heap block never moves, so the aligned start stays aligned.
-        let start = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
-        Chunk {
-            buf,
-            start,
-            len: 0,
-            home: home.clone(),
+        Chunker {
+            filling: None,
+            pool,
+            home,
         }
     }
 
@@ -95,23 +86,32 @@ impl Chunker {
     fn push(&mut self, mut frame: &[u8]) -> Vec<Arc<Chunk>> {
         let mut full = Vec::new();
         while !frame.is_empty() {
-            let c = &mut self.filling;
+            let c = self.filling.get_or_insert_with(|| {
+                let buf = self.pool.try_recv().unwrap_or_else(|_| vec![0; CHUNK + ALIGN]);
+                // The heap block never moves, so the aligned start stays aligned.
+                let start = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
+                Chunk {
+                    buf,
+                    start,
+                    len: 0,
+                    home: self.home.clone(),
+                }
+            });
             let n = frame.len().min(CHUNK - c.len);
             let at = c.start + c.len;
             c.buf[at..at + n].copy_from_slice(&frame[..n]);
             c.len += n;
             frame = &frame[n..];
-            if c.len == CHUNK {
-                full.push(self.take());
+            if let Some(c) = self.filling.take_if(|c| c.len == CHUNK) {
+                full.push(Arc::new(c));
             }
         }
         full
     }
 
-    /// The chunk being filled, as it is (the end of the body).
-    fn take(&mut self) -> Arc<Chunk> {
-        let next = Self::fresh(&self.pool, &self.home);
-        Arc::new(std::mem::replace(&mut self.filling, next))
+    /// The last, partly filled chunk, if any (the end of the body).
+    fn finish(&mut self) -> Option<Arc<Chunk>> {
+        self.filling.take().map(Arc::new)
     }
 }
 
@@ -156,15 +156,14 @@ where
     let mut failure = None;
     let mut chunker = Chunker::new();
     'body: loop {
-        let full = match body.next().await {
-            Some(Ok(frame)) => chunker.push(&frame),
+        let (full, done) = match body.next().await {
+            Some(Ok(frame)) => (chunker.push(&frame), false),
             Some(Err(e)) => {
                 failure = Some(UploadError::Body(e.to_string()));
                 break;
             }
-            None => vec![chunker.take()],
+            None => (chunker.finish().into_iter().collect(), true),
         };
-        let done = full.last().is_some_and(|c| c.len < CHUNK);
         for chunk in full {
             // A send fails only when the writer stopped on an I/O error, reported below.
             for tx in [&tx_sha, &tx_md5, &tx_file] {
@@ -204,50 +203,78 @@ where
 /// Writes the chunks in order. Direct writes (no page cache) are used where the
 /// file system offers them: the bytes go from the chunk to the disk without a copy,
 /// and without first touching a page-cache page per 4 KiB (costly in a VM). Else,
-/// buffered writes with write-back started every WRITEBACK_EVERY bytes.
+/// buffered writes, with write-back started every WRITEBACK_EVERY bytes.
 fn write_chunks(
     staged: StagedFile,
     mut chunks: mpsc::Receiver<Arc<Chunk>>,
     try_direct: bool,
 ) -> io::Result<StagedFile> {
     let mut direct = try_direct && staged.set_direct(true).is_ok();
-    let second = staged.second_handle()?;
-    let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
-    let flusher = std::thread::spawn(move || {
-        while kicked.recv().is_ok() {
-            let _ = second.sync_data();
+    let mut write_back = WriteBack::default();
+    let mut offset = 0u64;
+    while let Some(chunk) = chunks.blocking_recv() {
+        let bytes = chunk.bytes();
+        if direct && bytes.len() % ALIGN != 0 {
+            staged.set_direct(false)?; // the unaligned end of the body
+            direct = false;
         }
-    });
-    let (mut offset, mut since_kick) = (0u64, 0u64);
-    let result = (|| {
-        while let Some(chunk) = chunks.blocking_recv() {
-            let bytes = chunk.bytes();
-            if direct && bytes.len() % ALIGN != 0 {
-                staged.set_direct(false)?; // the unaligned end of the body
-                direct = false;
-            }
-            if direct && let Err(e) = staged.write_all_at(bytes, offset) {
-                // Some file systems accept the flag and refuse the write: go buffered.
-                tracing::debug!("direct write refused ({e}), writing through the page cache");
-                staged.set_direct(false)?;
-                direct = false;
-            }
-            if !direct {
-                staged.write_all_at(bytes, offset)?;
-                since_kick += bytes.len() as u64;
-                if since_kick >= WRITEBACK_EVERY {
-                    // A full channel means a write-back is already running: skip this kick.
-                    let _ = kick.try_send(());
-                    since_kick = 0;
+        if direct && let Err(e) = staged.write_all_at(bytes, offset) {
+            // Some file systems accept the flag and refuse the write: go buffered.
+            tracing::debug!("direct write refused ({e}), writing through the page cache");
+            staged.set_direct(false)?;
+            direct = false;
+        }
+        if !direct {
+            staged.write_all_at(bytes, offset)?;
+            write_back.wrote(&staged, bytes.len() as u64)?;
+        }
+        offset += bytes.len() as u64;
+    }
+    drop(write_back); // waits for a write-back in progress
+    Ok(staged)
+}
+
+/// Starts write-back of buffered writes to disk on another thread every
+/// WRITEBACK_EVERY bytes, so the final fsync has little left to do. The thread is
+/// started by the first kick: direct and small uploads never need it.
+#[derive(Default)]
+struct WriteBack {
+    since_kick: u64,
+    flusher: Option<(std::sync::mpsc::SyncSender<()>, std::thread::JoinHandle<()>)>,
+}
+
+impl WriteBack {
+    fn wrote(&mut self, staged: &StagedFile, n: u64) -> io::Result<()> {
+        self.since_kick += n;
+        if self.since_kick < WRITEBACK_EVERY {
+            return Ok(());
+        }
+        self.since_kick = 0;
+        if self.flusher.is_none() {
+            let second = staged.second_handle()?;
+            let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
+            let thread = std::thread::spawn(move || {
+                while kicked.recv().is_ok() {
+                    let _ = second.sync_data();
                 }
-            }
-            offset += bytes.len() as u64;
+            });
+            self.flusher = Some((kick, thread));
+        }
+        if let Some((kick, _)) = &self.flusher {
+            // A full channel means a write-back is already running: skip this kick.
+            let _ = kick.try_send(());
         }
         Ok(())
-    })();
-    drop(kick);
-    let _ = flusher.join();
-    result.map(|()| staged)
+    }
+}
+
+impl Drop for WriteBack {
+    fn drop(&mut self) {
+        if let Some((kick, thread)) = self.flusher.take() {
+            drop(kick);
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Stores bytes already in memory as a blob (plugin-generated content): hashed,
