@@ -217,6 +217,35 @@ impl Subscription {
     }
 }
 
+/// The IPv4 address an IPv6 address stands for when it embeds one (IPv4-mapped
+/// `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`), so the
+/// IPv4 rules apply to it; `::` and `::1` stay IPv6.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    let IpAddr::V6(v6) = ip else { return ip };
+    if v6.is_unspecified() || v6.is_loopback() {
+        return ip;
+    }
+    let s = v6.segments();
+    let embedded = |a: u16, b: u16| {
+        IpAddr::V4(std::net::Ipv4Addr::new(
+            (a >> 8) as u8,
+            a as u8,
+            (b >> 8) as u8,
+            b as u8,
+        ))
+    };
+    match s {
+        [0, 0, 0, 0, 0, 0xffff, a, b] | [0, 0, 0, 0, 0, 0, a, b] | [0x64, 0xff9b, 0, 0, 0, 0, a, b] => embedded(a, b),
+        _ => ip,
+    }
+}
+
+/// 100.64.0.0/10 (carrier-grade NAT): private to the operator's network.
+fn is_shared_v4(a: std::net::Ipv4Addr) -> bool {
+    let o = a.octets();
+    o[0] == 100 && (o[1] & 0xc0) == 64
+}
+
 /// Refuses URLs that are not http(s), and addresses the operator keeps webhooks from
 /// (link-local always unless allowed; loopback and private on demand). Host names
 /// are checked again against their resolved addresses at delivery time.
@@ -231,7 +260,7 @@ pub fn check_url(url: &str, cfg: &EventsConfig) -> ApiResult<reqwest::Url> {
         None => return Err(ApiError::bad_request(format!("Invalid URL '{url}': no host"))),
         Some(url::Host::Ipv4(ip)) => check_ip(IpAddr::V4(ip), cfg)?,
         Some(url::Host::Ipv6(ip)) => check_ip(IpAddr::V6(ip), cfg)?,
-        Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") && cfg.deny_loopback => {
+        Some(url::Host::Domain(d)) if is_localhost_name(d) && cfg.deny_loopback => {
             return Err(ApiError::bad_request(
                 "Loopback addresses are not allowed for webhooks here",
             ));
@@ -241,17 +270,29 @@ pub fn check_url(url: &str, cfg: &EventsConfig) -> ApiResult<reqwest::Url> {
     Ok(u)
 }
 
+/// `localhost`, `localhost.` and names under `.localhost` (RFC 6761: always loopback).
+fn is_localhost_name(d: &str) -> bool {
+    let d = d.trim_end_matches('.').to_ascii_lowercase();
+    d == "localhost" || d.ends_with(".localhost")
+}
+
 /// Whether webhooks may go to `ip`.
 pub fn check_ip(ip: IpAddr, cfg: &EventsConfig) -> ApiResult<()> {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = canonical_ip(ip);
     let (link_local, loopback, private) = match ip {
-        IpAddr::V4(a) => (a.is_link_local(), a.is_loopback(), a.is_private()),
+        // 0.0.0.0/8 ("this network") and `::` reach the local host when connected to.
+        IpAddr::V4(a) => (
+            a.is_link_local(),
+            a.is_loopback() || a.octets()[0] == 0,
+            a.is_private() || is_shared_v4(a),
+        ),
         IpAddr::V6(a) => {
             let seg = a.segments()[0];
-            (seg & 0xffc0 == 0xfe80, a.is_loopback(), seg & 0xfe00 == 0xfc00)
+            (
+                seg & 0xffc0 == 0xfe80,
+                a.is_loopback() || a.is_unspecified(),
+                seg & 0xfe00 == 0xfc00 || seg & 0xffc0 == 0xfec0,
+            )
         }
     };
     if link_local && !cfg.allow_link_local {
@@ -270,4 +311,61 @@ pub fn check_ip(ip: IpAddr, cfg: &EventsConfig) -> ApiResult<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deny_all() -> EventsConfig {
+        EventsConfig {
+            deny_loopback: true,
+            deny_private: true,
+            ..EventsConfig::default()
+        }
+    }
+
+    #[test]
+    fn every_spelling_of_a_local_address_is_refused() {
+        let cfg = deny_all();
+        for url in [
+            "http://0:8080/",
+            "http://0.0.0.0:8080/",
+            "http://0.1.2.3/",
+            "http://[::]:8080/",
+            "http://[::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:7f00:1]/",
+            "http://[::127.0.0.1]/",
+            "http://[64:ff9b::127.0.0.1]/",
+            "http://[::ffff:10.0.0.1]/",
+            "http://[::ffff:169.254.169.254]/",
+            "http://2130706433/",
+            "http://0x7f000001/",
+            "http://017700000001/",
+            "http://0177.0.0.1/",
+            "http://127.1/",
+            "http://0x7f.1/",
+            "http://10.1/",
+            "http://169.254.169.254/",
+            "http://100.64.0.1/",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+            "http://localhost./",
+            "http://api.localhost/",
+        ] {
+            assert!(check_url(url, &cfg).is_err(), "{url} accepted");
+        }
+        for url in [
+            "http://93.184.216.34/",
+            "http://[2606:2800:220:1::1]/",
+            "https://example.com/",
+        ] {
+            assert!(check_url(url, &cfg).is_ok(), "{url} refused");
+        }
+        // The address the resolver gives is checked the same way at delivery.
+        for ip in ["0.0.0.0", "::", "::ffff:127.0.0.1", "::127.0.0.1"] {
+            assert!(check_ip(ip.parse().unwrap(), &cfg).is_err(), "{ip} accepted");
+        }
+    }
 }
