@@ -32,6 +32,18 @@ enum Command {
         #[arg(long)]
         plugins_dir: Option<PathBuf>,
     },
+    /// Unlock an account locked by failed logins (e.g. `admin` when no other
+    /// administrator can): takes effect at its next login, no restart needed.
+    UnlockUser {
+        /// Configuration file (for `storage.data_dir`).
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+        /// Data folder (overrides `storage.data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The user to unlock; `*` unlocks every account.
+        name: String,
+    },
 }
 
 /// Entry point of the binary.
@@ -43,8 +55,11 @@ pub fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: log files and collectors get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
+        Command::UnlockUser { config, data_dir, name } => unlock_user(&config, data_dir, &name),
         Command::Serve {
             config,
             listen,
@@ -81,6 +96,35 @@ pub fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Leaves an unlock request in the data folder for the running server.
+fn unlock_user(config: &std::path::Path, data_dir: Option<PathBuf>, name: &str) -> ExitCode {
+    let data = match data_dir {
+        Some(d) => d,
+        None => match Config::load(config) {
+            Ok(c) => c.storage.data_dir,
+            Err(e) => {
+                eprintln!("binyard: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if name != "*" && (name.is_empty() || name.contains(['/', '\\', '\0']) || name.starts_with('.')) {
+        eprintln!("binyard: invalid user name '{name}'");
+        return ExitCode::from(2);
+    }
+    let dir = crate::auth::unlock_requests_dir(&data.join("security"));
+    match std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join(name), b"")) {
+        Ok(()) => {
+            println!("binyard: '{name}' will be unlocked at its next login attempt (a restart also clears every lock)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("binyard: cannot write the unlock request in {}: {e}", dir.display());
+            ExitCode::FAILURE
         }
     }
 }
