@@ -11,6 +11,7 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
+    pub http: HttpConfig,
     pub storage: StorageConfig,
     pub plugins: PluginsConfig,
     pub security: SecurityConfig,
@@ -38,18 +39,68 @@ impl Default for ServerConfig {
     }
 }
 
+/// `[http]`: connection timeouts and caps, and the size limits of requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Seconds a client may take to send a request's head (nginx `client_header_timeout`).
+    pub header_read_timeout_seconds: u64,
+    /// Seconds an idle keep-alive connection is kept open (nginx `keepalive_timeout`).
+    pub keepalive_timeout_seconds: u64,
+    /// Open connections at most (0: the open-file limit minus `reserved_files`).
+    pub max_connections: usize,
+    /// File descriptors kept for the database, blobs, uploads and plugins.
+    pub reserved_files: u64,
+    /// Longest request target (path and query), in bytes: longer is `414`.
+    pub max_uri_bytes: usize,
+    /// Largest request head (all header lines), in bytes: larger is `431`.
+    pub max_header_bytes: usize,
+    /// Longest decoded path, in bytes: longer is `400`.
+    pub max_path_bytes: usize,
+    /// Most path segments: more is `400`.
+    pub max_path_segments: usize,
+    /// Longest decoded path segment (a file or folder name), in bytes: longer is `400`.
+    pub max_segment_bytes: usize,
+    /// Largest JSON body of the REST APIs, in MiB: larger is `413`.
+    pub max_json_body_mib: u64,
+    /// Largest build-info body (`PUT /api/build`), in MiB: larger is `413`.
+    pub max_build_body_mib: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout_seconds: 60,
+            keepalive_timeout_seconds: 75,
+            max_connections: 0,
+            reserved_files: 256,
+            max_uri_bytes: 16 * 1024,
+            max_header_bytes: 64 * 1024,
+            max_path_bytes: 4096,
+            max_path_segments: 128,
+            max_segment_bytes: 255,
+            max_json_body_mib: 16,
+            max_build_body_mib: 128,
+        }
+    }
+}
+
 /// `[storage]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Folder for the metadata database, blobs and uploads in flight.
     pub data_dir: PathBuf,
+    /// MiB of the data folder's file system kept free: writes that would leave less
+    /// are refused with `507` (the database is never left without room to commit).
+    pub reserve_free_mib: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             data_dir: PathBuf::from("./data"),
+            reserve_free_mib: 128,
         }
     }
 }

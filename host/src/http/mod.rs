@@ -3,14 +3,17 @@
 
 mod artifacts;
 mod builds;
-mod download;
+pub mod download;
 mod events_api;
 mod formats;
+mod limits;
+pub use limits::check_path;
+pub mod listener;
 mod plugins_api;
 mod repos_api;
 mod retention_api;
 mod search;
-mod security;
+pub mod security;
 mod storage_api;
 mod system;
 mod transfer;
@@ -19,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::routing::{any, get, patch, post};
@@ -35,6 +38,9 @@ pub type State = Arc<AppState>;
 
 /// Every route of the server.
 pub fn router(state: State) -> Router {
+    let mib = |n: u64| usize::try_from(n.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+    let json_limit = DefaultBodyLimit::max(mib(state.config.http.max_json_body_mib));
+    let build_limit = DefaultBodyLimit::max(mib(state.config.http.max_build_body_mib));
     Router::new()
         .route("/artifactory/api/system/ping", get(system::ping))
         .route("/artifactory/api/system/version", get(system::version))
@@ -68,7 +74,10 @@ pub fn router(state: State) -> Router {
         )
         .route("/artifactory/api/plugins/{name}/reload", post(plugins_api::reload))
         .route("/artifactory/api/search/gavc", get(search::gavc))
-        .route("/artifactory/api/build", get(builds::list).put(builds::publish))
+        .route(
+            "/artifactory/api/build",
+            get(builds::list).put(builds::publish).layer(build_limit),
+        )
         .route("/artifactory/api/build/delete", post(builds::delete_by_body))
         .route("/artifactory/api/build/rename/{name}", post(builds::rename))
         .route("/artifactory/api/build/promote/{name}/{number}", post(builds::promote))
@@ -114,6 +123,11 @@ pub fn router(state: State) -> Router {
         .route("/artifactory/{*rest}", any(artifacts::handle))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(json_limit)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::check_request,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -168,6 +182,19 @@ impl Query {
             map.insert(dec(k), dec(v));
         }
         Query(map)
+    }
+    /// One value decoded strictly: invalid UTF-8 is a `400`, not U+FFFD.
+    pub fn strict(raw: Option<&str>, key: &str) -> Result<Option<String>, ApiError> {
+        for pair in raw.unwrap_or("").split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if percent_decode_str(k).decode_utf8_lossy() == key {
+                return percent_decode_str(v)
+                    .decode_utf8()
+                    .map(|v| Some(v.into_owned()))
+                    .map_err(|_| ApiError::bad_request(format!("The parameter '{key}' is not valid UTF-8")));
+            }
+        }
+        Ok(None)
     }
     /// Whether a flag is present and not `0`/`false`.
     pub fn flag(&self, k: &str) -> bool {

@@ -29,10 +29,13 @@ async fn run(
     prefix: &str,
 ) -> ApiResult<Response> {
     let src = RepoPath::parse(raw_rest(&uri, prefix))?;
-    let to = q
-        .get("to")
-        .ok_or_else(|| ApiError::bad_request("The destination is missing: add ?to=/repo/path"))?;
-    // `to` was percent-decoded once with the query; its segments are checked as a path.
+    if !q.has("to") {
+        return Err(ApiError::bad_request("The destination is missing: add ?to=/repo/path"));
+    }
+    // `to` is percent-decoded once, as a query value (clients encode its slashes),
+    // strictly: invalid UTF-8 is refused as it is in the URL path.
+    let to = super::Query::strict(uri.query(), "to")?.unwrap_or_default();
+    crate::http::check_path(&to, &state.config.http).map_err(ApiError::bad_request)?;
     let dst = RepoPath::parse(&to.replace('%', "%25"))?;
     let src_repo = state.repos.local(&src.repo)?;
     let dst_repo = state.repos.local(&dst.repo)?;
