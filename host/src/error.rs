@@ -35,6 +35,13 @@ impl ApiError {
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, message)
     }
+    /// `507`: the data folder's file system is full; nothing was stored.
+    pub fn disk_full() -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "The disk is full (no space left on the storage device): nothing was stored",
+        )
+    }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
@@ -52,6 +59,16 @@ impl From<crate::storage::StoreError> for ApiError {
     fn from(e: crate::storage::StoreError) -> Self {
         if let crate::storage::StoreError::Conflict(m) = e {
             return ApiError::conflict(m);
+        }
+        if e.is_disk_full() {
+            tracing::warn!(error = %e, "write refused: the disk is full");
+            return ApiError::disk_full();
+        }
+        if let crate::storage::StoreError::Unavailable(m) = &e {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("Storage is unavailable for a moment: {m}"),
+            );
         }
         tracing::error!(error = %e, "storage failure");
         ApiError::internal(format!("storage failure: {e}"))

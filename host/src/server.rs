@@ -76,10 +76,10 @@ impl DownloadStats {
 pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     let data = &config.storage.data_dir;
     std::fs::create_dir_all(data).with_context(|| format!("cannot create data folder {}", data.display()))?;
-    let meta: Arc<dyn MetaStore> = Arc::new(
-        RedbMeta::open(&data.join("meta.redb"))
-            .with_context(|| format!("cannot open the metadata in {}", data.display()))?,
-    );
+    let redb = RedbMeta::open(&data.join("meta.redb"))
+        .with_context(|| format!("cannot open the metadata in {}", data.display()))?;
+    redb.set_reserve(config.storage.reserve_free_mib << 20);
+    let meta: Arc<dyn MetaStore> = Arc::new(redb);
     let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(data)?);
     let repos = Repos::load(meta.clone())?;
     let auth = Arc::new(Auth::open(
@@ -143,6 +143,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     spawn_background(state.clone());
     crate::retention::spawn_schedule(state.clone());
     state.deliveries.spawn();
+    let files = crate::http::listener::raise_open_file_limit();
+    let limits = crate::http::listener::ConnLimits::from_config(&state.config.http);
+    tracing::info!(files, max_connections = limits.max_connections, "connection limits");
     let app = crate::http::router(state.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -150,9 +153,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     println!("binyard listening on http://{addr}");
     tracing::info!(%addr, data = %state.config.storage.data_dir.display(), "binyard started");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    crate::http::listener::serve(listener, app, limits, shutdown_signal()).await?;
     state.downloads.flush(state.meta.as_ref());
     Ok(())
 }

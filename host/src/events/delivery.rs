@@ -263,13 +263,30 @@ impl Deliveries {
         let this = self.clone();
         tokio::spawn(async move {
             let mut ticks = 0u64;
+            // While the store fails (a full disk, a reopening database) the supervisor
+            // backs off up to 30 s and logs once per failure streak, not 20 times a second.
+            let mut failures = 0u32;
             loop {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                let pause = if failures == 0 {
+                    50
+                } else {
+                    (50u64 << failures.min(10)).min(30_000)
+                };
+                tokio::time::sleep(Duration::from_millis(pause)).await;
                 ticks += 1;
                 let head = match this.meta.last_event_seq() {
-                    Ok(h) => h,
+                    Ok(h) => {
+                        if failures > 0 {
+                            tracing::info!(failures, "the event outbox is readable again");
+                        }
+                        failures = 0;
+                        h
+                    }
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot read the event outbox");
+                        if failures == 0 {
+                            tracing::warn!(error = %e, "cannot read the event outbox; retrying with backoff");
+                        }
+                        failures += 1;
                         continue;
                     }
                 };

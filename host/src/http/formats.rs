@@ -249,7 +249,7 @@ async fn call_plugin(
     let upload = if has_body(&method, &headers) {
         let received = upload::receive(state.blobs.as_ref(), body.into_data_stream())
             .await
-            .map_err(|e| ApiError::bad_request(format!("The upload failed: {e}")))?;
+            .map_err(crate::artifacts::upload_error)?;
         let digests = received.digests.clone();
         let blobs = state.blobs.clone();
         let sha = digests.sha256.clone();
@@ -257,7 +257,7 @@ async fn call_plugin(
             blocking(move || {
                 blobs
                     .commit(received.staged, &sha)
-                    .map_err(|e| ApiError::internal(format!("Cannot store the upload: {e}")))
+                    .map_err(crate::artifacts::store_io_error)
             })
             .await?,
         );

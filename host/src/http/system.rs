@@ -34,9 +34,17 @@ pub async fn version(Axs(state): Axs<State>, caller: Caller) -> ApiResult<Respon
 
 /// `GET /router/api/v1/system/health` (seed 002's SystemHealth).
 pub async fn health(Axs(state): Axs<State>) -> Response {
-    let (st, msg) = match state.meta.totals() {
-        Ok(_) => ("HEALTHY", "OK".to_string()),
-        Err(e) => ("UNHEALTHY", format!("metadata store: {e}")),
+    let (st, msg) = match (state.meta.totals(), state.meta.free_space()) {
+        (Err(e), _) => ("UNHEALTHY", format!("metadata store: {e}")),
+        (Ok(_), Some((free, reserve))) if free < reserve => (
+            "UNHEALTHY",
+            format!(
+                "the disk is full: {} MiB free, {} MiB kept in reserve; writes are refused, reads are served",
+                free >> 20,
+                reserve >> 20
+            ),
+        ),
+        (Ok(_), _) => ("HEALTHY", "OK".to_string()),
     };
     let node = "binyard";
     json_response(

@@ -4,9 +4,12 @@
 //! contiguous range and a repository is one prefix.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::{Change, Digests, Item, MetaStore, RecordWrite, RepoCounters, Stats, StoreError, StoreTotals};
@@ -39,8 +42,19 @@ struct BlobRow {
 }
 
 /// redb-backed `MetaStore`.
+///
+/// After an I/O error (a full disk) redb refuses every later transaction until the
+/// database is reopened; `RedbMeta` reopens it by itself on the next use, so reads
+/// and writes recover without a restart. Writes are also refused early while the
+/// file system has less than the reserve free, so the database keeps room to commit.
 pub struct RedbMeta {
-    db: Database,
+    db: std::sync::RwLock<Option<Arc<Database>>>,
+    /// The database file (none in memory): reopened after an I/O error.
+    file: Option<PathBuf>,
+    /// Bytes to keep free on the file system of `file` (0: no check).
+    reserve: AtomicU64,
+    /// When the last reopen was tried (tries are at most a second apart).
+    last_reopen: Mutex<Option<Instant>>,
     /// `repo_stamp`: bumped after each commit that touched the repository.
     stamps: std::sync::RwLock<HashMap<String, u64>>,
 }
@@ -67,15 +81,33 @@ fn conflict(msg: String) -> StoreError {
 impl RedbMeta {
     /// Opens (or creates) the database file and its tables.
     pub fn open(path: &Path) -> Result<RedbMeta, StoreError> {
-        Self::init(Database::create(path)?)
+        Self::init(Database::create(path)?, Some(path.to_path_buf()))
     }
 
     /// A database that lives in memory only (tests, plugin harness).
     pub fn in_memory() -> Result<RedbMeta, StoreError> {
-        Self::init(Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?)
+        Self::init(
+            Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?,
+            None,
+        )
     }
 
-    fn init(db: Database) -> Result<RedbMeta, StoreError> {
+    /// Keeps `bytes` free on the database's file system: writes are refused below that.
+    pub fn set_reserve(&self, bytes: u64) {
+        self.reserve.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Free bytes on the database's file system and the reserve, when it has one.
+    pub fn fs_space(&self) -> Option<(u64, u64)> {
+        let dir = self.file.as_ref()?.parent()?;
+        let st = rustix::fs::statvfs(dir).ok()?;
+        Some((
+            st.f_bavail.saturating_mul(st.f_frsize),
+            self.reserve.load(Ordering::Relaxed),
+        ))
+    }
+
+    fn init(db: Database, file: Option<PathBuf>) -> Result<RedbMeta, StoreError> {
         let txn = db.begin_write()?;
         txn.open_table(ITEMS)?;
         txn.open_table(BLOBS)?;
@@ -91,9 +123,105 @@ impl RedbMeta {
         build_places(&txn)?;
         txn.commit()?;
         Ok(RedbMeta {
-            db,
+            db: std::sync::RwLock::new(Some(Arc::new(db))),
+            file,
+            reserve: AtomicU64::new(0),
+            last_reopen: Mutex::new(None),
             stamps: Default::default(),
         })
+    }
+
+    /// The open database, reopening it when an I/O error closed it.
+    fn handle(&self) -> Result<Arc<Database>, StoreError> {
+        if let Some(db) = self.db.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Ok(db.clone());
+        }
+        self.reopen(None)
+    }
+
+    /// Replaces the database `failed` (after its I/O error; the caller has dropped its
+    /// handle, which would keep the file locked) by a freshly opened one.
+    fn reopen(&self, failed: Option<*const Database>) -> Result<Arc<Database>, StoreError> {
+        let unavailable = || StoreError::Unavailable("the database is being reopened after an I/O error".into());
+        let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
+        match (slot.as_ref(), failed) {
+            // Another thread reopened it already.
+            (Some(db), Some(f)) if !std::ptr::eq(Arc::as_ptr(db), f) => return Ok(db.clone()),
+            (Some(db), None) => return Ok(db.clone()),
+            (Some(_), Some(_)) => {
+                tracing::warn!("the database had an I/O error: reopening it");
+                *slot = None;
+            }
+            (None, _) => {}
+        }
+        let Some(file) = &self.file else {
+            return Err(unavailable());
+        };
+        {
+            let mut last = self.last_reopen.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+                return Err(unavailable());
+            }
+            *last = Some(Instant::now());
+        }
+        // Transactions still running on the old handle keep its file lock a moment.
+        let mut tries = 0;
+        let db = loop {
+            match Database::create(file) {
+                Ok(db) => break db,
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reopen the database yet");
+                    return Err(StoreError::Unavailable(format!(
+                        "the database cannot be reopened yet ({e})"
+                    )));
+                }
+            }
+        };
+        tracing::info!("the database is open again");
+        let db = Arc::new(db);
+        *slot = Some(db.clone());
+        Ok(db)
+    }
+
+    /// A read transaction (reopening the database after an I/O error).
+    fn read(&self) -> Result<ReadTransaction, StoreError> {
+        let db = self.handle()?;
+        match db.begin_read() {
+            Err(redb::TransactionError::Storage(redb::StorageError::PreviousIo)) => {
+                let failed = Arc::as_ptr(&db);
+                drop(db);
+                Ok(self.reopen(Some(failed))?.begin_read()?)
+            }
+            r => Ok(r?),
+        }
+    }
+
+    /// A write transaction, refused while the file system is below the reserve
+    /// (`freeing` writes, which only delete, may use half of it).
+    fn write(&self, freeing: bool) -> Result<WriteTransaction, StoreError> {
+        if let Some((free, reserve)) = self.fs_space() {
+            let need = if freeing { reserve / 2 } else { reserve };
+            if free < need {
+                return Err(StoreError::Full(format!(
+                    "{} MiB free, {} MiB are kept in reserve",
+                    free >> 20,
+                    reserve >> 20
+                )));
+            }
+        }
+        let db = self.handle()?;
+        match db.begin_write() {
+            Err(redb::TransactionError::Storage(redb::StorageError::PreviousIo)) => {
+                let failed = Arc::as_ptr(&db);
+                drop(db);
+                Ok(self.reopen(Some(failed))?.begin_write()?)
+            }
+            r => Ok(r?),
+        }
     }
 
     /// Marks repositories changed; called after the commit (a reader that saw the old
@@ -331,7 +459,7 @@ impl<'t> Writer<'t> {
 
 impl MetaStore for RedbMeta {
     fn repos(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(REPOS)?;
         let mut out = Vec::new();
         for e in t.iter()? {
@@ -342,7 +470,7 @@ impl MetaStore for RedbMeta {
     }
 
     fn put_repo(&self, key: &str, config: &[u8]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write(false)?;
         txn.open_table(REPOS)?.insert(key, config)?;
         txn.commit()?;
         self.bump([key]);
@@ -350,7 +478,7 @@ impl MetaStore for RedbMeta {
     }
 
     fn delete_repo(&self, key: &str) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write(true)?;
         {
             let prefix = format!("{key}\0");
             let end = prefix_end(&prefix);
@@ -394,7 +522,7 @@ impl MetaStore for RedbMeta {
     }
 
     fn item(&self, repo: &str, path: &str) -> Result<Option<Item>, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(ITEMS)?;
         Ok(match t.get(item_key(repo, path).as_str())? {
             Some(v) => Some(serde_json::from_slice(v.value())?),
@@ -403,7 +531,7 @@ impl MetaStore for RedbMeta {
     }
 
     fn children(&self, repo: &str, folder: &str) -> Result<Vec<(String, Item)>, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(ITEMS)?;
         let prefix = format!("{repo}\0{folder}\0");
         let end = prefix_end(&prefix);
@@ -417,7 +545,10 @@ impl MetaStore for RedbMeta {
     }
 
     fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let freeing = !changes
+            .iter()
+            .any(|c| matches!(c, Change::Put { .. } | Change::Record(_)));
+        let txn = self.write(freeing)?;
         {
             let mut w = Writer::new(&txn)?;
             let mut events = txn.open_table(EVENTS)?;
@@ -427,6 +558,11 @@ impl MetaStore for RedbMeta {
                 match c {
                     Change::Put { repo, path, item } => w.put(repo, path, item)?,
                     Change::Delete { repo, path } => w.delete(repo, path)?,
+                    Change::ExpectAbsent { repo, path } => {
+                        if w.get(&item_key(repo, path))?.is_some() {
+                            return Err(StoreError::Exists(format!("{repo}/{path}")));
+                        }
+                    }
                     Change::Event(json) => {
                         let seq = match next {
                             Some(n) => n,
@@ -449,13 +585,13 @@ impl MetaStore for RedbMeta {
         txn.commit()?;
         self.bump(changes.iter().filter_map(|c| match c {
             Change::Put { repo, .. } | Change::Delete { repo, .. } => Some(repo.as_str()),
-            Change::Event(_) | Change::Record(_) => None,
+            Change::Event(_) | Change::Record(_) | Change::ExpectAbsent { .. } => None,
         }));
         Ok(())
     }
 
     fn blob(&self, sha256: &str) -> Result<Option<Digests>, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(BLOBS)?;
         Ok(match t.get(sha256)? {
             Some(v) => Some(serde_json::from_slice::<BlobRow>(v.value())?.digests),
@@ -464,13 +600,13 @@ impl MetaStore for RedbMeta {
     }
 
     fn blob_by_sha1(&self, sha1: &str) -> Result<Option<String>, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(SHA1)?;
         Ok(t.get(sha1)?.map(|v| v.value().to_string()))
     }
 
     fn placements(&self, sha256: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(PLACES)?;
         let start = format!("{sha256}\0");
         let end = prefix_end(&start);
@@ -485,7 +621,7 @@ impl MetaStore for RedbMeta {
     }
 
     fn unreferenced_blobs(&self) -> Result<Vec<String>, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(UNREFERENCED)?;
         let mut out = Vec::new();
         for e in t.iter()? {
@@ -495,7 +631,7 @@ impl MetaStore for RedbMeta {
     }
 
     fn forget_unreferenced(&self, sha256s: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write(true)?;
         let mut gone = Vec::new();
         {
             let mut blobs = txn.open_table(BLOBS)?;
@@ -520,13 +656,13 @@ impl MetaStore for RedbMeta {
     }
 
     fn kv_get(&self, repo: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(KV)?;
         Ok(t.get(format!("{repo}\0{key}").as_str())?.map(|v| v.value().to_vec()))
     }
 
     fn kv_put(&self, repo: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write(false)?;
         txn.open_table(KV)?.insert(format!("{repo}\0{key}").as_str(), value)?;
         txn.commit()?;
         self.bump([repo]);
@@ -534,7 +670,7 @@ impl MetaStore for RedbMeta {
     }
 
     fn kv_delete(&self, repo: &str, key: &str) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write(true)?;
         txn.open_table(KV)?.remove(format!("{repo}\0{key}").as_str())?;
         txn.commit()?;
         self.bump([repo]);
@@ -542,7 +678,7 @@ impl MetaStore for RedbMeta {
     }
 
     fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(EVENTS)?;
         let mut out = Vec::new();
         for row in t.range(after.saturating_add(1)..)?.take(limit) {
@@ -553,13 +689,13 @@ impl MetaStore for RedbMeta {
     }
 
     fn last_event_seq(&self) -> Result<u64, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(EVENTS)?;
         Ok(t.last()?.map_or(0, |(k, _)| k.value()))
     }
 
     fn purge_events(&self, upto: u64) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write(true)?;
         {
             let mut t = txn.open_table(EVENTS)?;
             // The newest event stays: sequence numbers continue from it.
@@ -572,7 +708,7 @@ impl MetaStore for RedbMeta {
     }
 
     fn records(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(RECORDS)?;
         let start = format!("{kind}\0");
         let end = prefix_end(&start);
@@ -585,7 +721,7 @@ impl MetaStore for RedbMeta {
     }
 
     fn records_with_prefix(&self, kind: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(RECORDS)?;
         let kind_start = format!("{kind}\0");
         let start = format!("{kind_start}{prefix}");
@@ -601,13 +737,13 @@ impl MetaStore for RedbMeta {
     }
 
     fn record(&self, kind: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(RECORDS)?;
         Ok(t.get(format!("{kind}\0{name}").as_str())?.map(|v| v.value().to_vec()))
     }
 
     fn apply_records(&self, writes: &[RecordWrite]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write(false)?;
         {
             let mut t = txn.open_table(RECORDS)?;
             for w in writes {
@@ -623,7 +759,7 @@ impl MetaStore for RedbMeta {
     }
 
     fn stats(&self, repo: &str, path: &str) -> Result<Stats, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(STATS)?;
         Ok(match t.get(item_key(repo, path).as_str())? {
             Some(v) => serde_json::from_slice(v.value())?,
@@ -632,7 +768,7 @@ impl MetaStore for RedbMeta {
     }
 
     fn add_downloads(&self, batch: &[(String, String, Stats)]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write(false)?;
         {
             let items = txn.open_table(ITEMS)?;
             let mut t = txn.open_table(STATS)?;
@@ -658,13 +794,17 @@ impl MetaStore for RedbMeta {
         Ok(())
     }
 
+    fn free_space(&self) -> Option<(u64, u64)> {
+        self.fs_space()
+    }
+
     fn repo_stamp(&self, repo: &str) -> u64 {
         let s = self.stamps.read().unwrap_or_else(|e| e.into_inner());
         s.get(repo).copied().unwrap_or(0)
     }
 
     fn repo_counters(&self, repo: &str) -> Result<RepoCounters, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(COUNTERS)?;
         Ok(match t.get(repo)? {
             Some(v) => serde_json::from_slice(v.value())?,
@@ -673,7 +813,7 @@ impl MetaStore for RedbMeta {
     }
 
     fn totals(&self) -> Result<StoreTotals, StoreError> {
-        let r = self.db.begin_read()?;
+        let r = self.read()?;
         let t = r.open_table(COUNTERS)?;
         Ok(match t.get(TOTALS_KEY)? {
             Some(v) => serde_json::from_slice(v.value())?,

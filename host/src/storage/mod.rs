@@ -34,6 +34,35 @@ pub enum StoreError {
     /// The change contradicts what is stored (a file where a folder should be).
     #[error("{0}")]
     Conflict(String),
+    /// An `ExpectAbsent` precondition failed: the path is taken.
+    #[error("'{0}' already exists")]
+    Exists(String),
+    /// The file system has no room left for the write (below the reserve, or ENOSPC).
+    #[error("the disk is full: {0}")]
+    Full(String),
+    /// The store cannot answer for a moment (the database is being reopened).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether the write failed for want of disk space.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Full(_) => true,
+            StoreError::Io(e) => is_full_io(e),
+            StoreError::Db(redb::Error::Io(e)) => is_full_io(e),
+            _ => false,
+        }
+    }
+}
+
+/// ENOSPC or EDQUOT.
+pub fn is_full_io(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }
 
 macro_rules! from_redb {
@@ -116,6 +145,12 @@ pub trait MetaStore: Send + Sync + 'static {
     /// key-value space or configuration (starts anew with the process): answers
     /// generated from a repository stay valid while it is unchanged.
     fn repo_stamp(&self, repo: &str) -> u64;
+
+    /// Free bytes of the file system holding the metadata, and the reserve kept
+    /// there (none for stores without a local file system).
+    fn free_space(&self) -> Option<(u64, u64)> {
+        None
+    }
 
     /// Per-repository counters (files, folders, bytes).
     fn repo_counters(&self, repo: &str) -> Result<RepoCounters, StoreError>;

@@ -81,6 +81,10 @@ pub enum Change {
     Event(Vec<u8>),
     /// Writes or deletes a record (builds and their events commit together).
     Record(super::RecordWrite),
+    /// A precondition: nothing may be at `path` when the transaction runs, else it
+    /// fails with `StoreError::Exists` and changes nothing (concurrent deploys of
+    /// one path without overwrite: exactly one wins).
+    ExpectAbsent { repo: String, path: String },
 }
 
 /// Download statistics of an item.
