@@ -70,7 +70,7 @@ impl Artifacts {
     pub fn item(&self, repo: &str, path: &str) -> ApiResult<Item> {
         self.meta
             .item(repo, path)?
-            .ok_or_else(|| ApiError::not_found(format!("Could not find item '{repo}/{path}'")))
+            .ok_or_else(|| ApiError::not_found(format!("Unable to find item '{repo}/{path}'")))
     }
 
     /// An item or the repository root (a folder without record).
@@ -106,6 +106,14 @@ impl Artifacts {
         }
     }
 
+    /// Refuses a new upload at once while the disk is below its reserve.
+    fn check_free_space(&self) -> ApiResult<()> {
+        match self.meta.free_space() {
+            Some((free, reserve)) if free < reserve => Err(ApiError::disk_full()),
+            _ => Ok(()),
+        }
+    }
+
     /// Streams a body into the store and records it as a file at `path`.
     pub async fn deploy<S, E>(&self, d: DeployRequest<'_>, body: S) -> ApiResult<Item>
     where
@@ -113,20 +121,13 @@ impl Artifacts {
         E: std::fmt::Display,
     {
         let existing = self.check_deploy_target(&d)?;
-        let received = upload::receive(self.blobs.as_ref(), body).await.map_err(|e| match e {
-            UploadError::Body(m) => ApiError::bad_request(format!("The upload was interrupted: {m}")),
-            UploadError::Io(e) => ApiError::internal(format!("Cannot store the upload: {e}")),
-        })?;
+        self.check_free_space()?;
+        let received = upload::receive(self.blobs.as_ref(), body).await.map_err(upload_error)?;
         verify_expected(&d.expected, &received.digests)?;
         let digests = received.digests.clone();
         let blobs = self.blobs.clone();
         let sha = digests.sha256.clone();
-        let pin = blocking(move || {
-            blobs
-                .commit(received.staged, &sha)
-                .map_err(|e| ApiError::internal(format!("Cannot store the upload: {e}")))
-        })
-        .await?;
+        let pin = blocking(move || blobs.commit(received.staged, &sha).map_err(store_io_error)).await?;
         let item = self.record_file(&d, existing, digests).await;
         drop(pin);
         item
@@ -181,18 +182,34 @@ impl Artifacts {
             props: d.props.clone(),
         };
         let added = item.size() as i64 - existing.as_ref().map_or(0, |e| e.size() as i64);
-        let changes = [
+        let mut changes = Vec::with_capacity(3);
+        if !d.may_overwrite {
+            // Checked again inside the transaction: of concurrent deploys to a free
+            // path by callers who may not overwrite, exactly one wins.
+            changes.push(Change::ExpectAbsent {
+                repo: d.repo.key.clone(),
+                path: d.path.to_string(),
+            });
+        }
+        changes.extend([
             Change::Put {
                 repo: d.repo.key.clone(),
                 path: d.path.to_string(),
                 item: Box::new(item.clone()),
             },
             EventRecord::artifact("deployed", &d.repo.key, d.path, &item).change(),
-        ];
+        ]);
         let (meta, quota, key) = (self.meta.clone(), self.quota.clone(), d.repo.key.clone());
+        let taken = format!(
+            "'{}/{}' exists and overwriting needs the delete permission",
+            d.repo.key, d.path
+        );
         blocking(move || {
             quota.check(&key, added)?;
-            Ok(meta.apply(&changes)?)
+            meta.apply(&changes).map_err(|e| match e {
+                crate::storage::StoreError::Exists(_) => ApiError::forbidden(taken),
+                e => e.into(),
+            })
         })
         .await?;
         Ok(item)
@@ -276,6 +293,23 @@ impl Artifacts {
         blocking(move || Ok(meta.apply(&changes)?)).await?;
         Ok(n)
     }
+}
+
+/// The answer to an upload that could not be received: `507` when the disk is full.
+pub fn upload_error(e: UploadError) -> ApiError {
+    match e {
+        UploadError::Body(m) => ApiError::bad_request(format!("The upload was interrupted: {m}")),
+        UploadError::Io(e) => store_io_error(e),
+    }
+}
+
+/// The answer to a failed blob write: `507` when the disk is full.
+pub fn store_io_error(e: std::io::Error) -> ApiError {
+    if crate::storage::is_full_io(&e) {
+        tracing::warn!(error = %e, "upload refused: the disk is full");
+        return ApiError::disk_full();
+    }
+    ApiError::internal(format!("Cannot store the upload: {e}"))
 }
 
 /// Refuses bytes whose digests differ from what the client announced.

@@ -66,6 +66,7 @@ fn take_matrix<'a>(seg: &'a str, matrix: &mut Properties) -> ApiResult<&'a str> 
         let k = decode(k)?;
         let v = decode(v)?;
         check_property_key(&k)?;
+        check_property_value(&k, &v)?;
         matrix.entry(k).or_default().push(v);
     }
     Ok(name)
@@ -98,6 +99,17 @@ fn decode_segment(seg: &str) -> ApiResult<String> {
 pub fn check_property_key(k: &str) -> ApiResult<()> {
     if k.is_empty() || k.len() > 255 || k.chars().any(|c| matches!(c, '=' | ';' | ',' | '\0') || c.is_control()) {
         return Err(ApiError::bad_request(format!("Invalid property key '{k}'")));
+    }
+    Ok(())
+}
+
+/// Checks a property value: no NUL or other control characters (tab and line
+/// breaks aside), which clients and search indexes cannot carry.
+pub fn check_property_value(k: &str, v: &str) -> ApiResult<()> {
+    if let Some(c) = v.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid value of the property '{k}': the character {c:?} is not allowed"
+        )));
     }
     Ok(())
 }
@@ -170,6 +182,8 @@ mod tests {
             "libs/a%2Fb",
             "libs/a%5Cb",
             "libs/a%00b",
+            "libs/a;k=%00",
+            "libs/a;k=x%01y",
             "libs/a\\b",
             "libs/%2E%2E",
             "/libs/a/%2e",

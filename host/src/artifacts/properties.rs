@@ -1,6 +1,6 @@
 //! Item properties: the `?properties=` syntax and applying changes to an item or a tree.
 
-use super::{Artifacts, blocking, paths::check_property_key};
+use super::{Artifacts, blocking, paths::check_property_key, paths::check_property_value};
 use crate::clock;
 use crate::error::{ApiError, ApiResult};
 use crate::events::EventRecord;
@@ -24,7 +24,10 @@ pub fn parse_property_list(s: &str) -> ApiResult<Vec<PropertyChange>> {
         let key = unescape(&kv[0]);
         check_property_key(&key)?;
         let raw_values = if kv.len() > 1 { kv[1..].join("=") } else { String::new() };
-        let values = split_unescaped(&raw_values, ',').iter().map(|v| unescape(v)).collect();
+        let values: Vec<String> = split_unescaped(&raw_values, ',').iter().map(|v| unescape(v)).collect();
+        for v in &values {
+            check_property_value(&key, v)?;
+        }
         out.push(PropertyChange {
             key,
             values: Some(values),

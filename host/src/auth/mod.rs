@@ -127,6 +127,13 @@ pub struct Auth {
     /// sha256(user, password, stored hash) → when it was verified.
     verified: Mutex<HashMap<[u8; 32], Instant>>,
     failures: Mutex<HashMap<String, Failures>>,
+    /// Where `binyard unlock-user` leaves unlock requests (`{name}` or `*`).
+    unlock_dir: std::path::PathBuf,
+}
+
+/// The folder, under the security folder, of unlock requests left by `binyard unlock-user`.
+pub fn unlock_requests_dir(key_dir: &Path) -> std::path::PathBuf {
+    key_dir.join("unlock")
 }
 
 impl Auth {
@@ -147,7 +154,24 @@ impl Auth {
             writing: Mutex::default(),
             verified: Mutex::default(),
             failures: Mutex::default(),
+            unlock_dir: unlock_requests_dir(key_dir),
         })
+    }
+
+    /// Whether the operator asked (with `binyard unlock-user`) to unlock `name`; the
+    /// request is used up. Looked at only when a locked account tries to log in.
+    fn unlock_requested(&self, name: &str) -> bool {
+        let mut found = false;
+        for file in [name, "*"] {
+            let p = self.unlock_dir.join(file);
+            if std::fs::remove_file(&p).is_ok() {
+                found = true;
+            }
+        }
+        if found {
+            tracing::warn!(user = name, "account unlocked by the operator (binyard unlock-user)");
+        }
+        found
     }
 
     /// The security settings.
@@ -390,13 +414,17 @@ impl Auth {
         if u.disabled {
             return Err(ApiError::unauthorized(format!("User '{name}' is disabled")));
         }
-        if let Some(f) = self.failures.lock().unwrap_or_else(|e| e.into_inner()).get(name)
-            && let Some(until) = f.locked_until
-            && until > Instant::now()
-        {
+        let locked = self
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .and_then(|f| f.locked_until.filter(|u| *u > Instant::now()).map(|u| (f.count, u)));
+        if locked.is_some() && self.unlock_requested(name) {
+            self.unlock(Some(&[name.to_string()]));
+        } else if let Some((count, until)) = locked {
             return Err(ApiError::unauthorized(format!(
-                "User '{name}' is locked after {} failed logins; try again in {} s or ask an administrator to unlock it",
-                f.count,
+                "User '{name}' is locked after {count} failed logins; try again in {} s or ask an administrator to unlock it",
                 (until - Instant::now()).as_secs() + 1
             )));
         }
@@ -419,9 +447,16 @@ impl Auth {
                 let mut all = self.failures.lock().unwrap_or_else(|e| e.into_inner());
                 let f = all.entry(name.to_string()).or_default();
                 f.count += 1;
+                // The request's span carries the client's address (`remote`).
+                tracing::info!(user = name, failures = f.count, "failed password login");
                 if f.count >= limit {
                     f.locked_until = Some(Instant::now() + Duration::from_secs(self.config.lock_seconds));
-                    tracing::warn!(user = name, failures = f.count, "account locked after failed logins");
+                    tracing::warn!(
+                        user = name,
+                        failures = f.count,
+                        lock_seconds = self.config.lock_seconds,
+                        "account locked after failed logins (unlock: POST /api/security/unlockUsers/{{name}}, or `binyard unlock-user`)"
+                    );
                 }
             }
             return Err(ApiError::unauthorized("Bad credentials"));
@@ -596,7 +631,7 @@ impl Auth {
             return Err(ApiError::unauthorized("Authentication is required"));
         }
         if action != Action::Write && !self.allows(caller, Action::Read, repo, path) {
-            return Err(ApiError::not_found(format!("Could not find resource '{repo}/{path}'")));
+            return Err(ApiError::not_found(format!("Unable to find item '{repo}/{path}'")));
         }
         Err(ApiError::forbidden(format!(
             "User '{}' needs the {} permission on '{repo}/{path}'",

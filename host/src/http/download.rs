@@ -32,6 +32,13 @@ pub async fn serve(
     state
         .auth
         .authorize_read_item(caller, &repo.key, &rp.path, item.folder)?;
+    if rp.trailing_slash && !item.folder {
+        // A trailing `/` names a folder, as a deploy to it would (409 there).
+        return Err(ApiError::not_found(format!(
+            "Unable to find item '{}/{}/': it is a file, not a folder",
+            repo.key, rp.path
+        )));
+    }
     serve_item(state, caller, &repo.key, &rp.path, &item, method, headers).await
 }
 
@@ -104,6 +111,8 @@ pub async fn serve_item(
                     format!("The range '{r}' is outside the file's {size} bytes"),
                 )
                 .into_response();
+                // The error body is JSON, whatever the file's own type.
+                h.remove(header::CONTENT_TYPE);
                 resp.headers_mut().extend(h);
                 return Ok(resp);
             }
@@ -139,15 +148,17 @@ fn content_type(item: &Item) -> String {
     }
 }
 
+/// What a `Range` header asks of a file.
 #[derive(Debug, PartialEq, Eq)]
-enum RangeAnswer {
+pub enum RangeAnswer {
     Full,
     Part(u64, u64),
     Unsatisfiable,
 }
 
 /// One `bytes=` range; several ranges or a malformed header get the whole file.
-fn parse_range(h: &str, size: u64) -> RangeAnswer {
+/// Reads a `Range` header against a file of `size` bytes.
+pub fn parse_range(h: &str, size: u64) -> RangeAnswer {
     let Some(spec) = h.trim().strip_prefix("bytes=") else {
         return RangeAnswer::Full;
     };

@@ -324,6 +324,9 @@ pub async fn patch_metadata(
                 return Err(ApiError::bad_request(format!("Property '{k}' has an object value")));
             }
         };
+        for v in values.iter().flatten() {
+            crate::artifacts::paths::check_property_value(k, v)?;
+        }
         changes.push(PropertyChange { key: k.clone(), values });
     }
     let recursive = q.flag("recursiveProperties") || q.flag("recursive");
