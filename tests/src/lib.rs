@@ -115,11 +115,25 @@ pub struct Options {
     pub extra_config: String,
 }
 
+/// How the server process is started, beyond its configuration (`Server::launch`).
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    /// Start the server with this open-file limit (soft and hard), through `prlimit`.
+    pub open_files: Option<u64>,
+    /// Write the server's log (stderr) to a file (`Server::log`) instead of the test's stderr.
+    pub capture_log: bool,
+    /// The data folder to use instead of one in the temporary folder (e.g. on a small file system).
+    pub data_dir: Option<PathBuf>,
+    /// More keys of the `[storage]` table (which the harness writes itself).
+    pub storage_config: String,
+}
+
 /// A running binyard server owned by a test; killed when dropped.
 pub struct Server {
     child: Option<Child>,
     dir: tempfile::TempDir,
     opts: Options,
+    launch: Launch,
     plugins: PathBuf,
     plugin_config: String,
     /// `http://127.0.0.1:PORT`
@@ -140,11 +154,17 @@ impl Server {
     /// Starts a server that loads plugins from `plugins`, with extra `[plugins]`
     /// keys (e.g. `deadline_ms = 1000`).
     pub fn start_full(opts: Options, plugins: &Path, plugin_config: &str) -> Server {
+        Server::launch(opts, Launch::default(), plugins, plugin_config)
+    }
+
+    /// Starts a server with launch settings (file limit, captured log, data folder).
+    pub fn launch(opts: Options, launch: Launch, plugins: &Path, plugin_config: &str) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut s = Server {
             child: None,
             dir,
             opts,
+            launch,
             plugins: plugins.to_path_buf(),
             plugin_config: plugin_config.to_string(),
             base: String::new(),
@@ -155,7 +175,15 @@ impl Server {
 
     /// The server's data folder.
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.launch
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("data"))
+    }
+
+    /// What the server has logged so far (with `Options::capture_log`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
     /// The process id of the running server.
@@ -166,20 +194,39 @@ impl Server {
     fn spawn(&mut self) {
         let cfg = self.dir.path().join("config.toml");
         let toml = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\ndata_dir = \"{}\"\n\n[plugins]\ndir = \"{}\"\n{}\n\n{}\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\ndata_dir = \"{}\"\n{}\n\n[plugins]\ndir = \"{}\"\n{}\n\n{}\n",
             self.data_dir().display(),
+            self.launch.storage_config,
             self.plugins.display(),
             self.plugin_config,
             self.opts.extra_config
         );
         std::fs::write(&cfg, toml).expect("write config");
-        let mut child = Command::new(binary())
+        let mut cmd = match self.launch.open_files {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
+        let stderr = if self.launch.capture_log {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.path().join("server.log"))
+                .expect("log file");
+            Stdio::from(f)
+        } else {
+            Stdio::inherit()
+        };
+        let mut child = cmd
             .arg("serve")
             .arg("--config")
             .arg(&cfg)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn binyard");
         let stdout = child.stdout.take().expect("stdout");
