@@ -52,6 +52,44 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send
         .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
 }
 
+/// Set when the request that started a long job is dropped (the client went away):
+/// the job's blocking thread checks it between batches and stops.
+#[derive(Default)]
+pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// The flag the job checks.
+    pub fn flag(&self) -> CancelFlag {
+        CancelFlag(self.0.clone())
+    }
+}
+
+impl Drop for Cancel {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A job's view of its `Cancel`.
+pub struct CancelFlag(Arc<std::sync::atomic::AtomicBool>);
+
+impl CancelFlag {
+    /// An error once the request is gone.
+    pub fn check(&self) -> ApiResult<()> {
+        if self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!("the request was cancelled: its work stops");
+            return Err(ApiError::new(
+                axum::http::StatusCode::from_u16(499).unwrap_or(axum::http::StatusCode::BAD_REQUEST),
+                "The request was cancelled",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Items deleted per transaction when a large folder is deleted.
+const DELETE_BATCH: usize = 5_000;
+
 /// What a deploy carries besides its bytes.
 pub struct DeployRequest<'a> {
     pub repo: &'a RepoConfig,
@@ -285,13 +323,47 @@ impl Artifacts {
         Ok(changes)
     }
 
-    /// Deletes a file, or a folder with everything under it; answers how many items went.
+    /// Deletes a file, or a folder with everything under it; answers how many items
+    /// went. It runs on a blocking thread; a large folder goes in batches, children
+    /// before their folders (each batch leaves a consistent tree), and stops when the
+    /// request is dropped.
     pub async fn delete(&self, repo: &str, path: &str) -> ApiResult<usize> {
-        let changes = self.delete_changes(repo, path)?;
-        let n = changes.iter().filter(|c| matches!(c, Change::Delete { .. })).count();
-        let meta = self.meta.clone();
-        blocking(move || Ok(meta.apply(&changes)?)).await?;
-        Ok(n)
+        let (this, repo, path) = (self.clone(), repo.to_string(), path.to_string());
+        let cancel = Cancel::default();
+        let cancelled = cancel.flag();
+        let out = blocking(move || {
+            let item = this.item_or_root(&repo, &path)?;
+            if !item.folder {
+                let changes = this.delete_changes(&repo, &path)?;
+                this.meta.apply(&changes)?;
+                return Ok(1);
+            }
+            let mut n = 0;
+            let mut batch = Vec::new();
+            let tree = this.walk(&repo, &path, None)?;
+            let folder = (!path.is_empty()).then(|| (path.clone(), item));
+            for (p, i) in tree.into_iter().rev().chain(folder) {
+                if !i.folder {
+                    batch.push(EventRecord::artifact("deleted", &repo, &p, &i).change());
+                }
+                batch.push(Change::Delete {
+                    repo: repo.clone(),
+                    path: p,
+                });
+                n += 1;
+                if batch.len() >= DELETE_BATCH {
+                    cancelled.check()?;
+                    this.meta.apply(&std::mem::take(&mut batch))?;
+                }
+            }
+            if !batch.is_empty() {
+                this.meta.apply(&batch)?;
+            }
+            Ok(n)
+        })
+        .await;
+        drop(cancel);
+        out
     }
 }
 

@@ -46,9 +46,55 @@ pub struct Transfer<'a> {
     pub by: &'a str,
 }
 
+/// A transfer's inputs, owned, for the blocking thread that runs it.
+struct Job {
+    kind: TransferKind,
+    src_repo: RepoConfig,
+    src_path: String,
+    dst_repo: RepoConfig,
+    dst_path: String,
+    dry_run: bool,
+    fail_fast: bool,
+    by: String,
+}
+
+/// Changes written per transaction by a copy: a large tree is not one huge
+/// transaction (memory, and the write lock other writers wait for).
+const COPY_BATCH: usize = 5_000;
+
 impl Artifacts {
-    /// Runs a copy or move; answers its messages and whether any item failed.
+    /// Runs a copy or move; answers its messages and whether any item failed. The
+    /// work runs on a blocking thread and stops when the request is dropped.
     pub async fn transfer(&self, t: Transfer<'_>) -> ApiResult<(Vec<TransferMessage>, bool)> {
+        let job = Job {
+            kind: t.kind,
+            src_repo: t.src_repo.clone(),
+            src_path: t.src_path.to_string(),
+            dst_repo: t.dst_repo.clone(),
+            dst_path: t.dst_path.to_string(),
+            dry_run: t.dry_run,
+            fail_fast: t.fail_fast,
+            by: t.by.to_string(),
+        };
+        let this = self.clone();
+        let cancel = super::Cancel::default();
+        let flag = cancel.flag();
+        let out = blocking(move || this.run_transfer(&job, &flag)).await;
+        drop(cancel);
+        out
+    }
+
+    fn run_transfer(&self, job: &Job, cancelled: &super::CancelFlag) -> ApiResult<(Vec<TransferMessage>, bool)> {
+        let t = Transfer {
+            kind: job.kind,
+            src_repo: &job.src_repo,
+            src_path: &job.src_path,
+            dst_repo: &job.dst_repo,
+            dst_path: &job.dst_path,
+            dry_run: job.dry_run,
+            fail_fast: job.fail_fast,
+            by: &job.by,
+        };
         let (ing, ed) = t.kind.verb();
         let (src, dst) = (&t.src_repo.key, &t.dst_repo.key);
         if t.src_path.is_empty() {
@@ -74,6 +120,7 @@ impl Artifacts {
         if root.folder {
             sources.extend(self.walk(src, t.src_path, None)?);
         }
+        cancelled.check()?;
 
         let now = clock::now_ms();
         let mut messages = Vec::new();
@@ -82,7 +129,10 @@ impl Artifacts {
         let mut events = Vec::new();
         let mut pins: Vec<BlobPin> = Vec::new();
         let (mut files, mut folders) = (0, 0);
-        for (p, item) in &sources {
+        for (n, (p, item)) in sources.iter().enumerate() {
+            if n % 1000 == 999 {
+                cancelled.check()?;
+            }
             let rest = &p[t.src_path.len()..];
             let target = format!("{}{rest}", t.dst_path);
             let problem = if !t.dst_repo.accepts_path(&target) {
@@ -131,14 +181,15 @@ impl Artifacts {
             }
             copy.modified = now;
             copy.modified_by = t.by.to_string();
-            if !copy.folder {
+            // `events[i]` is the event of `changes[i]` (files only).
+            events.push((!copy.folder).then(|| {
                 let kind = if t.kind == TransferKind::Copy {
                     "copied"
                 } else {
                     "moved"
                 };
-                events.push(EventRecord::transfer(kind, (src, p), (dst, &target), &copy).change());
-            }
+                EventRecord::transfer(kind, (src, p), (dst, &target), &copy).change()
+            }));
             changes.push(Change::Put {
                 repo: dst.clone(),
                 path: target,
@@ -150,7 +201,7 @@ impl Artifacts {
         }
         if t.kind == TransferKind::Move {
             // Only what was moved leaves the source; a folder stays if something in it failed.
-            let moved: Vec<&str> = changes
+            let moved: std::collections::HashSet<&str> = changes
                 .iter()
                 .filter_map(|c| match c {
                     Change::Put { path, .. } => Some(path.as_str()),
@@ -191,9 +242,25 @@ impl Artifacts {
             });
             return Ok((messages, failed));
         }
-        changes.extend(events);
-        let meta = self.meta.clone();
-        blocking(move || Ok(meta.apply(&changes)?)).await?;
+        cancelled.check()?;
+        if t.kind == TransferKind::Copy {
+            // Parents come before children and each file's event goes with it, so
+            // every batch leaves a consistent tree.
+            let mut pairs = changes.into_iter().zip(events).peekable();
+            while pairs.peek().is_some() {
+                cancelled.check()?;
+                let mut batch = Vec::with_capacity(COPY_BATCH * 2);
+                for (c, e) in pairs.by_ref().take(COPY_BATCH) {
+                    batch.push(c);
+                    batch.extend(e);
+                }
+                self.meta.apply(&batch)?;
+            }
+        } else {
+            // A move is one transaction: the items are never in both places or neither.
+            changes.extend(events.into_iter().flatten());
+            self.meta.apply(&changes)?;
+        }
         drop(pins);
         messages.push(TransferMessage {
             level: "INFO",

@@ -156,7 +156,16 @@ pub async fn get(
         ));
     }
     if q.has("list") {
-        return list(&state, &caller, &base, repo, path, &item, &q);
+        // A deep listing walks the whole tree: off the async workers.
+        let (st, c, b, r, p) = (
+            state.clone(),
+            caller.clone(),
+            base.clone(),
+            repo.to_string(),
+            path.to_string(),
+        );
+        let q = Query(q.0.clone());
+        return crate::artifacts::blocking(move || list(&st, &c, &b, &r, &p, &item, &q)).await;
     }
     let v = if item.folder {
         let children = state

@@ -181,3 +181,59 @@ pub fn typed_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> 
         }
     })
 }
+
+/// The security API bodies a fuzzer feeds to their decoders (the same functions the
+/// handlers call, without the state they then change).
+#[derive(Debug, Clone, Copy)]
+pub enum BodyKind {
+    User,
+    Group,
+    Members,
+    Project,
+    Roles,
+    Permission,
+    Token,
+}
+
+impl BodyKind {
+    /// Every kind, for picking one from a fuzzer's byte.
+    pub const ALL: [BodyKind; 7] = [
+        BodyKind::User,
+        BodyKind::Group,
+        BodyKind::Members,
+        BodyKind::Project,
+        BodyKind::Roles,
+        BodyKind::Permission,
+        BodyKind::Token,
+    ];
+}
+
+/// Decodes and checks one security API body as its handler would.
+pub fn parse_body(kind: BodyKind, body: &[u8], form: bool) -> ApiResult<()> {
+    let body = Bytes::copy_from_slice(body);
+    match kind {
+        BodyKind::User => typed_body::<crate::auth::UserChanges>(&body).map(drop),
+        BodyKind::Group => typed_body::<crate::auth::GroupChanges>(&body).map(drop),
+        BodyKind::Members => typed_body::<users::AddRemove>(&body).map(drop),
+        BodyKind::Project => typed_body::<crate::auth::projects::ProjectChanges>(&body).map(drop),
+        BodyKind::Roles => typed_body::<projects::Roles>(&body).map(drop),
+        BodyKind::Permission => {
+            let v: Value = typed_body(&body)?;
+            crate::auth::permissions::PermissionTarget::from_json("fuzz", &v).map(drop)
+        }
+        BodyKind::Token => {
+            let mut headers = HeaderMap::new();
+            if form {
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+            }
+            let m = object_body(&headers, &body)?;
+            if let Some(Value::String(s)) = m.get("scope") {
+                crate::auth::tokens::Scope::parse(s).map_err(ApiError::bad_request)?;
+            }
+            Ok(())
+        }
+    }
+}
