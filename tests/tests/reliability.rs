@@ -448,3 +448,16 @@ fn a_locked_admin_is_logged_with_the_source_address_and_the_operator_unlocks_it(
         "admin is still locked after `binyard unlock-user`"
     );
 }
+
+#[test]
+fn the_repository_root_has_real_dates() {
+    let s = Server::start();
+    s.create_local_repo("libs", "generic");
+    deploy(&s, "libs", "a/b/c.txt", b"c");
+    for path in ["/artifactory/api/storage/libs", "/artifactory/api/storage/libs/a"] {
+        let v = json(s.admin(Method::GET, path).send().expect("info"));
+        let created = v["created"].as_str().unwrap_or_default();
+        assert!(!created.starts_with("1970"), "{path}: created {created}");
+        assert_iso8601(&v["created"], path);
+    }
+}

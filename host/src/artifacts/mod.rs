@@ -111,10 +111,22 @@ impl Artifacts {
             .ok_or_else(|| ApiError::not_found(format!("Unable to find item '{repo}/{path}'")))
     }
 
+    /// When a repository was created; for one made before that was recorded, the
+    /// oldest date of its top-level items (else now).
+    fn repo_created(&self, repo: &str) -> ApiResult<i64> {
+        if let Some(v) = self.meta.record(crate::repos::CREATED_KIND, repo)?
+            && let Some(ms) = std::str::from_utf8(&v).ok().and_then(|t| t.parse().ok())
+        {
+            return Ok(ms);
+        }
+        let oldest = self.meta.children(repo, "")?.iter().map(|(_, i)| i.created).min();
+        Ok(oldest.unwrap_or_else(clock::now_ms))
+    }
+
     /// An item or the repository root (a folder without record).
     pub fn item_or_root(&self, repo: &str, path: &str) -> ApiResult<Item> {
         if path.is_empty() {
-            return Ok(Item::new_folder("", 0));
+            return Ok(Item::new_folder("", self.repo_created(repo)?));
         }
         self.item(repo, path)
     }

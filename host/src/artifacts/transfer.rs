@@ -205,7 +205,11 @@ impl Artifacts {
                 .iter()
                 .filter_map(|c| match c {
                     Change::Put { path, .. } => Some(path.as_str()),
-                    Change::Delete { .. } | Change::Event(_) | Change::Record(_) | Change::ExpectAbsent { .. } => None,
+                    Change::Delete { .. }
+                    | Change::Event(_)
+                    | Change::Record(_)
+                    | Change::ExpectAbsent { .. }
+                    | Change::ExpectRecord { .. } => None,
                 })
                 .map(|target| &target[t.dst_path.len()..])
                 .collect();

@@ -82,65 +82,95 @@ impl Builds {
         let p = model::check(raw)?;
         let _guard = self.lock.lock().await;
         let key = model::run_key(&p.name, &p.number, p.started_ms);
-        let previous = self.meta.record(RUN_KIND, &key)?;
-        let mut statuses = Vec::new();
-        if let Some(prev) = &previous {
-            let prev: StoredRun = serde_json::from_slice(prev)?;
-            if prev.build_info == p.body {
-                return Ok(PublishOutcome {
-                    name: p.name,
-                    number: p.number,
-                    changed: false,
-                    retention: p.retention,
-                });
+        // What is read here is checked again inside the write transaction (another
+        // writer, on another node, may change it meanwhile); a race starts over.
+        let mut attempt = 0;
+        loop {
+            let previous = self.meta.record(RUN_KIND, &key)?;
+            let mut statuses = Vec::new();
+            if let Some(prev) = &previous {
+                let prev: StoredRun = serde_json::from_slice(prev)?;
+                if prev.build_info == p.body {
+                    return Ok(PublishOutcome {
+                        name: p.name,
+                        number: p.number,
+                        changed: false,
+                        retention: p.retention,
+                    });
+                }
+                // A republished run keeps the promotions it went through.
+                statuses = prev.statuses;
             }
-            // A republished run keeps the promotions it went through.
-            statuses = prev.statuses;
+            let stored = StoredRun {
+                build_info: p.body.clone(),
+                statuses,
+                published_by: by.to_string(),
+                published_at: clock::now_ms(),
+            };
+            let index = RunIndex {
+                number: p.number.clone(),
+                started: p.started.clone(),
+                started_ms: p.started_ms,
+            };
+            let summary_raw = self.meta.record(NAME_KIND, &p.name)?;
+            let mut summary = match &summary_raw {
+                Some(v) => serde_json::from_slice::<NameSummary>(v)?,
+                None => NameSummary {
+                    last_started: p.started.clone(),
+                    last_started_ms: p.started_ms,
+                    runs: 0,
+                },
+            };
+            if previous.is_none() {
+                summary.runs += 1;
+            }
+            if p.started_ms >= summary.last_started_ms {
+                summary.last_started_ms = p.started_ms;
+                summary.last_started = p.started.clone();
+            }
+            let event = EventRecord::other(
+                "build",
+                "build_published",
+                "",
+                "",
+                event_data(&p.name, &p.number, &p.started),
+            );
+            let mut changes = vec![
+                Change::ExpectRecord {
+                    kind: RUN_KIND,
+                    key: key.clone(),
+                    value: previous.clone(),
+                },
+                Change::ExpectRecord {
+                    kind: NAME_KIND,
+                    key: p.name.clone(),
+                    value: summary_raw,
+                },
+                record(RUN_KIND, &key, Some(to_json(&stored))),
+                record(RUN_INDEX_KIND, &key, Some(to_json(&index))),
+                record(NAME_KIND, &p.name, Some(to_json(&summary))),
+                event.change(),
+            ];
+            if let Some(r) = &p.retention {
+                changes.push(record(RETENTION_KIND, &p.name, Some(to_json(r))));
+            }
+            let meta = self.meta.clone();
+            let stored = blocking(move || match meta.apply(&changes) {
+                Err(crate::storage::StoreError::Changed(_)) => Ok(false),
+                r => r.map(|()| true).map_err(ApiError::from),
+            })
+            .await?;
+            if stored {
+                break;
+            }
+            attempt += 1;
+            if attempt >= 8 {
+                return Err(ApiError::conflict(format!(
+                    "The build '{}' number '{}' is being published concurrently: try again",
+                    p.name, p.number
+                )));
+            }
         }
-        let stored = StoredRun {
-            build_info: p.body.clone(),
-            statuses,
-            published_by: by.to_string(),
-            published_at: clock::now_ms(),
-        };
-        let index = RunIndex {
-            number: p.number.clone(),
-            started: p.started.clone(),
-            started_ms: p.started_ms,
-        };
-        let mut summary = match self.meta.record(NAME_KIND, &p.name)? {
-            Some(v) => serde_json::from_slice::<NameSummary>(&v)?,
-            None => NameSummary {
-                last_started: p.started.clone(),
-                last_started_ms: p.started_ms,
-                runs: 0,
-            },
-        };
-        if previous.is_none() {
-            summary.runs += 1;
-        }
-        if p.started_ms >= summary.last_started_ms {
-            summary.last_started_ms = p.started_ms;
-            summary.last_started = p.started.clone();
-        }
-        let event = EventRecord::other(
-            "build",
-            "build_published",
-            "",
-            "",
-            event_data(&p.name, &p.number, &p.started),
-        );
-        let mut changes = vec![
-            record(RUN_KIND, &key, Some(to_json(&stored))),
-            record(RUN_INDEX_KIND, &key, Some(to_json(&index))),
-            record(NAME_KIND, &p.name, Some(to_json(&summary))),
-            event.change(),
-        ];
-        if let Some(r) = &p.retention {
-            changes.push(record(RETENTION_KIND, &p.name, Some(to_json(r))));
-        }
-        let meta = self.meta.clone();
-        blocking(move || Ok(meta.apply(&changes)?)).await?;
         Ok(PublishOutcome {
             name: p.name,
             number: p.number,

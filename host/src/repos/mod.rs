@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::MetaStore;
 
+/// Records (kind) of when each repository was created (ms), for its root's dates.
+pub const CREATED_KIND: &str = "repo-created";
+
 pub use patterns::ant_match;
 
 /// Local, remote or virtual.
@@ -174,6 +177,13 @@ impl Repos {
     pub fn save(&self, cfg: RepoConfig) -> ApiResult<()> {
         let raw = serde_json::to_vec(&cfg).map_err(|e| ApiError::internal(e.to_string()))?;
         self.meta.put_repo(&cfg.key, &raw)?;
+        if self.meta.record(CREATED_KIND, &cfg.key)?.is_none() {
+            self.meta.apply_records(&[crate::storage::RecordWrite {
+                kind: CREATED_KIND,
+                key: cfg.key.clone(),
+                value: Some(crate::clock::now_ms().to_string().into_bytes()),
+            }])?;
+        }
         self.cache
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -184,6 +194,11 @@ impl Repos {
     /// Deletes a repository and all its content.
     pub fn delete(&self, key: &str) -> ApiResult<()> {
         self.meta.delete_repo(key)?;
+        self.meta.apply_records(&[crate::storage::RecordWrite {
+            kind: CREATED_KIND,
+            key: key.to_string(),
+            value: None,
+        }])?;
         self.cache.write().unwrap_or_else(|e| e.into_inner()).remove(key);
         Ok(())
     }

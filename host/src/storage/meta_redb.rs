@@ -563,6 +563,13 @@ impl MetaStore for RedbMeta {
                             return Err(StoreError::Exists(format!("{repo}/{path}")));
                         }
                     }
+                    Change::ExpectRecord { kind, key, value } => {
+                        let k = format!("{kind}\0{key}");
+                        let current = records.get(k.as_str())?.map(|v| v.value().to_vec());
+                        if current != *value {
+                            return Err(StoreError::Changed(format!("{kind}/{key}")));
+                        }
+                    }
                     Change::Event(json) => {
                         let seq = match next {
                             Some(n) => n,
@@ -585,7 +592,7 @@ impl MetaStore for RedbMeta {
         txn.commit()?;
         self.bump(changes.iter().filter_map(|c| match c {
             Change::Put { repo, .. } | Change::Delete { repo, .. } => Some(repo.as_str()),
-            Change::Event(_) | Change::Record(_) | Change::ExpectAbsent { .. } => None,
+            Change::Event(_) | Change::Record(_) | Change::ExpectAbsent { .. } | Change::ExpectRecord { .. } => None,
         }));
         Ok(())
     }
@@ -819,5 +826,46 @@ impl MetaStore for RedbMeta {
             Some(v) => serde_json::from_slice(v.value())?,
             None => StoreTotals::default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preconditions_fail_the_whole_transaction() {
+        let m = RedbMeta::in_memory().expect("db");
+        let put = |p: &str| Change::Put {
+            repo: "r".into(),
+            path: p.into(),
+            item: Box::new(Item::new_folder("t", 1)),
+        };
+        let absent = |p: &str| Change::ExpectAbsent {
+            repo: "r".into(),
+            path: p.into(),
+        };
+        m.apply(&[absent("a"), put("a")]).expect("first");
+        let e = m.apply(&[put("b"), absent("a"), put("a")]).unwrap_err();
+        assert!(matches!(e, StoreError::Exists(_)), "{e}");
+        assert!(m.item("r", "b").expect("read").is_none(), "a failed precondition wrote");
+
+        let rec = |v: Option<&[u8]>| Change::ExpectRecord {
+            kind: "k",
+            key: "x".into(),
+            value: v.map(<[u8]>::to_vec),
+        };
+        let write = |v: &[u8]| {
+            Change::Record(RecordWrite {
+                kind: "k",
+                key: "x".into(),
+                value: Some(v.to_vec()),
+            })
+        };
+        m.apply(&[rec(None), write(b"1")]).expect("absent then set");
+        let e = m.apply(&[rec(None), write(b"2")]).unwrap_err();
+        assert!(matches!(e, StoreError::Changed(_)), "{e}");
+        m.apply(&[rec(Some(b"1")), write(b"2")]).expect("check and set");
+        assert_eq!(m.record("k", "x").expect("read").as_deref(), Some(b"2".as_slice()));
     }
 }

@@ -37,6 +37,9 @@ pub enum StoreError {
     /// An `ExpectAbsent` precondition failed: the path is taken.
     #[error("'{0}' already exists")]
     Exists(String),
+    /// An `ExpectRecord` precondition failed: another writer changed the record.
+    #[error("the record '{0}' was changed by another writer")]
+    Changed(String),
     /// The file system has no room left for the write (below the reserve, or ENOSPC).
     #[error("the disk is full: {0}")]
     Full(String),

@@ -85,6 +85,14 @@ pub enum Change {
     /// fails with `StoreError::Exists` and changes nothing (concurrent deploys of
     /// one path without overwrite: exactly one wins).
     ExpectAbsent { repo: String, path: String },
+    /// A precondition: the record `kind`/`key` still holds `value` (`None`: absent),
+    /// else the transaction fails with `StoreError::Changed` (check-and-set of
+    /// records read before the transaction).
+    ExpectRecord {
+        kind: &'static str,
+        key: String,
+        value: Option<Vec<u8>>,
+    },
 }
 
 /// Download statistics of an item.
