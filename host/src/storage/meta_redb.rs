@@ -6,10 +6,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use super::{Change, Digests, Item, MetaStore, RecordWrite, RepoCounters, Stats, StoreError, StoreTotals};
+use super::meta_index::{self as ix, INDEX, INDEX_VERSION, INDEX_VERSION_KEY};
+use super::{
+    BuildLookup, Change, Digests, Item, Lookup, MetaStore, RecordWrite, RepoCounters, Stats, StoreError, StoreTotals,
+};
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
@@ -88,7 +91,9 @@ impl RedbMeta {
         txn.open_table(KV)?;
         txn.open_table(EVENTS)?;
         txn.open_table(PLACES)?;
+        txn.open_table(INDEX)?;
         build_places(&txn)?;
+        build_index(&txn)?;
         txn.commit()?;
         Ok(RedbMeta {
             db,
@@ -144,6 +149,106 @@ fn build_places(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The record kind of build runs, whose checksums and start times are indexed.
+const RUN_RECORD_KIND: &str = "build";
+
+/// Writes or deletes one record, keeping the index of build runs.
+fn write_record(
+    records: &mut Table<&'static str, &'static [u8]>,
+    index: &mut ix::IndexTable,
+    r: &RecordWrite,
+) -> Result<(), StoreError> {
+    let key = format!("{}\0{}", r.kind, r.key);
+    let old = match &r.value {
+        Some(v) => records.insert(key.as_str(), v.as_slice())?,
+        None => records.remove(key.as_str())?,
+    };
+    if r.kind == RUN_RECORD_KIND {
+        if let Some(old) = old {
+            ix::index_run(index, &r.key, old.value(), false)?;
+        }
+        if let Some(v) = &r.value {
+            ix::index_run(index, &r.key, v, true)?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills the search index from the stored rows once (databases made before it, or
+/// with an older version of it), logging progress.
+fn build_index(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut counters = txn.open_table(COUNTERS)?;
+    if counters
+        .get(INDEX_VERSION_KEY)?
+        .is_some_and(|v| v.value() == INDEX_VERSION.as_bytes())
+    {
+        return Ok(());
+    }
+    let mut index = txn.open_table(INDEX)?;
+    index.retain(|_, _| false)?;
+    let items = txn.open_table(ITEMS)?;
+    let total = items.len()?;
+    if total > 0 {
+        tracing::info!(
+            items = total,
+            "building the search index (first start with this version)"
+        );
+    }
+    let started = std::time::Instant::now();
+    for (n, e) in items.iter()?.enumerate() {
+        let (k, v) = e?;
+        let item: Item = serde_json::from_slice(v.value())?;
+        let (repo, path) = split_item_key(k.value());
+        ix::index_item(&mut index, repo, &path, &item, true)?;
+        if (n + 1) % 100_000 == 0 {
+            tracing::info!(done = n + 1, of = total, "search index: items");
+        }
+    }
+    for e in txn.open_table(STATS)?.iter()? {
+        let (k, v) = e?;
+        let s: Stats = serde_json::from_slice(v.value())?;
+        let (repo, path) = split_item_key(k.value());
+        index.insert(ix::downloaded_key(repo, &path, s.last_downloaded).as_str(), ())?;
+    }
+    for e in txn.open_table(BLOBS)?.iter()? {
+        let (k, v) = e?;
+        let row: BlobRow = serde_json::from_slice(v.value())?;
+        index.insert(ix::md5_key(&row.digests.md5, k.value()).as_str(), ())?;
+    }
+    let records = txn.open_table(RECORDS)?;
+    let start = format!("{RUN_RECORD_KIND}\0");
+    let end = prefix_end(&start);
+    for e in records.range(start.as_str()..end.as_str())? {
+        let (k, v) = e?;
+        ix::index_run(&mut index, &k.value()[start.len()..], v.value(), true)?;
+    }
+    counters.insert(INDEX_VERSION_KEY, INDEX_VERSION.as_bytes())?;
+    if total > 0 {
+        tracing::info!(
+            items = total,
+            ms = started.elapsed().as_millis() as u64,
+            "search index built"
+        );
+    }
+    Ok(())
+}
+
+/// `(repo, path)` of an item key `repo \0 parent \0 name`.
+fn split_item_key(k: &str) -> (&str, String) {
+    let mut parts = k.splitn(3, '\0');
+    let (repo, parent, name) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    let path = if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}/{name}")
+    };
+    (repo, path)
+}
+
 /// The tables one write transaction works on, with counters batched until the end.
 struct Writer<'t> {
     items: Table<'t, &'static str, &'static [u8]>,
@@ -151,6 +256,7 @@ struct Writer<'t> {
     unreferenced: Table<'t, &'static str, ()>,
     sha1: Table<'t, &'static str, &'static str>,
     places: Table<'t, &'static str, ()>,
+    index: ix::IndexTable<'t>,
     stats: Table<'t, &'static str, &'static [u8]>,
     counters: Table<'t, &'static str, &'static [u8]>,
     repo_counters: HashMap<String, RepoCounters>,
@@ -165,6 +271,7 @@ impl<'t> Writer<'t> {
             unreferenced: txn.open_table(UNREFERENCED)?,
             sha1: txn.open_table(SHA1)?,
             places: txn.open_table(PLACES)?,
+            index: txn.open_table(INDEX)?,
             stats: txn.open_table(STATS)?,
             counters: txn.open_table(COUNTERS)?,
             repo_counters: HashMap::new(),
@@ -210,6 +317,7 @@ impl<'t> Writer<'t> {
             }
             None => {
                 self.sha1.insert(d.sha1.as_str(), d.sha256.as_str())?;
+                self.index.insert(ix::md5_key(&d.md5, &d.sha256).as_str(), ())?;
                 BlobRow {
                     digests: d.clone(),
                     refs: 1,
@@ -276,6 +384,7 @@ impl<'t> Writer<'t> {
                 None => {
                     let f = Item::new_folder(&item.modified_by, item.modified);
                     self.items.insert(key.as_str(), serde_json::to_vec(&f)?.as_slice())?;
+                    ix::index_item(&mut self.index, repo, parent, &f, true)?;
                     self.count(repo, &f, 1)?;
                 }
             }
@@ -292,6 +401,9 @@ impl<'t> Writer<'t> {
                 self.places.remove(place_key(&b.sha256, repo, path).as_str())?;
             }
             self.count(repo, &old, -1)?;
+            ix::reindex_item(&mut self.index, repo, path, &old, item)?;
+        } else {
+            ix::index_item(&mut self.index, repo, path, item, true)?;
         }
         if let Some(b) = &item.blob {
             self.add_ref(b)?;
@@ -313,7 +425,18 @@ impl<'t> Writer<'t> {
             self.places.remove(place_key(&b.sha256, repo, path).as_str())?;
         }
         self.count(repo, &old, -1)?;
-        self.stats.remove(key.as_str())?;
+        self.unindex(repo, path, &key, &old)?;
+        Ok(())
+    }
+
+    /// Removes an item's index entries and statistics (with their download-time entry).
+    fn unindex(&mut self, repo: &str, path: &str, key: &str, old: &Item) -> Result<(), StoreError> {
+        ix::index_item(&mut self.index, repo, path, old, false)?;
+        if let Some(v) = self.stats.remove(key)? {
+            let s: Stats = serde_json::from_slice(v.value())?;
+            self.index
+                .remove(ix::downloaded_key(repo, path, s.last_downloaded).as_str())?;
+        }
         Ok(())
     }
 
@@ -363,16 +486,16 @@ impl MetaStore for RedbMeta {
             }
             for (k, item) in doomed {
                 w.items.remove(k.as_str())?;
-                w.stats.remove(k.as_str())?;
+                let mut parts = k.splitn(3, '\0').skip(1);
+                let (parent, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let path = if parent.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{parent}/{name}")
+                };
+                w.unindex(key, &path, &k, &item)?;
                 if let Some(b) = &item.blob {
                     w.drop_ref(b)?;
-                    let mut parts = k.splitn(3, '\0').skip(1);
-                    let (parent, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-                    let path = if parent.is_empty() {
-                        name.to_string()
-                    } else {
-                        format!("{parent}/{name}")
-                    };
                     w.places.remove(place_key(&b.sha256, key, &path).as_str())?;
                 }
             }
@@ -435,13 +558,7 @@ impl MetaStore for RedbMeta {
                         events.insert(seq, json.as_slice())?;
                         next = Some(seq + 1);
                     }
-                    Change::Record(r) => {
-                        let key = format!("{}\0{}", r.kind, r.key);
-                        match &r.value {
-                            Some(v) => records.insert(key.as_str(), v.as_slice())?,
-                            None => records.remove(key.as_str())?,
-                        };
-                    }
+                    Change::Record(r) => write_record(&mut records, &mut w.index, r)?,
                 }
             }
             w.finish()?;
@@ -501,6 +618,7 @@ impl MetaStore for RedbMeta {
             let mut blobs = txn.open_table(BLOBS)?;
             let mut unref = txn.open_table(UNREFERENCED)?;
             let mut sha1 = txn.open_table(SHA1)?;
+            let mut index = txn.open_table(INDEX)?;
             for sha in sha256s {
                 let row = match blobs.get(sha.as_str())? {
                     Some(v) => serde_json::from_slice::<BlobRow>(v.value())?,
@@ -512,6 +630,7 @@ impl MetaStore for RedbMeta {
                 blobs.remove(sha.as_str())?;
                 unref.remove(sha.as_str())?;
                 sha1.remove(row.digests.sha1.as_str())?;
+                index.remove(ix::md5_key(&row.digests.md5, sha).as_str())?;
                 gone.push((sha.clone(), row.digests.size));
             }
         }
@@ -610,12 +729,9 @@ impl MetaStore for RedbMeta {
         let txn = self.db.begin_write()?;
         {
             let mut t = txn.open_table(RECORDS)?;
+            let mut index = txn.open_table(INDEX)?;
             for w in writes {
-                let key = format!("{}\0{}", w.kind, w.key);
-                match &w.value {
-                    Some(v) => t.insert(key.as_str(), v.as_slice())?,
-                    None => t.remove(key.as_str())?,
-                };
+                write_record(&mut t, &mut index, w)?;
             }
         }
         txn.commit()?;
@@ -636,6 +752,7 @@ impl MetaStore for RedbMeta {
         {
             let items = txn.open_table(ITEMS)?;
             let mut t = txn.open_table(STATS)?;
+            let mut index = txn.open_table(INDEX)?;
             for (repo, path, add) in batch {
                 let key = item_key(repo, path);
                 // An item deleted since the download keeps no statistics.
@@ -648,6 +765,8 @@ impl MetaStore for RedbMeta {
                 };
                 s.downloads += add.downloads;
                 if add.last_downloaded >= s.last_downloaded {
+                    index.remove(ix::downloaded_key(repo, path, s.last_downloaded).as_str())?;
+                    index.insert(ix::downloaded_key(repo, path, add.last_downloaded).as_str(), ())?;
                     s.last_downloaded = add.last_downloaded;
                     s.last_downloaded_by = add.last_downloaded_by.clone();
                 }
@@ -655,6 +774,178 @@ impl MetaStore for RedbMeta {
             }
         }
         txn.commit()?;
+        Ok(())
+    }
+
+    fn lookup(&self, l: &Lookup, visit: &mut dyn FnMut(&str, &str, Item) -> bool) -> Result<(), StoreError> {
+        let r = self.db.begin_read()?;
+        let items = r.open_table(ITEMS)?;
+        let index = r.open_table(INDEX)?;
+        let places = r.open_table(PLACES)?;
+        let mut emit = |repo: &str, path: &str| -> Result<bool, StoreError> {
+            match items.get(item_key(repo, path).as_str())? {
+                Some(v) => Ok(visit(repo, path, serde_json::from_slice(v.value())?)),
+                None => Ok(true),
+            }
+        };
+        let by_index = |prefix: String, emit: &mut dyn FnMut(&str, &str) -> Result<bool, StoreError>| {
+            let end = ix::prefix_end(&prefix);
+            for e in index.range(prefix.as_str()..end.as_str())? {
+                let (k, _) = e?;
+                if let Some((repo, path)) = ix::split_tail(k.value())
+                    && !emit(repo, path)?
+                {
+                    return Ok(false);
+                }
+            }
+            Ok::<bool, StoreError>(true)
+        };
+        let by_sha256 = |sha: &str, emit: &mut dyn FnMut(&str, &str) -> Result<bool, StoreError>| {
+            let start = format!("{sha}\0");
+            let end = prefix_end(&start);
+            for e in places.range(start.as_str()..end.as_str())? {
+                let (k, _) = e?;
+                if let Some((repo, path)) = k.value()[start.len()..].split_once('\0')
+                    && !emit(repo, path)?
+                {
+                    return Ok(false);
+                }
+            }
+            Ok::<bool, StoreError>(true)
+        };
+        match l {
+            Lookup::All => {
+                for e in items.iter()? {
+                    let (k, v) = e?;
+                    let (repo, path) = split_item_key(k.value());
+                    if !visit(repo, &path, serde_json::from_slice(v.value())?) {
+                        break;
+                    }
+                }
+            }
+            Lookup::Repo { repo, parent, exact } => {
+                let start = if *exact {
+                    format!("{repo}\0{parent}\0")
+                } else {
+                    format!("{repo}\0{parent}")
+                };
+                let end = ix::prefix_end(&start);
+                for e in items.range(start.as_str()..end.as_str())? {
+                    let (k, v) = e?;
+                    let (repo, path) = split_item_key(k.value());
+                    if !visit(repo, &path, serde_json::from_slice(v.value())?) {
+                        break;
+                    }
+                }
+            }
+            Lookup::Name { name, prefix } => {
+                let p = if *prefix {
+                    format!("n\0{name}")
+                } else {
+                    format!("n\0{name}\0")
+                };
+                by_index(p, &mut emit)?;
+            }
+            Lookup::Prop { key, value, prefix } => {
+                let p = match value {
+                    None => format!("k\0{key}\0"),
+                    Some(v) if *prefix => format!("v\0{key}\0{v}"),
+                    Some(v) => format!("v\0{key}\0{v}\0"),
+                };
+                by_index(p, &mut emit)?;
+            }
+            Lookup::Sha256(sha) => {
+                by_sha256(sha, &mut emit)?;
+            }
+            Lookup::Sha1(sha1) => {
+                let t = r.open_table(SHA1)?;
+                if let Some(sha) = t.get(sha1.as_str())? {
+                    by_sha256(sha.value(), &mut emit)?;
+                }
+            }
+            Lookup::Md5(md5) => {
+                let prefix = format!("5\0{md5}\0");
+                let end = ix::prefix_end(&prefix);
+                let mut shas = Vec::new();
+                for e in index.range(prefix.as_str()..end.as_str())? {
+                    shas.push(e?.0.value()[prefix.len()..].to_string());
+                }
+                for sha in shas {
+                    if !by_sha256(&sha, &mut emit)? {
+                        break;
+                    }
+                }
+            }
+            Lookup::Time { field, lo, hi, desc } => {
+                let tag = ix::time_tag(*field);
+                let start = format!("{tag}\0{}", ix::time_key(lo.unwrap_or(i64::MIN)));
+                let end = format!("{tag}\0{}{}", ix::time_key(hi.unwrap_or(i64::MAX)), char::MAX);
+                let range = index.range(start.as_str()..end.as_str())?;
+                let keys: Box<dyn Iterator<Item = _>> = if *desc { Box::new(range.rev()) } else { Box::new(range) };
+                for e in keys {
+                    let (k, _) = e?;
+                    if let Some((repo, path)) = ix::split_tail(k.value())
+                        && !emit(repo, path)?
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn build_lookup(&self, l: &BuildLookup, visit: &mut dyn FnMut(&str) -> bool) -> Result<(), StoreError> {
+        let r = self.db.begin_read()?;
+        match l {
+            BuildLookup::All | BuildLookup::Name(_) => {
+                let records = r.open_table(RECORDS)?;
+                let kind = format!("{RUN_RECORD_KIND}\0");
+                let start = match l {
+                    BuildLookup::Name(n) => format!("{kind}{n}\0"),
+                    _ => kind.clone(),
+                };
+                let end = prefix_end(&start);
+                for e in records.range(start.as_str()..end.as_str())? {
+                    let (k, _) = e?;
+                    if !visit(&k.value()[kind.len()..]) {
+                        break;
+                    }
+                }
+            }
+            BuildLookup::Started { lo, hi, desc } => {
+                let index = r.open_table(INDEX)?;
+                let start = format!("s\0{}", ix::time_key(lo.unwrap_or(i64::MIN)));
+                let end = format!("s\0{}{}", ix::time_key(hi.unwrap_or(i64::MAX)), char::MAX);
+                let skip = "s\0".len() + 16 + 1;
+                let range = index.range(start.as_str()..end.as_str())?;
+                let keys: Box<dyn Iterator<Item = _>> = if *desc { Box::new(range.rev()) } else { Box::new(range) };
+                for e in keys {
+                    let (k, _) = e?;
+                    if let Some(run) = k.value().get(skip..)
+                        && !visit(run)
+                    {
+                        break;
+                    }
+                }
+            }
+            BuildLookup::Artifact(sum) | BuildLookup::Dependency(sum) => {
+                let index = r.open_table(INDEX)?;
+                let tag = if matches!(l, BuildLookup::Artifact(_)) {
+                    "a"
+                } else {
+                    "e"
+                };
+                let start = format!("{tag}\0{}\0", sum.to_ascii_lowercase());
+                let end = ix::prefix_end(&start);
+                for e in index.range(start.as_str()..end.as_str())? {
+                    let (k, _) = e?;
+                    if !visit(&k.value()[start.len()..]) {
+                        break;
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
