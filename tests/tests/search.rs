@@ -453,9 +453,9 @@ fn jfrog_cli_file_spec_queries() {
     let delete = r#"items.find({"path":{"$ne":"."},"$or":[{"path":{"$nmatch":"*"},"name":{"$nmatch":"*.pom"}}],"$or":[{"$and":[{"repo":"libs","path":"org/app/1.1","name":{"$match":"*"}}]}]}).include("name","repo","path","actual_md5","actual_sha1","sha256","size","type","modified","created")"#;
     assert_eq!(found(&aql(&s, delete)), strs(&[JAR11]));
     // `jf rt set-props "libs/" "x=y" --exclude-props "release=beta"`: `$or` of `$ne` per excluded value.
-    let set_props = r#"items.find({"$or":[{"@release":{"$ne":"beta"}}],"$or":[{"$and":[{"repo":"libs","path":{"$match":"*"},"name":{"$match":"*"}}]}]}).include("name","repo","path","actual_md5","actual_sha1","sha256","size","type","modified","created")"#;
+    let props_spec = r#"items.find({"$or":[{"@release":{"$ne":"beta"}}],"$or":[{"$and":[{"repo":"libs","path":{"$match":"*"},"name":{"$match":"*"}}]}]}).include("name","repo","path","actual_md5","actual_sha1","sha256","size","type","modified","created")"#;
     assert_eq!(
-        sorted(found(&aql(&s, set_props))),
+        sorted(found(&aql(&s, props_spec))),
         sorted(strs(&[JAR10, POM11, README, SNOW, TOP]))
     );
     // `--include-dirs`: "type":"any".
