@@ -972,3 +972,189 @@ impl MetaStore for RedbMeta {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::storage::TimeField;
+
+    fn file(content: &str, at: i64, props: &[(&str, &[&str])]) -> Item {
+        Item {
+            blob: Some(Digests {
+                sha256: format!("{content:0>64}"),
+                sha1: format!("{content:0>40}"),
+                md5: format!("{content:0>32}"),
+                size: content.len() as u64,
+            }),
+            created: at,
+            modified: at,
+            props: props
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .collect(),
+            ..Item::default()
+        }
+    }
+
+    fn put(repo: &str, path: &str, item: Item) -> Change {
+        Change::Put {
+            repo: repo.into(),
+            path: path.into(),
+            item: Box::new(item),
+        }
+    }
+
+    fn found(m: &RedbMeta, l: Lookup) -> Vec<String> {
+        let mut out = Vec::new();
+        m.lookup(&l, &mut |r, p, _| {
+            out.push(format!("{r}/{p}"));
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    fn name(n: &str) -> Lookup {
+        Lookup::Name {
+            name: n.into(),
+            prefix: false,
+        }
+    }
+
+    fn kv(k: &str, v: &str) -> Lookup {
+        Lookup::Prop {
+            key: k.into(),
+            value: Some(v.into()),
+            prefix: false,
+        }
+    }
+
+    #[test]
+    fn indexes_follow_every_write() {
+        let m = RedbMeta::in_memory().unwrap();
+        m.apply(&[
+            put("r", "a/x.jar", file("aa", 100, &[("team", &["core", "web"])])),
+            put("r", "b/x.jar", file("bb", 200, &[])),
+        ])
+        .unwrap();
+        assert_eq!(found(&m, name("x.jar")), vec!["r/a/x.jar", "r/b/x.jar"]);
+        assert_eq!(found(&m, name("a")), vec!["r/a"], "created parents are indexed");
+        assert_eq!(found(&m, kv("team", "web")), vec!["r/a/x.jar"]);
+        assert_eq!(found(&m, Lookup::Md5(format!("{:0>32}", "bb"))), vec!["r/b/x.jar"]);
+        assert_eq!(found(&m, Lookup::Sha1(format!("{:0>40}", "aa"))), vec!["r/a/x.jar"]);
+        let t = |lo, hi, desc| Lookup::Time {
+            field: TimeField::Created,
+            lo,
+            hi,
+            desc,
+        };
+        // (The parent folders were made at the time of their first file.)
+        assert_eq!(found(&m, t(Some(150), None, false)), vec!["r/b", "r/b/x.jar"]);
+        assert_eq!(
+            found(&m, t(Some(100), Some(199), true)),
+            vec!["r/a/x.jar", "r/a"],
+            "newest first, the upper bound included"
+        );
+        // A property change replaces its entries; a delete removes all.
+        m.apply(&[put("r", "a/x.jar", file("aa", 100, &[("team", &["ops"])]))]).unwrap();
+        assert!(found(&m, kv("team", "web")).is_empty());
+        assert_eq!(found(&m, kv("team", "ops")), vec!["r/a/x.jar"]);
+        m.apply(&[Change::Delete {
+            repo: "r".into(),
+            path: "a/x.jar".into(),
+        }])
+        .unwrap();
+        assert_eq!(found(&m, name("x.jar")), vec!["r/b/x.jar"]);
+        assert!(found(&m, kv("team", "ops")).is_empty());
+        // Downloads move the item in the download-time index.
+        let d = |lo| Lookup::Time {
+            field: TimeField::LastDownloaded,
+            lo: Some(lo),
+            hi: None,
+            desc: false,
+        };
+        let s = |at| Stats {
+            downloads: 1,
+            last_downloaded: at,
+            last_downloaded_by: "u".into(),
+        };
+        m.add_downloads(&[("r".into(), "b/x.jar".into(), s(500))]).unwrap();
+        m.add_downloads(&[("r".into(), "b/x.jar".into(), s(900))]).unwrap();
+        assert_eq!(found(&m, d(800)), vec!["r/b/x.jar"]);
+        assert_eq!(found(&m, d(0)).len(), 1, "the old time is gone");
+        m.delete_repo("r").unwrap();
+        assert!(found(&m, name("x.jar")).is_empty());
+        assert!(found(&m, d(0)).is_empty());
+        // A failed transaction leaves no entries behind.
+        m.apply(&[put("q", "f", file("cc", 1, &[]))]).unwrap();
+        assert!(m.apply(&[put("q", "g", file("dd", 1, &[])), put("q", "f/under", file("ee", 1, &[]))]).is_err());
+        assert!(found(&m, name("g")).is_empty());
+    }
+
+    #[test]
+    fn build_runs_are_indexed_by_start_and_checksum() {
+        let m = RedbMeta::in_memory().unwrap();
+        let run = |sha1: &str| {
+            serde_json::to_vec(&serde_json::json!({"buildInfo": {"modules": [{"artifacts": [{"sha1": sha1}],
+                "dependencies": [{"sha1": "d1"}]}]}}))
+            .unwrap()
+        };
+        let w = |key: &str, v: Option<Vec<u8>>| RecordWrite {
+            kind: RUN_RECORD_KIND,
+            key: key.into(),
+            value: v,
+        };
+        m.apply(&[Change::Record(w("app\01\000000000000000000100", Some(run("a1"))))]).unwrap();
+        m.apply_records(&[w("app\02\000000000000000000200", Some(run("a2")))]).unwrap();
+        let keys = |l: BuildLookup| {
+            let mut out = Vec::new();
+            m.build_lookup(&l, &mut |k| {
+                out.push(k.replace('\0', "/"));
+                true
+            })
+            .unwrap();
+            out
+        };
+        assert_eq!(keys(BuildLookup::Artifact("A1".into())), vec!["app/1/00000000000000000100"]);
+        assert_eq!(keys(BuildLookup::Dependency("d1".into())).len(), 2);
+        assert_eq!(
+            keys(BuildLookup::Started {
+                lo: Some(150),
+                hi: None,
+                desc: false
+            }),
+            vec!["app/2/00000000000000000200"]
+        );
+        assert_eq!(keys(BuildLookup::Name("app".into())).len(), 2);
+        // Replacing a run drops its old checksums; deleting drops all.
+        m.apply_records(&[w("app\01\000000000000000000100", Some(run("b1")))]).unwrap();
+        assert!(keys(BuildLookup::Artifact("a1".into())).is_empty());
+        m.apply_records(&[w("app\01\000000000000000000100", None)]).unwrap();
+        assert!(keys(BuildLookup::Artifact("b1".into())).is_empty());
+        assert_eq!(keys(BuildLookup::Dependency("d1".into())).len(), 1);
+    }
+
+    #[test]
+    fn a_database_from_before_the_index_gets_it_built_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.redb");
+        {
+            let m = RedbMeta::open(&path).unwrap();
+            m.apply(&[put("r", "a/x.jar", file("aa", 100, &[("k", &["v"])]))]).unwrap();
+        }
+        {
+            // What an older version left: no index table content, no version marker.
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(INDEX).unwrap().retain(|_, _| false).unwrap();
+            txn.open_table(COUNTERS).unwrap().remove(INDEX_VERSION_KEY).unwrap();
+            txn.commit().unwrap();
+        }
+        let m = RedbMeta::open(&path).unwrap();
+        assert_eq!(found(&m, name("x.jar")), vec!["r/a/x.jar"]);
+        assert_eq!(found(&m, kv("k", "v")), vec!["r/a/x.jar"]);
+        assert_eq!(found(&m, Lookup::Md5(format!("{:0>32}", "aa"))), vec!["r/a/x.jar"]);
+    }
+}
