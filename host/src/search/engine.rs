@@ -705,7 +705,7 @@ impl Engine<'_> {
             for l in self.lookups(src)? {
                 let mut visit = |repo: &str, path: &str, item: Item| {
                     visited += 1;
-                    if visited % 256 == 0 && self.timed_out() {
+                    if visited.is_multiple_of(256) && self.timed_out() {
                         timed_out = true;
                         return false;
                     }

@@ -28,6 +28,9 @@ pub const INDEX_VERSION: &str = "1";
 
 pub type IndexTable<'t> = Table<'t, &'static str, ()>;
 
+/// False only in the deploy-cost benchmark's build (feature `unindexed-bench`).
+pub const ENABLED: bool = !cfg!(feature = "unindexed-bench");
+
 /// A time as a key part that sorts like the number (sign bit flipped, fixed-width hex).
 pub fn time_key(ms: i64) -> String {
     format!("{:016x}", (ms as u64) ^ (1 << 63))
@@ -63,6 +66,9 @@ fn item_entries(repo: &str, path: &str, item: &Item) -> Vec<String> {
 
 /// Adds (`add`) or removes the entries of an item.
 pub fn index_item(ix: &mut IndexTable, repo: &str, path: &str, item: &Item, add: bool) -> Result<(), StoreError> {
+    if !ENABLED {
+        return Ok(());
+    }
     for k in item_entries(repo, path, item) {
         if add {
             ix.insert(k.as_str(), ())?;
@@ -75,6 +81,9 @@ pub fn index_item(ix: &mut IndexTable, repo: &str, path: &str, item: &Item, add:
 
 /// Replaces the entries of an item changed in place: only those that differ are written.
 pub fn reindex_item(ix: &mut IndexTable, repo: &str, path: &str, old: &Item, new: &Item) -> Result<(), StoreError> {
+    if !ENABLED {
+        return Ok(());
+    }
     let before = item_entries(repo, path, old);
     let after = item_entries(repo, path, new);
     for k in before.iter().filter(|k| !after.contains(k)) {
@@ -125,6 +134,9 @@ fn run_entries(run_key: &str, raw: &[u8]) -> Vec<String> {
 
 /// Adds or removes the entries of a build run record.
 pub fn index_run(ix: &mut IndexTable, run_key: &str, raw: &[u8], add: bool) -> Result<(), StoreError> {
+    if !ENABLED {
+        return Ok(());
+    }
     for k in run_entries(run_key, raw) {
         if add {
             ix.insert(k.as_str(), ())?;

@@ -317,7 +317,9 @@ impl<'t> Writer<'t> {
             }
             None => {
                 self.sha1.insert(d.sha1.as_str(), d.sha256.as_str())?;
-                self.index.insert(ix::md5_key(&d.md5, &d.sha256).as_str(), ())?;
+                if ix::ENABLED {
+                    self.index.insert(ix::md5_key(&d.md5, &d.sha256).as_str(), ())?;
+                }
                 BlobRow {
                     digests: d.clone(),
                     refs: 1,
@@ -765,8 +767,10 @@ impl MetaStore for RedbMeta {
                 };
                 s.downloads += add.downloads;
                 if add.last_downloaded >= s.last_downloaded {
-                    index.remove(ix::downloaded_key(repo, path, s.last_downloaded).as_str())?;
-                    index.insert(ix::downloaded_key(repo, path, add.last_downloaded).as_str(), ())?;
+                    if ix::ENABLED {
+                        index.remove(ix::downloaded_key(repo, path, s.last_downloaded).as_str())?;
+                        index.insert(ix::downloaded_key(repo, path, add.last_downloaded).as_str(), ())?;
+                    }
                     s.last_downloaded = add.last_downloaded;
                     s.last_downloaded_by = add.last_downloaded_by.clone();
                 }
@@ -1058,7 +1062,8 @@ mod tests {
             "newest first, the upper bound included"
         );
         // A property change replaces its entries; a delete removes all.
-        m.apply(&[put("r", "a/x.jar", file("aa", 100, &[("team", &["ops"])]))]).unwrap();
+        m.apply(&[put("r", "a/x.jar", file("aa", 100, &[("team", &["ops"])]))])
+            .unwrap();
         assert!(found(&m, kv("team", "web")).is_empty());
         assert_eq!(found(&m, kv("team", "ops")), vec!["r/a/x.jar"]);
         m.apply(&[Change::Delete {
@@ -1089,7 +1094,13 @@ mod tests {
         assert!(found(&m, d(0)).is_empty());
         // A failed transaction leaves no entries behind.
         m.apply(&[put("q", "f", file("cc", 1, &[]))]).unwrap();
-        assert!(m.apply(&[put("q", "g", file("dd", 1, &[])), put("q", "f/under", file("ee", 1, &[]))]).is_err());
+        assert!(
+            m.apply(&[
+                put("q", "g", file("dd", 1, &[])),
+                put("q", "f/under", file("ee", 1, &[]))
+            ])
+            .is_err()
+        );
         assert!(found(&m, name("g")).is_empty());
     }
 
@@ -1097,8 +1108,10 @@ mod tests {
     fn build_runs_are_indexed_by_start_and_checksum() {
         let m = RedbMeta::in_memory().unwrap();
         let run = |sha1: &str| {
-            serde_json::to_vec(&serde_json::json!({"buildInfo": {"modules": [{"artifacts": [{"sha1": sha1}],
-                "dependencies": [{"sha1": "d1"}]}]}}))
+            serde_json::to_vec(
+                &serde_json::json!({"buildInfo": {"modules": [{"artifacts": [{"sha1": sha1}],
+                "dependencies": [{"sha1": "d1"}]}]}}),
+            )
             .unwrap()
         };
         let w = |key: &str, v: Option<Vec<u8>>| RecordWrite {
@@ -1106,8 +1119,10 @@ mod tests {
             key: key.into(),
             value: v,
         };
-        m.apply(&[Change::Record(w("app\01\000000000000000000100", Some(run("a1"))))]).unwrap();
-        m.apply_records(&[w("app\02\000000000000000000200", Some(run("a2")))]).unwrap();
+        m.apply(&[Change::Record(w("app\u{0}1\u{0}00000000000000000100", Some(run("a1"))))])
+            .unwrap();
+        m.apply_records(&[w("app\u{0}2\u{0}00000000000000000200", Some(run("a2")))])
+            .unwrap();
         let keys = |l: BuildLookup| {
             let mut out = Vec::new();
             m.build_lookup(&l, &mut |k| {
@@ -1117,7 +1132,10 @@ mod tests {
             .unwrap();
             out
         };
-        assert_eq!(keys(BuildLookup::Artifact("A1".into())), vec!["app/1/00000000000000000100"]);
+        assert_eq!(
+            keys(BuildLookup::Artifact("A1".into())),
+            vec!["app/1/00000000000000000100"]
+        );
         assert_eq!(keys(BuildLookup::Dependency("d1".into())).len(), 2);
         assert_eq!(
             keys(BuildLookup::Started {
@@ -1129,9 +1147,11 @@ mod tests {
         );
         assert_eq!(keys(BuildLookup::Name("app".into())).len(), 2);
         // Replacing a run drops its old checksums; deleting drops all.
-        m.apply_records(&[w("app\01\000000000000000000100", Some(run("b1")))]).unwrap();
+        m.apply_records(&[w("app\u{0}1\u{0}00000000000000000100", Some(run("b1")))])
+            .unwrap();
         assert!(keys(BuildLookup::Artifact("a1".into())).is_empty());
-        m.apply_records(&[w("app\01\000000000000000000100", None)]).unwrap();
+        m.apply_records(&[w("app\u{0}1\u{0}00000000000000000100", None)])
+            .unwrap();
         assert!(keys(BuildLookup::Artifact("b1".into())).is_empty());
         assert_eq!(keys(BuildLookup::Dependency("d1".into())).len(), 1);
     }
@@ -1142,7 +1162,8 @@ mod tests {
         let path = dir.path().join("meta.redb");
         {
             let m = RedbMeta::open(&path).unwrap();
-            m.apply(&[put("r", "a/x.jar", file("aa", 100, &[("k", &["v"])]))]).unwrap();
+            m.apply(&[put("r", "a/x.jar", file("aa", 100, &[("k", &["v"])]))])
+                .unwrap();
         }
         {
             // What an older version left: no index table content, no version marker.
