@@ -103,6 +103,11 @@ impl Binyard {
 }
 
 impl Binyard {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts the release binary on a config written into `dir`: any free port, data
     /// in `dir/data`, plugins from `plugins`, then `extra` (TOML that may go on with
     /// `[plugins]` keys before opening tables of its own).
@@ -228,12 +233,27 @@ pub struct Load {
 /// Runs `wrk` (`threads`, `conns`, `seconds`, extra headers) against `url`; any
 /// non-2xx answer is an error. After `split_cores`, one thread on core 1.
 pub fn wrk(url: &str, threads: u32, conns: u32, seconds: u32, headers: &[&str]) -> anyhow::Result<Load> {
+    wrk_with(url, threads, conns, seconds, headers, None)
+}
+
+/// `wrk` with a Lua `script` (a POST body, say) as well.
+pub fn wrk_with(
+    url: &str,
+    threads: u32,
+    conns: u32,
+    seconds: u32,
+    headers: &[&str],
+    script: Option<&Path>,
+) -> anyhow::Result<Load> {
     let threads = if cores_split() { 1 } else { threads };
     let mut c = on_core("1", "wrk");
     c.args(["--latency", "-t", &threads.to_string(), "-c", &conns.to_string()])
         .args(["-d", &format!("{seconds}s")]);
     for h in headers {
         c.args(["-H", h]);
+    }
+    if let Some(s) = script {
+        c.arg("-s").arg(s);
     }
     let out = c.arg(url).output().context("wrk is needed: apt-get install -y wrk")?;
     let text = String::from_utf8_lossy(&out.stdout);

@@ -18,6 +18,7 @@ pub struct Config {
     pub gc: GcConfig,
     pub events: EventsConfig,
     pub retention: RetentionConfig,
+    pub search: SearchConfig,
 }
 
 /// `[server]`
@@ -248,6 +249,34 @@ pub struct GcConfig {
 impl Default for GcConfig {
     fn default() -> Self {
         GcConfig { interval_minutes: 60 }
+    }
+}
+
+/// `[search]`: the bounds of AQL and the quick searches.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// The longest AQL text accepted (bytes).
+    pub max_query_bytes: usize,
+    /// Searches running at once; further ones wait for a slot.
+    pub max_concurrent: usize,
+    /// How long a search waits for a slot before the answer is 429.
+    pub queue_wait_seconds: u64,
+    /// Wall-clock time one search may run before it is cancelled.
+    pub timeout_seconds: u64,
+    /// The most rows one answer has (a larger or absent `.limit` is cut to it).
+    pub max_results: u64,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            max_query_bytes: 128 * 1024,
+            max_concurrent: 8,
+            queue_wait_seconds: 10,
+            timeout_seconds: 30,
+            max_results: 100_000,
+        }
     }
 }
 

@@ -18,5 +18,6 @@ pub mod http;
 pub mod plugins;
 pub mod repos;
 pub mod retention;
+pub mod search;
 pub mod server;
 pub mod storage;

@@ -27,6 +27,7 @@ pub struct AppState {
     pub plugins: Arc<Plugins>,
     pub deliveries: Arc<Deliveries>,
     pub builds: Arc<Builds>,
+    pub search: Arc<crate::search::Search>,
 }
 
 /// Download counts buffered in memory and written every few seconds: counting
@@ -120,7 +121,9 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         crate::retention::policies::put(meta.as_ref(), &p)
             .map_err(|e| anyhow::anyhow!("retention policy '{}': {e}", c.key))?;
     }
+    let search = Arc::new(crate::search::Search::new(meta.clone(), config.search.clone()));
     Ok(Arc::new(AppState {
+        search,
         config,
         meta,
         blobs,

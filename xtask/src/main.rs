@@ -134,8 +134,17 @@ fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// The Python clients the tests drive (twine, pip and build for PyPI; pyartifactory
-/// for the REST API) live in a venv under `target/clients/venv`; the tests find them there.
-const PYTHON_CLIENTS: [&str; 6] = ["twine", "build", "setuptools", "wheel", "pyartifactory", "buildinfo-om"];
+/// for the REST API; dohq-artifactory and artifactory-cleanup for AQL) live in a venv under `target/clients/venv`; the tests find them there.
+const PYTHON_CLIENTS: [&str; 8] = [
+    "twine",
+    "build",
+    "setuptools",
+    "wheel",
+    "pyartifactory",
+    "buildinfo-om",
+    "dohq-artifactory",
+    "artifactory-cleanup",
+];
 
 fn python_clients(root: &Path) -> Result<()> {
     let venv = root.join("target/clients/venv");

@@ -155,26 +155,6 @@ pub async fn dispatch(
     .await
 }
 
-/// A GET the host makes to a plugin on the caller's behalf, e.g. the GAVC search fanned
-/// out to each repository. Its handler checks that the caller may read in the
-/// repository and filters what comes back path by path, so the request's own path
-/// (`-/search/gavc`, which no include pattern names) is not checked here.
-pub async fn host_get(
-    state: &State,
-    caller: &Caller,
-    repo: Arc<RepoConfig>,
-    raw_path: &str,
-    base: &str,
-    uri: &Uri,
-) -> ApiResult<Response> {
-    let (plugin, path) = plugin_and_path(state, &repo, raw_path)?;
-    let (method, headers, body) = (Method::GET, HeaderMap::new(), Body::empty());
-    call_plugin(
-        state, caller, repo, plugin, path, None, base, method, uri, headers, body,
-    )
-    .await
-}
-
 /// The plugin serving `repo`, and the path it is asked for.
 fn plugin_and_path(state: &State, repo: &RepoConfig, raw_path: &str) -> ApiResult<(Arc<LoadedPlugin>, String)> {
     let plugin = state.plugins.for_package_type(&repo.package_type).ok_or_else(|| {

@@ -73,7 +73,16 @@ pub fn router(state: State) -> Router {
                 .delete(plugins_api::remove),
         )
         .route("/artifactory/api/plugins/{name}/reload", post(plugins_api::reload))
+        .route("/artifactory/api/search/aql", post(search::aql))
+        .route("/artifactory/api/search/artifact", get(search::artifact))
+        .route("/artifactory/api/search/prop", get(search::prop))
+        .route("/artifactory/api/search/checksum", get(search::checksum))
         .route("/artifactory/api/search/gavc", get(search::gavc))
+        .route("/artifactory/api/search/dates", get(search::dates))
+        .route("/artifactory/api/search/creation", get(search::creation))
+        .route("/artifactory/api/search/usage", get(search::usage))
+        .route("/artifactory/api/search/pattern", get(search::pattern))
+        .route("/artifactory/api/search/latestVersion", get(search::latest_version))
         .route(
             "/artifactory/api/build",
             get(builds::list).put(builds::publish).layer(build_limit),

@@ -14,7 +14,7 @@ use crate::clock::iso8601;
 use crate::error::{ApiError, ApiResult};
 use crate::storage::Item;
 
-fn storage_uri(base: &str, repo: &str, path: &str) -> String {
+pub fn storage_uri(base: &str, repo: &str, path: &str) -> String {
     if path.is_empty() {
         format!("{base}/artifactory/api/storage/{repo}")
     } else {
@@ -62,7 +62,7 @@ pub fn deploy_json(base: &str, repo: &str, path: &str, item: &Item) -> Value {
 }
 
 /// Item info of a file: the deploy answer plus modification times.
-fn file_info_json(base: &str, repo: &str, path: &str, item: &Item) -> Value {
+pub fn file_info_json(base: &str, repo: &str, path: &str, item: &Item) -> Value {
     let mut v = deploy_json(base, repo, path, item);
     add_modified(&mut v, item);
     v

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::artifacts::blocking;
 use crate::auth::Action;
 use crate::builds::model::{RetentionConfig, date_value_ms};
 use crate::clock;
@@ -190,23 +189,32 @@ pub async fn after_publish(state: &AppState, name: &str, from_body: Option<&Rete
 }
 
 /// The files of a repository as candidates: package name and version from the
-/// properties formats set (`npm.*`, `pypi.*`), else from the layout
-/// `…/{package}/{version}/{file}` (Maven, generic). Metadata files are never candidates.
-fn repo_candidates(state: &AppState, repo: &str) -> ApiResult<Vec<Listed>> {
+/// properties formats set (`npm.*`, `pypi.*`, `maven.*`), else from the layout
+/// `…/{package}/{version}/{file}` (generic). Metadata files are never candidates.
+/// The search engine selects them (one repository range of the index).
+async fn repo_candidates(state: &Arc<AppState>, repo: &str) -> ApiResult<Vec<Listed>> {
+    let q = crate::search::aql::parse(&format!(
+        r#"items.find({{"repo":{},"name":{{"$nmatch":"maven-metadata.xml*"}}}}).include("*","property","stat")"#,
+        serde_json::Value::from(repo)
+    ))?;
+    let access = Arc::new(crate::search::AllAccess(state.clone()));
+    let crate::search::Rows::Items(rows) = state.search.run_all(q, access).await? else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
-    for (path, item) in state.artifacts.walk(repo, "", None)? {
-        if item.folder {
-            continue;
-        }
-        let file = path.rsplit('/').next().unwrap_or(&path);
-        if file.starts_with("maven-metadata.xml") {
-            continue;
-        }
+    for r in rows {
+        let (path, item) = (r.path, r.item);
         let prop = |k: &str| item.props.get(k).and_then(|v| v.first()).cloned();
         let named = prop("npm.name").zip(prop("npm.version")).or_else(|| {
             prop("pypi.normalized.name")
                 .or_else(|| prop("pypi.name"))
                 .zip(prop("pypi.version"))
+        });
+        let named = named.or_else(|| {
+            prop("maven.groupId")
+                .zip(prop("maven.artifactId"))
+                .map(|(g, a)| format!("{}/{a}", g.replace('.', "/")))
+                .zip(prop("maven.version"))
         });
         let (group, version) = match named {
             Some(gv) => gv,
@@ -218,7 +226,7 @@ fn repo_candidates(state: &AppState, repo: &str) -> ApiResult<Vec<Listed>> {
                 (parts[..parts.len() - 2].join("/"), parts[parts.len() - 2].to_string())
             }
         };
-        let stats = state.downloads.current(state.meta.as_ref(), repo, &path)?;
+        let stats = r.stats.unwrap_or_default();
         out.push(Listed {
             candidate: RetentionCandidate {
                 id: format!("{repo}/{path}"),
@@ -241,9 +249,7 @@ pub async fn run_policy(state: &Arc<AppState>, policy: &Policy, dry: bool) -> Ap
     let mut listed = Vec::new();
     for repo in &policy.repositories {
         state.repos.existing(repo)?;
-        let s = state.clone();
-        let r = repo.clone();
-        let mut found = blocking(move || repo_candidates(&s, &r)).await?;
+        let mut found = repo_candidates(state, repo).await?;
         listed.append(&mut found);
     }
     let mut decisions = decide(state, &plugin, &policy.config, listed).await?;

@@ -9,10 +9,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition,
+    WriteTransaction,
+};
 use serde::{Deserialize, Serialize};
 
-use super::{Change, Digests, Item, MetaStore, RecordWrite, RepoCounters, Stats, StoreError, StoreTotals};
+use super::meta_index::{self as ix, INDEX, INDEX_VERSION, INDEX_VERSION_KEY};
+use super::{
+    BuildLookup, Change, Digests, Item, Lookup, MetaStore, RecordWrite, RepoCounters, Stats, StoreError, StoreTotals,
+};
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
@@ -120,7 +126,9 @@ impl RedbMeta {
         txn.open_table(KV)?;
         txn.open_table(EVENTS)?;
         txn.open_table(PLACES)?;
+        txn.open_table(INDEX)?;
         build_places(&txn)?;
+        build_index(&txn)?;
         txn.commit()?;
         Ok(RedbMeta {
             db: std::sync::RwLock::new(Some(Arc::new(db))),
@@ -272,6 +280,106 @@ fn build_places(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The record kind of build runs, whose checksums and start times are indexed.
+const RUN_RECORD_KIND: &str = "build";
+
+/// Writes or deletes one record, keeping the index of build runs.
+fn write_record(
+    records: &mut Table<&'static str, &'static [u8]>,
+    index: &mut ix::IndexTable,
+    r: &RecordWrite,
+) -> Result<(), StoreError> {
+    let key = format!("{}\0{}", r.kind, r.key);
+    let old = match &r.value {
+        Some(v) => records.insert(key.as_str(), v.as_slice())?,
+        None => records.remove(key.as_str())?,
+    };
+    if r.kind == RUN_RECORD_KIND {
+        if let Some(old) = old {
+            ix::index_run(index, &r.key, old.value(), false)?;
+        }
+        if let Some(v) = &r.value {
+            ix::index_run(index, &r.key, v, true)?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills the search index from the stored rows once (databases made before it, or
+/// with an older version of it), logging progress.
+fn build_index(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut counters = txn.open_table(COUNTERS)?;
+    if counters
+        .get(INDEX_VERSION_KEY)?
+        .is_some_and(|v| v.value() == INDEX_VERSION.as_bytes())
+    {
+        return Ok(());
+    }
+    let mut index = txn.open_table(INDEX)?;
+    index.retain(|_, _| false)?;
+    let items = txn.open_table(ITEMS)?;
+    let total = items.len()?;
+    if total > 0 {
+        tracing::info!(
+            items = total,
+            "building the search index (first start with this version)"
+        );
+    }
+    let started = std::time::Instant::now();
+    for (n, e) in items.iter()?.enumerate() {
+        let (k, v) = e?;
+        let item: Item = serde_json::from_slice(v.value())?;
+        let (repo, path) = split_item_key(k.value());
+        ix::index_item(&mut index, repo, &path, &item, true)?;
+        if (n + 1) % 100_000 == 0 {
+            tracing::info!(done = n + 1, of = total, "search index: items");
+        }
+    }
+    for e in txn.open_table(STATS)?.iter()? {
+        let (k, v) = e?;
+        let s: Stats = serde_json::from_slice(v.value())?;
+        let (repo, path) = split_item_key(k.value());
+        index.insert(ix::downloaded_key(repo, &path, s.last_downloaded).as_str(), ())?;
+    }
+    for e in txn.open_table(BLOBS)?.iter()? {
+        let (k, v) = e?;
+        let row: BlobRow = serde_json::from_slice(v.value())?;
+        index.insert(ix::md5_key(&row.digests.md5, k.value()).as_str(), ())?;
+    }
+    let records = txn.open_table(RECORDS)?;
+    let start = format!("{RUN_RECORD_KIND}\0");
+    let end = prefix_end(&start);
+    for e in records.range(start.as_str()..end.as_str())? {
+        let (k, v) = e?;
+        ix::index_run(&mut index, &k.value()[start.len()..], v.value(), true)?;
+    }
+    counters.insert(INDEX_VERSION_KEY, INDEX_VERSION.as_bytes())?;
+    if total > 0 {
+        tracing::info!(
+            items = total,
+            ms = started.elapsed().as_millis() as u64,
+            "search index built"
+        );
+    }
+    Ok(())
+}
+
+/// `(repo, path)` of an item key `repo \0 parent \0 name`.
+fn split_item_key(k: &str) -> (&str, String) {
+    let mut parts = k.splitn(3, '\0');
+    let (repo, parent, name) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    let path = if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}/{name}")
+    };
+    (repo, path)
+}
+
 /// The tables one write transaction works on, with counters batched until the end.
 struct Writer<'t> {
     items: Table<'t, &'static str, &'static [u8]>,
@@ -279,6 +387,7 @@ struct Writer<'t> {
     unreferenced: Table<'t, &'static str, ()>,
     sha1: Table<'t, &'static str, &'static str>,
     places: Table<'t, &'static str, ()>,
+    index: ix::IndexTable<'t>,
     stats: Table<'t, &'static str, &'static [u8]>,
     counters: Table<'t, &'static str, &'static [u8]>,
     repo_counters: HashMap<String, RepoCounters>,
@@ -293,6 +402,7 @@ impl<'t> Writer<'t> {
             unreferenced: txn.open_table(UNREFERENCED)?,
             sha1: txn.open_table(SHA1)?,
             places: txn.open_table(PLACES)?,
+            index: txn.open_table(INDEX)?,
             stats: txn.open_table(STATS)?,
             counters: txn.open_table(COUNTERS)?,
             repo_counters: HashMap::new(),
@@ -338,6 +448,9 @@ impl<'t> Writer<'t> {
             }
             None => {
                 self.sha1.insert(d.sha1.as_str(), d.sha256.as_str())?;
+                if ix::ENABLED {
+                    self.index.insert(ix::md5_key(&d.md5, &d.sha256).as_str(), ())?;
+                }
                 BlobRow {
                     digests: d.clone(),
                     refs: 1,
@@ -404,6 +517,7 @@ impl<'t> Writer<'t> {
                 None => {
                     let f = Item::new_folder(&item.modified_by, item.modified);
                     self.items.insert(key.as_str(), serde_json::to_vec(&f)?.as_slice())?;
+                    ix::index_item(&mut self.index, repo, parent, &f, true)?;
                     self.count(repo, &f, 1)?;
                 }
             }
@@ -420,6 +534,9 @@ impl<'t> Writer<'t> {
                 self.places.remove(place_key(&b.sha256, repo, path).as_str())?;
             }
             self.count(repo, &old, -1)?;
+            ix::reindex_item(&mut self.index, repo, path, &old, item)?;
+        } else {
+            ix::index_item(&mut self.index, repo, path, item, true)?;
         }
         if let Some(b) = &item.blob {
             self.add_ref(b)?;
@@ -441,7 +558,18 @@ impl<'t> Writer<'t> {
             self.places.remove(place_key(&b.sha256, repo, path).as_str())?;
         }
         self.count(repo, &old, -1)?;
-        self.stats.remove(key.as_str())?;
+        self.unindex(repo, path, &key, &old)?;
+        Ok(())
+    }
+
+    /// Removes an item's index entries and statistics (with their download-time entry).
+    fn unindex(&mut self, repo: &str, path: &str, key: &str, old: &Item) -> Result<(), StoreError> {
+        ix::index_item(&mut self.index, repo, path, old, false)?;
+        if let Some(v) = self.stats.remove(key)? {
+            let s: Stats = serde_json::from_slice(v.value())?;
+            self.index
+                .remove(ix::downloaded_key(repo, path, s.last_downloaded).as_str())?;
+        }
         Ok(())
     }
 
@@ -491,16 +619,16 @@ impl MetaStore for RedbMeta {
             }
             for (k, item) in doomed {
                 w.items.remove(k.as_str())?;
-                w.stats.remove(k.as_str())?;
+                let mut parts = k.splitn(3, '\0').skip(1);
+                let (parent, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let path = if parent.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{parent}/{name}")
+                };
+                w.unindex(key, &path, &k, &item)?;
                 if let Some(b) = &item.blob {
                     w.drop_ref(b)?;
-                    let mut parts = k.splitn(3, '\0').skip(1);
-                    let (parent, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-                    let path = if parent.is_empty() {
-                        name.to_string()
-                    } else {
-                        format!("{parent}/{name}")
-                    };
                     w.places.remove(place_key(&b.sha256, key, &path).as_str())?;
                 }
             }
@@ -578,13 +706,7 @@ impl MetaStore for RedbMeta {
                         events.insert(seq, json.as_slice())?;
                         next = Some(seq + 1);
                     }
-                    Change::Record(r) => {
-                        let key = format!("{}\0{}", r.kind, r.key);
-                        match &r.value {
-                            Some(v) => records.insert(key.as_str(), v.as_slice())?,
-                            None => records.remove(key.as_str())?,
-                        };
-                    }
+                    Change::Record(r) => write_record(&mut records, &mut w.index, r)?,
                 }
             }
             w.finish()?;
@@ -644,6 +766,7 @@ impl MetaStore for RedbMeta {
             let mut blobs = txn.open_table(BLOBS)?;
             let mut unref = txn.open_table(UNREFERENCED)?;
             let mut sha1 = txn.open_table(SHA1)?;
+            let mut index = txn.open_table(INDEX)?;
             for sha in sha256s {
                 let row = match blobs.get(sha.as_str())? {
                     Some(v) => serde_json::from_slice::<BlobRow>(v.value())?,
@@ -655,6 +778,7 @@ impl MetaStore for RedbMeta {
                 blobs.remove(sha.as_str())?;
                 unref.remove(sha.as_str())?;
                 sha1.remove(row.digests.sha1.as_str())?;
+                index.remove(ix::md5_key(&row.digests.md5, sha).as_str())?;
                 gone.push((sha.clone(), row.digests.size));
             }
         }
@@ -753,12 +877,9 @@ impl MetaStore for RedbMeta {
         let txn = self.write(false)?;
         {
             let mut t = txn.open_table(RECORDS)?;
+            let mut index = txn.open_table(INDEX)?;
             for w in writes {
-                let key = format!("{}\0{}", w.kind, w.key);
-                match &w.value {
-                    Some(v) => t.insert(key.as_str(), v.as_slice())?,
-                    None => t.remove(key.as_str())?,
-                };
+                write_record(&mut t, &mut index, w)?;
             }
         }
         txn.commit()?;
@@ -779,6 +900,7 @@ impl MetaStore for RedbMeta {
         {
             let items = txn.open_table(ITEMS)?;
             let mut t = txn.open_table(STATS)?;
+            let mut index = txn.open_table(INDEX)?;
             for (repo, path, add) in batch {
                 let key = item_key(repo, path);
                 // An item deleted since the download keeps no statistics.
@@ -791,6 +913,10 @@ impl MetaStore for RedbMeta {
                 };
                 s.downloads += add.downloads;
                 if add.last_downloaded >= s.last_downloaded {
+                    if ix::ENABLED {
+                        index.remove(ix::downloaded_key(repo, path, s.last_downloaded).as_str())?;
+                        index.insert(ix::downloaded_key(repo, path, add.last_downloaded).as_str(), ())?;
+                    }
                     s.last_downloaded = add.last_downloaded;
                     s.last_downloaded_by = add.last_downloaded_by.clone();
                 }
@@ -803,6 +929,178 @@ impl MetaStore for RedbMeta {
 
     fn free_space(&self) -> Option<(u64, u64)> {
         self.fs_space()
+    }
+
+    fn lookup(&self, l: &Lookup, visit: &mut dyn FnMut(&str, &str, Item) -> bool) -> Result<(), StoreError> {
+        let r = self.read()?;
+        let items = r.open_table(ITEMS)?;
+        let index = r.open_table(INDEX)?;
+        let places = r.open_table(PLACES)?;
+        let mut emit = |repo: &str, path: &str| -> Result<bool, StoreError> {
+            match items.get(item_key(repo, path).as_str())? {
+                Some(v) => Ok(visit(repo, path, serde_json::from_slice(v.value())?)),
+                None => Ok(true),
+            }
+        };
+        let by_index = |prefix: String, emit: &mut dyn FnMut(&str, &str) -> Result<bool, StoreError>| {
+            let end = ix::prefix_end(&prefix);
+            for e in index.range(prefix.as_str()..end.as_str())? {
+                let (k, _) = e?;
+                if let Some((repo, path)) = ix::split_tail(k.value())
+                    && !emit(repo, path)?
+                {
+                    return Ok(false);
+                }
+            }
+            Ok::<bool, StoreError>(true)
+        };
+        let by_sha256 = |sha: &str, emit: &mut dyn FnMut(&str, &str) -> Result<bool, StoreError>| {
+            let start = format!("{sha}\0");
+            let end = prefix_end(&start);
+            for e in places.range(start.as_str()..end.as_str())? {
+                let (k, _) = e?;
+                if let Some((repo, path)) = k.value()[start.len()..].split_once('\0')
+                    && !emit(repo, path)?
+                {
+                    return Ok(false);
+                }
+            }
+            Ok::<bool, StoreError>(true)
+        };
+        match l {
+            Lookup::All => {
+                for e in items.iter()? {
+                    let (k, v) = e?;
+                    let (repo, path) = split_item_key(k.value());
+                    if !visit(repo, &path, serde_json::from_slice(v.value())?) {
+                        break;
+                    }
+                }
+            }
+            Lookup::Repo { repo, parent, exact } => {
+                let start = if *exact {
+                    format!("{repo}\0{parent}\0")
+                } else {
+                    format!("{repo}\0{parent}")
+                };
+                let end = ix::prefix_end(&start);
+                for e in items.range(start.as_str()..end.as_str())? {
+                    let (k, v) = e?;
+                    let (repo, path) = split_item_key(k.value());
+                    if !visit(repo, &path, serde_json::from_slice(v.value())?) {
+                        break;
+                    }
+                }
+            }
+            Lookup::Name { name, prefix } => {
+                let p = if *prefix {
+                    format!("n\0{name}")
+                } else {
+                    format!("n\0{name}\0")
+                };
+                by_index(p, &mut emit)?;
+            }
+            Lookup::Prop { key, value, prefix } => {
+                let p = match value {
+                    None => format!("k\0{key}\0"),
+                    Some(v) if *prefix => format!("v\0{key}\0{v}"),
+                    Some(v) => format!("v\0{key}\0{v}\0"),
+                };
+                by_index(p, &mut emit)?;
+            }
+            Lookup::Sha256(sha) => {
+                by_sha256(sha, &mut emit)?;
+            }
+            Lookup::Sha1(sha1) => {
+                let t = r.open_table(SHA1)?;
+                if let Some(sha) = t.get(sha1.as_str())? {
+                    by_sha256(sha.value(), &mut emit)?;
+                }
+            }
+            Lookup::Md5(md5) => {
+                let prefix = format!("5\0{md5}\0");
+                let end = ix::prefix_end(&prefix);
+                let mut shas = Vec::new();
+                for e in index.range(prefix.as_str()..end.as_str())? {
+                    shas.push(e?.0.value()[prefix.len()..].to_string());
+                }
+                for sha in shas {
+                    if !by_sha256(&sha, &mut emit)? {
+                        break;
+                    }
+                }
+            }
+            Lookup::Time { field, lo, hi, desc } => {
+                let tag = ix::time_tag(*field);
+                let start = format!("{tag}\0{}", ix::time_key(lo.unwrap_or(i64::MIN)));
+                let end = format!("{tag}\0{}{}", ix::time_key(hi.unwrap_or(i64::MAX)), char::MAX);
+                let range = index.range(start.as_str()..end.as_str())?;
+                let keys: Box<dyn Iterator<Item = _>> = if *desc { Box::new(range.rev()) } else { Box::new(range) };
+                for e in keys {
+                    let (k, _) = e?;
+                    if let Some((repo, path)) = ix::split_tail(k.value())
+                        && !emit(repo, path)?
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn build_lookup(&self, l: &BuildLookup, visit: &mut dyn FnMut(&str) -> bool) -> Result<(), StoreError> {
+        let r = self.read()?;
+        match l {
+            BuildLookup::All | BuildLookup::Name(_) => {
+                let records = r.open_table(RECORDS)?;
+                let kind = format!("{RUN_RECORD_KIND}\0");
+                let start = match l {
+                    BuildLookup::Name(n) => format!("{kind}{n}\0"),
+                    _ => kind.clone(),
+                };
+                let end = prefix_end(&start);
+                for e in records.range(start.as_str()..end.as_str())? {
+                    let (k, _) = e?;
+                    if !visit(&k.value()[kind.len()..]) {
+                        break;
+                    }
+                }
+            }
+            BuildLookup::Started { lo, hi, desc } => {
+                let index = r.open_table(INDEX)?;
+                let start = format!("s\0{}", ix::time_key(lo.unwrap_or(i64::MIN)));
+                let end = format!("s\0{}{}", ix::time_key(hi.unwrap_or(i64::MAX)), char::MAX);
+                let skip = "s\0".len() + 16 + 1;
+                let range = index.range(start.as_str()..end.as_str())?;
+                let keys: Box<dyn Iterator<Item = _>> = if *desc { Box::new(range.rev()) } else { Box::new(range) };
+                for e in keys {
+                    let (k, _) = e?;
+                    if let Some(run) = k.value().get(skip..)
+                        && !visit(run)
+                    {
+                        break;
+                    }
+                }
+            }
+            BuildLookup::Artifact(sum) | BuildLookup::Dependency(sum) => {
+                let index = r.open_table(INDEX)?;
+                let tag = if matches!(l, BuildLookup::Artifact(_)) {
+                    "a"
+                } else {
+                    "e"
+                };
+                let start = format!("{tag}\0{}\0", sum.to_ascii_lowercase());
+                let end = ix::prefix_end(&start);
+                for e in index.range(start.as_str()..end.as_str())? {
+                    let (k, _) = e?;
+                    if !visit(&k.value()[start.len()..]) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn repo_stamp(&self, repo: &str) -> u64 {
@@ -831,6 +1129,8 @@ impl MetaStore for RedbMeta {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -867,5 +1167,202 @@ mod tests {
         assert!(matches!(e, StoreError::Changed(_)), "{e}");
         m.apply(&[rec(Some(b"1")), write(b"2")]).expect("check and set");
         assert_eq!(m.record("k", "x").expect("read").as_deref(), Some(b"2".as_slice()));
+    }
+
+    use crate::storage::TimeField;
+
+    fn file(content: &str, at: i64, props: &[(&str, &[&str])]) -> Item {
+        Item {
+            blob: Some(Digests {
+                sha256: format!("{content:0>64}"),
+                sha1: format!("{content:0>40}"),
+                md5: format!("{content:0>32}"),
+                size: content.len() as u64,
+            }),
+            created: at,
+            modified: at,
+            props: props
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .collect(),
+            ..Item::default()
+        }
+    }
+
+    fn put(repo: &str, path: &str, item: Item) -> Change {
+        Change::Put {
+            repo: repo.into(),
+            path: path.into(),
+            item: Box::new(item),
+        }
+    }
+
+    fn found(m: &RedbMeta, l: Lookup) -> Vec<String> {
+        let mut out = Vec::new();
+        m.lookup(&l, &mut |r, p, _| {
+            out.push(format!("{r}/{p}"));
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    fn name(n: &str) -> Lookup {
+        Lookup::Name {
+            name: n.into(),
+            prefix: false,
+        }
+    }
+
+    fn kv(k: &str, v: &str) -> Lookup {
+        Lookup::Prop {
+            key: k.into(),
+            value: Some(v.into()),
+            prefix: false,
+        }
+    }
+
+    #[test]
+    fn indexes_follow_every_write() {
+        let m = RedbMeta::in_memory().unwrap();
+        m.apply(&[
+            put("r", "a/x.jar", file("aa", 100, &[("team", &["core", "web"])])),
+            put("r", "b/x.jar", file("bb", 200, &[])),
+        ])
+        .unwrap();
+        assert_eq!(found(&m, name("x.jar")), vec!["r/a/x.jar", "r/b/x.jar"]);
+        assert_eq!(found(&m, name("a")), vec!["r/a"], "created parents are indexed");
+        assert_eq!(found(&m, kv("team", "web")), vec!["r/a/x.jar"]);
+        assert_eq!(found(&m, Lookup::Md5(format!("{:0>32}", "bb"))), vec!["r/b/x.jar"]);
+        assert_eq!(found(&m, Lookup::Sha1(format!("{:0>40}", "aa"))), vec!["r/a/x.jar"]);
+        let t = |lo, hi, desc| Lookup::Time {
+            field: TimeField::Created,
+            lo,
+            hi,
+            desc,
+        };
+        // (The parent folders were made at the time of their first file.)
+        assert_eq!(found(&m, t(Some(150), None, false)), vec!["r/b", "r/b/x.jar"]);
+        assert_eq!(
+            found(&m, t(Some(100), Some(199), true)),
+            vec!["r/a/x.jar", "r/a"],
+            "newest first, the upper bound included"
+        );
+        // A property change replaces its entries; a delete removes all.
+        m.apply(&[put("r", "a/x.jar", file("aa", 100, &[("team", &["ops"])]))])
+            .unwrap();
+        assert!(found(&m, kv("team", "web")).is_empty());
+        assert_eq!(found(&m, kv("team", "ops")), vec!["r/a/x.jar"]);
+        m.apply(&[Change::Delete {
+            repo: "r".into(),
+            path: "a/x.jar".into(),
+        }])
+        .unwrap();
+        assert_eq!(found(&m, name("x.jar")), vec!["r/b/x.jar"]);
+        assert!(found(&m, kv("team", "ops")).is_empty());
+        // Downloads move the item in the download-time index.
+        let d = |lo| Lookup::Time {
+            field: TimeField::LastDownloaded,
+            lo: Some(lo),
+            hi: None,
+            desc: false,
+        };
+        let s = |at| Stats {
+            downloads: 1,
+            last_downloaded: at,
+            last_downloaded_by: "u".into(),
+        };
+        m.add_downloads(&[("r".into(), "b/x.jar".into(), s(500))]).unwrap();
+        m.add_downloads(&[("r".into(), "b/x.jar".into(), s(900))]).unwrap();
+        assert_eq!(found(&m, d(800)), vec!["r/b/x.jar"]);
+        assert_eq!(found(&m, d(0)).len(), 1, "the old time is gone");
+        m.delete_repo("r").unwrap();
+        assert!(found(&m, name("x.jar")).is_empty());
+        assert!(found(&m, d(0)).is_empty());
+        // A failed transaction leaves no entries behind.
+        m.apply(&[put("q", "f", file("cc", 1, &[]))]).unwrap();
+        assert!(
+            m.apply(&[
+                put("q", "g", file("dd", 1, &[])),
+                put("q", "f/under", file("ee", 1, &[]))
+            ])
+            .is_err()
+        );
+        assert!(found(&m, name("g")).is_empty());
+    }
+
+    #[test]
+    fn build_runs_are_indexed_by_start_and_checksum() {
+        let m = RedbMeta::in_memory().unwrap();
+        let run = |sha1: &str| {
+            serde_json::to_vec(
+                &serde_json::json!({"buildInfo": {"modules": [{"artifacts": [{"sha1": sha1}],
+                "dependencies": [{"sha1": "d1"}]}]}}),
+            )
+            .unwrap()
+        };
+        let w = |key: &str, v: Option<Vec<u8>>| RecordWrite {
+            kind: RUN_RECORD_KIND,
+            key: key.into(),
+            value: v,
+        };
+        m.apply(&[Change::Record(w("app\u{0}1\u{0}00000000000000000100", Some(run("a1"))))])
+            .unwrap();
+        m.apply_records(&[w("app\u{0}2\u{0}00000000000000000200", Some(run("a2")))])
+            .unwrap();
+        let keys = |l: BuildLookup| {
+            let mut out = Vec::new();
+            m.build_lookup(&l, &mut |k| {
+                out.push(k.replace('\0', "/"));
+                true
+            })
+            .unwrap();
+            out
+        };
+        assert_eq!(
+            keys(BuildLookup::Artifact("A1".into())),
+            vec!["app/1/00000000000000000100"]
+        );
+        assert_eq!(keys(BuildLookup::Dependency("d1".into())).len(), 2);
+        assert_eq!(
+            keys(BuildLookup::Started {
+                lo: Some(150),
+                hi: None,
+                desc: false
+            }),
+            vec!["app/2/00000000000000000200"]
+        );
+        assert_eq!(keys(BuildLookup::Name("app".into())).len(), 2);
+        // Replacing a run drops its old checksums; deleting drops all.
+        m.apply_records(&[w("app\u{0}1\u{0}00000000000000000100", Some(run("b1")))])
+            .unwrap();
+        assert!(keys(BuildLookup::Artifact("a1".into())).is_empty());
+        m.apply_records(&[w("app\u{0}1\u{0}00000000000000000100", None)])
+            .unwrap();
+        assert!(keys(BuildLookup::Artifact("b1".into())).is_empty());
+        assert_eq!(keys(BuildLookup::Dependency("d1".into())).len(), 1);
+    }
+
+    #[test]
+    fn a_database_from_before_the_index_gets_it_built_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.redb");
+        {
+            let m = RedbMeta::open(&path).unwrap();
+            m.apply(&[put("r", "a/x.jar", file("aa", 100, &[("k", &["v"])]))])
+                .unwrap();
+        }
+        {
+            // What an older version left: no index table content, no version marker.
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(INDEX).unwrap().retain(|_, _| false).unwrap();
+            txn.open_table(COUNTERS).unwrap().remove(INDEX_VERSION_KEY).unwrap();
+            txn.commit().unwrap();
+        }
+        let m = RedbMeta::open(&path).unwrap();
+        assert_eq!(found(&m, name("x.jar")), vec!["r/a/x.jar"]);
+        assert_eq!(found(&m, kv("k", "v")), vec!["r/a/x.jar"]);
+        assert_eq!(found(&m, Lookup::Md5(format!("{:0>32}", "aa"))), vec!["r/a/x.jar"]);
     }
 }

@@ -6,13 +6,16 @@
 
 mod blobs;
 pub mod gc;
+mod meta_index;
 mod meta_redb;
 mod model;
 pub mod upload;
 
 pub use blobs::{BlobPin, BlobStore, ByteStream, FsBlobStore, SMALL_BLOB, StagedFile};
 pub use meta_redb::RedbMeta;
-pub use model::{Change, Checksums, Digests, Item, Properties, RepoCounters, Stats, StoreTotals};
+pub use model::{
+    BuildLookup, Change, Checksums, Digests, Item, Lookup, Properties, RepoCounters, Stats, StoreTotals, TimeField,
+};
 
 /// One change of a small record (users, tokens, subscriptions, …): `value` none deletes it.
 #[derive(Debug, Clone)]
@@ -154,6 +157,13 @@ pub trait MetaStore: Send + Sync + 'static {
     fn free_space(&self) -> Option<(u64, u64)> {
         None
     }
+
+    /// Visits the items an index lookup finds (repository, path, item), in the
+    /// index's order, until `visit` answers false. Only `Lookup::All` reads every item.
+    fn lookup(&self, l: &Lookup, visit: &mut dyn FnMut(&str, &str, Item) -> bool) -> Result<(), StoreError>;
+    /// Visits the keys of the build runs a lookup finds (the keys `build` records
+    /// are stored under), in the index's order, until `visit` answers false.
+    fn build_lookup(&self, l: &BuildLookup, visit: &mut dyn FnMut(&str) -> bool) -> Result<(), StoreError>;
 
     /// Per-repository counters (files, folders, bytes).
     fn repo_counters(&self, repo: &str) -> Result<RepoCounters, StoreError>;

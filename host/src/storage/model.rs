@@ -117,3 +117,66 @@ pub struct StoreTotals {
     pub blobs: u64,
     pub blob_bytes: u64,
 }
+
+/// The time fields of items the store keeps ordered indexes of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeField {
+    Created,
+    Modified,
+    LastDownloaded,
+}
+
+/// One index lookup of items (the search engine's access paths). Every variant but
+/// `All` reads an index; none reads the items it does not name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Every item, by repository and path.
+    All,
+    /// Items of one repository whose parent folder is `parent` (`exact`) or starts with it.
+    Repo {
+        repo: String,
+        parent: String,
+        exact: bool,
+    },
+    /// Items named `name`, or whose name starts with it (`prefix`).
+    Name {
+        name: String,
+        prefix: bool,
+    },
+    /// Items with property `key` (any value when `value` is none; a value prefix when `prefix`).
+    Prop {
+        key: String,
+        value: Option<String>,
+        prefix: bool,
+    },
+    /// Files whose bytes have this digest.
+    Sha256(String),
+    Sha1(String),
+    Md5(String),
+    /// Items whose time lies in `lo..=hi`, in time order (`desc`: newest first).
+    Time {
+        field: TimeField,
+        lo: Option<i64>,
+        hi: Option<i64>,
+        desc: bool,
+    },
+}
+
+/// One index lookup of build runs (run keys `name \0 number \0 started`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildLookup {
+    /// Every run.
+    All,
+    /// The runs of one build name.
+    Name(String),
+    /// Runs started in `lo..=hi` (milliseconds), oldest first unless `desc`.
+    Started {
+        lo: Option<i64>,
+        hi: Option<i64>,
+        desc: bool,
+    },
+    /// Runs with a module artifact of this checksum (sha1, sha256 or md5).
+    Artifact(String),
+    /// Runs with a module dependency of this checksum.
+    Dependency(String),
+}

@@ -283,6 +283,13 @@ fn put_artifact(req: &Request, path: &str, matrix: &[(String, Vec<String>)]) -> 
             )));
         }
     }
+    // The coordinates as properties: the host's GAVC and latestVersion searches are
+    // index queries over them.
+    let mut props = matrix.to_vec();
+    if let Some(co) = &coords {
+        props.extend(co.properties());
+    }
+    let matrix = props.as_slice();
     let stored = match &req.upload {
         Some(_) => repository::commit_upload(path, 0, None, matrix)?,
         None => {
