@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 
 #[derive(Parser)]
 #[command(name = "binyard", version, about = "A universal binary repository manager")]
@@ -37,13 +37,6 @@ enum Command {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     match cli.command {
         Command::Serve {
             config,
@@ -58,6 +51,7 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            init_logging(cfg.log.format);
             if let Some(l) = listen {
                 cfg.server.listen = l;
             }
@@ -82,5 +76,19 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// Logs to stderr at `RUST_LOG` (default `info`), as text or one JSON object a line.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => fmt.init(),
+        // Fields at the top level, so `jq .status` works on a request line.
+        LogFormat::Json => fmt.json().flatten_event(true).with_current_span(false).init(),
     }
 }

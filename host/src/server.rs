@@ -27,6 +27,9 @@ pub struct AppState {
     pub plugins: Arc<Plugins>,
     pub deliveries: Arc<Deliveries>,
     pub builds: Arc<Builds>,
+    /// Web UI sessions.
+    pub sessions: crate::auth::sessions::Sessions,
+    pub readiness: crate::observe::Readiness,
 }
 
 /// Download counts buffered in memory and written every few seconds: counting
@@ -44,6 +47,7 @@ impl DownloadStats {
         s.downloads += 1;
         s.last_downloaded = crate::clock::now_ms();
         s.last_downloaded_by = by.to_string();
+        crate::observe::downloaded(repo);
     }
 
     /// Stored statistics plus what is still buffered.
@@ -120,6 +124,7 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         crate::retention::policies::put(meta.as_ref(), &p)
             .map_err(|e| anyhow::anyhow!("retention policy '{}': {e}", c.key))?;
     }
+    let config_ui_minutes = config.ui.session_minutes;
     Ok(Arc::new(AppState {
         config,
         meta,
@@ -131,14 +136,23 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         downloads: DownloadStats::default(),
         plugins,
         deliveries,
+        sessions: crate::auth::sessions::Sessions::new(Duration::from_secs(
+            config_ui_minutes.saturating_mul(60),
+        )),
+        readiness: Default::default(),
     }))
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.server.listen;
+    crate::observe::install();
     let state = open_state(config)?;
     state.plugins.scan_folder().await;
+    state.readiness.set_plugins_loaded();
+    if let Some(addr) = state.config.metrics.listen {
+        crate::http::observe::spawn_metrics_listener(state.clone(), addr).await?;
+    }
     state.plugins.spawn_watcher();
     spawn_background(state.clone());
     crate::retention::spawn_schedule(state.clone());

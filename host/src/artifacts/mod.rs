@@ -195,6 +195,7 @@ impl Artifacts {
             Ok(meta.apply(&changes)?)
         })
         .await?;
+        crate::observe::deployed(&d.repo.key);
         Ok(item)
     }
 
