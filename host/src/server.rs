@@ -93,11 +93,14 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         &data.join("security"),
     )?);
     let default_password = auth.bootstrap(&config.security.initial_admin_password)?;
-    if default_password {
+    // The banner is for people reading a terminal; a JSON log gets the warning line alone.
+    if default_password && config.log.format == crate::config::LogFormat::Text {
         let bar = "!".repeat(78);
         eprintln!(
             "{bar}\n!! WARNING: the user 'admin' still has the default password 'password'.\n!! Anyone who can reach this server can administer it: change the password now.\n{bar}"
         );
+    }
+    if default_password {
         tracing::warn!("the admin user still has the default password");
     }
     let plugins = Arc::new(Plugins::new(config.plugins.clone(), data)?);

@@ -67,7 +67,7 @@ fn metrics_count_the_requests_made_by_status() {
     assert_eq!(s.anon(Method::GET, "/no/such/route").send().unwrap().status(), 404);
 
     let m = scrape(&s);
-    let route = ("route", "/artifactory/{*rest}");
+    let route = ("route", "/artifactory/*rest");
     let count = |method: &str, status: &str| {
         value(
             &m,
@@ -89,7 +89,7 @@ fn metrics_count_the_requests_made_by_status() {
         .iter()
         .find(|x| {
             x.metric == "binyard_http_request_duration_seconds"
-                && x.labels.get("route") == Some("/artifactory/{*rest}")
+                && x.labels.get("route") == Some("/artifactory/*rest")
                 && x.labels.get("method") == Some("GET")
         })
         .expect("latency histogram");

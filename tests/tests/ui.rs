@@ -211,7 +211,8 @@ fn the_pages_work_in_a_browser() {
     }
 
     let plugins = plugin_folder(&["jfrog", "retention_keep_last"]);
-    let s = Server::start_full(Options::default(), plugins.path(), "");
+    // No folder watcher: the plugin page's install and hot swap are the only changes.
+    let s = Server::start_full(Options::default(), plugins.path(), "watch_interval_ms = 0");
     // What the pages will show: a repository the reader may read and one they may not,
     // two runs of a build, a retention policy, a webhook receiver.
     s.create_local_repo("team-docs", "generic");

@@ -125,6 +125,7 @@ pub fn router(state: State) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(ui::no_basic_prompt))
         .layer(axum::middleware::from_fn(observe::around))
         .with_state(state)
 }

@@ -48,6 +48,12 @@ fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| crate::auth::random_secret(12))
 }
 
+/// A route template as a label: `{key}` → `:key`, `{*rest}` → `*rest` (braces in
+/// label values trip some text-format parsers).
+fn route_label(template: &str) -> String {
+    template.replace("{*", "*").replace('{', ":").replace('}', "")
+}
+
 /// Methods as metric labels: the standard ones, anything else as `OTHER` (bounded).
 fn method_label(m: &axum::http::Method) -> &'static str {
     use axum::http::Method;
@@ -71,7 +77,7 @@ pub async fn around(mut req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+        .map_or_else(|| "unmatched".to_string(), |m| route_label(m.as_str()));
     let method = method_label(req.method());
     let path = req.uri().path().to_string();
     let user = RequestUser::default();
@@ -189,4 +195,28 @@ pub async fn spawn_metrics_listener(state: State, addr: std::net::SocketAddr) ->
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_labels_have_no_braces() {
+        assert_eq!(route_label("/artifactory/{*rest}"), "/artifactory/*rest");
+        assert_eq!(
+            route_label("/artifactory/api/build/{name}/{number}"),
+            "/artifactory/api/build/:name/:number"
+        );
+    }
+
+    #[test]
+    fn request_ids_are_kept_only_when_plain() {
+        let mut h = HeaderMap::new();
+        h.insert(REQUEST_ID, HeaderValue::from_static("abc-1.2_3"));
+        assert_eq!(request_id(&h), "abc-1.2_3");
+        h.insert(REQUEST_ID, HeaderValue::from_static("bad id;x"));
+        assert_ne!(request_id(&h), "bad id;x");
+        assert_eq!(request_id(&HeaderMap::new()).len(), 24);
+    }
 }

@@ -24,6 +24,23 @@ pub const COOKIE: &str = "binyard_session";
 /// The header a state-changing call made with the cookie must carry.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+/// The header the UI's own calls carry (`X-Requested-With: binyard-ui`).
+const UI_CALL: &str = "x-requested-with";
+
+/// Middleware: a 401 to one of the UI's calls has no `WWW-Authenticate: Basic`
+/// challenge, which would make the browser prompt for a password over the page.
+pub async fn no_basic_prompt(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let from_ui = req
+        .headers()
+        .get(UI_CALL)
+        .is_some_and(|v| v.as_bytes() == b"binyard-ui");
+    let mut res = next.run(req).await;
+    if from_ui {
+        res.headers_mut().remove(header::WWW_AUTHENTICATE);
+    }
+    res
+}
+
 /// `GET /` → `/ui/`.
 pub async fn root() -> Redirect {
     Redirect::to("/ui/")

@@ -24,7 +24,8 @@ async function fail(res) {
 
 /** fetch with the cookie and CSRF token; answers the Response (throws on non-2xx). */
 export async function call(method, path, { body, json, headers = {}, allow = [] } = {}) {
-  const h = { ...headers };
+  // Marks the UI's calls: their 401s then carry no Basic challenge (no browser password prompt).
+  const h = { 'X-Requested-With': 'binyard-ui', ...headers };
   if (method !== 'GET' && method !== 'HEAD' && csrf) h['X-CSRF-Token'] = csrf;
   if (json !== undefined) { h['Content-Type'] = 'application/json'; body = JSON.stringify(json); }
   const res = await fetch(path, { method, headers: h, body, credentials: 'same-origin' });

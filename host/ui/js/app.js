@@ -47,10 +47,12 @@ async function logout() {
   location.hash = '#/login';
 }
 
-/** Re-reads the session (after a login) and shows the current route. */
-export async function refresh() {
+/** Re-reads the session (after a login), then shows `hash` or the current route. */
+export async function refresh(hash) {
   await loadSession();
-  await route();
+  // The session is known before the route changes: the hashchange handler reads it.
+  if (hash && location.hash !== hash) location.hash = hash;
+  else await route();
 }
 
 async function route() {

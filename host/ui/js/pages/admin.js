@@ -116,7 +116,7 @@ const PAGES = {
     mount(body,
       table(['Id', 'Subject', 'Scope', 'Description', 'Issued', 'Expires', ''], (v.tokens || []).map((t) => [h('td', { class: 'mono wrap' }, t.token_id), h('td', { class: 'wrap' }, t.subject), h('td', { class: 'wrap' }, t.scope), t.description || '',
         when((t.issued_at || 0) * 1000), t.expiry ? when(t.expiry * 1000) : 'never',
-        h('button', { class: 'danger', onclick: async () => { if (confirm('Revoke this token?')) { await call('DELETE', `/access/api/v1/tokens/${enc(t.token_id)}`); await again(); } } }, 'Revoke')])), 'No tokens.'),
+        h('button', { class: 'danger', onclick: async () => { if (confirm('Revoke this token?')) { await call('DELETE', `/access/api/v1/tokens/${enc(t.token_id)}`); await again(); } } }, 'Revoke')]), 'No tokens.'),
       h('h2', {}, 'New token'),
       form({ id: 'token-form' }, [field('For user', 'username', { required: true }), field('Scope', 'scope', { value: 'applied-permissions/user' }),
         field('Expires in (seconds; empty: the default, 0: never)', 'expires_in', { type: 'number', min: 0 }), field('Description', 'description'), submit('Create token')],
@@ -218,7 +218,10 @@ const PAGES = {
 async function repoForm(body, existing) {
   const isNew = !existing;
   const rclass = h('select', { name: 'rclass', id: 'f-rclass', disabled: !isNew }, ['local', 'remote', 'virtual'].map((c) => h('option', { value: c, selected: existing && existing.rclass === c }, c)));
-  const types = ['generic', 'maven', 'npm', 'pypi', 'docker', 'go', 'nuget'];
+  // The package types this server serves: generic, and those of the loaded plugins.
+  const plugins = await getJson('/artifactory/api/plugins');
+  const types = ['generic', ...new Set(plugins.map((p) => p.packageType).filter(Boolean))];
+  if (existing && !types.includes(existing.packageType)) types.push(existing.packageType);
   const pkg = h('select', { name: 'packageType', id: 'f-packageType', disabled: !isNew }, types.map((t) => h('option', { value: t, selected: existing && existing.packageType === t }, t)));
   const f = form({ id: 'repo-form' }, [
     field('Key', 'key', { required: true, value: existing ? existing.key : '', readonly: !isNew }),

@@ -13,8 +13,7 @@ export async function render(main, { session, refresh }) {
     try {
       const s = await send('POST', '/ui/api/login', { json: { username: user.value, password: pass.value } });
       setCsrf(s.csrfToken);
-      location.hash = '#/';
-      await refresh();
+      await refresh('#/');
     } catch (e) {
       mount(msg, errorBox(e));
     }
