@@ -139,9 +139,7 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         downloads: DownloadStats::default(),
         plugins,
         deliveries,
-        sessions: crate::auth::sessions::Sessions::new(Duration::from_secs(
-            config_ui_minutes.saturating_mul(60),
-        )),
+        sessions: crate::auth::sessions::Sessions::new(Duration::from_secs(config_ui_minutes.saturating_mul(60))),
         readiness: Default::default(),
     }))
 }

@@ -63,7 +63,13 @@ fn metrics_count_the_requests_made_by_status() {
         let r = s.admin(Method::GET, "/artifactory/libs/a/missing.bin").send().unwrap();
         assert_eq!(r.status(), 404);
     }
-    assert_eq!(s.anon(Method::GET, "/artifactory/libs/a/file.bin").send().unwrap().status(), 401);
+    assert_eq!(
+        s.anon(Method::GET, "/artifactory/libs/a/file.bin")
+            .send()
+            .unwrap()
+            .status(),
+        401
+    );
     assert_eq!(s.anon(Method::GET, "/no/such/route").send().unwrap().status(), 404);
 
     let m = scrape(&s);
@@ -80,7 +86,11 @@ fn metrics_count_the_requests_made_by_status() {
     assert_eq!(count("GET", "404"), 2.0);
     assert_eq!(count("GET", "401"), 1.0);
     assert_eq!(
-        value(&m, "binyard_http_requests_total", &[("route", "unmatched"), ("status", "404")]),
+        value(
+            &m,
+            "binyard_http_requests_total",
+            &[("route", "unmatched"), ("status", "404")]
+        ),
         1.0
     );
     // The latency histogram saw every request of the route.
@@ -100,7 +110,10 @@ fn metrics_count_the_requests_made_by_status() {
         }
         v => panic!("not a histogram: {v:?}"),
     }
-    assert_eq!(value(&m, "binyard_repository_downloads_total", &[("repo", "libs")]), 3.0);
+    assert_eq!(
+        value(&m, "binyard_repository_downloads_total", &[("repo", "libs")]),
+        3.0
+    );
     assert_eq!(value(&m, "binyard_repository_deploys_total", &[("repo", "libs")]), 1.0);
     assert_eq!(value(&m, "binyard_repository_files", &[("repo", "libs")]), 1.0);
     assert_eq!(value(&m, "binyard_repository_bytes", &[("repo", "libs")]), 1000.0);
@@ -111,7 +124,10 @@ fn metrics_count_the_requests_made_by_status() {
     // GC runs are counted.
     let before = value(&m, "binyard_gc_runs_total", &[]);
     assert_eq!(
-        s.admin(Method::POST, "/artifactory/api/system/storage/gc").send().unwrap().status(),
+        s.admin(Method::POST, "/artifactory/api/system/storage/gc")
+            .send()
+            .unwrap()
+            .status(),
         200
     );
     assert_eq!(value(&scrape(&s), "binyard_gc_runs_total", &[]), before + 1.0);
@@ -120,7 +136,10 @@ fn metrics_count_the_requests_made_by_status() {
     assert_eq!(s.anon(Method::GET, "/metrics").send().unwrap().status(), 401);
     s.create_user("reader", "reader-pw-1", &[]);
     assert_eq!(
-        s.user("reader", "reader-pw-1", Method::GET, "/metrics").send().unwrap().status(),
+        s.user("reader", "reader-pw-1", Method::GET, "/metrics")
+            .send()
+            .unwrap()
+            .status(),
         403
     );
     let r = client()
@@ -144,7 +163,13 @@ fn metrics_on_their_own_address_need_no_credentials() {
     let s = Server::start_with(Options {
         extra_config: format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
     });
-    assert_eq!(s.anon(Method::GET, "/artifactory/api/system/ping").send().unwrap().status(), 200);
+    assert_eq!(
+        s.anon(Method::GET, "/artifactory/api/system/ping")
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
     let r = client().get(format!("http://127.0.0.1:{port}/metrics")).send().unwrap();
     assert_eq!(r.status(), 200);
     let m = parse(&r.text().unwrap());
@@ -229,8 +254,8 @@ fn request_line(l: &Logged, id: &str) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         for line in l.lines.lock().unwrap().iter() {
-            let v: serde_json::Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line}"));
+            let v: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line}"));
             if v["request_id"] == id {
                 return v;
             }
@@ -246,7 +271,10 @@ fn json_log_has_one_line_per_request_with_its_id() {
     let c = client();
     // A client's own id is kept and answered back.
     let r = c
-        .get(format!("{}/artifactory/api/repositories?secret=query-not-logged", l.base))
+        .get(format!(
+            "{}/artifactory/api/repositories?secret=query-not-logged",
+            l.base
+        ))
         .basic_auth("admin", Some("password"))
         .header("X-Request-Id", "client-id-42")
         .send()
@@ -263,19 +291,30 @@ fn json_log_has_one_line_per_request_with_its_id() {
     assert!(v["level"].is_string() && v["timestamp"].is_string(), "{v}");
 
     // Otherwise the server makes one, different for each request; anonymous and
-    // refused requests are logged too.
+    // refused requests are logged too (bad credentials: no user, `-`).
     let ids: Vec<String> = (0..3)
         .map(|_| {
-            let r = c.get(format!("{}/artifactory/api/repositories", l.base)).send().unwrap();
+            let r = c
+                .get(format!("{}/artifactory/api/repositories", l.base))
+                .send()
+                .unwrap();
             assert_eq!(r.status(), 401);
             r.headers()["x-request-id"].to_str().unwrap().to_string()
         })
         .collect();
     assert!(ids[0] != ids[1] && ids[1] != ids[2], "{ids:?}");
+    let r = c
+        .get(format!("{}/artifactory/api/repositories", l.base))
+        .basic_auth("admin", Some("wrong-password"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let v = request_line(&l, r.headers()["x-request-id"].to_str().unwrap());
+    assert_eq!(v["user"], "-");
     for id in &ids {
         let v = request_line(&l, id);
         assert_eq!(v["status"], 401);
-        assert_eq!(v["user"], "-");
+        assert_eq!(v["user"], "anonymous");
     }
     // One line per request, and every line of the log is JSON.
     let all = l.lines.lock().unwrap().clone();
@@ -323,7 +362,13 @@ fn large_folders_are_listed_a_page_at_a_time() {
             .unwrap();
         assert_eq!(r.status(), 201);
     }
-    let page = |q: &str| json(s.admin(Method::GET, &format!("/artifactory/api/storage/big/dir?{q}")).send().unwrap());
+    let page = |q: &str| {
+        json(
+            s.admin(Method::GET, &format!("/artifactory/api/storage/big/dir?{q}"))
+                .send()
+                .unwrap(),
+        )
+    };
     let p1 = page("limit=100");
     let names = |p: &serde_json::Value| -> Vec<String> {
         p["children"]
@@ -349,7 +394,9 @@ fn large_folders_are_listed_a_page_at_a_time() {
     assert_eq!(names(&page("")).len(), 250);
     for bad in ["limit=0", "limit=1001", "limit=ten"] {
         let msg = expect_error(
-            s.admin(Method::GET, &format!("/artifactory/api/storage/big/dir?{bad}")).send().unwrap(),
+            s.admin(Method::GET, &format!("/artifactory/api/storage/big/dir?{bad}"))
+                .send()
+                .unwrap(),
             400,
         );
         assert!(msg.contains("limit"), "{msg}");
@@ -365,13 +412,20 @@ fn large_folders_are_listed_a_page_at_a_time() {
     s.create_user("few", "few-pw-1", &[]);
     let r = s
         .admin(Method::PUT, "/artifactory/api/v2/security/permissions/few-only")
-        .json(&json!({"name": "few-only", "repo": {"repositories": ["big"], "include-patterns": ["dir/f2*"],
-            "actions": {"users": {"few": ["read"]}}}}))
+        .json(
+            &json!({"name": "few-only", "repo": {"repositories": ["big"], "include-patterns": ["dir/f2*"],
+            "actions": {"users": {"few": ["read"]}}}}),
+        )
         .send()
         .unwrap();
     assert!(r.status().is_success(), "{}", r.text().unwrap());
     let r = s
-        .user("few", "few-pw-1", Method::GET, "/artifactory/api/storage/big/dir?limit=20")
+        .user(
+            "few",
+            "few-pw-1",
+            Method::GET,
+            "/artifactory/api/storage/big/dir?limit=20",
+        )
         .send()
         .unwrap();
     let v = json(r);

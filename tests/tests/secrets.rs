@@ -119,14 +119,7 @@ fn check_secrets(log_format: &str) {
         .unwrap();
     assert_eq!(r.status(), 200);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    let session_id = cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_string();
+    let session_id = cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
     let csrf = json(r)["csrfToken"].as_str().unwrap().to_string();
     let r = c
         .get(format!("{base}/ui/api/session"))

@@ -42,7 +42,12 @@ fn root_redirects_and_the_files_are_embedded() {
     let r = s.anon(Method::GET, "/ui/").send().unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
     assert!(r.text().unwrap().contains("/ui/js/app.js"));
     let r = s.anon(Method::GET, "/ui/js/app.js").send().unwrap();
     assert_eq!(r.status(), 200);
@@ -67,7 +72,13 @@ fn sessions_need_the_csrf_token_for_changes_and_end_at_logout() {
     assert_eq!(v["admin"], false);
     assert_eq!(v["csrfToken"], csrf.as_str());
     // Reads need no token.
-    assert_eq!(with(Method::GET, "/artifactory/api/repositories").send().unwrap().status(), 200);
+    assert_eq!(
+        with(Method::GET, "/artifactory/api/repositories")
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
 
     // An admin session: a change without the token (or with a wrong one) is refused
     // and changes nothing; with it, it is made.
@@ -96,7 +107,10 @@ fn sessions_need_the_csrf_token_for_changes_and_end_at_logout() {
     }
     assert!(put(Some(&admin_csrf)).status().is_success());
     assert_eq!(
-        s.admin(Method::GET, "/artifactory/api/repositories/by-cookie").send().unwrap().status(),
+        s.admin(Method::GET, "/artifactory/api/repositories/by-cookie")
+            .send()
+            .unwrap()
+            .status(),
         200
     );
     // Explicit credentials ignore the cookie (and need no CSRF token).
@@ -110,12 +124,21 @@ fn sessions_need_the_csrf_token_for_changes_and_end_at_logout() {
 
     // Logout needs the token too, then the session is gone.
     assert_eq!(with(Method::POST, "/ui/api/logout").send().unwrap().status(), 403);
-    let r = with(Method::POST, "/ui/api/logout").header("X-CSRF-Token", &csrf).send().unwrap();
+    let r = with(Method::POST, "/ui/api/logout")
+        .header("X-CSRF-Token", &csrf)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 204);
     assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
     let v = json(with(Method::GET, "/ui/api/session").send().unwrap());
     assert!(v["user"].is_null(), "{v}");
-    assert_eq!(with(Method::GET, "/artifactory/api/repositories").send().unwrap().status(), 401);
+    assert_eq!(
+        with(Method::GET, "/artifactory/api/repositories")
+            .send()
+            .unwrap()
+            .status(),
+        401
+    );
 
     // Logins are JSON only (a cross-site form cannot post one).
     let r = client()
@@ -141,7 +164,10 @@ fn ui_logins_count_towards_the_lockout() {
     assert_eq!(st, 401);
     assert!(body.contains("locked"), "{body}");
     // The REST API sees the same lock.
-    let r = s.user("bob", "bob-pw-1", Method::GET, "/artifactory/api/repositories").send().unwrap();
+    let r = s
+        .user("bob", "bob-pw-1", Method::GET, "/artifactory/api/repositories")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 401);
 }
 
@@ -225,13 +251,25 @@ fn the_pages_work_in_a_browser() {
     s.create_user("reader", "reader-pw-1", &[]);
     let r = s
         .admin(Method::PUT, "/artifactory/api/v2/security/permissions/reader-docs")
-        .json(&json!({"name": "reader-docs", "repo": {"repositories": ["team-docs"], "include-patterns": ["**"],
-            "actions": {"users": {"reader": ["read"]}}}}))
+        .json(
+            &json!({"name": "reader-docs", "repo": {"repositories": ["team-docs"], "include-patterns": ["**"],
+            "actions": {"users": {"reader": ["read"]}}}}),
+        )
         .send()
         .unwrap();
     assert!(r.status().is_success(), "{}", r.text().unwrap());
-    publish_build(&s, "team-docs", "1", &[("app-1.jar", b"jar one"), ("common.jar", b"common")]);
-    publish_build(&s, "team-docs", "2", &[("app-2.jar", b"jar two"), ("common.jar", b"common")]);
+    publish_build(
+        &s,
+        "team-docs",
+        "1",
+        &[("app-1.jar", b"jar one"), ("common.jar", b"common")],
+    );
+    publish_build(
+        &s,
+        "team-docs",
+        "2",
+        &[("app-2.jar", b"jar two"), ("common.jar", b"common")],
+    );
     let r = s
         .admin(Method::PUT, "/artifactory/api/retention/policies/ui-keep")
         .json(&json!({"plugin": "retention_keep_last", "repositories": ["team-docs"], "config": {"keep": 1}}))
@@ -274,9 +312,19 @@ fn the_pages_work_in_a_browser() {
     assert!(log.contains("all UI steps passed"), "{log}");
 
     // What the browser did is real: the server holds it.
-    let r = s.admin(Method::GET, "/artifactory/api/storage/ui-local/docs/hello-ui.txt?properties=team").send().unwrap();
+    let r = s
+        .admin(
+            Method::GET,
+            "/artifactory/api/storage/ui-local/docs/hello-ui.txt?properties=team",
+        )
+        .send()
+        .unwrap();
     assert_eq!(json(r)["properties"]["team"], json!(["blue"]));
-    let v: Value = json(s.admin(Method::GET, "/artifactory/api/repositories/ui-remote").send().unwrap());
+    let v: Value = json(
+        s.admin(Method::GET, "/artifactory/api/repositories/ui-remote")
+            .send()
+            .unwrap(),
+    );
     assert_eq!(v["rclass"], "remote");
     let p = json(s.admin(Method::GET, "/artifactory/api/plugins/ui-echo").send().unwrap());
     assert_eq!(p["sha256"], sha256_hex(&plugin_wasm("test_echo_v2")));
@@ -289,7 +337,15 @@ fn the_pages_work_in_a_browser() {
         .unwrap();
     assert_eq!(r.status(), 200, "the token made in the UI works");
     let _ = std::fs::remove_file(root.join("../target/ui-token.txt"));
-    for name in ["login", "repositories", "tree", "artifact", "build-diff", "admin-plugins", "phone-repositories"] {
+    for name in [
+        "login",
+        "repositories",
+        "tree",
+        "artifact",
+        "build-diff",
+        "admin-plugins",
+        "phone-repositories",
+    ] {
         assert!(shots.join(format!("{name}.png")).exists(), "screenshot {name}");
     }
 }

@@ -41,7 +41,11 @@ fn main() -> anyhow::Result<()> {
                             return Ok(());
                         }
                         let r = server
-                            .admin(&c, reqwest::Method::PUT, &format!("/artifactory/big/folder/file-{i:06}.txt"))
+                            .admin(
+                                &c,
+                                reqwest::Method::PUT,
+                                &format!("/artifactory/big/folder/file-{i:06}.txt"),
+                            )
                             .body(format!("file {i}\n"))
                             .send()?;
                         ensure!(r.status().as_u16() == 201, "deploy {i}: {}", r.status());
@@ -54,7 +58,10 @@ fn main() -> anyhow::Result<()> {
         }
         Ok(())
     })?;
-    println!("deployed {FILES} files into one folder in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "deployed {FILES} files into one folder in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let time = |path: &str, rounds: usize| -> anyhow::Result<(Vec<Duration>, usize)> {
         let mut d = Vec::new();

@@ -50,7 +50,9 @@ impl Sessions {
     /// The live session with this id.
     pub fn get(&self, id: &str) -> Option<Session> {
         let all = self.by_digest.lock().unwrap_or_else(|e| e.into_inner());
-        all.get(&secret_digest(id)).filter(|s| s.expires > Instant::now()).cloned()
+        all.get(&secret_digest(id))
+            .filter(|s| s.expires > Instant::now())
+            .cloned()
     }
 
     /// Ends a session (logout).

@@ -40,9 +40,7 @@ fn request_id(headers: &HeaderMap) -> String {
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 128
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         })
         .map(str::to_string)
         .unwrap_or_else(|| crate::auth::random_secret(12))
@@ -146,10 +144,9 @@ pub async fn metrics(Axs(state): Axs<State>, parts: axum::http::request::Parts) 
     let token_ok = !token.is_empty() && bearer.is_some_and(|b| constant_time_eq(b.as_bytes(), token.as_bytes()));
     if !token_ok {
         let mut parts = parts;
-        let caller = <crate::auth::Caller as axum::extract::FromRequestParts<State>>::from_request_parts(
-            &mut parts, &state,
-        )
-        .await?;
+        let caller =
+            <crate::auth::Caller as axum::extract::FromRequestParts<State>>::from_request_parts(&mut parts, &state)
+                .await?;
         state.auth.require_admin(&caller)?;
     }
     Ok(render(&state).await)

@@ -219,7 +219,11 @@ fn folder_page(
                 break;
             }
             after = Some(name.clone());
-            let child = if path.is_empty() { name.clone() } else { format!("{path}/{name}") };
+            let child = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}/{name}")
+            };
             if state.auth.can_see(caller, repo, &child, i.folder) {
                 page.push((name, i));
             }

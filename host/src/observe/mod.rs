@@ -44,7 +44,8 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 pub fn request(route: &str, method: &str, status: u16, latency: Duration) {
     let (route, method) = (route.to_string(), method.to_string());
     counter!("binyard_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.to_string()).increment(1);
-    histogram!("binyard_http_request_duration_seconds", "route" => route, "method" => method).record(latency.as_secs_f64());
+    histogram!("binyard_http_request_duration_seconds", "route" => route, "method" => method)
+        .record(latency.as_secs_f64());
 }
 
 /// Request body bytes read.
@@ -169,7 +170,11 @@ mod tests {
     fn the_writability_probe_fails_where_nothing_can_be_written() {
         let dir = tempfile::tempdir().expect("temp dir");
         probe_writable(dir.path()).expect("a writable folder");
-        assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0, "nothing left behind");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("list").count(),
+            0,
+            "nothing left behind"
+        );
         // A file where the data folder should be: nothing can be created in it.
         let file = dir.path().join("not-a-folder");
         std::fs::write(&file, b"x").expect("write");
