@@ -59,9 +59,11 @@ pub fn summary(mut d: Vec<Duration>) -> (f64, f64, f64, f64) {
     (at(0.5), at(0.9), at(0.99), mean)
 }
 
-/// `target/release/binyard`, which must have been built.
+/// `target/release/binyard`, which must have been built (`BINYARD_BIN` names another).
 pub fn release_binary() -> anyhow::Result<PathBuf> {
-    let bin = root().join("target/release/binyard");
+    let bin = std::env::var_os("BINYARD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/release/binyard"));
     ensure!(
         bin.exists(),
         "{} missing: cargo build --release -p binyard",

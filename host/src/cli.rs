@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 
 #[derive(Parser)]
 #[command(name = "binyard", version, about = "A universal binary repository manager")]
@@ -49,15 +49,6 @@ enum Command {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal: log files and collectors get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     match cli.command {
         Command::UnlockUser { config, data_dir, name } => unlock_user(&config, data_dir, &name),
         Command::Serve {
@@ -73,6 +64,7 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            init_logging(cfg.log.format);
             if let Some(l) = listen {
                 cfg.server.listen = l;
             }
@@ -126,5 +118,21 @@ fn unlock_user(config: &std::path::Path, data_dir: Option<PathBuf>, name: &str) 
             eprintln!("binyard: cannot write the unlock request in {}: {e}", dir.display());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs to stderr at `RUST_LOG` (default `info`), as text or one JSON object a line.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal: log files and collectors get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Text => fmt.init(),
+        // Fields at the top level, so `jq .status` works on a request line.
+        LogFormat::Json => fmt.json().flatten_event(true).with_current_span(false).init(),
     }
 }

@@ -19,6 +19,51 @@ pub struct Config {
     pub events: EventsConfig,
     pub retention: RetentionConfig,
     pub search: SearchConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
+    pub ui: UiConfig,
+}
+
+/// `[metrics]`: who may scrape `GET /metrics`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A bearer token that may scrape besides admins (empty: admins only).
+    pub token: String,
+    /// A second address serving only `/metrics`, without authentication (none: off).
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[ui]`: the web UI at `/ui/`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// Minutes a UI session lasts after its login.
+    pub session_minutes: u64,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig { session_minutes: 480 }
+    }
 }
 
 /// `[server]`
@@ -364,6 +409,9 @@ mod tests {
         assert_eq!(c.storage.data_dir, PathBuf::from("./data"));
         assert!(!c.security.anonymous_access);
         assert_eq!(c.plugins.limits_for("any"), PluginLimits::default());
+        assert_eq!(c.log.format, LogFormat::Text);
+        assert!(c.metrics.token.is_empty() && c.metrics.listen.is_none());
+        assert_eq!(c.ui.session_minutes, 480);
     }
 
     #[test]
@@ -374,5 +422,9 @@ mod tests {
         assert!(err.contains("nosuch"), "{err}");
         let err = Config::parse("[plugins.limits.npm]\ndeadline = 3\n").unwrap_err();
         assert!(err.contains("deadline"), "{err}");
+        let err = Config::parse("[metrics]\ntoken = \"x\"\nlisten_addr = \"1\"\n").unwrap_err();
+        assert!(err.contains("listen_addr"), "{err}");
+        let err = Config::parse("[log]\nformat = \"xml\"\n").unwrap_err();
+        assert!(err.contains("xml"), "{err}");
     }
 }

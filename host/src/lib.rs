@@ -4,7 +4,8 @@
 //! garbage collection), `repos/` (repository configuration), `artifacts/` (deploy,
 //! download, copy, move, properties), `auth/` (users, credentials, permissions),
 //! `events/` (the outbox, webhook subscriptions and their delivery), `builds/`
-//! (build-info, promotion), `retention/` (retention policies run by plugins).
+//! (build-info, promotion), `retention/` (retention policies run by plugins),
+//! `observe/` (metrics and readiness for operators).
 
 pub mod artifacts;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod observe;
 pub mod plugins;
 pub mod repos;
 pub mod retention;

@@ -28,6 +28,9 @@ pub struct AppState {
     pub deliveries: Arc<Deliveries>,
     pub builds: Arc<Builds>,
     pub search: Arc<crate::search::Search>,
+    /// Web UI sessions.
+    pub sessions: crate::auth::sessions::Sessions,
+    pub readiness: crate::observe::Readiness,
 }
 
 /// Download counts buffered in memory and written every few seconds: counting
@@ -45,6 +48,7 @@ impl DownloadStats {
         s.downloads += 1;
         s.last_downloaded = crate::clock::now_ms();
         s.last_downloaded_by = by.to_string();
+        crate::observe::downloaded(repo);
     }
 
     /// Stored statistics plus what is still buffered.
@@ -90,11 +94,14 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         &data.join("security"),
     )?);
     let default_password = auth.bootstrap(&config.security.initial_admin_password)?;
-    if default_password {
+    // The banner is for people reading a terminal; a JSON log gets the warning line alone.
+    if default_password && config.log.format == crate::config::LogFormat::Text {
         let bar = "!".repeat(78);
         eprintln!(
             "{bar}\n!! WARNING: the user 'admin' still has the default password 'password'.\n!! Anyone who can reach this server can administer it: change the password now.\n{bar}"
         );
+    }
+    if default_password {
         tracing::warn!("the admin user still has the default password");
     }
     let plugins = Arc::new(Plugins::new(config.plugins.clone(), data)?);
@@ -122,6 +129,7 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
             .map_err(|e| anyhow::anyhow!("retention policy '{}': {e}", c.key))?;
     }
     let search = Arc::new(crate::search::Search::new(meta.clone(), config.search.clone()));
+    let config_ui_minutes = config.ui.session_minutes;
     Ok(Arc::new(AppState {
         search,
         config,
@@ -134,14 +142,21 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         downloads: DownloadStats::default(),
         plugins,
         deliveries,
+        sessions: crate::auth::sessions::Sessions::new(Duration::from_secs(config_ui_minutes.saturating_mul(60))),
+        readiness: Default::default(),
     }))
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.server.listen;
+    crate::observe::install();
     let state = open_state(config)?;
     state.plugins.scan_folder().await;
+    state.readiness.set_plugins_loaded();
+    if let Some(addr) = state.config.metrics.listen {
+        crate::http::observe::spawn_metrics_listener(state.clone(), addr).await?;
+    }
     state.plugins.spawn_watcher();
     spawn_background(state.clone());
     crate::retention::spawn_schedule(state.clone());

@@ -27,13 +27,23 @@ fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 
 #[test]
 fn secrets_stay_out_of_logs_answers_and_the_data_folder() {
+    check_secrets("text");
+}
+
+/// The JSON log has a line per request (method, path, user…): none holds a secret.
+#[test]
+fn secrets_stay_out_of_json_logs() {
+    check_secrets("json");
+}
+
+fn check_secrets(log_format: &str) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let cfg = dir.path().join("config.toml");
     std::fs::write(
         &cfg,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[plugins]\ndir = \"{}\"\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[plugins]\ndir = \"{}\"\n[log]\nformat = \"{log_format}\"\n",
             data.display(),
             dir.path().join("plugins").display()
         ),
@@ -101,6 +111,22 @@ fn secrets_stay_out_of_logs_answers_and_the_data_folder() {
         .basic_auth("sam", Some("Wrong-Password-5521"))
         .send()
         .unwrap();
+    // A UI login: the password in its body, the session id in a cookie.
+    let r = c
+        .post(format!("{base}/ui/api/login"))
+        .json(&json!({"username": "sam", "password": password}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    let session_id = cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
+    let csrf = json(r)["csrfToken"].as_str().unwrap().to_string();
+    let r = c
+        .get(format!("{base}/ui/api/session"))
+        .header("Cookie", format!("binyard_session={session_id}"))
+        .send()
+        .unwrap();
+    assert_eq!(json(r)["user"], "sam");
     // Everything that can be read back afterwards.
     for p in [
         "/access/api/v2/users",
@@ -126,7 +152,21 @@ fn secrets_stay_out_of_logs_answers_and_the_data_folder() {
         logs.contains("TRACE") || logs.contains("DEBUG"),
         "the log should be verbose: {logs}"
     );
-    let secrets = [password, "Wrong-Password-5521", token.as_str(), key.as_str()];
+    if log_format == "json" {
+        let requests = logs
+            .lines()
+            .filter(|l| l.contains("\"target\":\"binyard::request\""))
+            .count();
+        assert!(requests >= 10, "a JSON line per request: {logs}");
+    }
+    let secrets = [
+        password,
+        "Wrong-Password-5521",
+        token.as_str(),
+        key.as_str(),
+        session_id.as_str(),
+        csrf.as_str(),
+    ];
     for s in secrets {
         assert!(!logs.contains(s), "a secret is in the log");
         assert!(!answers.contains(s), "a secret is in an answer: {answers}");

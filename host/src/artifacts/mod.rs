@@ -262,6 +262,7 @@ impl Artifacts {
             })
         })
         .await?;
+        crate::observe::deployed(&d.repo.key);
         Ok(item)
     }
 

@@ -11,6 +11,7 @@ mod directory;
 mod manage;
 pub mod permissions;
 pub mod projects;
+pub mod sessions;
 pub mod tokens;
 mod users;
 

@@ -248,6 +248,16 @@ impl Deliveries {
         Ok(())
     }
 
+    /// Events each subscription has still to look at (for the metrics).
+    pub fn backlog(&self) -> Vec<(String, u64)> {
+        let head = self.meta.last_event_seq().unwrap_or(0);
+        self.subs
+            .load()
+            .keys()
+            .map(|k| (k.clone(), head.saturating_sub(self.cursor(k))))
+            .collect()
+    }
+
     fn cursor(&self, key: &str) -> u64 {
         self.cursors
             .lock()
@@ -379,6 +389,7 @@ impl Deliveries {
                     entry.http_status = Some(status);
                     entry.last_error.clear();
                     entry.time_ms = clock::now_ms();
+                    crate::observe::webhook_delivery(true, attempt);
                     return entry;
                 }
                 Err((status, err)) => {
@@ -391,6 +402,7 @@ impl Deliveries {
             }
         }
         entry.time_ms = clock::now_ms();
+        crate::observe::webhook_delivery(false, max);
         tracing::warn!(subscription = %sub.key, event = %event.id, error = %entry.last_error, "webhook delivery failed");
         entry
     }

@@ -9,6 +9,7 @@ mod formats;
 mod limits;
 pub use limits::check_path;
 pub mod listener;
+pub mod observe;
 mod plugins_api;
 mod repos_api;
 mod retention_api;
@@ -17,6 +18,7 @@ pub mod security;
 mod storage_api;
 mod system;
 mod transfer;
+pub mod ui;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,6 +50,14 @@ pub fn router(state: State) -> Router {
         .route("/artifactory/api/storageinfo", get(system::storage_info))
         .route("/router/api/v1/system/ping", get(system::ping))
         .route("/router/api/v1/system/health", get(system::health))
+        .route("/metrics", get(observe::metrics))
+        .route("/", get(ui::root))
+        .route("/ui", get(ui::root))
+        .route("/ui/", get(ui::asset))
+        .route("/ui/{*path}", get(ui::asset))
+        .route("/ui/api/login", post(ui::login))
+        .route("/ui/api/session", get(ui::session))
+        .route("/ui/api/logout", post(ui::logout))
         .route("/artifactory/api/repositories", get(repos_api::list))
         .route(
             "/artifactory/api/repositories/{key}",
@@ -138,6 +148,8 @@ pub fn router(state: State) -> Router {
             limits::check_request,
         ))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(ui::no_basic_prompt))
+        .layer(axum::middleware::from_fn(observe::around))
         .with_state(state)
 }
 
@@ -153,7 +165,14 @@ impl FromRequestParts<State> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
-        state.auth.authenticate(&parts.headers).await
+        let caller = match ui::session_caller(parts, state)? {
+            Some(c) => c,
+            None => state.auth.authenticate(&parts.headers).await?,
+        };
+        if let Some(u) = parts.extensions.get::<observe::RequestUser>() {
+            u.set(caller.name());
+        }
+        Ok(caller)
     }
 }
 

@@ -167,6 +167,9 @@ pub async fn get(
         let q = Query(q.0.clone());
         return crate::artifacts::blocking(move || list(&st, &c, &b, &r, &p, &item, &q)).await;
     }
+    if item.folder && q.has("limit") {
+        return folder_page(&state, &caller, &base, repo, path, &item, &q);
+    }
     let v = if item.folder {
         let children = state
             .meta
@@ -185,6 +188,76 @@ pub async fn get(
     } else {
         file_info_json(&base, repo, path, &item)
     };
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+/// The largest page of `?limit=N`.
+const MAX_PAGE: usize = 1000;
+
+/// Folder info with a page of its children (`?limit=N[&after=NAME]`, by name): each
+/// child also has its size and modification time, and `nextAfter` names the last
+/// child when more may follow. A folder of any size answers a page quickly.
+fn folder_page(
+    state: &State,
+    caller: &Caller,
+    base: &str,
+    repo: &str,
+    path: &str,
+    item: &Item,
+    q: &Query,
+) -> ApiResult<Response> {
+    let limit = match q.get("limit").filter(|l| !l.is_empty()) {
+        None => 100,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("limit must be a number from 1 to {MAX_PAGE}, not '{l}'")))?,
+    };
+    let mut after = q.get("after").filter(|a| !a.is_empty()).map(str::to_string);
+    let mut page = Vec::new();
+    let mut more = false;
+    let mut exhausted = false;
+    // Children the caller may not see are skipped, so a page may take several reads.
+    while page.len() < limit && !exhausted {
+        let batch = state.meta.children_page(repo, path, after.as_deref(), limit + 1)?;
+        exhausted = batch.len() <= limit;
+        for (name, i) in batch {
+            if page.len() == limit {
+                more = true;
+                break;
+            }
+            after = Some(name.clone());
+            let child = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}/{name}")
+            };
+            if state.auth.can_see(caller, repo, &child, i.folder) {
+                page.push((name, i));
+            }
+        }
+    }
+    // A full page that ended with its batch: whether anything follows it.
+    if !more && !exhausted && page.len() == limit {
+        more = !state.meta.children_page(repo, path, after.as_deref(), 1)?.is_empty();
+    }
+    let children: Vec<Value> = page
+        .iter()
+        .map(|(name, i)| {
+            json!({
+                "uri": format!("/{}", url_path(name)),
+                "folder": i.folder,
+                "size": if i.folder { -1 } else { i.size() as i64 },
+                "lastModified": iso8601(i.modified),
+            })
+        })
+        .collect();
+    let mut v = folder_info_json(base, repo, path, item, Vec::new());
+    v["children"] = Value::Array(children);
+    if more && let Some((last, _)) = page.last() {
+        v["nextAfter"] = json!(last);
+    }
     Ok(json_response(StatusCode::OK, &v))
 }
 

@@ -11,9 +11,22 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::storage::gc;
 
-/// `GET …/system/ping` → `OK`.
-pub async fn ping() -> Response {
-    text_response(StatusCode::OK, "OK".into())
+/// What is not ready (metadata store, storage, plugins), checked off the async workers.
+async fn problems(state: &State) -> Vec<String> {
+    let s = state.clone();
+    tokio::task::spawn_blocking(move || s.readiness.problems(&s))
+        .await
+        .unwrap_or_else(|e| vec![format!("health check failed: {e}")])
+}
+
+/// `GET …/system/ping` → `OK` when ready, else 503 naming what is not.
+pub async fn ping(Axs(state): Axs<State>) -> Response {
+    let p = problems(&state).await;
+    if p.is_empty() {
+        text_response(StatusCode::OK, "OK".into())
+    } else {
+        text_response(StatusCode::SERVICE_UNAVAILABLE, p.join("; "))
+    }
 }
 
 /// `GET /artifactory/api/system/version`
@@ -34,17 +47,11 @@ pub async fn version(Axs(state): Axs<State>, caller: Caller) -> ApiResult<Respon
 
 /// `GET /router/api/v1/system/health` (seed 002's SystemHealth).
 pub async fn health(Axs(state): Axs<State>) -> Response {
-    let (st, msg) = match (state.meta.totals(), state.meta.free_space()) {
-        (Err(e), _) => ("UNHEALTHY", format!("metadata store: {e}")),
-        (Ok(_), Some((free, reserve))) if free < reserve => (
-            "UNHEALTHY",
-            format!(
-                "the disk is full: {} MiB free, {} MiB kept in reserve; writes are refused, reads are served",
-                free >> 20,
-                reserve >> 20
-            ),
-        ),
-        (Ok(_), _) => ("HEALTHY", "OK".to_string()),
+    let p = problems(&state).await;
+    let (st, msg) = if p.is_empty() {
+        ("HEALTHY", "OK".to_string())
+    } else {
+        ("UNHEALTHY", p.join("; "))
     };
     let node = "binyard";
     json_response(

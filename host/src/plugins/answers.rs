@@ -89,11 +89,13 @@ impl Answers {
     /// The answer kept for `key`, if the repository is still at `stamp`.
     pub fn get(&self, key: &AnswerKey, stamp: u64) -> Option<Answer> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner
+        let found = inner
             .map
             .get(key)
             .filter(|k| k.stamp == stamp)
-            .map(|k| k.answer.clone())
+            .map(|k| k.answer.clone());
+        crate::observe::answer_cache(found.is_some());
+        found
     }
 
     /// Keeps an answer made while the repository was at `stamp`.

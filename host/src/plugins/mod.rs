@@ -465,12 +465,14 @@ impl Plugins {
             }
         };
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let this = self.clone();
         let p = plugin.clone();
         let result = tokio::task::spawn_blocking(move || this.instantiate(&p, host)?.call(&req))
             .await
             .map_err(|e| ApiError::internal(format!("plugin task failed: {e}")))?;
         drop(permit);
+        crate::observe::plugin_call(&plugin.name, started.elapsed());
         match result {
             Ok(r) => Ok(r),
             Err(e) => {
@@ -506,6 +508,7 @@ impl Plugins {
             .map_err(|_| format!("formatter '{name}' is busy"))?
             .map_err(|e| e.to_string())?;
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let (engine, p) = (self.engine.clone(), plugin.clone());
         let result = tokio::task::spawn_blocking(move || {
             let mut store = new_store(&engine, &p.name, &p.limits, None);
@@ -516,6 +519,7 @@ impl Plugins {
         .await
         .map_err(|e| format!("formatter task failed: {e}"))?;
         drop(permit);
+        crate::observe::plugin_call(&plugin.name, started.elapsed());
         match result {
             Ok(Ok(out)) => Ok(out),
             Ok(Err(f)) => {
@@ -561,6 +565,7 @@ impl Plugins {
             })?
             .map_err(|e| ApiError::internal(e.to_string()))?;
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let (engine, p) = (self.engine.clone(), plugin.clone());
         let result = tokio::task::spawn_blocking(move || {
             let mut store = new_store(&engine, &p.name, &p.limits, None);
@@ -574,6 +579,7 @@ impl Plugins {
         .await
         .map_err(|e| ApiError::internal(format!("retention task failed: {e}")))?;
         drop(permit);
+        crate::observe::plugin_call(&plugin.name, started.elapsed());
         match result {
             Ok(Ok(d)) => Ok(d),
             Ok(Err(f)) => {
@@ -608,6 +614,13 @@ impl Plugins {
     /// Counts a failure the host found in a plugin's answer.
     pub fn count_failure(&self, plugin: &LoadedPlugin) {
         plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl LoadedPlugin {
+    /// Instances of this version running now.
+    pub fn instances_in_use(&self) -> usize {
+        (self.limits.max_instances.max(1) as usize).saturating_sub(self.permits.available_permits())
     }
 }
 

@@ -163,6 +163,7 @@ impl RepoHost {
                     e.to_string(),
                 )
             })?;
+        crate::observe::deployed(key);
         Ok(artifact(path, &item))
     }
 }

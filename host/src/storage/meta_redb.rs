@@ -672,6 +672,33 @@ impl MetaStore for RedbMeta {
         Ok(out)
     }
 
+    fn children_page(
+        &self,
+        repo: &str,
+        folder: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Item)>, StoreError> {
+        use std::ops::Bound;
+        let r = self.read()?;
+        let t = r.open_table(ITEMS)?;
+        let prefix = format!("{repo}\0{folder}\0");
+        let end = prefix_end(&prefix);
+        let start = format!("{prefix}{}", after.unwrap_or(""));
+        let lower = if after.is_some() {
+            Bound::Excluded(start.as_str())
+        } else {
+            Bound::Included(start.as_str())
+        };
+        let mut out = Vec::new();
+        for e in t.range::<&str>((lower, Bound::Excluded(end.as_str())))?.take(limit) {
+            let (k, v) = e?;
+            let name = k.value()[prefix.len()..].to_string();
+            out.push((name, serde_json::from_slice(v.value())?));
+        }
+        Ok(out)
+    }
+
     fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
         let freeing = !changes
             .iter()

@@ -100,6 +100,22 @@ pub trait MetaStore: Send + Sync + 'static {
     fn item(&self, repo: &str, path: &str) -> Result<Option<Item>, StoreError>;
     /// The direct children of a folder (`""` is the repository root), by name.
     fn children(&self, repo: &str, folder: &str) -> Result<Vec<(String, Item)>, StoreError>;
+    /// At most `limit` direct children named after `after` (exclusive), by name: a
+    /// page of a folder too large to list whole.
+    fn children_page(
+        &self,
+        repo: &str,
+        folder: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Item)>, StoreError> {
+        Ok(self
+            .children(repo, folder)?
+            .into_iter()
+            .filter(|(n, _)| after.is_none_or(|a| n.as_str() > a))
+            .take(limit)
+            .collect())
+    }
     /// Applies changes in one transaction: all or nothing.
     fn apply(&self, changes: &[Change]) -> Result<(), StoreError>;
 

@@ -1,0 +1,192 @@
+//! What operators watch: Prometheus metrics and readiness.
+//!
+//! Counters and histograms go through the `metrics` facade into one process-wide
+//! Prometheus recorder (a process serves one binyard). Values that already live
+//! elsewhere (repository sizes, plugin counters, the database file, webhook
+//! cursors) are read when `/metrics` is scraped rather than mirrored on every change.
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::server::AppState;
+
+/// Latency buckets (seconds): requests and plugin calls from 0.5 ms to 10 s.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the recorder (once per process); `None` when another recorder is installed.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
+                .ok()?;
+            match builder.install_recorder() {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// One HTTP request answered.
+pub fn request(route: &str, method: &str, status: u16, latency: Duration) {
+    let (route, method) = (route.to_string(), method.to_string());
+    counter!("binyard_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.to_string()).increment(1);
+    histogram!("binyard_http_request_duration_seconds", "route" => route, "method" => method)
+        .record(latency.as_secs_f64());
+}
+
+/// Request body bytes read.
+pub fn bytes_in(n: u64) {
+    counter!("binyard_http_received_bytes_total").increment(n);
+}
+
+/// Response body bytes sent.
+pub fn bytes_out(n: u64) {
+    counter!("binyard_http_sent_bytes_total").increment(n);
+}
+
+/// A file served from a repository.
+pub fn downloaded(repo: &str) {
+    counter!("binyard_repository_downloads_total", "repo" => repo.to_string()).increment(1);
+}
+
+/// A file stored in a repository (committed).
+pub fn deployed(repo: &str) {
+    counter!("binyard_repository_deploys_total", "repo" => repo.to_string()).increment(1);
+}
+
+/// One plugin call finished (counts live in the plugin's own stats).
+pub fn plugin_call(plugin: &str, took: Duration) {
+    histogram!("binyard_plugin_call_duration_seconds", "plugin" => plugin.to_string()).record(took.as_secs_f64());
+}
+
+/// A look-up in the plugin answer cache.
+pub fn answer_cache(hit: bool) {
+    if hit {
+        counter!("binyard_answer_cache_hits_total").increment(1);
+    } else {
+        counter!("binyard_answer_cache_misses_total").increment(1);
+    }
+}
+
+/// One garbage collection finished.
+pub fn gc_run(reclaimed_bytes: u64) {
+    counter!("binyard_gc_runs_total").increment(1);
+    counter!("binyard_gc_reclaimed_bytes_total").increment(reclaimed_bytes);
+}
+
+/// One webhook delivery finished after `attempts` attempts.
+pub fn webhook_delivery(delivered: bool, attempts: u32) {
+    let result = if delivered { "delivered" } else { "failed" };
+    counter!("binyard_webhook_deliveries_total", "result" => result).increment(1);
+    counter!("binyard_webhook_retries_total").increment(u64::from(attempts.saturating_sub(1)));
+}
+
+/// The metrics text: the recorded series plus values read now.
+pub fn render(state: &AppState) -> String {
+    let Some(handle) = install() else {
+        return String::new();
+    };
+    for r in state.repos.all() {
+        if let Ok(c) = state.meta.repo_counters(&r.key) {
+            gauge!("binyard_repository_files", "repo" => r.key.clone()).set(c.files as f64);
+            gauge!("binyard_repository_bytes", "repo" => r.key.clone()).set(c.bytes as f64);
+        }
+    }
+    for p in state.plugins.list() {
+        let name = p.name.clone();
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        // Per loaded version: a hot swap starts them again, which Prometheus reads as a counter reset.
+        counter!("binyard_plugin_calls_total", "plugin" => name.clone()).absolute(load(&p.stats.calls));
+        counter!("binyard_plugin_failures_total", "plugin" => name.clone()).absolute(load(&p.stats.failures));
+        counter!("binyard_plugin_timeouts_total", "plugin" => name.clone()).absolute(load(&p.stats.timeouts));
+        gauge!("binyard_plugin_instances_in_use", "plugin" => name).set(p.instances_in_use() as f64);
+    }
+    for (key, behind) in state.deliveries.backlog() {
+        gauge!("binyard_webhook_queue_lag_events", "subscription" => key).set(behind as f64);
+    }
+    let db = state.config.storage.data_dir.join("meta.redb");
+    gauge!("binyard_database_bytes").set(std::fs::metadata(db).map_or(0.0, |m| m.len() as f64));
+    handle.render()
+}
+
+/// Set once the plugins folder has been loaded at start.
+#[derive(Default)]
+pub struct Readiness {
+    plugins_loaded: AtomicBool,
+}
+
+impl Readiness {
+    /// The first scan of the plugins folder is done.
+    pub fn set_plugins_loaded(&self) {
+        self.plugins_loaded.store(true, Ordering::Release);
+    }
+
+    /// What is not ready, one message per part (empty: ready).
+    pub fn problems(&self, state: &AppState) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Err(e) = state.meta.totals() {
+            out.push(format!("metadata store: {e}"));
+        }
+        if let Some((free, reserve)) = state.meta.free_space()
+            && free < reserve
+        {
+            out.push(format!(
+                "the disk is full: {} MiB free, {} MiB kept in reserve; writes are refused, reads are served",
+                free >> 20,
+                reserve >> 20
+            ));
+        } else if let Err(e) = probe_writable(&state.config.storage.data_dir) {
+            out.push(format!("storage is not writable: {e}"));
+        }
+        if !self.plugins_loaded.load(Ordering::Acquire) {
+            out.push("plugins: still loading".into());
+        }
+        out
+    }
+}
+
+/// Writes, syncs and removes a small file in the data folder.
+fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    // A name of its own per probe: health checks may run at the same time.
+    let p = dir.join(format!(".health-probe-{:016x}", rand::random::<u64>()));
+    let mut f = std::fs::File::create(&p)?;
+    f.write_all(b"ok")?;
+    f.sync_all()?;
+    std::fs::remove_file(&p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writability_probe_fails_where_nothing_can_be_written() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        probe_writable(dir.path()).expect("a writable folder");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("list").count(),
+            0,
+            "nothing left behind"
+        );
+        // A file where the data folder should be: nothing can be created in it.
+        let file = dir.path().join("not-a-folder");
+        std::fs::write(&file, b"x").expect("write");
+        assert!(probe_writable(&file).is_err());
+        assert!(probe_writable(&dir.path().join("gone")).is_err());
+    }
+}
