@@ -58,6 +58,23 @@ impl From<crate::storage::StoreError> for ApiError {
     }
 }
 
+impl From<crate::artifacts::WriteError> for ApiError {
+    fn from(e: crate::artifacts::WriteError) -> Self {
+        use crate::artifacts::WriteError as W;
+        match e {
+            W::Invalid(m) => ApiError::bad_request(m),
+            W::Forbidden(m) => ApiError::forbidden(m),
+            W::NotFound(m) => ApiError::not_found(m),
+            W::Conflict(m) => ApiError::conflict(m),
+            W::Quota { status, message } => {
+                ApiError::new(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN), message)
+            }
+            W::Stale(what) => ApiError::conflict(format!("{what} changed meanwhile: retry")),
+            W::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<serde_json::Error> for ApiError {
     /// A stored record that does not parse.
     fn from(e: serde_json::Error) -> Self {

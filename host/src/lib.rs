@@ -4,7 +4,8 @@
 //! garbage collection), `repos/` (repository configuration), `artifacts/` (deploy,
 //! download, copy, move, properties), `auth/` (users, credentials, permissions),
 //! `events/` (the outbox, webhook subscriptions and their delivery), `builds/`
-//! (build-info, promotion), `retention/` (retention policies run by plugins).
+//! (build-info, promotion), `retention/` (retention policies run by plugins),
+//! `formats/` (requests served by package-type plugins), `plugins/` (the runtime).
 
 pub mod artifacts;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod formats;
 pub mod http;
 pub mod plugins;
 pub mod repos;

@@ -25,6 +25,8 @@ pub struct AppState {
     pub artifacts: Artifacts,
     pub downloads: DownloadStats,
     pub plugins: Arc<Plugins>,
+    /// The format service (requests for plugin-served repositories).
+    pub formats: Arc<crate::formats::Formats>,
     pub deliveries: Arc<Deliveries>,
     pub builds: Arc<Builds>,
 }
@@ -120,7 +122,19 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         crate::retention::policies::put(meta.as_ref(), &p)
             .map_err(|e| anyhow::anyhow!("retention policy '{}': {e}", c.key))?;
     }
+    let sessions = Arc::new(crate::artifacts::sessions::Sessions::open(
+        &data.join("sessions"),
+        Duration::from_secs(config.plugins.upload_session_expiry_secs),
+    )?);
+    let formats = Arc::new(crate::formats::Formats::new(
+        plugins.clone(),
+        artifacts.clone(),
+        auth.clone(),
+        repos.clone(),
+        sessions,
+    ));
     Ok(Arc::new(AppState {
+        formats,
         config,
         meta,
         blobs,

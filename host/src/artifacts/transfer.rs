@@ -154,7 +154,7 @@ impl Artifacts {
                 .iter()
                 .filter_map(|c| match c {
                     Change::Put { path, .. } => Some(path.as_str()),
-                    Change::Delete { .. } | Change::Event(_) | Change::Record(_) => None,
+                    _ => None,
                 })
                 .map(|target| &target[t.dst_path.len()..])
                 .collect();

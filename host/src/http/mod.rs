@@ -110,7 +110,6 @@ pub fn router(state: State) -> Router {
         )
         .route("/event/api/v1/subscriptions/{key}/test", post(events_api::test))
         .route("/artifactory/api/{format}/{*rest}", any(formats::format_api))
-        .route("/v2/{repo}/{*rest}", any(formats::docker_api))
         .route("/artifactory/{*rest}", any(artifacts::handle))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -12,10 +12,9 @@ use super::{BaseUrl, Query, State, formats, json_response};
 use crate::artifacts::paths::url_path;
 use crate::auth::{Action, Caller};
 use crate::error::{ApiError, ApiResult};
+use crate::formats::Served;
+use crate::formats::answers::{Answer, AnswerBody};
 use crate::repos::RClass;
-
-/// The largest plugin answer read (a search result list).
-const MAX_ANSWER: usize = 16 << 20;
 
 /// The GAVC search.
 pub async fn gavc(
@@ -49,17 +48,22 @@ pub async fn gavc(
     for repo in repos {
         let key = repo.key.clone();
         let repo_base = format!("{base}/artifactory/api/{}/{key}", repo.package_type);
-        let answer = formats::host_get(&state, &caller, repo, "-/search/gavc", &repo_base, &uri).await;
-        let resp = match answer {
-            Ok(r) if r.status() == StatusCode::OK => r,
+        let answer = state
+            .formats
+            .host_get(&caller, repo, "-/search/gavc", uri.query().unwrap_or(""), &repo_base)
+            .await
+            .map_err(formats::api_error);
+        let bytes = match answer {
+            Ok(Served::Answer(Answer {
+                status: 200,
+                body: AnswerBody::Bytes(b),
+                ..
+            })) => b,
             // No such search in this format, or nothing the caller may search here.
             Ok(_) => continue,
             Err(e) if e.status.is_client_error() => continue,
             Err(e) => return Err(e),
         };
-        let bytes = axum::body::to_bytes(resp.into_body(), MAX_ANSWER)
-            .await
-            .map_err(|e| ApiError::internal(format!("reading the search answer of '{key}': {e}")))?;
         let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_GATEWAY,

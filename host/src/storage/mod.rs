@@ -12,7 +12,7 @@ pub mod upload;
 
 pub use blobs::{BlobPin, BlobStore, ByteStream, FsBlobStore, SMALL_BLOB, StagedFile};
 pub use meta_redb::RedbMeta;
-pub use model::{Change, Checksums, Digests, Item, Properties, RepoCounters, Stats, StoreTotals};
+pub use model::{Change, Checksums, Digests, Expectation, Item, Properties, RepoCounters, Stats, StoreTotals};
 
 /// One change of a small record (users, tokens, subscriptions, …): `value` none deletes it.
 #[derive(Debug, Clone)]
@@ -34,6 +34,9 @@ pub enum StoreError {
     /// The change contradicts what is stored (a file where a folder should be).
     #[error("{0}")]
     Conflict(String),
+    /// A `Change::Expect` did not hold: someone else changed what the transaction read.
+    #[error("changed meanwhile: {0}")]
+    Stale(String),
 }
 
 macro_rules! from_redb {
