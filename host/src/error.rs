@@ -17,6 +17,14 @@ impl ApiError {
             message: message.into(),
         }
     }
+    /// An error with a numeric status (an invalid one is 500), for services that
+    /// carry statuses without HTTP types.
+    pub fn with_status(status: u16, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            message,
+        )
+    }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }

@@ -943,6 +943,18 @@ fn racing_deploys_of_one_release_file_acknowledge_exactly_one() {
     let won = &bodies[winners[0]];
     assert_eq!(get_bytes(&s, "racing", path), *won);
     assert_eq!(get_text(&s, "racing", &format!("{path}.sha1")), sha1_hex(won));
+    // The standard properties searches use.
+    let props = json(
+        s.admin(
+            Method::GET,
+            &format!("/artifactory/api/storage/racing/{path}?properties"),
+        )
+        .send()
+        .unwrap(),
+    );
+    assert_eq!(props["properties"]["maven.groupId"], json!(["org.acme"]), "{props}");
+    assert_eq!(props["properties"]["maven.artifactId"], json!(["race"]), "{props}");
+    assert_eq!(props["properties"]["maven.version"], json!(["1.0"]), "{props}");
 }
 
 #[test]

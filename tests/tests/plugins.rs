@@ -77,6 +77,37 @@ fn a_plugin_serves_its_package_type_and_is_listed() {
 }
 
 #[test]
+fn plugins_are_reached_by_the_routes_they_declare() {
+    let (s, _dir) = echo_and_misbehave("");
+    // An API name of two segments keeps its second one in the plugin's path.
+    let r = s
+        .admin(Method::GET, "/artifactory/api/testecho/v9/echo/x")
+        .send()
+        .unwrap();
+    assert_eq!(r.text().unwrap(), "echo 1.0.0 GET v9/x admin repo=echo");
+    // A root path the plugin declares: /{root}/{repo}/{path}.
+    let r = s.admin(Method::GET, "/echo-root/echo/some/path").send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().unwrap(), "echo 1.0.0 GET some/path admin repo=echo");
+    // The bare root answers an authenticated caller, challenges the anonymous.
+    assert_eq!(s.admin(Method::GET, "/echo-root/").send().unwrap().status(), 200);
+    expect_error(s.anon(Method::GET, "/echo-root/").send().unwrap(), 401);
+    // A repository of another format is not served under that root.
+    expect_error(s.admin(Method::GET, "/echo-root/bad/x").send().unwrap(), 404);
+    // Roots nobody declares stay 404, with or without credentials.
+    expect_error(s.anon(Method::GET, "/nobody-root/echo/x").send().unwrap(), 404);
+    let list = json(s.admin(Method::GET, "/artifactory/api/plugins").send().unwrap());
+    let echo = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "test_echo")
+        .unwrap();
+    assert_eq!(echo["apiNames"], serde_json::json!(["testecho", "testecho/v9"]));
+    assert_eq!(echo["rootPaths"], serde_json::json!(["echo-root"]));
+}
+
+#[test]
 fn uploads_reach_the_plugin_as_stored_blobs_and_downloads_stream_from_the_host() {
     let (s, _dir) = echo_and_misbehave("");
     let body = b"plugin-managed bytes".to_vec();

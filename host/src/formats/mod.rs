@@ -155,11 +155,24 @@ impl Formats {
         }
     }
 
-    /// Routes `/artifactory/api/{rest}`: the repository and the (raw) path inside its
-    /// API, and the API's prefix (`{api}/{repo}`) for the base URL.
+    /// Routes `/artifactory/api/{rest}` by the API names plugins declare: the
+    /// repository, the (raw) path the plugin gets, and the API's prefix
+    /// (`{api}/{repo}`) for the base URL. A name of two segments (`nuget/v3`) keeps
+    /// its second segment in the plugin's path (`v3/…`).
     pub fn route_api(&self, rest: &str) -> Result<(Arc<RepoConfig>, String, String), FormatError> {
-        let (api, rest) = rest.split_once('/').unwrap_or((rest, ""));
-        let (raw_key, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let declared = self
+            .plugins
+            .list()
+            .into_iter()
+            .flat_map(|p| p.api_names.clone())
+            .filter(|n| {
+                rest.len() > n.len() && rest.as_bytes()[n.len()] == b'/' && rest[..n.len()].eq_ignore_ascii_case(n)
+            })
+            .max_by_key(String::len);
+        let first = rest.split('/').next().unwrap_or(rest);
+        let api = declared.unwrap_or_else(|| first.to_string());
+        let after = rest.get(api.len() + 1..).unwrap_or("");
+        let (raw_key, path) = after.split_once('/').unwrap_or((after, ""));
         let key = percent_decode_str(raw_key).decode_utf8_lossy().into_owned();
         let repo = self
             .repos
@@ -171,9 +184,9 @@ impl Formats {
                 ))
             })?;
         let served_here = match self.plugins.for_package_type(&repo.package_type) {
-            Some(p) => p.api_names().any(|n| n.eq_ignore_ascii_case(api)),
+            Some(p) => p.api_names().any(|n| n.eq_ignore_ascii_case(&api)),
             // No plugin: the address is right if it names the package type.
-            None => repo.package_type.eq_ignore_ascii_case(api),
+            None => repo.package_type.eq_ignore_ascii_case(&api),
         };
         if !served_here {
             return Err(FormatError::Invalid(format!(
@@ -181,7 +194,37 @@ impl Formats {
                 repo.package_type
             )));
         }
-        Ok((repo, path.to_string(), format!("{api}/{key}")))
+        let path = match api.split_once('/') {
+            Some((_, inner)) => format!("{inner}/{path}"),
+            None => path.to_string(),
+        };
+        let prefix = match api.split_once('/') {
+            Some((outer, inner)) => format!("{outer}/{inner}/{key}"),
+            None => format!("{api}/{key}"),
+        };
+        Ok((repo, path, prefix))
+    }
+
+    /// Routes `/{root}/{rest}` when a plugin declares the root path `root` (Docker's
+    /// `v2`): the repository and the (raw) path; none for the bare `/{root}/`.
+    /// `Ok(None)` when no plugin serves the root at all is `NotFound`.
+    pub fn route_root(&self, root: &str, rest: &str) -> Result<Option<(Arc<RepoConfig>, String)>, FormatError> {
+        let Some(plugin) = self.plugins.for_root_path(root) else {
+            return Err(FormatError::NotFound(format!("No resource at '/{root}/{rest}'")));
+        };
+        if rest.trim_matches('/').is_empty() {
+            return Ok(None);
+        }
+        let (raw_key, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let key = percent_decode_str(raw_key).decode_utf8_lossy().into_owned();
+        let repo = self
+            .repos
+            .get(&key)
+            .filter(|r| {
+                crate::repos::validate_key(&key).is_ok() && r.package_type.eq_ignore_ascii_case(&plugin.package_type)
+            })
+            .ok_or_else(|| FormatError::NotFound(format!("No {} repository '{key}'", plugin.package_type)))?;
+        Ok(Some((repo, path.to_string())))
     }
 
     /// Whether the plugin of `repo` also serves its plain paths `/artifactory/{repo}/…`.

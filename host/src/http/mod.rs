@@ -111,14 +111,11 @@ pub fn router(state: State) -> Router {
         .route("/event/api/v1/subscriptions/{key}/test", post(events_api::test))
         .route("/artifactory/api/{format}/{*rest}", any(formats::format_api))
         .route("/artifactory/{*rest}", any(artifacts::handle))
-        .fallback(not_found)
+        // Root paths plugins declare (`/v2/…`), else 404.
+        .fallback(formats::root_api)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-async fn not_found(uri: Uri) -> ApiError {
-    ApiError::not_found(format!("No resource at '{}'", uri.path()))
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {

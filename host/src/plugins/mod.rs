@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use axum::http::StatusCode;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Linker;
@@ -71,10 +70,7 @@ impl CallError {
 
 impl From<CallError> for ApiError {
     fn from(e: CallError) -> Self {
-        ApiError::new(
-            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            e.to_string(),
-        )
+        ApiError::with_status(e.status(), e.to_string())
     }
 }
 
@@ -744,11 +740,8 @@ impl Plugins {
         result.map_err(|f| {
             plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
             // A 4xx is the policy refusing its configuration; anything else is the plugin failing.
-            let status = StatusCode::from_u16(f.status)
-                .ok()
-                .filter(StatusCode::is_client_error)
-                .unwrap_or(StatusCode::BAD_GATEWAY);
-            ApiError::new(status, format!("retention policy '{name}' refused: {}", f.message))
+            let status = if (400..500).contains(&f.status) { f.status } else { 502 };
+            ApiError::with_status(status, format!("retention policy '{name}' refused: {}", f.message))
         })
     }
 

@@ -290,6 +290,23 @@ fn put_artifact(req: &Request, path: &str, matrix: &[(String, Vec<String>)]) -> 
             )));
         }
     }
+    // The standard properties of a Maven file, so searches are host index queries.
+    let mut props = matrix.to_vec();
+    if let Some(co) = &coords {
+        let mut std_prop = |k: &str, v: &str| {
+            if !props.iter().any(|(pk, _)| pk == k) {
+                props.push((k.to_string(), vec![v.to_string()]));
+            }
+        };
+        std_prop("maven.groupId", &co.group);
+        std_prop("maven.artifactId", &co.artifact);
+        std_prop("maven.version", &co.version);
+        if let Some(c) = &co.classifier {
+            std_prop("maven.classifier", c);
+        }
+        std_prop("maven.packaging", &co.extension);
+    }
+    let matrix = props.as_slice();
     let stored = match &req.upload {
         Some(_) => repository::commit_upload(path, 0, None, matrix)?,
         None => {

@@ -14,6 +14,9 @@ impl Guest for Echo {
         Description::new("test-echo", VERSION, "testecho", "Echoes requests (test plugin)")
             .with_plain_paths()
             .with_login_paths(&["-/login/"])
+            // A second API name with a segment before the repository, and a root path.
+            .with_api_names(&["testecho", "testecho/v9"])
+            .with_root_paths(&["echo-root"])
     }
 
     /// Virtual repositories come with the remote/virtual work: until then a clear refusal.
