@@ -502,7 +502,8 @@ fn blob_info(d: &Digests) -> BlobInfo {
 /// (`new_host` builds the repository host around it). When the plugin answers, its
 /// writes commit together — with the events it emitted if the answer is a success
 /// (status < 400); a refusal (`failure`), trap or timeout records nothing. When what
-/// the request read changed before it committed, it runs again.
+/// the request read changed before it committed, it runs again (a GET or HEAD
+/// instead answers as it is and drops its writes, which are caches).
 pub async fn invoke(
     plugins: &Arc<Plugins>,
     artifacts: &Artifacts,
@@ -537,6 +538,12 @@ pub async fn invoke(
         }
         match blocking_write(move || txn.commit()).await {
             Ok(()) => return Ok(Ok(resp)),
+            // A read's writes are caches (a packument, a digest): its answer was right
+            // for what it read, so it is sent and the caches are left for the next one.
+            Err(WriteError::Stale(what)) if reads_only(&req.method) => {
+                tracing::debug!(plugin = %plugin.name, %what, "a read raced a write; its cache writes are dropped");
+                return Ok(Ok(resp));
+            }
             Err(WriteError::Stale(what)) if attempt < MAX_ATTEMPTS => {
                 tracing::debug!(plugin = %plugin.name, attempt, %what, "plugin request raced another; running it again");
                 // Spread the retries of many racing requests a little.
