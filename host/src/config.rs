@@ -165,6 +165,8 @@ pub struct PluginsConfig {
     pub max_instances: u32,
     /// Memory for plugin answers kept until their repository changes (MiB; 0: none).
     pub answer_cache_mib: u64,
+    /// Upload sessions (chunked uploads) unused for this long expire (seconds).
+    pub upload_session_expiry_secs: u64,
     /// Per-plugin limits, by plugin name.
     pub limits: std::collections::BTreeMap<String, PluginLimits>,
 }
@@ -178,6 +180,7 @@ impl Default for PluginsConfig {
             memory_mib: PluginLimits::default().memory_mib,
             max_instances: PluginLimits::default().max_instances,
             answer_cache_mib: 64,
+            upload_session_expiry_secs: 86_400,
             limits: Default::default(),
         }
     }

@@ -17,6 +17,14 @@ impl ApiError {
             message: message.into(),
         }
     }
+    /// An error with a numeric status (an invalid one is 500), for services that
+    /// carry statuses without HTTP types.
+    pub fn with_status(status: u16, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            message,
+        )
+    }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
@@ -72,6 +80,23 @@ impl From<crate::storage::StoreError> for ApiError {
         }
         tracing::error!(error = %e, "storage failure");
         ApiError::internal(format!("storage failure: {e}"))
+    }
+}
+
+impl From<crate::artifacts::WriteError> for ApiError {
+    fn from(e: crate::artifacts::WriteError) -> Self {
+        use crate::artifacts::WriteError as W;
+        match e {
+            W::Invalid(m) => ApiError::bad_request(m),
+            W::Forbidden(m) => ApiError::forbidden(m),
+            W::NotFound(m) => ApiError::not_found(m),
+            W::Conflict(m) => ApiError::conflict(m),
+            W::Quota { status, message } => {
+                ApiError::new(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN), message)
+            }
+            W::Stale(what) => ApiError::conflict(format!("{what} changed meanwhile: retry")),
+            W::Store(e) => e.into(),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! download, copy, move, properties), `auth/` (users, credentials, permissions),
 //! `events/` (the outbox, webhook subscriptions and their delivery), `builds/`
 //! (build-info, promotion), `retention/` (retention policies run by plugins),
+//! `formats/` (requests served by package-type plugins), `plugins/` (the runtime),
 //! `observe/` (metrics and readiness for operators).
 
 pub mod artifacts;
@@ -15,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod formats;
 pub mod http;
 pub mod observe;
 pub mod plugins;

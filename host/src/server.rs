@@ -25,6 +25,8 @@ pub struct AppState {
     pub artifacts: Artifacts,
     pub downloads: DownloadStats,
     pub plugins: Arc<Plugins>,
+    /// The format service (requests for plugin-served repositories).
+    pub formats: Arc<crate::formats::Formats>,
     pub deliveries: Arc<Deliveries>,
     pub builds: Arc<Builds>,
     pub search: Arc<crate::search::Search>,
@@ -130,7 +132,19 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     }
     let search = Arc::new(crate::search::Search::new(meta.clone(), config.search.clone()));
     let config_ui_minutes = config.ui.session_minutes;
+    let upload_sessions = Arc::new(crate::artifacts::sessions::Sessions::open(
+        &data.join("sessions"),
+        Duration::from_secs(config.plugins.upload_session_expiry_secs),
+    )?);
+    let formats = Arc::new(crate::formats::Formats::new(
+        plugins.clone(),
+        artifacts.clone(),
+        auth.clone(),
+        repos.clone(),
+        upload_sessions,
+    ));
     Ok(Arc::new(AppState {
+        formats,
         search,
         config,
         meta,

@@ -912,6 +912,52 @@ fn snapshot_retention_keeps_the_last_builds() {
 }
 
 #[test]
+fn racing_deploys_of_one_release_file_acknowledge_exactly_one() {
+    let s = server();
+    create_repo(&s, "racing", json!({}));
+    let path = "org/acme/race/1.0/race-1.0.jar";
+    let bodies: Vec<Vec<u8>> = (0..20).map(|i| format!("jar of racer {i}").into_bytes()).collect();
+    let answers: Vec<(u16, String)> = std::thread::scope(|sc| {
+        let handles: Vec<_> = bodies
+            .iter()
+            .map(|b| {
+                let s = &s;
+                sc.spawn(move || {
+                    let r = put(s, "racing", path, b.clone());
+                    (r.status().as_u16(), r.text().unwrap())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners: Vec<usize> = (0..20).filter(|&i| answers[i].0 == 201).collect();
+    assert_eq!(winners.len(), 1, "exactly one deploy is acknowledged: {answers:?}");
+    for (i, (status, text)) in answers.iter().enumerate() {
+        if i != winners[0] {
+            assert!(
+                *status == 409 && text.contains("allowReleaseRedeploy"),
+                "racer {i}: {status} {text}"
+            );
+        }
+    }
+    let won = &bodies[winners[0]];
+    assert_eq!(get_bytes(&s, "racing", path), *won);
+    assert_eq!(get_text(&s, "racing", &format!("{path}.sha1")), sha1_hex(won));
+    // The standard properties searches use.
+    let props = json(
+        s.admin(
+            Method::GET,
+            &format!("/artifactory/api/storage/racing/{path}?properties"),
+        )
+        .send()
+        .unwrap(),
+    );
+    assert_eq!(props["properties"]["maven.groupId"], json!(["org.acme"]), "{props}");
+    assert_eq!(props["properties"]["maven.artifactId"], json!(["race"]), "{props}");
+    assert_eq!(props["properties"]["maven.version"], json!(["1.0"]), "{props}");
+}
+
+#[test]
 fn release_redeploy_policy() {
     let s = server();
     create_repo(&s, "strict", json!({}));

@@ -424,6 +424,42 @@ fn republishing_a_version_is_refused_with_403_and_changes_nothing() {
     assert_eq!(packument(&s, "pkg"), before);
 }
 
+#[test]
+fn racing_publishes_of_one_version_acknowledge_exactly_one() {
+    let (s, _d) = server();
+    let tarballs: Vec<Vec<u8>> = (0..20)
+        .map(|i| package_tgz("race", "1.0.0", json!({"description": format!("racer {i}")})))
+        .collect();
+    let answers: Vec<(u16, String)> = std::thread::scope(|sc| {
+        let handles: Vec<_> = tarballs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let doc = publish_doc("race", "1.0.0", t, json!({"description": format!("racer {i}")}));
+                let s = &s;
+                sc.spawn(move || {
+                    let r = put_doc(s, "race", &doc);
+                    (r.status().as_u16(), r.text().unwrap())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners: Vec<usize> = (0..20).filter(|&i| answers[i].0 == 201).collect();
+    assert_eq!(winners.len(), 1, "exactly one publish is acknowledged: {answers:?}");
+    for (i, (status, text)) in answers.iter().enumerate() {
+        if i != winners[0] {
+            assert!([403, 409].contains(status), "racer {i}: {status} {text}");
+        }
+    }
+    let served = s.admin(Method::GET, &api("race/-/race-1.0.0.tgz")).send().unwrap();
+    assert_eq!(served.bytes().unwrap().as_ref(), tarballs[winners[0]].as_slice());
+    let doc = packument(&s, "race");
+    assert_eq!(versions_of(&doc), ["1.0.0"]);
+    assert_eq!(doc["versions"]["1.0.0"]["description"], format!("racer {}", winners[0]));
+    assert_eq!(stored_files(&s, REPO).len(), 1, "{:?}", stored_files(&s, REPO));
+}
+
 /// Sends a publish and expects a clear error with `status` whose message holds `needle`.
 fn refused(s: &Server, url_name: &str, body: Vec<u8>, status: u16, needle: &str) {
     let r = s

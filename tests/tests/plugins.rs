@@ -77,6 +77,37 @@ fn a_plugin_serves_its_package_type_and_is_listed() {
 }
 
 #[test]
+fn plugins_are_reached_by_the_routes_they_declare() {
+    let (s, _dir) = echo_and_misbehave("");
+    // An API name of two segments keeps its second one in the plugin's path.
+    let r = s
+        .admin(Method::GET, "/artifactory/api/testecho/v9/echo/x")
+        .send()
+        .unwrap();
+    assert_eq!(r.text().unwrap(), "echo 1.0.0 GET v9/x admin repo=echo");
+    // A root path the plugin declares: /{root}/{repo}/{path}.
+    let r = s.admin(Method::GET, "/echo-root/echo/some/path").send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().unwrap(), "echo 1.0.0 GET some/path admin repo=echo");
+    // The bare root answers an authenticated caller, challenges the anonymous.
+    assert_eq!(s.admin(Method::GET, "/echo-root/").send().unwrap().status(), 200);
+    expect_error(s.anon(Method::GET, "/echo-root/").send().unwrap(), 401);
+    // A repository of another format is not served under that root.
+    expect_error(s.admin(Method::GET, "/echo-root/bad/x").send().unwrap(), 404);
+    // Roots nobody declares stay 404, with or without credentials.
+    expect_error(s.anon(Method::GET, "/nobody-root/echo/x").send().unwrap(), 404);
+    let list = json(s.admin(Method::GET, "/artifactory/api/plugins").send().unwrap());
+    let echo = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "test_echo")
+        .unwrap();
+    assert_eq!(echo["apiNames"], serde_json::json!(["testecho", "testecho/v9"]));
+    assert_eq!(echo["rootPaths"], serde_json::json!(["echo-root"]));
+}
+
+#[test]
 fn uploads_reach_the_plugin_as_stored_blobs_and_downloads_stream_from_the_host() {
     let (s, _dir) = echo_and_misbehave("");
     let body = b"plugin-managed bytes".to_vec();
@@ -473,6 +504,66 @@ fn the_example_plugin_works_as_documented() {
             .unwrap(),
     );
     assert_eq!(props["properties"]["uploaded-by"][0], "admin");
+}
+
+#[test]
+fn a_plugin_built_for_wit_0_1_works_beside_0_2_plugins() {
+    // The example as built for 0.1 (frozen), loaded with plugins of the latest WIT.
+    let dir = plugin_folder(&["test_hello_v0_1", "test_echo", "npm"]);
+    let s = Server::start_full(Options::default(), dir.path(), "");
+    s.create_local_repo("old", "hello01");
+    s.create_local_repo("echo", "testecho");
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/hello01/old/readme")
+        .body("# hi")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v = json(r);
+    assert_eq!(v["sha256"], sha256_hex(b"# hi"));
+    assert_eq!(v["uploads"], 1);
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/hello01/old/second")
+        .body("2")
+        .send()
+        .unwrap();
+    assert_eq!(json(r)["uploads"], 2, "its key-value space works through the adapter");
+    let r = s
+        .admin(Method::GET, "/artifactory/api/hello01/old/readme")
+        .send()
+        .unwrap();
+    assert_eq!(r.text().unwrap(), "# hi");
+    let v = json(s.admin(Method::GET, "/artifactory/api/hello01/old/").send().unwrap());
+    assert_eq!(v["files"][0]["name"], "readme");
+    let r = s
+        .admin(Method::GET, "/artifactory/api/hello01/old/nothing")
+        .send()
+        .unwrap();
+    assert_eq!(r.text().unwrap(), "Hello, admin! There is no 'nothing' here yet.");
+    let props = json(
+        s.admin(Method::GET, "/artifactory/api/storage/old/readme?properties")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(props["properties"]["uploaded-by"][0], "admin");
+    let r = s
+        .admin(Method::DELETE, "/artifactory/api/hello01/old/readme")
+        .send()
+        .unwrap();
+    assert!(expect_error(r, 405).contains("hello does not answer DELETE"));
+    // The others answer as usual in the same server.
+    let r = s.admin(Method::GET, "/artifactory/api/testecho/echo/x").send().unwrap();
+    assert_eq!(r.text().unwrap(), "echo 1.0.0 GET x admin repo=echo");
+    let list = json(s.admin(Method::GET, "/artifactory/api/plugins").send().unwrap());
+    let wit = |name: &str| {
+        list.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["wit"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(wit("test_hello_v0_1"), "0.1.0");
+    assert_eq!(wit("test_echo"), "0.2.0");
+    assert_eq!(wit("npm"), "0.2.0");
 }
 
 #[test]

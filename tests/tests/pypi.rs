@@ -550,6 +550,56 @@ fn twine_uploads_and_pip_installs_packages_that_depend_on_each_other() {
 }
 
 #[test]
+fn racing_uploads_of_one_file_acknowledge_exactly_one() {
+    let (s, _d) = server();
+    // Twenty wheels with the same file name and different content.
+    let wheels: Vec<Wheel> = (0..20)
+        .map(|i| wheel("racer", "1.0", "racer", &format!("racer {i}"), ""))
+        .collect();
+    let answers: Vec<(u16, String)> = std::thread::scope(|sc| {
+        let handles: Vec<_> = wheels
+            .iter()
+            .map(|w| {
+                let s = &s;
+                sc.spawn(move || {
+                    let f = fields_for("racer", "1.0", "bdist_wheel", &w.bytes);
+                    let r = post(s, REPO, &f, Some((&w.filename, &w.bytes)));
+                    (r.status().as_u16(), r.text().unwrap())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners: Vec<usize> = (0..20).filter(|&i| answers[i].0 == 200).collect();
+    assert_eq!(winners.len(), 1, "exactly one upload is acknowledged: {answers:?}");
+    for (i, (status, text)) in answers.iter().enumerate() {
+        if i != winners[0] {
+            assert!(
+                *status == 409 && text.contains("already exists"),
+                "racer {i}: {status} {text}"
+            );
+        }
+    }
+    let w = &wheels[winners[0]];
+    let files: Vec<(String, String)> = snapshot(&s, REPO)
+        .into_iter()
+        .filter(|(_, sha)| sha != "folder")
+        .collect();
+    let wheel_files: Vec<&(String, String)> = files.iter().filter(|(p, _)| p.ends_with(".whl")).collect();
+    assert_eq!(wheel_files.len(), 1, "{files:?}");
+    assert_eq!(
+        wheel_files[0].1,
+        sha256_hex(&w.bytes),
+        "the stored wheel is the acknowledged one"
+    );
+    let r = s
+        .admin(Method::GET, &format!("/artifactory/{REPO}{}", wheel_files[0].0))
+        .send()
+        .unwrap();
+    assert_eq!(r.bytes().unwrap().as_ref(), w.bytes.as_slice());
+}
+
+#[test]
 fn simple_pages_are_exact_in_html_and_json() {
     let (s, _p) = server();
     let w = wheel("Foo_Bar", "1.0", "foo_bar", "one", "Requires-Python: <4,>=3.7");

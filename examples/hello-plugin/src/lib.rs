@@ -7,7 +7,7 @@
 //! - `GET  /artifactory/api/hello/{repo}/` answers a JSON index of the files;
 //! - anything else answers a greeting.
 
-use binyard_plugin_sdk::package_type::{Description, Failure, Guest, Request, Response, log, repository};
+use binyard_plugin_sdk::package_type::{Description, Failure, Guest, MemberAnswer, Request, Response, log, repository};
 
 struct Hello;
 
@@ -16,11 +16,16 @@ impl Guest for Hello {
         Description::new("hello", "0.1.0", "hello", "A minimal example package type")
     }
 
+    /// Virtual repositories come with the remote/virtual work: until then a clear refusal.
+    fn merge(_req: Request, _answers: Vec<MemberAnswer>) -> Result<Response, Failure> {
+        Err(Failure::new(501, "hello does not merge virtual repositories yet"))
+    }
+
     fn handle(req: Request) -> Result<Response, Failure> {
         let who = req.caller.name.clone().unwrap_or_else(|| "stranger".into());
         match (req.method.as_str(), req.path.as_str()) {
             ("GET", "") => {
-                let files: Vec<String> = repository::list_children("", None, 1000)
+                let files: Vec<String> = repository::list_children("", None, 1000)?
                     .into_iter()
                     .filter(|a| !a.folder)
                     .map(|a| format!("{{\"name\":\"{}\",\"size\":{}}}", a.path, a.blob.map_or(0, |b| b.size)))
@@ -29,7 +34,7 @@ impl Guest for Hello {
             }
             ("PUT", name) => {
                 let stored = repository::commit_upload(name, 0, None, &[("uploaded-by".into(), vec![who.clone()])])?;
-                let count = repository::kv_get("uploads")
+                let count = repository::kv_get("uploads")?
                     .and_then(|v| String::from_utf8(v).ok())
                     .and_then(|s| s.parse::<u64>().ok())
                     .unwrap_or(0)
@@ -42,7 +47,7 @@ impl Guest for Hello {
                     format!("{{\"name\":\"{name}\",\"sha256\":\"{sha}\",\"uploads\":{count}}}"),
                 ))
             }
-            ("GET", name) if repository::stat(name).is_some_and(|a| !a.folder) => Ok(Response::artifact(name)),
+            ("GET", name) if repository::stat(name)?.is_some_and(|a| !a.folder) => Ok(Response::artifact(name)),
             ("GET", name) => Ok(Response::text(
                 200,
                 format!("Hello, {who}! There is no '{name}' here yet."),

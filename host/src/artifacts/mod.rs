@@ -4,7 +4,9 @@
 
 pub mod paths;
 mod properties;
+pub mod sessions;
 mod transfer;
+pub mod txn;
 
 use std::sync::Arc;
 
@@ -16,10 +18,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::EventRecord;
 use crate::repos::RepoConfig;
 use crate::storage::upload::{self, UploadError};
-use crate::storage::{BlobStore, Change, Checksums, Digests, Item, MetaStore, Properties};
+use crate::storage::{BlobPin, BlobStore, Change, Checksums, Digests, Item, MetaStore, Properties};
 
 pub use properties::{PropertyChange, parse_property_list};
 pub use transfer::{Transfer, TransferKind, TransferMessage};
+pub use txn::{FileWrite, Txn, WriteError};
 
 /// The artifact service over the metadata and blob stores.
 #[derive(Clone)]
@@ -89,6 +92,15 @@ impl CancelFlag {
 
 /// Items deleted per transaction when a large folder is deleted.
 const DELETE_BATCH: usize = 5_000;
+
+/// Runs blocking store work off the async threads, for the artifact service's own errors.
+pub async fn blocking_write<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, WriteError> + Send + 'static,
+) -> Result<T, WriteError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| WriteError::Store(crate::storage::StoreError::Io(std::io::Error::other(e.to_string()))))?
+}
 
 /// What a deploy carries besides its bytes.
 pub struct DeployRequest<'a> {
@@ -183,6 +195,32 @@ impl Artifacts {
         item
     }
 
+    /// Streams a body into the blob store (hashing it on the way); the blob stays
+    /// safe from garbage collection while the pin lives.
+    pub async fn store_body<S, E>(&self, body: S) -> Result<(Digests, BlobPin), WriteError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        if let Some((free, reserve)) = self.meta.free_space()
+            && free < reserve
+        {
+            return Err(WriteError::Store(crate::storage::StoreError::Full(format!(
+                "{} MiB free, {} MiB are kept in reserve",
+                free >> 20,
+                reserve >> 20
+            ))));
+        }
+        let received = upload::receive(self.blobs.as_ref(), body).await.map_err(|e| match e {
+            UploadError::Body(m) => WriteError::Invalid(m),
+            UploadError::Io(e) => WriteError::Store(e.into()),
+        })?;
+        let upload::Received { staged, digests } = received;
+        let (blobs, sha) = (self.blobs.clone(), digests.sha256.clone());
+        let pin = blocking_write(move || blobs.commit(staged, &sha).map_err(|e| WriteError::Store(e.into()))).await?;
+        Ok((digests, pin))
+    }
+
     /// Deploys by checksum: the blob must already be stored; no body is read.
     pub async fn deploy_by_checksum(&self, d: DeployRequest<'_>) -> ApiResult<Item> {
         let existing = self.check_deploy_target(&d)?;
@@ -214,56 +252,30 @@ impl Artifacts {
         item
     }
 
-    async fn record_file(&self, d: &DeployRequest<'_>, existing: Option<Item>, digests: Digests) -> ApiResult<Item> {
-        let now = clock::now_ms();
-        let mut original = d.expected.clone();
-        original.sha256 = Some(digests.sha256.clone());
-        let item = Item {
-            folder: false,
-            blob: Some(digests),
-            created: existing.as_ref().map_or(now, |e| e.created),
-            created_by: existing
-                .as_ref()
-                .map_or_else(|| d.by.to_string(), |e| e.created_by.clone()),
-            modified: now,
-            modified_by: d.by.to_string(),
-            mime: mime_of(d.path),
-            original,
-            props: d.props.clone(),
-        };
-        let added = item.size() as i64 - existing.as_ref().map_or(0, |e| e.size() as i64);
-        let mut changes = Vec::with_capacity(3);
-        if !d.may_overwrite {
-            // Checked again inside the transaction: of concurrent deploys to a free
-            // path by callers who may not overwrite, exactly one wins.
-            changes.push(Change::ExpectAbsent {
-                repo: d.repo.key.clone(),
-                path: d.path.to_string(),
-            });
-        }
-        changes.extend([
-            Change::Put {
-                repo: d.repo.key.clone(),
-                path: d.path.to_string(),
-                item: Box::new(item.clone()),
-            },
-            EventRecord::artifact("deployed", &d.repo.key, d.path, &item).change(),
-        ]);
-        let (meta, quota, key) = (self.meta.clone(), self.quota.clone(), d.repo.key.clone());
-        let taken = format!(
-            "'{}/{}' exists and overwriting needs the delete permission",
-            d.repo.key, d.path
-        );
+    async fn record_file(&self, d: &DeployRequest<'_>, _checked: Option<Item>, digests: Digests) -> ApiResult<Item> {
+        let mut txn = self.begin(false);
+        let (repo, path, by) = (d.repo.clone(), d.path.to_string(), d.by.to_string());
+        let (expected, props, may_overwrite) = (d.expected.clone(), d.props.clone(), d.may_overwrite);
         blocking(move || {
-            quota.check(&key, added)?;
-            meta.apply(&changes).map_err(|e| match e {
-                crate::storage::StoreError::Exists(_) => ApiError::forbidden(taken),
-                e => e.into(),
-            })
+            let item = txn.put_file(FileWrite {
+                repo: &repo,
+                path: &path,
+                by: &by,
+                digests,
+                expected,
+                props,
+                may_overwrite,
+            })?;
+            txn.commit()?;
+            Ok(item)
         })
-        .await?;
-        crate::observe::deployed(&d.repo.key);
-        Ok(item)
+        .await
+    }
+
+    /// A write transaction (see `txn`); `track_reads` makes it commit only if what it
+    /// read is unchanged (plugin requests).
+    pub fn begin(&self, track_reads: bool) -> Txn {
+        Txn::new(self.meta.clone(), self.quota.clone(), track_reads)
     }
 
     /// Creates a folder (and its parents); an existing folder is kept as it is.

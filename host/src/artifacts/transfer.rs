@@ -205,11 +205,7 @@ impl Artifacts {
                 .iter()
                 .filter_map(|c| match c {
                     Change::Put { path, .. } => Some(path.as_str()),
-                    Change::Delete { .. }
-                    | Change::Event(_)
-                    | Change::Record(_)
-                    | Change::ExpectAbsent { .. }
-                    | Change::ExpectRecord { .. } => None,
+                    _ => None,
                 })
                 .map(|target| &target[t.dst_path.len()..])
                 .collect();

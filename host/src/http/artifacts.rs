@@ -25,11 +25,7 @@ pub async fn handle(
     let rp = RepoPath::parse(raw_rest(&uri, "/artifactory/"))?;
     // Formats laid out on the plain path (Maven) are served by their plugin.
     if let Some(repo) = state.repos.get(&rp.repo)
-        && repo.package_type != "generic"
-        && state
-            .plugins
-            .for_package_type(&repo.package_type)
-            .is_some_and(|p| p.plain_paths)
+        && state.formats.serves_plain_paths(&repo)
     {
         let raw = raw_rest(&uri, "/artifactory/");
         let path = raw.split_once('/').map_or("", |(_, p)| p).to_string();

@@ -138,9 +138,9 @@ pub fn router(state: State) -> Router {
         )
         .route("/event/api/v1/subscriptions/{key}/test", post(events_api::test))
         .route("/artifactory/api/{format}/{*rest}", any(formats::format_api))
-        .route("/v2/{repo}/{*rest}", any(formats::docker_api))
         .route("/artifactory/{*rest}", any(artifacts::handle))
-        .fallback(not_found)
+        // Root paths plugins declare (`/v2/…`), else 404.
+        .fallback(formats::root_api)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(json_limit)
         .layer(axum::middleware::from_fn_with_state(
@@ -151,10 +151,6 @@ pub fn router(state: State) -> Router {
         .layer(axum::middleware::from_fn(ui::no_basic_prompt))
         .layer(axum::middleware::from_fn(observe::around))
         .with_state(state)
-}
-
-async fn not_found(uri: Uri) -> ApiError {
-    ApiError::not_found(format!("No resource at '{}'", uri.path()))
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {

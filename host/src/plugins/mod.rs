@@ -6,9 +6,9 @@
 //! once and finishes on it, while a new version is compiled, validated and swapped
 //! in beside it.
 
-pub mod answers;
 mod bindings;
 mod engine;
+mod imports;
 pub mod repo_host;
 mod sandbox;
 pub mod testing;
@@ -20,27 +20,59 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use axum::http::StatusCode;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Linker;
-use wasmtime::{Engine, Trap};
+use wasmtime::{Engine, Store, Trap};
 
 use crate::clock;
 use crate::config::{PluginLimits, PluginsConfig};
 use crate::error::{ApiError, ApiResult};
 
-pub use bindings::package_type::binyard::plugin::types::{BlobInfo, Caller as PluginCaller, Failure};
-pub use bindings::package_type::exports::binyard::plugin::format::{Body, Request, Response};
-use bindings::package_type::{PackageType, PackageTypePre};
-use bindings::retention_policy::RetentionPolicyPre;
-pub use bindings::retention_policy::exports::binyard::plugin::retention::{
-    Candidate as RetentionCandidate, Decision as RetentionDecision,
-};
-use bindings::webhook_formatter::WebhookFormatterPre;
-pub use bindings::webhook_formatter::exports::binyard::plugin::formatter::{Event as FormatterEvent, Outgoing};
+use bindings::{v0_1, v0_2};
+use imports::v0_1 as adapt;
 use repo_host::RepoHost;
 use sandbox::{StoreData, deadline_ticks, new_store};
+pub use v0_2::package_type::binyard::plugin::types::{BlobInfo, Caller as PluginCaller, Failure};
+pub use v0_2::package_type::exports::binyard::plugin::format::{Body, Cache, Description, Request, Response};
+pub use v0_2::retention_policy::exports::binyard::plugin::retention::{
+    Candidate as RetentionCandidate, Decision as RetentionDecision,
+};
+pub use v0_2::webhook_formatter::exports::binyard::plugin::formatter::{Event as FormatterEvent, Outgoing};
+
+/// The WIT versions the host links, oldest first.
+pub const WIT_VERSIONS: [&str; 2] = ["0.1.0", "0.2.0"];
+
+/// Why a plugin call did not give an answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// All the plugin's instances were busy for a whole deadline.
+    #[error("{0}")]
+    Busy(String),
+    /// The plugin ran past its deadline.
+    #[error("{0}")]
+    Timeout(String),
+    /// The plugin trapped, exceeded its memory or is not of the kind asked for.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CallError {
+    /// The HTTP status the client of a failed call gets.
+    pub fn status(&self) -> u16 {
+        match self {
+            CallError::Busy(_) => 503,
+            CallError::Timeout(_) => 504,
+            CallError::Failed(_) => 500,
+        }
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> Self {
+        ApiError::with_status(e.status(), e.to_string())
+    }
+}
 
 /// The kinds of plugin, one per world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -51,10 +83,14 @@ pub enum PluginKind {
     WebhookFormatter,
 }
 
+/// A component ready to instantiate, by world and WIT version.
 enum Pre {
-    PackageType(PackageTypePre<StoreData>),
-    Retention(RetentionPolicyPre<StoreData>),
-    Formatter(WebhookFormatterPre<StoreData>),
+    PackageType(v0_2::package_type::PackageTypePre<StoreData>),
+    PackageType01(v0_1::package_type::PackageTypePre<StoreData>),
+    Retention(v0_2::retention_policy::RetentionPolicyPre<StoreData>),
+    Retention01(v0_1::retention_policy::RetentionPolicyPre<StoreData>),
+    Formatter(v0_2::webhook_formatter::WebhookFormatterPre<StoreData>),
+    Formatter01(v0_1::webhook_formatter::WebhookFormatterPre<StoreData>),
 }
 
 /// Counters of one loaded plugin version.
@@ -80,6 +116,14 @@ pub struct LoadedPlugin {
     /// Package types only: path prefixes that reach the plugin without repository access (logins).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub login_paths: Vec<String>,
+    /// Package types only: the names under `/artifactory/api/` it serves.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub api_names: Vec<String>,
+    /// Package types only: the paths at the server's root it serves (`v2`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub root_paths: Vec<String>,
+    /// The WIT version the component was built for.
+    pub wit: &'static str,
     pub sha256: String,
     /// Milliseconds since the epoch.
     pub loaded_at: i64,
@@ -89,6 +133,13 @@ pub struct LoadedPlugin {
     permits: tokio::sync::Semaphore,
     #[serde(skip)]
     pre: Pre,
+}
+
+impl LoadedPlugin {
+    /// The names under `/artifactory/api/` the plugin serves.
+    pub fn api_names(&self) -> impl Iterator<Item = &str> {
+        self.api_names.iter().map(String::as_str)
+    }
 }
 
 #[derive(Default)]
@@ -112,12 +163,6 @@ pub struct Plugins {
     cache_dir: PathBuf,
     /// Serialises installs, removals and folder scans; remembers what the folder held.
     admin: tokio::sync::Mutex<HashMap<String, Fingerprint>>,
-    /// Answers plugins marked cacheable.
-    pub answers: answers::Answers,
-}
-
-fn plugin_error(status: StatusCode, msg: impl Into<String>) -> ApiError {
-    ApiError::new(status, msg)
 }
 
 /// Checks a plugin name: 1–64 of `a-z 0-9 - _ .`, starting with a letter or digit.
@@ -150,19 +195,27 @@ impl Plugins {
             .max()
             .unwrap_or(128);
         let engine = engine::new_engine(max_memory)?;
+        // One linker for every world of every version: the versions' interfaces have
+        // distinct names, and a world's imports are a subset of its package-type world's.
         let mut linker = Linker::<StoreData>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        PackageType::add_to_linker::<StoreData, wasmtime::component::HasSelf<StoreData>>(&mut linker, |d| d)
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let e = |e: wasmtime::Error| anyhow::anyhow!("{e:#}");
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(e)?;
+        type Own = wasmtime::component::HasSelf<StoreData>;
+        v0_2::package_type::PackageType::add_to_linker::<StoreData, Own>(&mut linker, |d| d).map_err(e)?;
+        v0_1::package_type::PackageType::add_to_linker::<StoreData, Own>(&mut linker, |d| d).map_err(e)?;
         Ok(Plugins {
             engine,
             linker,
             registry: ArcSwap::from_pointee(Registry::default()),
-            answers: answers::Answers::new((config.answer_cache_mib as usize) << 20),
             config,
             cache_dir: data_dir.join("plugin-cache"),
             admin: tokio::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The plugins' configuration.
+    pub fn config(&self) -> &PluginsConfig {
+        &self.config
     }
 
     /// The folder plugins are loaded from and installed into.
@@ -201,7 +254,8 @@ impl Plugins {
             .collect()
     }
 
-    /// Compiles and validates a component (blocking): the right world, and `describe()` answers.
+    /// Compiles and validates a component (blocking): a world of a supported WIT
+    /// version, and `describe()` answers.
     fn prepare(&self, name: &str, wasm: &[u8]) -> Result<LoadedPlugin, String> {
         let sha256 = hex::encode(Sha256::digest(wasm));
         let component = engine::compile(&self.engine, &self.cache_dir, &sha256, wasm).map_err(|e| format!("{e:#}"))?;
@@ -211,73 +265,131 @@ impl Plugins {
             .map_err(|e| format!("it needs imports binyard does not provide: {e:#}"))?;
         let limits = self.config.limits_for(name);
         let mut store = new_store(&self.engine, name, &limits, None);
-        let describe_failed =
-            |e: wasmtime::Error| format!("describe() failed: {}", explain_trap(&e, name, &limits).message);
-        let (pre, kind, version, package_type, summary, plain_paths, login_paths) = if let Ok(p) =
-            PackageTypePre::new(pre.clone())
-        {
+        let describe_failed = |e: wasmtime::Error| format!("describe() failed: {}", explain_trap(&e, name, &limits));
+        // A package type's description, whichever version it speaks.
+        let (pre, kind, d, wit) = if let Ok(p) = v0_2::package_type::PackageTypePre::new(pre.clone()) {
             let inst = p.instantiate(&mut store).map_err(describe_failed)?;
             let d = inst
                 .binyard_plugin_format()
                 .call_describe(&mut store)
                 .map_err(describe_failed)?;
-            let t = d.package_type.to_ascii_lowercase();
-            if t.is_empty() || t == "generic" || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            (Pre::PackageType(p), PluginKind::PackageType, d, "0.2.0")
+        } else if let Ok(p) = v0_1::package_type::PackageTypePre::new(pre.clone()) {
+            let inst = p.instantiate(&mut store).map_err(describe_failed)?;
+            let d = inst
+                .binyard_plugin_format()
+                .call_describe(&mut store)
+                .map_err(describe_failed)?;
+            (
+                Pre::PackageType01(p),
+                PluginKind::PackageType,
+                adapt::from_description(d),
+                "0.1.0",
+            )
+        } else {
+            let other = |name: String, version: String, summary: String| Description {
+                name,
+                version,
+                package_type: String::new(),
+                summary,
+                routes: v0_2::package_type::exports::binyard::plugin::format::Routes {
+                    api_names: Vec::new(),
+                    plain_paths: false,
+                    root_paths: Vec::new(),
+                    login_paths: Vec::new(),
+                },
+            };
+            if let Ok(p) = v0_2::retention_policy::RetentionPolicyPre::new(pre.clone()) {
+                let inst = p.instantiate(&mut store).map_err(describe_failed)?;
+                let d = inst
+                    .binyard_plugin_retention()
+                    .call_describe(&mut store)
+                    .map_err(describe_failed)?;
+                (
+                    Pre::Retention(p),
+                    PluginKind::RetentionPolicy,
+                    other(d.name, d.version, d.summary),
+                    "0.2.0",
+                )
+            } else if let Ok(p) = v0_1::retention_policy::RetentionPolicyPre::new(pre.clone()) {
+                let inst = p.instantiate(&mut store).map_err(describe_failed)?;
+                let d = inst
+                    .binyard_plugin_retention()
+                    .call_describe(&mut store)
+                    .map_err(describe_failed)?;
+                (
+                    Pre::Retention01(p),
+                    PluginKind::RetentionPolicy,
+                    other(d.name, d.version, d.summary),
+                    "0.1.0",
+                )
+            } else if let Ok(p) = v0_2::webhook_formatter::WebhookFormatterPre::new(pre.clone()) {
+                let inst = p.instantiate(&mut store).map_err(describe_failed)?;
+                let d = inst
+                    .binyard_plugin_formatter()
+                    .call_describe(&mut store)
+                    .map_err(describe_failed)?;
+                (
+                    Pre::Formatter(p),
+                    PluginKind::WebhookFormatter,
+                    other(d.name, d.version, d.summary),
+                    "0.2.0",
+                )
+            } else if let Ok(p) = v0_1::webhook_formatter::WebhookFormatterPre::new(pre) {
+                let inst = p.instantiate(&mut store).map_err(describe_failed)?;
+                let d = inst
+                    .binyard_plugin_formatter()
+                    .call_describe(&mut store)
+                    .map_err(describe_failed)?;
+                (
+                    Pre::Formatter01(p),
+                    PluginKind::WebhookFormatter,
+                    other(d.name, d.version, d.summary),
+                    "0.1.0",
+                )
+            } else {
+                return Err(format!(
+                    "it exports none of the worlds of binyard:plugin@{} (package-type, retention-policy, webhook-formatter)",
+                    WIT_VERSIONS.join(" or @")
+                ));
+            }
+        };
+        let package_type = d.package_type.to_ascii_lowercase();
+        let routes = d.routes;
+        if kind == PluginKind::PackageType {
+            let ok_name = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if package_type == "generic" || !ok_name(&package_type) {
                 return Err(format!(
                     "describe() names the package type '{}', which is not allowed",
                     d.package_type
                 ));
             }
-            (
-                Pre::PackageType(p),
-                PluginKind::PackageType,
-                d.version,
-                t,
-                d.summary,
-                d.plain_paths,
-                d.login_paths,
-            )
-        } else if let Ok(p) = RetentionPolicyPre::new(pre.clone()) {
-            let inst = p.instantiate(&mut store).map_err(describe_failed)?;
-            let d = inst
-                .binyard_plugin_retention()
-                .call_describe(&mut store)
-                .map_err(describe_failed)?;
-            (
-                Pre::Retention(p),
-                PluginKind::RetentionPolicy,
-                d.version,
-                String::new(),
-                d.summary,
-                false,
-                Vec::new(),
-            )
-        } else if let Ok(p) = WebhookFormatterPre::new(pre) {
-            let inst = p.instantiate(&mut store).map_err(describe_failed)?;
-            let d = inst
-                .binyard_plugin_formatter()
-                .call_describe(&mut store)
-                .map_err(describe_failed)?;
-            (
-                Pre::Formatter(p),
-                PluginKind::WebhookFormatter,
-                d.version,
-                String::new(),
-                d.summary,
-                false,
-                Vec::new(),
-            )
-        } else {
-            return Err("it exports none of the worlds of binyard:plugin@0.1.0 (package-type, retention-policy, webhook-formatter)".into());
-        };
+            // Routes are path segments the host matches literally.
+            let ok_route = |r: &String| !r.is_empty() && r.split('/').all(ok_name);
+            if let Some(bad) = routes.api_names.iter().chain(&routes.root_paths).find(|r| !ok_route(r)) {
+                return Err(format!(
+                    "describe() declares the route '{bad}', which is not a plain path"
+                ));
+            }
+            if let Some(bad) = routes
+                .root_paths
+                .iter()
+                .find(|r| matches!(r.as_str(), "artifactory" | "access" | "event" | "router" | "ui"))
+            {
+                return Err(format!("describe() claims the server's own root path '/{bad}/'"));
+            }
+        }
         Ok(LoadedPlugin {
             name: name.to_string(),
             kind,
-            version,
+            version: d.version,
             package_type,
-            summary,
-            plain_paths,
-            login_paths,
+            summary: d.summary,
+            plain_paths: routes.plain_paths,
+            login_paths: routes.login_paths,
+            api_names: routes.api_names.iter().map(|n| n.to_ascii_lowercase()).collect(),
+            root_paths: routes.root_paths.iter().map(|n| n.to_ascii_lowercase()).collect(),
+            wit,
             sha256,
             loaded_at: clock::now_ms(),
             permits: tokio::sync::Semaphore::new(limits.max_instances.max(1) as usize),
@@ -307,14 +419,27 @@ impl Plugins {
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
         let loaded = loaded.map_err(|why| ApiError::bad_request(format!("Plugin '{name}' was not loaded: {why}")))?;
-        if loaded.kind == PluginKind::PackageType
-            && let Some(other) = self.for_package_type(&loaded.package_type)
-            && other.name != name
-        {
-            return Err(ApiError::conflict(format!(
-                "Plugin '{name}' was not loaded: plugin '{}' already serves package type '{}'",
-                other.name, loaded.package_type
-            )));
+        if loaded.kind == PluginKind::PackageType {
+            if let Some(other) = self.for_package_type(&loaded.package_type)
+                && other.name != name
+            {
+                return Err(ApiError::conflict(format!(
+                    "Plugin '{name}' was not loaded: plugin '{}' already serves package type '{}'",
+                    other.name, loaded.package_type
+                )));
+            }
+            let taken = self.list().into_iter().filter(|p| p.name != name).find_map(|p| {
+                let clash = |mine: &[String], theirs: &[String]| mine.iter().find(|r| theirs.contains(r)).cloned();
+                clash(&loaded.api_names, &p.api_names)
+                    .map(|r| format!("/artifactory/api/{r}/"))
+                    .or_else(|| clash(&loaded.root_paths, &p.root_paths).map(|r| format!("/{r}/")))
+                    .map(|r| (p.name.clone(), r))
+            });
+            if let Some((other, route)) = taken {
+                return Err(ApiError::conflict(format!(
+                    "Plugin '{name}' was not loaded: plugin '{other}' already serves {route}"
+                )));
+            }
         }
         if persist {
             let path = self.config.dir.join(format!("{name}.wasm"));
@@ -426,16 +551,29 @@ impl Plugins {
         });
     }
 
+    /// The plugin-served route `/{root}/…` of the server, if a plugin declares `root`.
+    pub fn for_root_path(&self, root: &str) -> Option<Arc<LoadedPlugin>> {
+        self.registry
+            .load()
+            .by_name
+            .values()
+            .find(|p| p.root_paths.iter().any(|r| r.eq_ignore_ascii_case(root)))
+            .cloned()
+    }
+
     /// A new instance of a package-type plugin, scoped to one repository and caller.
     pub fn instantiate(&self, plugin: &LoadedPlugin, host: RepoHost) -> Result<PackageInstance, wasmtime::Error> {
-        let Pre::PackageType(pre) = &plugin.pre else {
-            return Err(wasmtime::Error::msg(format!(
-                "plugin '{}' is not a package type",
-                plugin.name
-            )));
-        };
         let mut store = new_store(&self.engine, &plugin.name, &plugin.limits, Some(host));
-        let bindings = pre.instantiate(&mut store)?;
+        let bindings = match &plugin.pre {
+            Pre::PackageType(pre) => PackageBindings::Latest(pre.instantiate(&mut store)?),
+            Pre::PackageType01(pre) => PackageBindings::V01(pre.instantiate(&mut store)?),
+            _ => {
+                return Err(wasmtime::Error::msg(format!(
+                    "plugin '{}' is not a package type",
+                    plugin.name
+                )));
+            }
+        };
         Ok(PackageInstance {
             store,
             bindings,
@@ -443,48 +581,85 @@ impl Plugins {
         })
     }
 
-    /// Calls a package-type plugin's `handle` in a fresh instance.
-    pub async fn handle(
+    /// The one way every world is called: a permit (at most `max_instances` calls at
+    /// once), a fresh store with the plugin's limits and `ticks` of deadline, the
+    /// call on a blocking thread, counters, and a failure explained by name.
+    /// `call` gets the store and the plugin's prepared component.
+    async fn invoke<T: Send + 'static>(
         self: &Arc<Self>,
-        plugin: Arc<LoadedPlugin>,
-        host: RepoHost,
-        req: Request,
-    ) -> ApiResult<Result<Response, Failure>> {
+        plugin: &Arc<LoadedPlugin>,
+        repo: Option<RepoHost>,
+        ticks: u64,
+        call: impl FnOnce(&mut Store<StoreData>, &Pre) -> wasmtime::Result<T> + Send + 'static,
+    ) -> Result<(T, Option<RepoHost>), CallError> {
         let name = plugin.name.clone();
         let deadline = Duration::from_millis(plugin.limits.deadline_ms);
         let permit = match tokio::time::timeout(deadline, plugin.permits.acquire()).await {
             Ok(Ok(p)) => p,
             _ => {
-                return Err(plugin_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!(
-                        "Plugin '{name}' is busy: its {} instances are all in use",
-                        plugin.limits.max_instances
-                    ),
-                ));
+                return Err(CallError::Busy(format!(
+                    "Plugin '{name}' is busy: its {} instances are all in use",
+                    plugin.limits.max_instances
+                )));
             }
         };
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
-        let this = self.clone();
-        let p = plugin.clone();
-        let result = tokio::task::spawn_blocking(move || this.instantiate(&p, host)?.call(&req))
-            .await
-            .map_err(|e| ApiError::internal(format!("plugin task failed: {e}")))?;
+        let (engine, p) = (self.engine.clone(), plugin.clone());
+        let result = tokio::task::spawn_blocking(move || {
+            let mut store = new_store(&engine, &p.name, &p.limits, repo);
+            store.set_epoch_deadline(ticks);
+            let out = call(&mut store, &p.pre).map_err(|e| match last_words(&store.data().stderr.contents()) {
+                Some(words) => e.context(PluginSaid(words)),
+                None => e,
+            })?;
+            Ok::<_, wasmtime::Error>((out, store.into_data().repo))
+        })
+        .await
+        .map_err(|e| CallError::Failed(format!("Plugin '{name}' failed: its task ended: {e}")))?;
         drop(permit);
-        crate::observe::plugin_call(&plugin.name, started.elapsed());
-        match result {
-            Ok(r) => Ok(r),
-            Err(e) => {
-                let err = explain_trap(&e, &name, &plugin.limits);
-                plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
-                if err.status == StatusCode::GATEWAY_TIMEOUT {
-                    plugin.stats.timeouts.fetch_add(1, Ordering::Relaxed);
-                }
-                tracing::warn!(plugin = %name, error = %format!("{e:#}"), "plugin call failed");
-                Err(err)
+        crate::observe::plugin_call(&name, started.elapsed());
+        result.map_err(|e| {
+            let err = explain_trap(&e, &name, &plugin.limits);
+            plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+            if matches!(err, CallError::Timeout(_)) {
+                plugin.stats.timeouts.fetch_add(1, Ordering::Relaxed);
             }
-        }
+            tracing::warn!(plugin = %name, error = %format!("{e:#}"), "plugin call failed");
+            err
+        })
+    }
+
+    /// Calls a package-type plugin's `handle` in a fresh instance; answers the plugin's
+    /// answer and the repository host with the writes it made (a trap or timeout
+    /// drops them with the instance).
+    pub async fn handle(
+        self: &Arc<Self>,
+        plugin: Arc<LoadedPlugin>,
+        host: RepoHost,
+        req: Request,
+    ) -> Result<(Result<Response, Failure>, RepoHost), CallError> {
+        let ticks = deadline_ticks(&plugin.limits);
+        let name = plugin.name.clone();
+        let (answer, host) = self
+            .invoke(&plugin, Some(host), ticks, move |store, pre| match pre {
+                Pre::PackageType(pre) => pre
+                    .instantiate(&mut *store)?
+                    .binyard_plugin_format()
+                    .call_handle(store, &req),
+                Pre::PackageType01(pre) => {
+                    let old = adapt::to_request(&req);
+                    let r = pre
+                        .instantiate(&mut *store)?
+                        .binyard_plugin_format()
+                        .call_handle(store, &old)?;
+                    Ok(r.map(adapt::from_response).map_err(adapt::from_failure))
+                }
+                _ => Err(wasmtime::Error::msg(format!("plugin '{name}' is not a package type"))),
+            })
+            .await?;
+        let host = host.ok_or_else(|| CallError::Failed(format!("Plugin '{}' lost its repository", plugin.name)))?;
+        Ok((answer, host))
     }
 
     /// Calls the webhook-formatter plugin `name` in a fresh instance; any failure (no
@@ -497,44 +672,32 @@ impl Plugins {
     ) -> Result<Outgoing, String> {
         let plugin = self
             .get(name)
+            .filter(|p| p.kind == PluginKind::WebhookFormatter)
             .ok_or_else(|| format!("no formatter plugin '{name}' is loaded"))?;
-        let Pre::Formatter(pre) = &plugin.pre else {
-            return Err(format!("plugin '{name}' is not a webhook formatter"));
-        };
-        let pre = pre.clone();
-        let deadline = Duration::from_millis(plugin.limits.deadline_ms);
-        let permit = tokio::time::timeout(deadline, plugin.permits.acquire())
-            .await
-            .map_err(|_| format!("formatter '{name}' is busy"))?
-            .map_err(|e| e.to_string())?;
-        plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let started = std::time::Instant::now();
-        let (engine, p) = (self.engine.clone(), plugin.clone());
-        let result = tokio::task::spawn_blocking(move || {
-            let mut store = new_store(&engine, &p.name, &p.limits, None);
-            store.set_epoch_deadline(deadline_ticks(&p.limits));
-            let inst = pre.instantiate(&mut store)?;
-            inst.binyard_plugin_formatter().call_format(&mut store, &event, &config)
-        })
-        .await
-        .map_err(|e| format!("formatter task failed: {e}"))?;
-        drop(permit);
-        crate::observe::plugin_call(&plugin.name, started.elapsed());
-        match result {
-            Ok(Ok(out)) => Ok(out),
-            Ok(Err(f)) => {
-                plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
-                Err(format!("formatter '{name}' refused the event: {}", f.message))
-            }
-            Err(e) => {
-                let err = explain_trap(&e, name, &plugin.limits);
-                plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
-                if err.status == StatusCode::GATEWAY_TIMEOUT {
-                    plugin.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+        let ticks = deadline_ticks(&plugin.limits);
+        let result = self
+            .invoke(&plugin, None, ticks, move |store, pre| match pre {
+                Pre::Formatter(pre) => pre
+                    .instantiate(&mut *store)?
+                    .binyard_plugin_formatter()
+                    .call_format(store, &event, &config),
+                Pre::Formatter01(pre) => {
+                    let old = adapt::to_event(&event);
+                    let r = pre
+                        .instantiate(&mut *store)?
+                        .binyard_plugin_formatter()
+                        .call_format(store, &old, &config)?;
+                    Ok(r.map(adapt::from_outgoing).map_err(adapt::from_failure))
                 }
-                Err(err.message)
-            }
-        }
+                _ => Err(wasmtime::Error::msg("not a webhook formatter")),
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .0;
+        result.map_err(|f| {
+            plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+            format!("formatter '{name}' refused the event: {}", f.message)
+        })
     }
 
     /// Calls a retention-policy plugin's `select` in a fresh instance of the given
@@ -548,61 +711,40 @@ impl Plugins {
         now_ms: i64,
     ) -> ApiResult<Vec<RetentionDecision>> {
         let name = plugin.name.clone();
-        let Pre::Retention(pre) = &plugin.pre else {
+        if plugin.kind != PluginKind::RetentionPolicy {
             return Err(ApiError::bad_request(format!(
                 "plugin '{name}' is not a retention policy"
             )));
-        };
-        let pre = pre.clone();
-        let deadline = Duration::from_millis(plugin.limits.deadline_ms);
-        let permit = tokio::time::timeout(deadline, plugin.permits.acquire())
-            .await
-            .map_err(|_| {
-                plugin_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("retention policy '{name}' is busy"),
-                )
-            })?
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let started = std::time::Instant::now();
-        let (engine, p) = (self.engine.clone(), plugin.clone());
-        let result = tokio::task::spawn_blocking(move || {
-            let mut store = new_store(&engine, &p.name, &p.limits, None);
-            // Large runs get one extra deadline per 10,000 candidates.
-            let extra = 1 + candidates.len() as u64 / 10_000;
-            store.set_epoch_deadline(deadline_ticks(&p.limits) * extra);
-            let inst = pre.instantiate(&mut store)?;
-            inst.binyard_plugin_retention()
-                .call_select(&mut store, &config, &candidates, now_ms)
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("retention task failed: {e}")))?;
-        drop(permit);
-        crate::observe::plugin_call(&plugin.name, started.elapsed());
-        match result {
-            Ok(Ok(d)) => Ok(d),
-            Ok(Err(f)) => {
-                plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
-                // A 4xx is the policy refusing its configuration; anything else is the plugin failing.
-                let status = StatusCode::from_u16(f.status)
-                    .ok()
-                    .filter(StatusCode::is_client_error)
-                    .unwrap_or(StatusCode::BAD_GATEWAY);
-                Err(ApiError::new(
-                    status,
-                    format!("retention policy '{name}' refused: {}", f.message),
-                ))
-            }
-            Err(e) => {
-                let err = explain_trap(&e, &name, &plugin.limits);
-                plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
-                if err.status == StatusCode::GATEWAY_TIMEOUT {
-                    plugin.stats.timeouts.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(err)
-            }
         }
+        // Large runs get one extra deadline per 10,000 candidates.
+        let ticks = deadline_ticks(&plugin.limits) * (1 + candidates.len() as u64 / 10_000);
+        let result = self
+            .invoke(plugin, None, ticks, move |store, pre| match pre {
+                Pre::Retention(pre) => pre.instantiate(&mut *store)?.binyard_plugin_retention().call_select(
+                    store,
+                    &config,
+                    &candidates,
+                    now_ms,
+                ),
+                Pre::Retention01(pre) => {
+                    let old: Vec<_> = candidates.iter().map(adapt::to_candidate).collect();
+                    let r = pre
+                        .instantiate(&mut *store)?
+                        .binyard_plugin_retention()
+                        .call_select(store, &config, &old, now_ms)?;
+                    Ok(r.map(|d| d.into_iter().map(adapt::from_decision).collect())
+                        .map_err(adapt::from_failure))
+                }
+                _ => Err(wasmtime::Error::msg("not a retention policy")),
+            })
+            .await?
+            .0;
+        result.map_err(|f| {
+            plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+            // A 4xx is the policy refusing its configuration; anything else is the plugin failing.
+            let status = if (400..500).contains(&f.status) { f.status } else { 502 };
+            ApiError::with_status(status, format!("retention policy '{name}' refused: {}", f.message))
+        })
     }
 
     /// Whether `name` is a loaded webhook formatter.
@@ -617,33 +759,32 @@ impl Plugins {
     }
 }
 
-impl LoadedPlugin {
-    /// Instances of this version running now.
-    pub fn instances_in_use(&self) -> usize {
-        (self.limits.max_instances.max(1) as usize).saturating_sub(self.permits.available_permits())
-    }
+enum PackageBindings {
+    Latest(v0_2::package_type::PackageType),
+    V01(v0_1::package_type::PackageType),
 }
 
-/// A live instance of a package-type plugin. `Plugins::handle` uses a fresh one per
-/// request; reusing one is for measurements only (state would leak between requests).
+/// A live instance of a package-type plugin, for measurements only: `Plugins::handle`
+/// uses a fresh one per request (reusing one would leak state between requests).
 pub struct PackageInstance {
-    store: wasmtime::Store<StoreData>,
-    bindings: PackageType,
+    store: Store<StoreData>,
+    bindings: PackageBindings,
     deadline_ticks: u64,
 }
 
 impl PackageInstance {
-    /// Calls `handle` under the plugin's deadline. A trap carries what the plugin
-    /// wrote to stderr (a panic message) as context.
+    /// Calls `handle` under the plugin's deadline.
     pub fn call(&mut self, req: &Request) -> Result<Result<Response, Failure>, wasmtime::Error> {
         self.store.set_epoch_deadline(self.deadline_ticks);
-        self.bindings
-            .binyard_plugin_format()
-            .call_handle(&mut self.store, req)
-            .map_err(|e| match last_words(&self.store.data().stderr.contents()) {
-                Some(words) => e.context(PluginSaid(words)),
-                None => e,
-            })
+        match &self.bindings {
+            PackageBindings::Latest(b) => b.binyard_plugin_format().call_handle(&mut self.store, req),
+            PackageBindings::V01(b) => {
+                let r = b
+                    .binyard_plugin_format()
+                    .call_handle(&mut self.store, &adapt::to_request(req))?;
+                Ok(r.map(adapt::from_response).map_err(adapt::from_failure))
+            }
+        }
     }
 }
 
@@ -668,23 +809,20 @@ fn last_words(stderr: &[u8]) -> Option<String> {
     (!tail.is_empty()).then(|| tail.chars().take(500).collect())
 }
 
-/// Turns a wasmtime error into the 5xx a client sees, naming the plugin.
-fn explain_trap(e: &wasmtime::Error, name: &str, limits: &PluginLimits) -> ApiError {
+/// Explains a wasmtime error in words a client can act on, naming the plugin.
+fn explain_trap(e: &wasmtime::Error, name: &str, limits: &PluginLimits) -> CallError {
     let text = format!("{e:#}");
     if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        return plugin_error(
-            StatusCode::GATEWAY_TIMEOUT,
-            format!(
-                "Plugin '{name}' did not answer within its deadline of {} ms",
-                limits.deadline_ms
-            ),
-        );
+        return CallError::Timeout(format!(
+            "Plugin '{name}' did not answer within its deadline of {} ms",
+            limits.deadline_ms
+        ));
     }
     if text.contains("memory") && (text.contains("grow") || text.contains("limit")) {
-        return plugin_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("Plugin '{name}' exceeded its memory limit of {} MiB", limits.memory_mib),
-        );
+        return CallError::Failed(format!(
+            "Plugin '{name}' exceeded its memory limit of {} MiB",
+            limits.memory_mib
+        ));
     }
     let mut why = match e.downcast_ref::<Trap>() {
         Some(trap) => format!("crashed: {trap}"),
@@ -693,7 +831,7 @@ fn explain_trap(e: &wasmtime::Error, name: &str, limits: &PluginLimits) -> ApiEr
     if let Some(said) = e.downcast_ref::<PluginSaid>() {
         why.push_str(&format!(" ({})", said.0));
     }
-    plugin_error(StatusCode::INTERNAL_SERVER_ERROR, format!("Plugin '{name}' {why}"))
+    CallError::Failed(format!("Plugin '{name}' {why}"))
 }
 
 fn fingerprint(p: &Path) -> Option<Fingerprint> {
@@ -718,4 +856,11 @@ fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+impl LoadedPlugin {
+    /// Instances of this version running now.
+    pub fn instances_in_use(&self) -> usize {
+        (self.limits.max_instances.max(1) as usize).saturating_sub(self.permits.available_permits())
+    }
 }

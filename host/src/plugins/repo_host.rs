@@ -1,17 +1,19 @@
-//! The host side of the `repository` and `log` imports: what a package-type plugin
-//! may do, always inside the one repository its request addresses.
+//! The context of one package-type call: the repository its request addresses, who
+//! is calling, and the request's pending writes. The host side of each WIT
+//! interface (`imports/`) is a thin layer over these operations, written once in the
+//! latest WIT's types; older versions convert (`imports/v0_1.rs`).
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 
-use super::bindings::package_type::binyard::plugin::{accounts, log, repository, types};
-use super::sandbox::StoreData;
-use crate::artifacts::Artifacts;
+use super::bindings::v0_2::package_type::binyard::plugin::{repository, types, uploads};
 use crate::artifacts::paths::RepoPath;
-use crate::auth::{Auth, Caller, NewToken};
-use crate::clock;
+use crate::artifacts::sessions::{SessionError, SessionInfo, Sessions};
+use crate::artifacts::{Artifacts, FileWrite, Txn, WriteError};
+use crate::auth::{Action, Auth, Caller, NewToken};
 use crate::events::EventRecord;
 use crate::repos::{RClass, RepoConfig};
-use crate::storage::{Change, Digests, Item, Properties, upload};
+use crate::storage::{Checksums, Digests, Item, Properties, upload};
 
 use types::{Artifact, BlobInfo, Failure};
 
@@ -22,10 +24,16 @@ const MAX_PUT: usize = 16 << 20;
 /// Limits of the key-value space.
 const MAX_KV_KEY: usize = 1024;
 const MAX_KV_VALUE: usize = 1 << 20;
+/// The most events one request may emit, and the largest event data.
+const MAX_EVENTS: usize = 1000;
+const MAX_EVENT_DATA: usize = 64 << 10;
 
-/// The repository a call is scoped to, and who is calling.
+/// The repository a call is scoped to, who is calling, and the request's pending
+/// writes: everything the plugin writes goes into `txn`, which the format service
+/// commits in one transaction when the plugin has answered (and drops otherwise).
 pub struct RepoHost {
     pub artifacts: Artifacts,
+    pub txn: Txn,
     pub repo: Arc<RepoConfig>,
     pub caller: Caller,
     pub can_delete: bool,
@@ -34,18 +42,18 @@ pub struct RepoHost {
     /// Why the caller may not use the repository (a request to a login path): every
     /// repository function then fails with this.
     pub denied: Option<Failure>,
-    /// The accounts, for `accounts.login`.
+    /// The accounts, for `accounts.login` and cross-repository mounts.
     pub auth: Option<Arc<Auth>>,
-    /// Format events the plugin emitted; the caller records them if the answer
-    /// is a success.
-    pub emitted: Arc<Mutex<Vec<EventRecord>>>,
+    /// Upload sessions (none: the host offers none to this call).
+    pub sessions: Option<Arc<Sessions>>,
+    /// Format events the plugin emitted; recorded with the writes if the answer is a success.
+    pub emitted: Vec<EventRecord>,
+    /// Blobs this request made available (finished sessions, mounts), by sha256.
+    pub fresh: HashMap<String, Digests>,
 }
 
-/// The most events one request may emit, and the largest event data.
-const MAX_EVENTS: usize = 1000;
-const MAX_EVENT_DATA: usize = 64 << 10;
-
-fn fail(status: u16, message: impl Into<String>) -> Failure {
+/// A failure with a status and message.
+pub fn fail(status: u16, message: impl Into<String>) -> Failure {
     Failure {
         status,
         message: message.into(),
@@ -54,6 +62,36 @@ fn fail(status: u16, message: impl Into<String>) -> Failure {
 
 fn from_api(e: crate::error::ApiError) -> Failure {
     fail(e.status.as_u16(), e.message)
+}
+
+/// The failure a plugin sees for a refused write; storage details stay in the log.
+fn from_write(e: WriteError) -> Failure {
+    match e {
+        WriteError::Invalid(m) => fail(400, m),
+        WriteError::Forbidden(m) => fail(403, m),
+        WriteError::NotFound(m) => fail(404, m),
+        WriteError::Conflict(m) => fail(409, m),
+        WriteError::Quota { status, message } => fail(status, message),
+        e @ WriteError::Stale(_) => fail(409, e.to_string()),
+        WriteError::Store(e) => {
+            tracing::error!(error = %e, "storage failure in a plugin request");
+            fail(500, "the storage failed (see the server log)")
+        }
+    }
+}
+
+fn io_fail(e: std::io::Error) -> Failure {
+    tracing::error!(error = %e, "blob store failure in a plugin request");
+    fail(500, "the blob store failed (see the server log)")
+}
+
+fn from_session(e: SessionError) -> Failure {
+    match e {
+        e @ SessionError::NotFound(_) => fail(404, e.to_string()),
+        e @ SessionError::Offset { .. } => fail(416, e.to_string()),
+        e @ SessionError::Digest { .. } => fail(400, e.to_string()),
+        SessionError::Io(e) => io_fail(e),
+    }
 }
 
 /// Checks a path a plugin names: the same rules as a client's.
@@ -69,6 +107,14 @@ fn clean(path: &str) -> Result<String, Failure> {
         .map_err(|e| fail(400, format!("invalid path {path:?}: {}", e.message)))
 }
 
+fn clean_folder(prefix: &str) -> Result<String, Failure> {
+    if prefix.trim_matches('/').is_empty() {
+        Ok(String::new())
+    } else {
+        clean(prefix)
+    }
+}
+
 fn to_props(p: &[(String, Vec<String>)]) -> Properties {
     let mut out = Properties::new();
     for (k, v) in p {
@@ -77,7 +123,8 @@ fn to_props(p: &[(String, Vec<String>)]) -> Properties {
     out
 }
 
-fn blob_info(d: &Digests) -> BlobInfo {
+/// The record of stored bytes a plugin sees.
+pub fn blob_info(d: &Digests) -> BlobInfo {
     BlobInfo {
         sha256: d.sha256.clone(),
         sha1: d.sha1.clone(),
@@ -99,104 +146,49 @@ fn artifact(path: &str, i: &Item) -> Artifact {
     }
 }
 
+fn session(s: SessionInfo) -> uploads::Session {
+    uploads::Session {
+        id: s.id,
+        size: s.size,
+        expires_ms: s.expires_ms,
+    }
+}
+
 impl RepoHost {
-    fn meta(&self) -> &dyn crate::storage::MetaStore {
-        self.artifacts.meta.as_ref()
+    /// Fails with why the caller may not use the repository, if so.
+    fn allowed(&self) -> Result<(), Failure> {
+        match &self.denied {
+            Some(f) => Err(f.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn key(&self) -> String {
+        self.repo.key.clone()
     }
 
     /// Records a file at `path` with the given bytes; `user_upload` writes follow
     /// the caller's overwrite permission, generated content may always replace.
-    fn record(&self, path: &str, d: Digests, props: Properties, user_upload: bool) -> Result<Artifact, Failure> {
-        let key = &self.repo.key;
-        if !self.repo.accepts_path(path) {
-            return Err(fail(
-                409,
-                format!("'{key}/{path}' does not match the include/exclude patterns"),
-            ));
-        }
-        let existing = self.meta().item(key, path).map_err(|e| fail(500, e.to_string()))?;
-        if let Some(e) = &existing {
-            if e.folder {
-                return Err(fail(409, format!("'{key}/{path}' is a folder")));
-            }
-            if user_upload && !self.can_delete {
-                return Err(fail(
-                    403,
-                    format!("'{key}/{path}' exists and overwriting needs the delete permission"),
-                ));
-            }
-        }
-        let now = clock::now_ms();
+    fn record(&mut self, path: &str, d: Digests, props: Properties, user_upload: bool) -> Result<Artifact, Failure> {
         let by = self.caller.name().to_string();
-        let item = Item {
-            folder: false,
-            mime: crate::artifacts::mime_of(path),
-            original: crate::storage::Checksums {
-                sha256: Some(d.sha256.clone()),
-                ..Default::default()
-            },
-            blob: Some(d),
-            created: existing.as_ref().map_or(now, |e| e.created),
-            created_by: existing.as_ref().map_or_else(|| by.clone(), |e| e.created_by.clone()),
-            modified: now,
-            modified_by: by,
-            props,
-        };
-        let added = item.size() as i64 - existing.as_ref().map_or(0, |e| e.size() as i64);
-        self.artifacts.quota.check(key, added).map_err(from_api)?;
-        self.meta()
-            .apply(&[
-                Change::Put {
-                    repo: key.clone(),
-                    path: path.to_string(),
-                    item: Box::new(item.clone()),
-                },
-                EventRecord::artifact("deployed", key, path, &item).change(),
-            ])
-            .map_err(|e| {
-                fail(
-                    if matches!(e, crate::storage::StoreError::Conflict(_)) {
-                        409
-                    } else {
-                        500
-                    },
-                    e.to_string(),
-                )
-            })?;
-        crate::observe::deployed(key);
+        let item = self
+            .txn
+            .put_file(FileWrite {
+                repo: &self.repo,
+                path,
+                by: &by,
+                digests: d,
+                expected: Checksums::default(),
+                props,
+                may_overwrite: !user_upload || self.can_delete,
+            })
+            .map_err(from_write)?;
         Ok(artifact(path, &item))
     }
-}
 
-fn host(d: &mut StoreData) -> Result<&mut RepoHost, Failure> {
-    let h = d
-        .repo
-        .as_mut()
-        .ok_or_else(|| fail(500, "this plugin kind has no repository"))?;
-    match &h.denied {
-        Some(f) => Err(f.clone()),
-        None => Ok(h),
-    }
-}
-
-/// The repository for reading, unless the caller may not use it.
-fn readable(d: &StoreData) -> Option<&RepoHost> {
-    d.repo.as_ref().filter(|h| h.denied.is_none())
-}
-
-impl types::Host for StoreData {}
-
-impl repository::Host for StoreData {
-    fn info(&mut self) -> repository::RepoInfo {
-        let Some(h) = self.repo.as_ref() else {
-            return repository::RepoInfo {
-                key: String::new(),
-                rclass: repository::RepoClass::Local,
-                package_type: String::new(),
-                config_json: "{}".into(),
-            };
-        };
-        let r = &h.repo;
+    /// This repository.
+    pub fn info(&self) -> repository::RepoInfo {
+        let r = &self.repo;
         repository::RepoInfo {
             key: r.key.clone(),
             rclass: match r.rclass {
@@ -209,77 +201,70 @@ impl repository::Host for StoreData {
         }
     }
 
-    fn stat(&mut self, path: String) -> Option<Artifact> {
-        let h = readable(self)?;
-        let p = clean(&path).ok()?;
-        let item = h.meta().item(&h.repo.key, &p).ok()??;
-        Some(artifact(&p, &item))
+    pub fn stat(&mut self, path: &str) -> Result<Option<Artifact>, Failure> {
+        self.allowed()?;
+        let p = clean(path)?;
+        let key = self.key();
+        Ok(self.txn.item(&key, &p).map_err(from_write)?.map(|i| artifact(&p, &i)))
     }
 
-    fn list_children(&mut self, prefix: String, after: Option<String>, limit: u32) -> Vec<Artifact> {
-        let Some(h) = readable(self) else {
-            return Vec::new();
-        };
-        let Ok(p) = (if prefix.trim_matches('/').is_empty() {
-            Ok(String::new())
-        } else {
-            clean(&prefix)
-        }) else {
-            return Vec::new();
-        };
-        let Ok(children) = h.meta().children(&h.repo.key, &p) else {
-            return Vec::new();
-        };
-        children
+    pub fn list_children(&mut self, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<Artifact>, Failure> {
+        self.allowed()?;
+        let p = clean_folder(prefix)?;
+        let key = self.key();
+        let children = self.txn.children(&key, &p).map_err(from_write)?;
+        Ok(children
             .into_iter()
-            .filter(|(name, _)| after.as_deref().is_none_or(|a| name.as_str() > a))
+            .filter(|(name, _)| after.is_none_or(|a| name.as_str() > a))
             .take(limit.min(1000) as usize)
             .map(|(name, i)| artifact(&crate::artifacts::paths::join(&p, &name), &i))
-            .collect()
+            .collect())
     }
 
-    fn read(&mut self, path: String, offset: u64, len: u32) -> Result<Vec<u8>, Failure> {
-        let h = host(self)?;
-        let p = clean(&path)?;
-        let item = h
-            .meta()
-            .item(&h.repo.key, &p)
-            .map_err(|e| fail(500, e.to_string()))?
+    pub fn read(&mut self, path: &str, offset: u64, len: u32) -> Result<Vec<u8>, Failure> {
+        self.allowed()?;
+        let p = clean(path)?;
+        let key = self.key();
+        let item = self
+            .txn
+            .item(&key, &p)
+            .map_err(from_write)?
             .ok_or_else(|| fail(404, format!("no file '{p}'")))?;
         let b = item.blob.ok_or_else(|| fail(400, format!("'{p}' is a folder")))?;
-        h.artifacts
+        self.artifacts
             .blobs
             .read_range(&b.sha256, offset, (len as u64).min(MAX_READ))
-            .map_err(|e| fail(500, e.to_string()))
+            .map_err(io_fail)
     }
 
-    fn read_upload(&mut self, offset: u64, len: u32) -> Result<Vec<u8>, Failure> {
-        // The caller's own body is readable even on a login path.
-        let h = self
-            .repo
+    /// The caller's own body is readable even on a login path.
+    pub fn read_upload(&self, offset: u64, len: u32) -> Result<Vec<u8>, Failure> {
+        let d = self
+            .upload
             .as_ref()
-            .ok_or_else(|| fail(500, "this plugin kind has no repository"))?;
-        let d = h.upload.as_ref().ok_or_else(|| fail(400, "the request has no body"))?;
-        h.artifacts
+            .ok_or_else(|| fail(400, "the request has no body"))?;
+        self.artifacts
             .blobs
             .read_range(&d.sha256, offset, (len as u64).min(MAX_READ))
-            .map_err(|e| fail(500, e.to_string()))
+            .map_err(io_fail)
     }
 
-    fn commit_upload(
+    pub fn commit_upload(
         &mut self,
-        path: String,
+        path: &str,
         offset: u64,
         len: Option<u64>,
-        properties: Vec<(String, Vec<String>)>,
+        properties: &[(String, Vec<String>)],
     ) -> Result<Artifact, Failure> {
-        let h = host(self)?;
-        let p = clean(&path)?;
-        let d = h.upload.clone().ok_or_else(|| fail(400, "the request has no body"))?;
-        let props = to_props(&properties);
-        let whole = offset == 0 && len.is_none_or(|l| l == d.size);
-        if whole {
-            return h.record(&p, d, props, true);
+        self.allowed()?;
+        let p = clean(path)?;
+        let d = self
+            .upload
+            .clone()
+            .ok_or_else(|| fail(400, "the request has no body"))?;
+        let props = to_props(properties);
+        if offset == 0 && len.is_none_or(|l| l == d.size) {
+            return self.record(&p, d, props, true);
         }
         let len = len.unwrap_or(d.size.saturating_sub(offset));
         if offset.checked_add(len).is_none_or(|end| end > d.size) {
@@ -288,101 +273,68 @@ impl repository::Host for StoreData {
                 format!("range {offset}+{len} is outside the {}-byte upload", d.size),
             ));
         }
-        let (digests, _pin) = upload::store_range(h.artifacts.blobs.as_ref(), &d.sha256, offset, len)
-            .map_err(|e| fail(500, e.to_string()))?;
-        h.record(&p, digests, props, true)
+        let (digests, pin) =
+            upload::store_range(self.artifacts.blobs.as_ref(), &d.sha256, offset, len).map_err(io_fail)?;
+        self.txn.pin(pin);
+        self.record(&p, digests, props, true)
     }
 
-    fn put(
-        &mut self,
-        path: String,
-        data: Vec<u8>,
-        properties: Vec<(String, Vec<String>)>,
-    ) -> Result<Artifact, Failure> {
-        let h = host(self)?;
+    pub fn put(&mut self, path: &str, data: &[u8], properties: &[(String, Vec<String>)]) -> Result<Artifact, Failure> {
+        self.allowed()?;
         if data.len() > MAX_PUT {
             return Err(fail(413, format!("put of {} bytes; at most {MAX_PUT}", data.len())));
         }
-        let p = clean(&path)?;
-        let (digests, _pin) =
-            upload::store_bytes(h.artifacts.blobs.as_ref(), &data).map_err(|e| fail(500, e.to_string()))?;
-        h.record(&p, digests, to_props(&properties), false)
+        let p = clean(path)?;
+        let (digests, pin) = upload::store_bytes(self.artifacts.blobs.as_ref(), data).map_err(io_fail)?;
+        self.txn.pin(pin);
+        self.record(&p, digests, to_props(properties), false)
     }
 
-    fn delete(&mut self, path: String) -> Result<(), Failure> {
-        let h = host(self)?;
-        let p = clean(&path)?;
-        let changes = h.artifacts.delete_changes(&h.repo.key, &p).map_err(from_api)?;
-        h.meta().apply(&changes).map_err(|e| fail(500, e.to_string()))
+    pub fn delete(&mut self, path: &str) -> Result<(), Failure> {
+        self.allowed()?;
+        let p = clean(path)?;
+        let key = self.key();
+        self.txn.delete(&key, &p).map_err(from_write)?;
+        Ok(())
     }
 
-    fn set_properties(&mut self, path: String, changes: Vec<(String, Option<Vec<String>>)>) -> Result<(), Failure> {
-        let h = host(self)?;
-        let p = clean(&path)?;
-        let mut item = h
-            .meta()
-            .item(&h.repo.key, &p)
-            .map_err(|e| fail(500, e.to_string()))?
-            .ok_or_else(|| fail(404, format!("no item '{p}'")))?;
-        let mut events = Vec::new();
-        for (k, v) in changes {
-            crate::artifacts::paths::check_property_key(&k).map_err(from_api)?;
-            match v {
-                Some(v) => {
-                    events.push(EventRecord::property("property_added", &h.repo.key, &p, &item, &k, &v));
-                    item.props.insert(k, v);
-                }
-                None => {
-                    if let Some(old) = item.props.remove(&k) {
-                        events.push(EventRecord::property(
-                            "property_deleted",
-                            &h.repo.key,
-                            &p,
-                            &item,
-                            &k,
-                            &old,
-                        ));
-                    }
-                }
-            }
-        }
-        item.modified = clock::now_ms();
-        let mut all = vec![Change::Put {
-            repo: h.repo.key.clone(),
-            path: p,
-            item: Box::new(item),
-        }];
-        all.extend(events.iter().map(EventRecord::change));
-        h.meta().apply(&all).map_err(|e| fail(500, e.to_string()))
+    pub fn set_properties(&mut self, path: &str, changes: &[(String, Option<Vec<String>>)]) -> Result<(), Failure> {
+        self.allowed()?;
+        let p = clean(path)?;
+        let (key, by) = (self.key(), self.caller.name().to_string());
+        self.txn.set_properties(&key, &p, changes, &by).map_err(from_write)?;
+        Ok(())
     }
 
-    fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {
-        let h = readable(self)?;
-        h.meta().kv_get(&h.repo.key, &key).ok()?
+    pub fn kv_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, Failure> {
+        self.allowed()?;
+        let repo = self.key();
+        self.txn.kv_get(&repo, key).map_err(from_write)
     }
 
-    fn kv_put(&mut self, key: String, value: Vec<u8>) -> Result<(), Failure> {
-        let h = host(self)?;
+    pub fn kv_put(&mut self, key: &str, value: Vec<u8>) -> Result<(), Failure> {
+        self.allowed()?;
         if key.is_empty() || key.len() > MAX_KV_KEY || value.len() > MAX_KV_VALUE {
             return Err(fail(
                 413,
                 format!("kv keys are 1..{MAX_KV_KEY} bytes and values at most {MAX_KV_VALUE}"),
             ));
         }
-        h.meta()
-            .kv_put(&h.repo.key, &key, &value)
-            .map_err(|e| fail(500, e.to_string()))
+        let repo = self.key();
+        self.txn.kv_set(&repo, key, Some(value));
+        Ok(())
     }
 
-    fn kv_delete(&mut self, key: String) -> Result<(), Failure> {
-        let h = host(self)?;
-        h.meta()
-            .kv_delete(&h.repo.key, &key)
-            .map_err(|e| fail(500, e.to_string()))
+    pub fn kv_delete(&mut self, key: &str) -> Result<(), Failure> {
+        self.allowed()?;
+        let repo = self.key();
+        self.txn.kv_set(&repo, key, None);
+        Ok(())
     }
 
-    fn emit_event(&mut self, event_type: String, path: String, data: String) -> Result<(), Failure> {
-        let h = host(self)?;
+    /// Holds a format event (`event_type` as the outbox names it) for the commit.
+    pub fn emit_event(&mut self, event_type: &str, path: &str, data: &str) -> Result<(), Failure> {
+        self.allowed()?;
         let Some((_, domain)) = crate::events::FORMAT_EVENTS.iter().find(|(t, _)| *t == event_type) else {
             let known: Vec<&str> = crate::events::FORMAT_EVENTS.iter().map(|(t, _)| *t).collect();
             return Err(fail(
@@ -390,43 +342,158 @@ impl repository::Host for StoreData {
                 format!("unknown format event '{event_type}': use one of {}", known.join(", ")),
             ));
         };
-        let p = clean(&path)?;
+        let p = clean(path)?;
         if data.len() > MAX_EVENT_DATA {
             return Err(fail(400, format!("event data is larger than {MAX_EVENT_DATA} bytes")));
         }
         let mut v: serde_json::Value =
-            serde_json::from_str(&data).map_err(|e| fail(400, format!("event data is not JSON: {e}")))?;
+            serde_json::from_str(data).map_err(|e| fail(400, format!("event data is not JSON: {e}")))?;
         let Some(o) = v.as_object_mut() else {
             return Err(fail(400, "event data must be a JSON object"));
         };
         // Where the event happened is the host's to say.
-        o.insert("repo_key".into(), h.repo.key.clone().into());
+        o.insert("repo_key".into(), self.repo.key.clone().into());
         o.insert("path".into(), p.clone().into());
-        let mut emitted = h.emitted.lock().unwrap_or_else(|e| e.into_inner());
-        if emitted.len() >= MAX_EVENTS {
+        if self.emitted.len() >= MAX_EVENTS {
             return Err(fail(429, format!("a request may emit at most {MAX_EVENTS} events")));
         }
-        emitted.push(EventRecord::other(domain, &event_type, &h.repo.key, &p, v));
+        let e = EventRecord::other(domain, event_type, &self.repo.key, &p, v);
+        self.emitted.push(e);
         Ok(())
     }
 
-    fn fetch_upstream(&mut self, path: String) -> Result<BlobInfo, Failure> {
-        Err(fail(
-            501,
-            format!("fetching '{path}' from an upstream is not available yet"),
-        ))
+    /// A stored blob by sha256.
+    pub fn blob_stat(&self, sha256: &str) -> Result<Option<BlobInfo>, Failure> {
+        self.allowed()?;
+        let sha = sha256.trim_start_matches("sha256:").to_ascii_lowercase();
+        if let Some(d) = self.fresh.get(&sha) {
+            return Ok(Some(blob_info(d)));
+        }
+        let known = self.artifacts.meta.blob(&sha).map_err(|e| from_write(e.into()))?;
+        // A record whose bytes are gone (collected since) is no blob.
+        match known {
+            Some(d) if self.artifacts.blobs.pin_existing(&sha).map_err(io_fail)?.is_some() => Ok(Some(blob_info(&d))),
+            _ => Ok(None),
+        }
     }
-}
 
-impl accounts::Host for StoreData {
-    fn login(&mut self, username: String, password: String, description: String) -> Result<String, Failure> {
+    /// Records stored blob `sha256` at `path` without any bytes crossing.
+    pub fn blob_commit(
+        &mut self,
+        path: &str,
+        sha256: &str,
+        properties: &[(String, Vec<String>)],
+    ) -> Result<Artifact, Failure> {
+        self.allowed()?;
+        let p = clean(path)?;
+        let sha = sha256.trim_start_matches("sha256:").to_ascii_lowercase();
+        let missing = || fail(404, format!("no stored blob has sha256 {sha}"));
+        let d = match self.fresh.get(&sha) {
+            Some(d) => d.clone(),
+            None => self
+                .artifacts
+                .meta
+                .blob(&sha)
+                .map_err(|e| from_write(e.into()))?
+                .ok_or_else(missing)?,
+        };
+        // Pinned until the commit: GC may not take it meanwhile.
+        let pin = self
+            .artifacts
+            .blobs
+            .pin_existing(&sha)
+            .map_err(io_fail)?
+            .ok_or_else(missing)?;
+        self.txn.pin(pin);
+        self.record(&p, d, to_props(properties), true)
+    }
+
+    /// Makes blob `sha256` of repository `from` available here when the caller may
+    /// read a file with that content there.
+    pub fn blob_mount(&mut self, from: &str, sha256: &str) -> Result<BlobInfo, Failure> {
+        self.allowed()?;
+        let sha = sha256.trim_start_matches("sha256:").to_ascii_lowercase();
+        let missing = || fail(404, format!("no file of '{from}' that you may read has sha256 {sha}"));
         let auth = self
-            .repo
-            .as_ref()
-            .and_then(|h| h.auth.clone())
+            .auth
+            .clone()
+            .ok_or_else(|| fail(501, "mounts are not available to this plugin"))?;
+        let places = self.artifacts.meta.placements(&sha).map_err(|e| from_write(e.into()))?;
+        if !places
+            .iter()
+            .any(|(r, p)| r == from && auth.allows(&self.caller, Action::Read, r, p))
+        {
+            return Err(missing());
+        }
+        let d = self
+            .artifacts
+            .meta
+            .blob(&sha)
+            .map_err(|e| from_write(e.into()))?
+            .ok_or_else(missing)?;
+        self.fresh.insert(sha, d.clone());
+        Ok(blob_info(&d))
+    }
+
+    fn sessions(&self) -> Result<Arc<Sessions>, Failure> {
+        self.allowed()?;
+        self.sessions
+            .clone()
+            .ok_or_else(|| fail(501, "upload sessions are not available to this plugin"))
+    }
+
+    pub fn session_begin(&mut self) -> Result<uploads::Session, Failure> {
+        let s = self.sessions()?;
+        s.begin(&self.repo.key).map(session).map_err(from_session)
+    }
+
+    pub fn session_append(&mut self, id: &str, offset: u64) -> Result<uploads::Session, Failure> {
+        let s = self.sessions()?;
+        let body = self.upload.as_ref().map(|d| (d.sha256.as_str(), d.size));
+        s.append(self.artifacts.blobs.as_ref(), &self.repo.key, id, offset, body)
+            .map(session)
+            .map_err(from_session)
+    }
+
+    pub fn session_status(&mut self, id: &str) -> Result<uploads::Session, Failure> {
+        let s = self.sessions()?;
+        s.status(&self.repo.key, id).map(session).map_err(from_session)
+    }
+
+    pub fn session_finish(&mut self, id: &str, expected: &str) -> Result<BlobInfo, Failure> {
+        let s = self.sessions()?;
+        if let Some(d) = &self.upload {
+            let size = s.status(&self.repo.key, id).map_err(from_session)?.size;
+            s.append(
+                self.artifacts.blobs.as_ref(),
+                &self.repo.key,
+                id,
+                size,
+                Some((&d.sha256, d.size)),
+            )
+            .map_err(from_session)?;
+        }
+        let (d, pin) = s
+            .finish(self.artifacts.blobs.as_ref(), &self.repo.key, id, expected)
+            .map_err(from_session)?;
+        self.txn.pin(pin);
+        self.fresh.insert(d.sha256.clone(), d.clone());
+        Ok(blob_info(&d))
+    }
+
+    pub fn session_abort(&mut self, id: &str) -> Result<(), Failure> {
+        let s = self.sessions()?;
+        s.abort(&self.repo.key, id).map_err(from_session)
+    }
+
+    /// Checks a password and issues a token for the user (`accounts.login`).
+    pub fn login(&self, username: String, password: &str, description: &str) -> Result<String, Failure> {
+        let auth = self
+            .auth
+            .clone()
             .ok_or_else(|| fail(501, "logins are not available to this plugin"))?;
         // The plugin call runs on a blocking thread, so argon2 may run here.
-        auth.check_password(&username, &password).map_err(from_api)?;
+        auth.check_password(&username, password).map_err(from_api)?;
         let issued = auth
             .issue_token(NewToken {
                 username,
@@ -438,18 +505,5 @@ impl accounts::Host for StoreData {
             })
             .map_err(from_api)?;
         Ok(issued.access_token)
-    }
-}
-
-impl log::Host for StoreData {
-    fn emit(&mut self, level: log::Level, message: String) {
-        let plugin = self.plugin.as_str();
-        let message: String = message.chars().take(4096).collect();
-        match level {
-            log::Level::Debug => tracing::debug!(plugin, "{message}"),
-            log::Level::Info => tracing::info!(plugin, "{message}"),
-            log::Level::Warn => tracing::warn!(plugin, "{message}"),
-            log::Level::Error => tracing::error!(plugin, "{message}"),
-        }
     }
 }

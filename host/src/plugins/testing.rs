@@ -134,22 +134,31 @@ impl TestHost {
     /// A new instance of the plugin, to call many times (measurements only).
     pub fn instance(&self) -> anyhow::Result<super::PackageInstance> {
         self.plugins
-            .instantiate(&self.plugin, self.repo_host(None))
+            .instantiate(&self.plugin, self.repo_host(self.artifacts.begin(true)))
             .map_err(|e| anyhow!("{e:#}"))
     }
 
-    /// Runs one request the way the server does (permit, fresh instance, deadline).
+    /// Runs one request the way the server does (permit, fresh instance, deadline,
+    /// one transaction for its writes).
     pub fn dispatch(&self, req: Request) -> anyhow::Result<()> {
+        let new_host = |txn| self.repo_host(txn);
         self.rt
-            .block_on(self.plugins.handle(self.plugin.clone(), self.repo_host(None), req))
-            .map_err(|e| anyhow!("{}", e.message))?
+            .block_on(crate::formats::invoke(
+                &self.plugins,
+                &self.artifacts,
+                &self.plugin,
+                new_host,
+                req,
+            ))
+            .map_err(|e| anyhow!("{e}"))?
             .map_err(|f| anyhow!("{}", f.message))?;
         Ok(())
     }
 
-    fn repo_host(&self, upload: Option<crate::storage::Digests>) -> RepoHost {
+    fn repo_host(&self, txn: crate::artifacts::Txn) -> RepoHost {
         RepoHost {
             artifacts: self.artifacts.clone(),
+            txn,
             repo: self.repo.clone(),
             caller: Caller {
                 user: Some("admin".into()),
@@ -158,10 +167,12 @@ impl TestHost {
                 ..Default::default()
             },
             can_delete: true,
-            upload,
+            upload: None,
             denied: None,
             auth: Some(self.auth.clone()),
-            emitted: Default::default(),
+            sessions: None,
+            emitted: Vec::new(),
+            fresh: Default::default(),
         }
     }
 
@@ -210,20 +221,30 @@ impl TestHost {
             }),
             base_url: "http://127.0.0.1:8081/artifactory/api/test/test-repo".into(),
         };
-        let host = RepoHost {
+        let can_delete = req.caller.can_delete;
+        let new_host = |txn| RepoHost {
             artifacts: self.artifacts.clone(),
+            txn,
             repo: self.repo.clone(),
-            caller,
-            can_delete: req.caller.can_delete,
-            upload,
+            caller: caller.clone(),
+            can_delete,
+            upload: upload.clone(),
             denied: None,
             auth: Some(self.auth.clone()),
-            emitted: Default::default(),
+            sessions: None,
+            emitted: Vec::new(),
+            fresh: Default::default(),
         };
         let answer = self
             .rt
-            .block_on(self.plugins.handle(self.plugin.clone(), host, req))
-            .map_err(|e| anyhow!("{}", e.message))?;
+            .block_on(crate::formats::invoke(
+                &self.plugins,
+                &self.artifacts,
+                &self.plugin,
+                new_host,
+                req,
+            ))
+            .map_err(|e| anyhow!("{e}"))?;
         Ok(match answer {
             Ok(r) => {
                 let body = match r.body {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::meta_index::{self as ix, INDEX, INDEX_VERSION, INDEX_VERSION_KEY};
 use super::{
-    BuildLookup, Change, Digests, Item, Lookup, MetaStore, RecordWrite, RepoCounters, Stats, StoreError, StoreTotals,
+    BuildLookup, Change, Digests, Expectation, Item, Lookup, MetaStore, RecordWrite, RepoCounters, Stats, StoreError, StoreTotals,
 };
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
@@ -573,6 +573,37 @@ impl<'t> Writer<'t> {
         Ok(())
     }
 
+    /// Checks an expectation against what this transaction sees.
+    fn expect(&self, kv: &Table<'t, &'static str, &'static [u8]>, e: &Expectation) -> Result<(), StoreError> {
+        let (holds, what) = match e {
+            Expectation::Item { repo, path, item } => {
+                let now = self.get(&item_key(repo, path))?;
+                (now.as_ref() == item.as_deref(), format!("'{repo}/{path}'"))
+            }
+            Expectation::Kv { repo, key, value } => {
+                let now = kv.get(format!("{repo}\0{key}").as_str())?;
+                (
+                    now.as_ref().map(|v| v.value()) == value.as_deref(),
+                    format!("key '{key}' of '{repo}'"),
+                )
+            }
+            Expectation::Children { repo, folder, children } => {
+                let prefix = format!("{repo}\0{folder}\0");
+                let end = prefix_end(&prefix);
+                let mut now = Vec::new();
+                for e in self.items.range(prefix.as_str()..end.as_str())? {
+                    let (k, v) = e?;
+                    now.push((
+                        k.value()[prefix.len()..].to_string(),
+                        serde_json::from_slice::<Item>(v.value())?,
+                    ));
+                }
+                (&now == children, format!("the folder '{repo}/{folder}'"))
+            }
+        };
+        if holds { Ok(()) } else { Err(StoreError::Stale(what)) }
+    }
+
     fn finish(mut self) -> Result<(), StoreError> {
         for (repo, c) in std::mem::take(&mut self.repo_counters) {
             self.counters
@@ -708,9 +739,18 @@ impl MetaStore for RedbMeta {
             let mut w = Writer::new(&txn)?;
             let mut events = txn.open_table(EVENTS)?;
             let mut records = txn.open_table(RECORDS)?;
+            let mut kv = txn.open_table(KV)?;
             let mut next = None;
             for c in changes {
                 match c {
+                    Change::Expect(e) => w.expect(&kv, e)?,
+                    Change::Kv { repo, key, value } => {
+                        let k = format!("{repo}\0{key}");
+                        match value {
+                            Some(v) => kv.insert(k.as_str(), v.as_slice())?,
+                            None => kv.remove(k.as_str())?,
+                        };
+                    }
                     Change::Put { repo, path, item } => w.put(repo, path, item)?,
                     Change::Delete { repo, path } => w.delete(repo, path)?,
                     Change::ExpectAbsent { repo, path } => {
@@ -740,8 +780,12 @@ impl MetaStore for RedbMeta {
         }
         txn.commit()?;
         self.bump(changes.iter().filter_map(|c| match c {
-            Change::Put { repo, .. } | Change::Delete { repo, .. } => Some(repo.as_str()),
-            Change::Event(_) | Change::Record(_) | Change::ExpectAbsent { .. } | Change::ExpectRecord { .. } => None,
+            Change::Put { repo, .. } | Change::Delete { repo, .. } | Change::Kv { repo, .. } => Some(repo.as_str()),
+            Change::Event(_)
+            | Change::Record(_)
+            | Change::Expect(_)
+            | Change::ExpectAbsent { .. }
+            | Change::ExpectRecord { .. } => None,
         }));
         Ok(())
     }

@@ -14,7 +14,8 @@ pub mod upload;
 pub use blobs::{BlobPin, BlobStore, ByteStream, FsBlobStore, SMALL_BLOB, StagedFile};
 pub use meta_redb::RedbMeta;
 pub use model::{
-    BuildLookup, Change, Checksums, Digests, Item, Lookup, Properties, RepoCounters, Stats, StoreTotals, TimeField,
+    BuildLookup, Change, Checksums, Digests, Expectation, Item, Lookup, Properties, RepoCounters, Stats, StoreTotals,
+    TimeField,
 };
 
 /// One change of a small record (users, tokens, subscriptions, …): `value` none deletes it.
@@ -49,6 +50,9 @@ pub enum StoreError {
     /// The store cannot answer for a moment (the database is being reopened).
     #[error("{0}")]
     Unavailable(String),
+    /// A `Change::Expect` did not hold: someone else changed what the transaction read.
+    #[error("changed meanwhile: {0}")]
+    Stale(String),
 }
 
 impl StoreError {

@@ -93,6 +93,39 @@ pub enum Change {
         key: String,
         value: Option<Vec<u8>>,
     },
+    /// Sets (`Some`) or removes (`None`) a value of a repository's key-value space.
+    Kv {
+        repo: String,
+        key: String,
+        value: Option<Vec<u8>>,
+    },
+    /// Fails the whole transaction with `StoreError::Stale` unless the store still
+    /// holds what a reader saw: a plugin request's reads are checked where its writes
+    /// commit, so two racing requests cannot both act on the same old state.
+    Expect(Expectation),
+}
+
+/// What a transaction expects to find (see `Change::Expect`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expectation {
+    /// The item at `path` (none: no item there).
+    Item {
+        repo: String,
+        path: String,
+        item: Option<Box<Item>>,
+    },
+    /// The value of a key (none: no value).
+    Kv {
+        repo: String,
+        key: String,
+        value: Option<Vec<u8>>,
+    },
+    /// The direct children of a folder.
+    Children {
+        repo: String,
+        folder: String,
+        children: Vec<(String, Item)>,
+    },
 }
 
 /// Download statistics of an item.

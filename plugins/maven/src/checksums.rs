@@ -65,12 +65,12 @@ pub fn digest(path: &str, blob: &BlobInfo, algo: Algo, deadline: Instant) -> Res
 /// `deadline`; a computation that cannot finish in time is saved and continued by the
 /// next request (the client is told to retry).
 fn sha512(path: &str, blob: &BlobInfo, deadline: Instant) -> Result<String, Failure> {
-    if let Some(v) = repository::kv_get(&done_key(&blob.sha256))
+    if let Some(v) = repository::kv_get(&done_key(&blob.sha256))?
         && let Ok(s) = String::from_utf8(v)
     {
         return Ok(s);
     }
-    let saved: Option<Partial> = repository::kv_get(&partial_key(&blob.sha256))
+    let saved: Option<Partial> = repository::kv_get(&partial_key(&blob.sha256))?
         .and_then(|v| serde_json::from_slice(&v).ok())
         .filter(|p: &Partial| p.offset <= blob.size && p.offset.is_multiple_of(128));
     let (mut offset, mut state) = saved.map_or((0, SHA512_IV), |p| (p.offset, p.state));
@@ -101,7 +101,7 @@ fn sha512(path: &str, blob: &BlobInfo, deadline: Instant) -> Result<String, Fail
         if last {
             let hex = finish(state, &chunk[whole..], blob.size);
             // Only a file that did not change meanwhile gives its digest to the cache.
-            if repository::stat(path)
+            if repository::stat(path)?
                 .and_then(|a| a.blob)
                 .is_some_and(|b| b.sha256 == blob.sha256)
             {

@@ -201,21 +201,6 @@ impl Coords {
 }
 
 /// Parses a file path of at least four segments in the Maven 2 layout.
-impl Coords {
-    /// The standard `maven.*` properties of a file with these coordinates.
-    pub fn properties(&self) -> Vec<(String, Vec<String>)> {
-        let mut p = vec![
-            ("maven.groupId".to_string(), vec![self.group.clone()]),
-            ("maven.artifactId".to_string(), vec![self.artifact.clone()]),
-            ("maven.version".to_string(), vec![self.version.clone()]),
-        ];
-        if let Some(c) = &self.classifier {
-            p.push(("maven.classifier".to_string(), vec![c.clone()]));
-        }
-        p
-    }
-}
-
 pub fn parse(path: &str) -> Option<Coords> {
     let segs: Vec<&str> = path.split('/').collect();
     if segs.len() < 4 {

@@ -15,7 +15,9 @@ mod xml;
 
 use std::time::{Duration, Instant};
 
-use binyard_plugin_sdk::package_type::{Artifact, Description, Failure, Guest, Request, Response, log, repository};
+use binyard_plugin_sdk::package_type::{
+    Artifact, Description, Failure, Guest, MemberAnswer, Request, Response, log, repository,
+};
 use serde::{Deserialize, Serialize};
 
 use layout::{Algo, METADATA, checksum_of, file_name, parent};
@@ -39,6 +41,11 @@ struct Maven;
 impl Guest for Maven {
     fn describe() -> Description {
         Description::new("maven", env!("CARGO_PKG_VERSION"), "maven", "Maven 2 repository layout").with_plain_paths()
+    }
+
+    /// Virtual repositories come with the remote/virtual work: until then a clear refusal.
+    fn merge(_req: Request, _answers: Vec<MemberAnswer>) -> Result<Response, Failure> {
+        Err(Failure::new(501, "maven does not merge virtual repositories yet"))
     }
 
     fn handle(req: Request) -> Result<Response, Failure> {
@@ -98,7 +105,7 @@ fn get(cp: &layout::CleanPath, deadline: Instant) -> Result<Response, Failure> {
             .map(Response::cacheable)
             .ok_or_else(|| not_found(path));
     }
-    if repository::stat(path).is_some() {
+    if repository::stat(path)?.is_some() {
         // A file is streamed by the host; a folder gets the host's listing.
         return Ok(Response::artifact(path));
     }
@@ -113,7 +120,7 @@ fn get(cp: &layout::CleanPath, deadline: Instant) -> Result<Response, Failure> {
 /// The checksum file of a stored file, if that file exists.
 fn stored_checksum(path: Option<&str>, algo: Algo, deadline: Instant) -> Result<Option<Response>, Failure> {
     let Some(path) = path else { return Ok(None) };
-    let Some(blob) = repository::stat(path).and_then(|a| a.blob) else {
+    let Some(blob) = repository::stat(path)?.and_then(|a| a.blob) else {
         return Ok(None);
     };
     match checksums::digest(path, &blob, algo, deadline) {
@@ -264,7 +271,7 @@ fn put_artifact(req: &Request, path: &str, matrix: &[(String, Vec<String>)]) -> 
         check_pom(req, path)?;
     }
     let upload_sha256 = req.upload.as_ref().map_or(EMPTY_SHA256, |u| u.sha256.as_str());
-    if let Some(existing) = repository::stat(path) {
+    if let Some(existing) = repository::stat(path)? {
         if existing.folder {
             return Err(Failure::conflict(format!(
                 "'{path}' is a folder; a file cannot replace it"
@@ -283,17 +290,27 @@ fn put_artifact(req: &Request, path: &str, matrix: &[(String, Vec<String>)]) -> 
             )));
         }
     }
-    // The coordinates as properties: the host's GAVC and latestVersion searches are
-    // index queries over them.
+    // The standard properties of a Maven file, so searches are host index queries.
     let mut props = matrix.to_vec();
     if let Some(co) = &coords {
-        props.extend(co.properties());
+        let mut std_prop = |k: &str, v: &str| {
+            if !props.iter().any(|(pk, _)| pk == k) {
+                props.push((k.to_string(), vec![v.to_string()]));
+            }
+        };
+        std_prop("maven.groupId", &co.group);
+        std_prop("maven.artifactId", &co.artifact);
+        std_prop("maven.version", &co.version);
+        if let Some(c) = &co.classifier {
+            std_prop("maven.classifier", c);
+        }
+        std_prop("maven.packaging", &co.extension);
     }
     let matrix = props.as_slice();
     let stored = match &req.upload {
         Some(_) => repository::commit_upload(path, 0, None, matrix)?,
         None => {
-            if repository::stat(path).is_some() && !req.caller.can_delete {
+            if repository::stat(path)?.is_some() && !req.caller.can_delete {
                 return Err(Failure::new(
                     403,
                     format!("'{path}' exists and overwriting needs the delete permission"),
@@ -437,7 +454,7 @@ fn put_checksum(req: &Request, path: &str, base: &str, algo: Algo, deadline: Ins
     if file_name(base) == METADATA {
         let dir = parent(base);
         let client: Option<ClientSums> =
-            repository::kv_get(&client_sums_key(dir)).and_then(|v| serde_json::from_slice(&v).ok());
+            repository::kv_get(&client_sums_key(dir))?.and_then(|v| serde_json::from_slice(&v).ok());
         let client_sum = client.map(|c| match algo {
             Algo::Sha1 => c.sha1,
             Algo::Md5 => c.md5,
@@ -455,7 +472,7 @@ fn put_checksum(req: &Request, path: &str, base: &str, algo: Algo, deadline: Ins
             None => format!("Cannot check '{path}': no maven-metadata.xml was uploaded to '{dir}/' before it"),
         }));
     }
-    let Some(blob) = repository::stat(base).and_then(|a| a.blob) else {
+    let Some(blob) = repository::stat(base)?.and_then(|a| a.blob) else {
         return Err(Failure::conflict(format!(
             "Cannot check '{path}': '{base}' is not stored; deploy the file before its checksum"
         )));
@@ -480,7 +497,7 @@ fn delete(cp: &layout::CleanPath) -> Result<Response, Failure> {
             "Delete a path inside the repository; the repository itself is deleted through /api/repositories",
         ));
     }
-    if repository::stat(path).is_none() {
+    if repository::stat(path)?.is_none() {
         return Err(not_found(path));
     }
     repository::delete(path)?;

@@ -49,7 +49,10 @@ fn record_key(dir: &str) -> String {
 }
 
 pub fn load_record(dir: &str) -> Option<Record> {
-    repository::kv_get(&record_key(dir)).and_then(|v| serde_json::from_slice(&v).ok())
+    repository::kv_get(&record_key(dir))
+        .ok()
+        .flatten()
+        .and_then(|v| serde_json::from_slice(&v).ok())
 }
 
 fn save_record(dir: &str, r: &Record) {
@@ -97,7 +100,7 @@ pub fn list_all(dir: &str) -> Vec<Artifact> {
     let mut out: Vec<Artifact> = Vec::new();
     for _ in 0..MAX_PAGES {
         let after = out.last().map(|a| layout::file_name(&a.path).to_string());
-        let page = repository::list_children(dir, after.as_deref(), 1000);
+        let page = repository::list_children(dir, after.as_deref(), 1000).unwrap_or_default();
         let n = page.len();
         out.extend(page);
         if n < 1000 {
@@ -130,7 +133,7 @@ fn fingerprint(dir: &str, level: &Level, children: &[Artifact]) -> String {
 /// are trusted, except `recheck` (a version folder a file was just deployed to).
 pub fn current(dir: &str, force: bool, recheck: Option<&str>) -> Result<Option<String>, Failure> {
     let path = join(dir, METADATA);
-    let stored = repository::stat(&path).and_then(|a| a.blob);
+    let stored = repository::stat(&path)?.and_then(|a| a.blob);
     let record = load_record(dir);
     let intact = |r: &Record| stored.as_ref().is_some_and(|b| b.sha1 == r.sha1);
     if let Some(r) = &record
@@ -222,7 +225,7 @@ pub fn refresh(dir: &str) -> Result<(), Failure> {
     if dir.is_empty() {
         return Ok(());
     }
-    if load_record(dir).is_some_and(|r| r.kind != "none") || repository::stat(&join(dir, METADATA)).is_some() {
+    if load_record(dir).is_some_and(|r| r.kind != "none") || repository::stat(&join(dir, METADATA))?.is_some() {
         current(dir, true, None)?;
     }
     Ok(())
@@ -241,7 +244,7 @@ pub fn after_deploy(coords: &layout::Coords) -> Result<(), Failure> {
 fn is_version_folder(dir: &str, group: &str, artifact: &str, version: &str) -> bool {
     let mut after: Option<String> = None;
     for _ in 0..MAX_PAGES {
-        let page = repository::list_children(dir, after.as_deref(), 1000);
+        let page = repository::list_children(dir, after.as_deref(), 1000).unwrap_or_default();
         if page
             .iter()
             .any(|c| !c.folder && parse_file(group, artifact, version, layout::file_name(&c.path)).is_some())

@@ -58,14 +58,14 @@ fn chunk_key(key: &str, fp: &str, i: usize) -> String {
 /// The cached document for this fingerprint, if there is one.
 pub fn get(name: &PackageName, base_url: &str, abbreviated: bool, fp: &str) -> Option<Vec<u8>> {
     let key = key(name, base_url, abbreviated);
-    let first = repository::kv_get(&key)?;
+    let first = repository::kv_get(&key).ok().flatten()?;
     let (stored_fp, chunks, start) = header(&first)?;
     if stored_fp != fp {
         return None;
     }
     let mut body = first[start..].to_vec();
     for i in 1..chunks {
-        body.extend_from_slice(&repository::kv_get(&chunk_key(&key, fp, i))?);
+        body.extend_from_slice(&repository::kv_get(&chunk_key(&key, fp, i)).ok().flatten()?);
     }
     Some(body)
 }
@@ -80,7 +80,7 @@ pub fn put(name: &PackageName, base_url: &str, abbreviated: bool, fp: &str, body
             return;
         }
     }
-    let old = repository::kv_get(&key);
+    let old = repository::kv_get(&key).ok().flatten();
     let mut first = format!("{fp} {}\n", rest.len() + 1).into_bytes();
     first.extend_from_slice(&body[..first_len]);
     if repository::kv_put(&key, &first).is_err() {

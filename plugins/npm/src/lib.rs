@@ -16,7 +16,9 @@ mod search;
 mod store;
 mod tarball;
 
-use binyard_plugin_sdk::package_type::{Description, Failure, Guest, Request, Response, accounts, log, repository};
+use binyard_plugin_sdk::package_type::{
+    Description, Failure, Guest, MemberAnswer, Request, Response, accounts, log, repository,
+};
 use serde_json::{Value, json};
 
 use names::PackageName;
@@ -34,6 +36,11 @@ impl Guest for Npm {
             // `npm login` comes before the client has credentials; npm 11 first tries
             // web login and falls back to the legacy login when that answers 404.
             .with_login_paths(&["-/user/", "-/v1/login"])
+    }
+
+    /// Virtual repositories come with the remote/virtual work: until then a clear refusal.
+    fn merge(_req: Request, _answers: Vec<MemberAnswer>) -> Result<Response, Failure> {
+        Err(Failure::new(501, "npm does not merge virtual repositories yet"))
     }
 
     fn handle(req: Request) -> Result<Response, Failure> {
@@ -207,11 +214,15 @@ fn tarball_path(name: &PackageName, file: &str) -> Option<String> {
     let leaf = file.rsplit('/').next().unwrap_or(file);
     let version = name.version_of_leaf(leaf)?;
     let ours = name.tarball_path(version);
-    if repository::stat(&ours).is_some_and(|a| !a.folder) {
+    if repository::stat(&ours).ok().flatten().is_some_and(|a| !a.folder) {
         return Some(ours);
     }
     let plain = format!("{}/-/{leaf}", name.full);
-    repository::stat(&plain).filter(|a| !a.folder).map(|_| plain)
+    repository::stat(&plain)
+        .ok()
+        .flatten()
+        .filter(|a| !a.folder)
+        .map(|_| plain)
 }
 
 fn get_tarball(name: &PackageName, file: &str) -> Result<Response, Failure> {
@@ -234,7 +245,7 @@ fn delete_tarball(name: &PackageName, file: &str) -> Result<Response, Failure> {
 /// `DELETE /{name}/-rev/{rev}`: `npm unpublish name` (every version).
 fn delete_package(name: &PackageName, rev: Option<&str>) -> Result<Response, Failure> {
     let versions = store::versions(name);
-    if versions.is_empty() && repository::stat(name.folder()).is_none() {
+    if versions.is_empty() && repository::stat(name.folder())?.is_none() {
         return Err(not_found(name));
     }
     if let Some(rev) = rev {

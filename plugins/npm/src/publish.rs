@@ -144,7 +144,7 @@ fn publish(
 
     let path = name.tarball_path(&version);
     let existing = store::versions(name);
-    if existing.iter().any(|s| s.version == version) || repository::stat(&path).is_some() {
+    if existing.iter().any(|s| s.version == version) || repository::stat(&path)?.is_some() {
         return Err(Failure::new(
             403,
             format!(

@@ -51,7 +51,7 @@ pub fn children(folder: &str) -> Vec<Artifact> {
         let after = out
             .last()
             .map(|a| a.path.rsplit('/').next().unwrap_or(&a.path).to_string());
-        let page = repository::list_children(folder, after.as_deref(), 1000);
+        let page = repository::list_children(folder, after.as_deref(), 1000).unwrap_or_default();
         let full = page.len() == 1000;
         out.extend(page);
         if !full {
@@ -175,7 +175,7 @@ pub fn revision(versions: &[Stored]) -> String {
 /// A version's metadata as published (without `dist.tarball`, which depends on the
 /// URL the client used, and without `deprecated`, which is a property).
 pub fn manifest(name: &PackageName, s: &Stored) -> Option<Value> {
-    if let Some(bytes) = repository::kv_get(&manifest_key(&s.sha256))
+    if let Some(bytes) = repository::kv_get(&manifest_key(&s.sha256)).ok().flatten()
         && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
     {
         return Some(v);
@@ -259,7 +259,7 @@ pub fn package_names() -> Vec<PackageName> {
 pub fn delete_package(name: &PackageName) -> Result<(), Failure> {
     repository::delete(name.folder())?;
     if let Some((scope, _)) = name.full.split_once('/')
-        && repository::list_children(scope, None, 1).is_empty()
+        && repository::list_children(scope, None, 1)?.is_empty()
     {
         repository::delete(scope)?;
     }

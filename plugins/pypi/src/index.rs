@@ -39,7 +39,7 @@ pub fn children(prefix: &str) -> Vec<Artifact> {
     let mut out: Vec<Artifact> = Vec::new();
     loop {
         let after = out.last().map(|a| leaf(&a.path).to_string());
-        let page = repository::list_children(prefix, after.as_deref(), 1000);
+        let page = repository::list_children(prefix, after.as_deref(), 1000).unwrap_or_default();
         let full = page.len() == 1000;
         out.extend(page);
         if !full {

@@ -17,7 +17,7 @@ mod simple;
 mod upload;
 mod wheel;
 
-use binyard_plugin_sdk::package_type::{Description, Failure, Guest, Request, Response, repository};
+use binyard_plugin_sdk::package_type::{Description, Failure, Guest, MemberAnswer, Request, Response, repository};
 
 struct Pypi;
 
@@ -29,6 +29,11 @@ impl Guest for Pypi {
             "pypi",
             "PyPI: twine uploads, PEP 503/691 simple index, PEP 658 metadata, PEP 592 yanks",
         )
+    }
+
+    /// Virtual repositories come with the remote/virtual work: until then a clear refusal.
+    fn merge(_req: Request, _answers: Vec<MemberAnswer>) -> Result<Response, Failure> {
+        Err(Failure::new(501, "pypi does not merge virtual repositories yet"))
     }
 
     fn handle(req: Request) -> Result<Response, Failure> {
@@ -74,7 +79,7 @@ fn project_page(req: &Request, project: &str) -> Result<Response, Failure> {
         return Ok(redirect(req, &format!("simple/{normalized}/")));
     }
     let form = form_of(req)?;
-    match repository::stat(project) {
+    match repository::stat(project)? {
         Some(a) if a.folder => Ok(simple::project_page(form, project, &index::project_files(project))),
         _ => Err(Failure::not_found(format!(
             "No project '{project}' in repository '{}'",
@@ -87,7 +92,7 @@ fn project_page(req: &Request, project: &str) -> Result<Response, Failure> {
 fn stored(project: &str, version: &str, file: &str) -> Result<String, Failure> {
     let path = format!("{project}/{version}/{file}");
     let listed = simple::metadata_of(file).unwrap_or(file);
-    match repository::stat(&path) {
+    match repository::stat(&path)? {
         Some(a) if !a.folder && names::is_distribution(listed) => Ok(path),
         _ => Err(Failure::not_found(format!(
             "No file '{file}' of {project} {version} in repository '{}'",

@@ -182,7 +182,7 @@ fn file_upload(req: &Request, src: &Upload, form: &Form) -> Result<Response, Fai
     }
     let repo = repository::info().key;
     let path = format!("{project}/{version}/{filename}");
-    if repository::stat(&path).is_some() {
+    if repository::stat(&path)?.is_some() {
         return Err(Failure::conflict(format!(
             "File already exists: '{filename}' was uploaded to '{repo}' before ({path}). Files cannot be overwritten: upload a new version, or delete the file first"
         )));
@@ -422,12 +422,12 @@ fn remove_release(req: &Request, form: &Form) -> Result<Response, Failure> {
 pub fn delete_file(path: &str) -> Result<(), Failure> {
     repository::delete(path)?;
     let metadata = format!("{path}{METADATA_SUFFIX}");
-    if repository::stat(&metadata).is_some() {
+    if repository::stat(&metadata)?.is_some() {
         repository::delete(&metadata)?;
     }
     let mut folder = path;
     while let Some((parent, _)) = folder.rsplit_once('/') {
-        if !repository::list_children(parent, None, 1).is_empty() {
+        if !repository::list_children(parent, None, 1)?.is_empty() {
             break;
         }
         repository::delete(parent)?;

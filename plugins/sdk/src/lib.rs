@@ -1,16 +1,20 @@
 //! Write binyard plugins in Rust.
 //!
-//! Each world of the WIT package `binyard:plugin` has a module here with its
-//! bindings and an export macro. A package-type plugin is a short crate:
+//! Each world of the WIT package `binyard:plugin@0.2.0` has a module here with its
+//! bindings and an export macro (plugins built for 0.1 use the frozen
+//! `binyard-plugin-sdk-0-1` and keep working). A package-type plugin is a short crate:
 //!
 //! ```ignore
-//! use binyard_plugin_sdk::package_type::{Description, Guest, Request, Response, Failure};
+//! use binyard_plugin_sdk::package_type::{Description, Guest, MemberAnswer, Request, Response, Failure};
 //!
 //! struct Hello;
 //! impl Guest for Hello {
 //!     fn describe() -> Description { Description::new("hello", "0.1.0", "hello", "Says hello") }
 //!     fn handle(req: Request) -> Result<Response, Failure> {
 //!         Ok(Response::text(200, format!("hello {}", req.path)))
+//!     }
+//!     fn merge(_: Request, _: Vec<MemberAnswer>) -> Result<Response, Failure> {
+//!         Err(Failure::new(501, "hello has no virtual repositories"))
 //!     }
 //! }
 //! binyard_plugin_sdk::package_type::export_package_type!(Hello);
@@ -23,41 +27,62 @@
 pub mod package_type {
     wit_bindgen::generate!({
         world: "package-type",
-        path: "../../wit",
+        path: "../../wit/0.2.0",
         pub_export_macro: true,
         export_macro_name: "export_package_type",
         default_bindings_module: "binyard_plugin_sdk::package_type",
     });
 
     pub use binyard::plugin::accounts;
+    pub use binyard::plugin::blobs;
     pub use binyard::plugin::log;
     pub use binyard::plugin::repository;
-    pub use binyard::plugin::types::{Artifact, BlobInfo, Caller, Failure};
-    pub use exports::binyard::plugin::format::{Body, Description, Guest, Request, Response};
+    pub use binyard::plugin::types::{Artifact, BlobInfo, Caller, EventType, Failure};
+    pub use binyard::plugin::uploads;
+    pub use binyard::plugin::upstream;
+    pub use exports::binyard::plugin::format::{
+        Body, Cache, Description, Guest, MemberAnswer, Request, Response, Routes,
+    };
 
     impl Description {
-        /// A description from its parts.
+        /// A description from its parts; the plugin serves `/artifactory/api/{package_type}/`.
         pub fn new(name: &str, version: &str, package_type: &str, summary: &str) -> Self {
             Description {
                 name: name.into(),
                 version: version.into(),
                 package_type: package_type.into(),
                 summary: summary.into(),
-                plain_paths: false,
-                login_paths: Vec::new(),
+                routes: Routes {
+                    api_names: vec![package_type.into()],
+                    plain_paths: false,
+                    root_paths: Vec::new(),
+                    login_paths: Vec::new(),
+                },
             }
         }
 
         /// Also receive requests to the plain path `/artifactory/{repo}/…` (Maven-like layouts).
         pub fn with_plain_paths(mut self) -> Self {
-            self.plain_paths = true;
+            self.routes.plain_paths = true;
             self
         }
 
         /// Requests under these path prefixes reach the plugin even from callers who may
         /// not use the repository (a format's own login, e.g. npm's `-/user/`).
         pub fn with_login_paths(mut self, prefixes: &[&str]) -> Self {
-            self.login_paths = prefixes.iter().map(|p| p.to_string()).collect();
+            self.routes.login_paths = prefixes.iter().map(|p| p.to_string()).collect();
+            self
+        }
+
+        /// The names under `/artifactory/api/` the plugin serves (instead of its package type).
+        pub fn with_api_names(mut self, names: &[&str]) -> Self {
+            self.routes.api_names = names.iter().map(|p| p.to_string()).collect();
+            self
+        }
+
+        /// Paths at the server's root the plugin serves, e.g. `["v2"]` for `/v2/{repo}/…`.
+        pub fn with_root_paths(mut self, roots: &[&str]) -> Self {
+            self.routes.root_paths = roots.iter().map(|p| p.to_string()).collect();
             self
         }
     }
@@ -109,6 +134,7 @@ pub mod package_type {
                 status,
                 headers: vec![("content-type".into(), content_type.into())],
                 body: Body::Bytes(data),
+                cache: Cache::None,
             }
         }
         /// A plain-text answer.
@@ -125,6 +151,7 @@ pub mod package_type {
                 status: 200,
                 headers: Vec::new(),
                 body: Body::Artifact(path.into()),
+                cache: Cache::None,
             }
         }
         /// A status without a body.
@@ -133,6 +160,7 @@ pub mod package_type {
                 status,
                 headers: Vec::new(),
                 body: Body::Empty,
+                cache: Cache::None,
             }
         }
         /// Marks the answer as depending only on the request (path, query, `Accept`,
@@ -140,8 +168,9 @@ pub mod package_type {
         /// the same request from memory, without calling the plugin, until anything
         /// in the repository changes or the plugin is replaced. Only for answers that
         /// do not depend on who asks.
-        pub fn cacheable(self) -> Self {
-            self.with_header("x-binyard-cache", "repository")
+        pub fn cacheable(mut self) -> Self {
+            self.cache = Cache::Repository;
+            self
         }
 
         /// Adds a header.
@@ -178,7 +207,7 @@ pub mod package_type {
 pub mod retention_policy {
     wit_bindgen::generate!({
         world: "retention-policy",
-        path: "../../wit",
+        path: "../../wit/0.2.0",
         pub_export_macro: true,
         export_macro_name: "export_retention_policy",
         default_bindings_module: "binyard_plugin_sdk::retention_policy",
@@ -193,7 +222,7 @@ pub mod retention_policy {
 pub mod webhook_formatter {
     wit_bindgen::generate!({
         world: "webhook-formatter",
-        path: "../../wit",
+        path: "../../wit/0.2.0",
         pub_export_macro: true,
         export_macro_name: "export_webhook_formatter",
         default_bindings_module: "binyard_plugin_sdk::webhook_formatter",

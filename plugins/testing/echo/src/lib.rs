@@ -1,7 +1,9 @@
 //! A healthy package-type plugin for tests: answers every request with one line that
 //! names its version, and exercises the repository imports on a few paths.
 
-use binyard_plugin_sdk::package_type::{Description, Failure, Guest, Request, Response, accounts, repository};
+use binyard_plugin_sdk::package_type::{
+    Description, EventType, Failure, Guest, MemberAnswer, Request, Response, accounts, repository,
+};
 
 const VERSION: &str = if cfg!(feature = "v2") { "2.0.0" } else { "1.0.0" };
 
@@ -12,6 +14,14 @@ impl Guest for Echo {
         Description::new("test-echo", VERSION, "testecho", "Echoes requests (test plugin)")
             .with_plain_paths()
             .with_login_paths(&["-/login/"])
+            // A second API name with a segment before the repository, and a root path.
+            .with_api_names(&["testecho", "testecho/v9"])
+            .with_root_paths(&["echo-root"])
+    }
+
+    /// Virtual repositories come with the remote/virtual work: until then a clear refusal.
+    fn merge(_req: Request, _answers: Vec<MemberAnswer>) -> Result<Response, Failure> {
+        Err(Failure::new(501, "test-echo does not merge virtual repositories yet"))
     }
 
     fn handle(req: Request) -> Result<Response, Failure> {
@@ -37,13 +47,13 @@ impl Guest for Echo {
                 Ok(Response::text(201, sha))
             }
             // Serves a stored file through the host.
-            ("GET", p) if p.starts_with("files/") => match repository::stat(p) {
+            ("GET", p) if p.starts_with("files/") => match repository::stat(p)? {
                 Some(_) => Ok(Response::artifact(p)),
                 None => Err(Failure::not_found(format!("no file {p}"))),
             },
             // A cacheable answer: which version made it, and what the repository holds.
             ("GET", p) if p.starts_with("cached/") => {
-                let files = repository::list_children("files", None, 1000).len();
+                let files = repository::list_children("files", None, 1000)?.len();
                 let accept = req.header("accept").unwrap_or("").to_string();
                 Ok(Response::text(200, format!("{VERSION} files={files} accept={accept}"))
                     .with_header("x-plugin-version", VERSION)
@@ -54,6 +64,11 @@ impl Guest for Echo {
                 let mut parts = p["emit/".len()..].splitn(2, '/');
                 let kind = parts.next().unwrap_or("");
                 let status: u16 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(201);
+                let kind = match kind {
+                    "docker_pushed" => EventType::DockerPushed,
+                    "docker_deleted" => EventType::DockerDeleted,
+                    other => return Err(Failure::bad_request(format!("unknown format event '{other}'"))),
+                };
                 repository::emit_event(kind, "app/latest", r#"{"image_name":"app","tag":"latest"}"#)?;
                 Ok(Response::text(status, "emitted"))
             }
@@ -62,7 +77,7 @@ impl Guest for Echo {
                 repository::kv_put(&p[3..], &body)?;
                 Ok(Response::empty(204))
             }
-            ("GET", p) if p.starts_with("kv/") => match repository::kv_get(&p[3..]) {
+            ("GET", p) if p.starts_with("kv/") => match repository::kv_get(&p[3..])? {
                 Some(v) => Ok(Response::bytes(200, "application/octet-stream", v)),
                 None => Err(Failure::not_found("no such key")),
             },

@@ -1,7 +1,7 @@
 //! A package-type plugin that misbehaves on purpose, one way per path, to prove the
 //! sandbox: each failure must stay inside its own request.
 
-use binyard_plugin_sdk::package_type::{Description, Failure, Guest, Request, Response, repository};
+use binyard_plugin_sdk::package_type::{Description, Failure, Guest, MemberAnswer, Request, Response, repository};
 
 struct Misbehave;
 
@@ -13,6 +13,14 @@ impl Guest for Misbehave {
             "testmisbehave",
             "Misbehaves on purpose (test plugin)",
         )
+    }
+
+    /// Virtual repositories come with the remote/virtual work: until then a clear refusal.
+    fn merge(_req: Request, _answers: Vec<MemberAnswer>) -> Result<Response, Failure> {
+        Err(Failure::new(
+            501,
+            "test-misbehave does not merge virtual repositories yet",
+        ))
     }
 
     fn handle(req: Request) -> Result<Response, Failure> {

@@ -1,5 +1,6 @@
-//! Plugin answers kept in memory. A plugin marks an answer `x-binyard-cache:
-//! repository` when it depends only on the request and the repository's content
+//! Plugin answers kept in memory. A plugin marks an answer `cache: repository`
+//! (0.1: the `x-binyard-cache: repository` header) when it depends only on the
+//! request and the repository's content
 //! (a packument, a simple page, maven-metadata.xml); the host then answers the same
 //! request from memory, without a plugin call, until the repository changes
 //! (`MetaStore::repo_stamp`) or the plugin is replaced (its sha256 is in the key).
@@ -11,9 +12,6 @@ use std::sync::Mutex;
 use bytes::Bytes;
 
 use crate::storage::Item;
-
-/// The response header a plugin sets on a cacheable answer (never sent on).
-pub const CACHE_HEADER: &str = "x-binyard-cache";
 
 /// What identifies one answer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

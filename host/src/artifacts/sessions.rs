@@ -1,0 +1,343 @@
+//! Upload sessions: content that arrives in several requests (OCI chunked uploads).
+//! Each session is a staged file and a small JSON record in `{data}/sessions/`, so
+//! it survives a restart; its recorded size is the truth (bytes past it, from an
+//! append cut short by a crash, are cut off before the next append). A session
+//! expires after the configured time without use. Sessions live outside the blob
+//! store, so garbage collection never touches them; `finish` turns one into a
+//! pinned blob.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use md5::Md5;
+use serde::{Deserialize, Serialize};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use crate::clock;
+use crate::storage::{BlobPin, BlobStore, Digests};
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("no upload session '{0}' (unknown, finished or expired)")]
+    NotFound(String),
+    /// The append's offset is not the session's size.
+    #[error("the upload session has {size} bytes: append at offset {size}, not {offset}")]
+    Offset { size: u64, offset: u64 },
+    /// The content does not have the expected digest (the session is dropped).
+    #[error("the uploaded content has sha256 {got}, not {expected}; nothing was stored")]
+    Digest { expected: String, got: String },
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A session's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: String,
+    pub size: u64,
+    pub expires_ms: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    repo: String,
+    size: u64,
+    created_ms: i64,
+    touched_ms: i64,
+}
+
+/// The upload sessions of the server.
+pub struct Sessions {
+    dir: PathBuf,
+    expiry: Duration,
+    /// One lock per session in use, so appends to one session are serialised.
+    locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+fn valid_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Sessions {
+    /// Opens (creates) the sessions folder; sessions older than `expiry` go.
+    pub fn open(dir: &Path, expiry: Duration) -> io::Result<Sessions> {
+        fs::create_dir_all(dir)?;
+        let s = Sessions {
+            dir: dir.to_path_buf(),
+            expiry,
+            locks: Mutex::new(HashMap::new()),
+        };
+        s.sweep();
+        Ok(s)
+    }
+
+    fn part(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.part"))
+    }
+
+    fn record_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    fn lock_of(&self, id: &str) -> Arc<Mutex<()>> {
+        let mut l = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        l.entry(id.to_string()).or_default().clone()
+    }
+
+    fn info(&self, id: &str, r: &Record) -> SessionInfo {
+        SessionInfo {
+            id: id.to_string(),
+            size: r.size,
+            expires_ms: r.touched_ms.saturating_add(self.expiry.as_millis() as i64),
+        }
+    }
+
+    fn write_record(&self, id: &str, r: &Record) -> io::Result<()> {
+        let tmp = self.dir.join(format!("{id}.json.tmp"));
+        let mut f = File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec(r).map_err(io::Error::other)?)?;
+        f.sync_all()?;
+        fs::rename(&tmp, self.record_path(id))?;
+        sync_dir(&self.dir)
+    }
+
+    /// The live session `id` of `repo`.
+    fn load(&self, repo: &str, id: &str) -> Result<Record, SessionError> {
+        let missing = || SessionError::NotFound(id.to_string());
+        if !valid_id(id) {
+            return Err(missing());
+        }
+        let bytes = match fs::read(self.record_path(id)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing()),
+            Err(e) => return Err(e.into()),
+        };
+        let r: Record = serde_json::from_slice(&bytes).map_err(|_| missing())?;
+        if r.repo != repo {
+            return Err(missing());
+        }
+        if self.expired(&r) {
+            self.remove(id);
+            return Err(missing());
+        }
+        Ok(r)
+    }
+
+    fn expired(&self, r: &Record) -> bool {
+        clock::now_ms().saturating_sub(r.touched_ms) > self.expiry.as_millis() as i64
+    }
+
+    fn remove(&self, id: &str) {
+        let _ = fs::remove_file(self.record_path(id));
+        let _ = fs::remove_file(self.part(id));
+        self.locks.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
+    /// Removes expired sessions (and leftovers without a record); answers how many went.
+    pub fn sweep(&self) -> usize {
+        let Ok(rd) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let mut gone = 0;
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(".json") else {
+                continue;
+            };
+            let stale = match fs::read(e.path())
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
+            {
+                Some(r) => self.expired(&r),
+                None => true,
+            };
+            if stale {
+                self.remove(id);
+                gone += 1;
+            }
+        }
+        gone
+    }
+
+    /// Starts a session in `repo`.
+    pub fn begin(&self, repo: &str) -> Result<SessionInfo, SessionError> {
+        self.sweep();
+        let id = format!("{:032x}", rand::random::<u128>());
+        File::create(self.part(&id))?.sync_all()?;
+        let now = clock::now_ms();
+        let r = Record {
+            repo: repo.to_string(),
+            size: 0,
+            created_ms: now,
+            touched_ms: now,
+        };
+        self.write_record(&id, &r)?;
+        Ok(self.info(&id, &r))
+    }
+
+    /// A session's state.
+    pub fn status(&self, repo: &str, id: &str) -> Result<SessionInfo, SessionError> {
+        let r = self.load(repo, id)?;
+        Ok(self.info(id, &r))
+    }
+
+    /// Appends `len` bytes of blob `sha256` at `offset` (which must be the size).
+    pub fn append(
+        &self,
+        blobs: &dyn BlobStore,
+        repo: &str,
+        id: &str,
+        offset: u64,
+        source: Option<(&str, u64)>,
+    ) -> Result<SessionInfo, SessionError> {
+        let lock = self.lock_of(id);
+        let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut r = self.load(repo, id)?;
+        if offset != r.size {
+            return Err(SessionError::Offset { size: r.size, offset });
+        }
+        if let Some((sha256, len)) = source.filter(|(_, len)| *len > 0) {
+            let mut f = File::options().write(true).open(self.part(id))?;
+            // Bytes past the recorded size are from an append a crash cut short.
+            f.set_len(r.size)?;
+            f.seek(SeekFrom::Start(r.size))?;
+            const CHUNK: u64 = 1 << 20;
+            let mut done = 0;
+            while done < len {
+                let chunk = blobs.read_range(sha256, done, CHUNK.min(len - done))?;
+                if chunk.is_empty() {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the request body ended early").into());
+                }
+                f.write_all(&chunk)?;
+                done += chunk.len() as u64;
+            }
+            f.sync_all()?;
+            r.size += len;
+        }
+        r.touched_ms = clock::now_ms();
+        self.write_record(id, &r)?;
+        Ok(self.info(id, &r))
+    }
+
+    /// Ends a session: its content must have the sha256 `expected`; answers the
+    /// stored blob, pinned. On a digest mismatch the session is dropped.
+    pub fn finish(
+        &self,
+        blobs: &dyn BlobStore,
+        repo: &str,
+        id: &str,
+        expected: &str,
+    ) -> Result<(Digests, BlobPin), SessionError> {
+        let lock = self.lock_of(id);
+        let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let r = self.load(repo, id)?;
+        let mut f = File::open(self.part(id))?;
+        let mut staged = blobs.stage()?;
+        let (mut s256, mut s1, mut m5) = (Sha256::new(), Sha1::new(), Md5::new());
+        let mut left = r.size;
+        let mut buf = vec![0u8; 1 << 20];
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            let n = f.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the staged upload is short").into());
+            }
+            s256.update(&buf[..n]);
+            s1.update(&buf[..n]);
+            m5.update(&buf[..n]);
+            staged.write_all(&buf[..n])?;
+            left -= n as u64;
+        }
+        let got = hex::encode(s256.finalize());
+        let want = expected.trim_start_matches("sha256:").to_ascii_lowercase();
+        if got != want {
+            drop(staged);
+            self.remove(id);
+            return Err(SessionError::Digest { expected: want, got });
+        }
+        staged.sync()?;
+        let digests = Digests {
+            sha256: got,
+            sha1: hex::encode(s1.finalize()),
+            md5: hex::encode(m5.finalize()),
+            size: r.size,
+        };
+        let pin = blobs.commit(staged, &digests.sha256)?;
+        self.remove(id);
+        Ok((digests, pin))
+    }
+
+    /// Drops a session.
+    pub fn abort(&self, repo: &str, id: &str) -> Result<(), SessionError> {
+        self.load(repo, id)?;
+        self.remove(id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::FsBlobStore;
+
+    #[test]
+    fn appends_finish_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FsBlobStore::open(dir.path()).unwrap();
+        let (a, _pa) = crate::storage::upload::store_bytes(&blobs, b"hello ").unwrap();
+        let (b, _pb) = crate::storage::upload::store_bytes(&blobs, b"world").unwrap();
+        let s = Sessions::open(&dir.path().join("sessions"), Duration::from_secs(60)).unwrap();
+        let id = s.begin("r").unwrap().id;
+        assert_eq!(
+            s.append(&blobs, "r", &id, 0, Some((&a.sha256, a.size))).unwrap().size,
+            6
+        );
+        assert!(matches!(
+            s.append(&blobs, "r", &id, 3, Some((&b.sha256, b.size))),
+            Err(SessionError::Offset { size: 6, offset: 3 })
+        ));
+        assert!(matches!(s.status("other", &id), Err(SessionError::NotFound(_))));
+        // Reopened (a restart): the session is still there.
+        let s = Sessions::open(&dir.path().join("sessions"), Duration::from_secs(60)).unwrap();
+        assert_eq!(
+            s.append(&blobs, "r", &id, 6, Some((&b.sha256, b.size))).unwrap().size,
+            11
+        );
+        let want = hex::encode(Sha256::digest(b"hello world"));
+        let (d, _pin) = s.finish(&blobs, "r", &id, &want).unwrap();
+        assert_eq!((d.sha256.as_str(), d.size), (want.as_str(), 11));
+        assert_eq!(&blobs.read(&want).unwrap()[..], b"hello world");
+        assert!(matches!(s.status("r", &id), Err(SessionError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_wrong_digest_drops_the_session_and_expired_sessions_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FsBlobStore::open(dir.path()).unwrap();
+        let (a, _pa) = crate::storage::upload::store_bytes(&blobs, b"abc").unwrap();
+        let s = Sessions::open(&dir.path().join("sessions"), Duration::from_secs(60)).unwrap();
+        let id = s.begin("r").unwrap().id;
+        s.append(&blobs, "r", &id, 0, Some((&a.sha256, 3))).unwrap();
+        let before = blobs.list().unwrap().len();
+        assert!(matches!(
+            s.finish(&blobs, "r", &id, &"0".repeat(64)),
+            Err(SessionError::Digest { .. })
+        ));
+        assert_eq!(blobs.list().unwrap().len(), before, "nothing stored");
+        assert!(matches!(s.status("r", &id), Err(SessionError::NotFound(_))));
+        let s = Sessions::open(&dir.path().join("sessions"), Duration::from_millis(1)).unwrap();
+        let id = s.begin("r").unwrap().id;
+        std::thread::sleep(Duration::from_millis(10));
+        assert!(matches!(s.status("r", &id), Err(SessionError::NotFound(_))));
+    }
+}
