@@ -10,7 +10,7 @@
 //! cargo build --release -p binyard
 //! cp target/release/binyard target/release/binyard-unindexed-tmp   # see benches/README.md
 //! cargo run --release -p binyard-benches --bin search -- [--split-cores] [--items N]
-//!     [--data DIR] [--unindexed PATH-TO-BINARY] [--seconds S]
+//!     [--data DIR] [--seed-only] [--binary PATH] [--unindexed PATH-TO-BINARY] [--seconds S]
 //! ```
 //!
 //! `--data DIR` keeps the seeded data there and reuses it on the next run.
@@ -228,11 +228,18 @@ fn main() -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&data);
         seed(&data, items, builds)?;
     }
+    if std::env::args().any(|a| a == "--seed-only") {
+        return Ok(());
+    }
     let plugins = tmp.path().join("plugins");
     std::fs::create_dir_all(&plugins)?;
-    let bin = release_binary()?;
+    // `--binary PATH`: another build of the server (default target/release/binyard).
+    let bin = match arg("--binary") {
+        Some(p) => PathBuf::from(p),
+        None => release_binary()?,
+    };
     // Start-up (the first start after seeding also creates the admin user).
-    drop(start(&bin, tmp.path(), &data, &plugins)?);
+    start(&bin, tmp.path(), &data, &plugins)?.0.stop()?;
     let (server, startup) = start(&bin, tmp.path(), &data, &plugins)?;
     std::thread::sleep(Duration::from_secs(3));
     let idle = rss_kib(server.pid())?;
@@ -378,7 +385,7 @@ fn main() -> anyhow::Result<()> {
         let l = wrk_with(&format!("{base}{q}"), 2, 32, seconds, &[], None)?;
         show(label, n, l);
     }
-    drop(server);
+    server.stop()?;
     // Deploy latency: with the index (this build) and without (a build with the
     // `unindexed-bench` feature), alternately, on the same data.
     let Some(unindexed) = arg("--unindexed").map(PathBuf::from) else {
@@ -394,6 +401,7 @@ fn main() -> anyhow::Result<()> {
             let tag = format!("{}-{round}", if std::ptr::eq(b, &bin) { "ix" } else { "plain" });
             deploys(&s, &tag, 20)?; // warm-up
             out.extend(deploys(&s, &format!("{tag}-m"), per)?);
+            s.stop()?;
         }
     }
     let (wp50, _, wp99, wmean) = summary(with);
