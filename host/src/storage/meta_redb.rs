@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::meta_index::{self as ix, INDEX, INDEX_VERSION, INDEX_VERSION_KEY};
 use super::{
-    BuildLookup, Change, Digests, Expectation, Item, Lookup, MetaStore, RecordWrite, RepoCounters, Stats, StoreError, StoreTotals,
+    BuildLookup, Change, Digests, Expectation, Item, Lookup, MetaStore, RecordWrite, RepoCounters, Stats, StoreError,
+    StoreTotals,
 };
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
