@@ -73,7 +73,7 @@ pub async fn asset(path: Option<Path<String>>) -> Response {
         .into_response()
 }
 
-fn cookie_value<'h>(headers: &'h HeaderMap) -> Option<&'h str> {
+fn cookie_value(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
