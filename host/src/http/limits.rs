@@ -44,21 +44,24 @@ fn check_head(req: &Request, c: &HttpConfig) -> Result<(), ApiError> {
         ));
     }
     let path = req.uri().path();
-    if path.starts_with("/artifactory/api/") {
-        // API segments are not stored names: `npm logout` sends its token (a JWT of
-        // several hundred bytes) as one. Length and depth still hold.
-        let api = HttpConfig {
-            max_segment_bytes: usize::MAX,
-            ..c.clone()
-        };
-        return check_path(path, &api).map_err(ApiError::bad_request);
-    }
-    check_path(path, c).map_err(ApiError::bad_request)
+    // API segments are not stored names: `npm logout` sends its token (a JWT of
+    // several hundred bytes) as one. Length and depth still hold.
+    let max_segment = if path.starts_with("/artifactory/api/") {
+        usize::MAX
+    } else {
+        c.max_segment_bytes
+    };
+    check_path_within(path, c, max_segment).map_err(ApiError::bad_request)
 }
 
 /// Checks a still-encoded URL path (or a copy/move target) against the path limits;
 /// the error names the limit.
 pub fn check_path(raw: &str, c: &HttpConfig) -> Result<(), String> {
+    check_path_within(raw, c, c.max_segment_bytes)
+}
+
+/// `check_path` with the name limit given apart (none for API paths).
+fn check_path_within(raw: &str, c: &HttpConfig, max_segment: usize) -> Result<(), String> {
     let mut total = 0usize;
     let mut segments = 0usize;
     for seg in raw.split('/').filter(|s| !s.is_empty()) {
@@ -71,7 +74,7 @@ pub fn check_path(raw: &str, c: &HttpConfig) -> Result<(), String> {
         }
         let name = seg.split(';').next().unwrap_or("");
         let len = percent_decode_str(name).count();
-        if len > c.max_segment_bytes {
+        if len > max_segment {
             return Err(format!(
                 "A path segment has {len} bytes; the limit is {} ([http] max_segment_bytes)",
                 c.max_segment_bytes
