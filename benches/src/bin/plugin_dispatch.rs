@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use binyard::plugins::testing::TestHost;
 use binyard_benches::{summary, test_plugin};
+use binyard_plugin_testing::TestHost;
 
 const N: usize = 20_000;
 

@@ -11,7 +11,6 @@ mod engine;
 mod imports;
 pub mod repo_host;
 mod sandbox;
-pub mod testing;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

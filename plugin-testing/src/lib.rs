@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! let wasm = std::fs::read("target/wasm32-wasip2/release/my_plugin.wasm").unwrap();
-//! let host = binyard::plugins::testing::TestHost::new(&wasm).unwrap();
+//! let host = binyard_plugin_testing::TestHost::new(&wasm).unwrap();
 //! let r = host.call("PUT", "files/a.txt", Some(b"hello")).unwrap();
 //! assert_eq!(r.status, 201);
 //! assert_eq!(host.file("files/a.txt").unwrap(), b"hello");
@@ -15,12 +15,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 
-use super::{Body, LoadedPlugin, PluginCaller, Plugins, Request, repo_host::RepoHost};
-use crate::artifacts::Artifacts;
-use crate::auth::{Auth, Caller};
-use crate::config::{PluginsConfig, SecurityConfig};
-use crate::repos::{RClass, RepoConfig};
-use crate::storage::{BlobStore, FsBlobStore, MetaStore, RedbMeta, upload};
+use binyard::artifacts::Artifacts;
+use binyard::auth::{Auth, Caller};
+use binyard::config::{PluginsConfig, SecurityConfig};
+use binyard::plugins::{Body, LoadedPlugin, PackageInstance, PluginCaller, Plugins, Request, repo_host::RepoHost};
+use binyard::repos::{RClass, RepoConfig};
+use binyard::storage::{BlobStore, FsBlobStore, MetaStore, RedbMeta, upload};
 
 /// A plugin loaded into an in-memory host.
 pub struct TestHost {
@@ -80,7 +80,7 @@ impl TestHost {
         let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(&dir)?);
         let auth = Arc::new(Auth::open(
             meta.clone(),
-            crate::repos::Repos::load(meta.clone())?,
+            binyard::repos::Repos::load(meta.clone())?,
             SecurityConfig::default(),
             &dir.join("security"),
         )?);
@@ -106,7 +106,7 @@ impl TestHost {
             artifacts: Artifacts {
                 meta,
                 blobs,
-                quota: Arc::new(crate::artifacts::NoQuota),
+                quota: Arc::new(binyard::artifacts::NoQuota),
             },
             repo,
             auth,
@@ -132,7 +132,7 @@ impl TestHost {
     }
 
     /// A new instance of the plugin, to call many times (measurements only).
-    pub fn instance(&self) -> anyhow::Result<super::PackageInstance> {
+    pub fn instance(&self) -> anyhow::Result<PackageInstance> {
         self.plugins
             .instantiate(&self.plugin, self.repo_host(self.artifacts.begin(true)))
             .map_err(|e| anyhow!("{e:#}"))
@@ -143,7 +143,7 @@ impl TestHost {
     pub fn dispatch(&self, req: Request) -> anyhow::Result<()> {
         let new_host = |txn| self.repo_host(txn);
         self.rt
-            .block_on(crate::formats::invoke(
+            .block_on(binyard::formats::invoke(
                 &self.plugins,
                 &self.artifacts,
                 &self.plugin,
@@ -155,7 +155,7 @@ impl TestHost {
         Ok(())
     }
 
-    fn repo_host(&self, txn: crate::artifacts::Txn) -> RepoHost {
+    fn repo_host(&self, txn: binyard::artifacts::Txn) -> RepoHost {
         RepoHost {
             artifacts: self.artifacts.clone(),
             txn,
@@ -213,7 +213,7 @@ impl TestHost {
                 admin: caller.admin,
                 can_delete: caller.admin,
             },
-            upload: upload.as_ref().map(|d| super::BlobInfo {
+            upload: upload.as_ref().map(|d| binyard::plugins::BlobInfo {
                 sha256: d.sha256.clone(),
                 sha1: d.sha1.clone(),
                 md5: d.md5.clone(),
@@ -237,7 +237,7 @@ impl TestHost {
         };
         let answer = self
             .rt
-            .block_on(crate::formats::invoke(
+            .block_on(binyard::formats::invoke(
                 &self.plugins,
                 &self.artifacts,
                 &self.plugin,
@@ -279,31 +279,5 @@ impl TestHost {
 impl Drop for TestHost {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Runs against the test plugin when `cargo xtask test` has built it.
-    #[test]
-    fn runs_a_plugin_in_memory() {
-        let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugins/test_echo.wasm");
-        let Ok(wasm) = std::fs::read(&wasm) else {
-            assert!(std::env::var("CI").is_err(), "{} is not built", wasm.display());
-            return;
-        };
-        let host = TestHost::new(&wasm).unwrap();
-        let r = host.call("GET", "x/y", None).unwrap();
-        assert_eq!(r.status, 200);
-        assert_eq!(r.text(), "echo 1.0.0 GET x/y admin repo=test-repo");
-        let r = host.call("PUT", "files/a.txt", Some(b"hello")).unwrap();
-        assert_eq!(r.status, 201);
-        assert_eq!(host.file("files/a.txt").unwrap(), b"hello");
-        let r = host.call("GET", "files/a.txt", None).unwrap();
-        assert_eq!(r.body, b"hello");
-        let r = host.call("GET", "files/missing", None).unwrap();
-        assert_eq!(r.status, 404);
     }
 }
