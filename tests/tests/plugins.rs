@@ -431,6 +431,38 @@ fn compiled_plugins_are_cached_across_restarts() {
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
 }
 
+/// An API install is never undone by the folder watcher scanning at the same time
+/// (it used to unload a just-installed plugin whose file it had not listed yet, or
+/// install the file's previous bytes over it).
+#[test]
+fn the_folder_watcher_never_undoes_an_api_install() {
+    let dir = plugin_folder(&[]);
+    let s = Server::start_full(Options::default(), dir.path(), "watch_interval_ms = 5");
+    let v1 = plugin_wasm("test_echo");
+    let v2 = plugin_wasm("test_echo_v2");
+    let version = || {
+        s.admin(Method::GET, "/artifactory/api/plugins/echo")
+            .send()
+            .ok()
+            .filter(|r| r.status() == 200)
+            .map(|r| json(r)["version"].as_str().unwrap_or_default().to_string())
+    };
+    for i in 0..40 {
+        let (wasm, want) = if i % 2 == 0 { (&v2, "2.0.0") } else { (&v1, "1.0.0") };
+        let r = s
+            .admin(Method::PUT, "/artifactory/api/plugins/echo")
+            .body(wasm.clone())
+            .send()
+            .unwrap();
+        assert!(r.status() == 200 || r.status() == 201, "install {i}: {}", r.status());
+        // Several watcher passes later, the installed version is still the one served.
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(7));
+            assert_eq!(version().as_deref(), Some(want), "install {i} was undone");
+        }
+    }
+}
+
 fn wait_for(mut cond: impl FnMut() -> bool) {
     let t = Instant::now();
     while !cond() {

@@ -409,6 +409,18 @@ impl Plugins {
     ) -> ApiResult<(Arc<LoadedPlugin>, bool)> {
         validate_name(name)?;
         let mut seen = self.admin.lock().await;
+        self.install_locked(&mut seen, name, wasm, persist).await
+    }
+
+    /// `install` with the admin lock held (the folder scan holds it for its whole
+    /// pass, so an API install cannot interleave with it).
+    async fn install_locked(
+        self: &Arc<Self>,
+        seen: &mut HashMap<String, Fingerprint>,
+        name: &str,
+        wasm: Vec<u8>,
+        persist: bool,
+    ) -> ApiResult<(Arc<LoadedPlugin>, bool)> {
         let this = self.clone();
         let n = name.to_string();
         let (loaded, wasm) = tokio::task::spawn_blocking(move || {
@@ -498,6 +510,10 @@ impl Plugins {
     /// Loads new and changed files of the plugins folder and unloads removed ones.
     /// Errors are logged: a bad file never stops the others.
     pub async fn scan_folder(self: &Arc<Self>) {
+        // The admin lock is held for the whole pass: taken per step, an API install
+        // landing between the listing and the comparison was undone (its file not
+        // yet listed, so unloaded; or the file's previous bytes installed over it).
+        let mut seen = self.admin.lock().await;
         let mut found = BTreeMap::new();
         if let Ok(rd) = std::fs::read_dir(&self.config.dir) {
             for e in rd.flatten() {
@@ -511,7 +527,6 @@ impl Plugins {
                 }
             }
         }
-        let seen = self.admin.lock().await.clone();
         for (name, (path, fp)) in &found {
             if seen.get(name) == Some(fp) {
                 continue;
@@ -522,14 +537,15 @@ impl Plugins {
             let same = self
                 .get(name)
                 .is_some_and(|p| p.sha256 == hex::encode(Sha256::digest(&wasm)));
-            if !same && let Err(e) = self.install(name, wasm, false).await {
+            if !same && let Err(e) = self.install_locked(&mut seen, name, wasm, false).await {
                 tracing::error!(plugin = %name, error = %e.message, "plugin not loaded");
             }
-            self.admin.lock().await.insert(name.clone(), fp.clone());
+            seen.insert(name.clone(), fp.clone());
         }
-        for name in seen.keys().filter(|n| !found.contains_key(*n)) {
-            self.admin.lock().await.remove(name);
-            self.unload(name);
+        let gone: Vec<String> = seen.keys().filter(|n| !found.contains_key(*n)).cloned().collect();
+        for name in gone {
+            seen.remove(&name);
+            self.unload(&name);
         }
     }
 
