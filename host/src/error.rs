@@ -53,6 +53,12 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
+    /// A `500` whose cause (a file path, an I/O or database error) is for the
+    /// server log only: the client reads `what` and where to look.
+    pub fn internal_logged(what: &str, cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{what}");
+        Self::internal(format!("{what}: the server log has the details"))
+    }
 }
 
 impl std::fmt::Display for ApiError {
@@ -78,8 +84,7 @@ impl From<crate::storage::StoreError> for ApiError {
                 format!("Storage is unavailable for a moment: {m}"),
             );
         }
-        tracing::error!(error = %e, "storage failure");
-        ApiError::internal(format!("storage failure: {e}"))
+        ApiError::internal_logged("Storage failure", e)
     }
 }
 
@@ -125,3 +130,19 @@ impl IntoResponse for ApiError {
 
 /// Result alias for handlers and domain functions.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A storage error's detail (here a file path) stays in the log.
+    #[test]
+    fn a_storage_failure_tells_the_client_no_internal_detail() {
+        let io = std::io::Error::other("open /var/lib/binyard/blobs/ab/cd: permission denied");
+        let e: ApiError = crate::storage::StoreError::Io(io).into();
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.message, "Storage failure: the server log has the details");
+        let e: ApiError = crate::artifacts::WriteError::Store(crate::storage::StoreError::Exists("x".into())).into();
+        assert!(!e.message.contains("'x'"), "{}", e.message);
+    }
+}

@@ -52,7 +52,7 @@ impl Quota for NoQuota {
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+        .map_err(|e| ApiError::internal_logged("A storage task failed", e))?
 }
 
 /// Set when the request that started a long job is dropped (the client went away):
@@ -406,7 +406,7 @@ pub fn store_io_error(e: std::io::Error) -> ApiError {
         tracing::warn!(error = %e, "upload refused: the disk is full");
         return ApiError::disk_full();
     }
-    ApiError::internal(format!("Cannot store the upload: {e}"))
+    ApiError::internal_logged("Cannot store the upload", e)
 }
 
 /// Refuses bytes whose digests differ from what the client announced.

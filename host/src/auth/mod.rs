@@ -541,7 +541,7 @@ impl Auth {
         let access_token = self
             .signer
             .sign(&record)
-            .map_err(|e| ApiError::internal(format!("cannot sign the token: {e}")))?;
+            .map_err(|e| ApiError::internal_logged("Cannot sign the token", e))?;
         let r = record.clone();
         self.change(move |d| {
             d.put_token(r);

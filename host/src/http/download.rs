@@ -127,13 +127,13 @@ pub async fn serve_item(
         let bytes = state
             .blobs
             .read(&blob.sha256)
-            .map_err(|e| ApiError::internal(format!("cannot read the stored file: {e}")))?;
+            .map_err(|e| ApiError::internal_logged("Cannot read the stored file", e))?;
         Body::from(bytes)
     } else {
         let stream = state
             .blobs
             .open_range(&blob.sha256, start, len)
-            .map_err(|e| ApiError::internal(format!("cannot read the stored file: {e}")))?;
+            .map_err(|e| ApiError::internal_logged("Cannot read the stored file", e))?;
         Body::from_stream(stream)
     };
     state.downloads.record(repo_key, path, caller.name());

@@ -454,7 +454,7 @@ impl Plugins {
         }
         if persist {
             let path = self.config.dir.join(format!("{name}.wasm"));
-            write_durably(&path, &wasm).map_err(|e| ApiError::internal(format!("cannot save the plugin: {e}")))?;
+            write_durably(&path, &wasm).map_err(|e| ApiError::internal_logged("Cannot save the plugin", e))?;
             if let Some(fp) = fingerprint(&path) {
                 seen.insert(name.to_string(), fp);
             }
@@ -480,7 +480,10 @@ impl Plugins {
         let path = self.config.dir.join(format!("{name}.wasm"));
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(ApiError::internal(format!("cannot delete {}: {e}", path.display())));
+                return Err(ApiError::internal_logged(
+                    "Cannot delete the plugin file",
+                    format!("{}: {e}", path.display()),
+                ));
             }
             _ => {}
         }
@@ -502,8 +505,10 @@ impl Plugins {
     pub async fn reload(self: &Arc<Self>, name: &str) -> ApiResult<Arc<LoadedPlugin>> {
         validate_name(name)?;
         let path = self.config.dir.join(format!("{name}.wasm"));
-        let wasm =
-            std::fs::read(&path).map_err(|e| ApiError::not_found(format!("Cannot read {}: {e}", path.display())))?;
+        let wasm = std::fs::read(&path).map_err(|e| {
+            tracing::warn!(plugin = name, path = %path.display(), error = %e, "plugin file not readable");
+            ApiError::not_found(format!("The plugins folder has no readable file for plugin '{name}'"))
+        })?;
         Ok(self.install(name, wasm, false).await?.0)
     }
 
