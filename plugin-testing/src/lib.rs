@@ -72,7 +72,7 @@ impl TestHost {
         let plugins = Arc::new(Plugins::new(config, &dir)?);
         let (plugin, _) = rt
             .block_on(plugins.install("plugin", wasm.to_vec(), false))
-            .map_err(|e| anyhow!("{}", e.message))?;
+            .map_err(|e| anyhow!("{e}"))?;
         if plugin.package_type.is_empty() {
             return Err(anyhow!("the plugin is not a package type"));
         }

@@ -9,6 +9,20 @@ use super::{State, json_response};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 
+/// The client's error for a plugins-service failure.
+impl From<crate::plugins::PluginError> for ApiError {
+    fn from(e: crate::plugins::PluginError) -> Self {
+        ApiError::with_status(e.status(), e.to_string())
+    }
+}
+
+/// The client's error for a plugin call that gave no answer.
+impl From<crate::plugins::CallError> for ApiError {
+    fn from(e: crate::plugins::CallError) -> Self {
+        ApiError::with_status(e.status(), e.to_string())
+    }
+}
+
 /// The largest `.wasm` accepted.
 const MAX_WASM: usize = 128 << 20;
 

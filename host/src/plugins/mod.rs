@@ -26,7 +26,6 @@ use wasmtime::{Engine, Store, Trap};
 
 use crate::clock;
 use crate::config::{PluginLimits, PluginsConfig};
-use crate::error::{ApiError, ApiResult};
 
 use bindings::{v0_1, v0_2};
 use imports::v0_1 as adapt;
@@ -67,11 +66,48 @@ impl CallError {
     }
 }
 
-impl From<CallError> for ApiError {
-    fn from(e: CallError) -> Self {
-        ApiError::with_status(e.status(), e.to_string())
+/// Why the plugins service refused or failed an operation (mapped to the client's
+/// error in `http/`).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PluginError {
+    /// A bad name, a component that does not load, a plugin of the wrong kind.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// Another plugin already serves the package type or route.
+    #[error("{0}")]
+    Conflict(String),
+    /// The host failed; the cause was logged where it happened.
+    #[error("{0}")]
+    Internal(String),
+    /// A retention policy refused its configuration (4xx) or failed (502).
+    #[error("{message}")]
+    Refused { status: u16, message: String },
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+impl PluginError {
+    /// The HTTP status a client of the failed operation gets.
+    pub fn status(&self) -> u16 {
+        match self {
+            PluginError::Invalid(_) => 400,
+            PluginError::NotFound(_) => 404,
+            PluginError::Conflict(_) => 409,
+            PluginError::Internal(_) => 500,
+            PluginError::Refused { status, .. } => *status,
+            PluginError::Call(e) => e.status(),
+        }
+    }
+
+    fn internal(what: &str, cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{what}");
+        PluginError::Internal(format!("{what}: the server log has the details"))
     }
 }
+
+type PluginResult<T> = Result<T, PluginError>;
 
 /// The kinds of plugin, one per world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -165,7 +201,7 @@ pub struct Plugins {
 }
 
 /// Checks a plugin name: 1–64 of `a-z 0-9 - _ .`, starting with a letter or digit.
-pub fn validate_name(name: &str) -> ApiResult<()> {
+pub fn validate_name(name: &str) -> PluginResult<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -176,7 +212,7 @@ pub fn validate_name(name: &str) -> ApiResult<()> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
     if !ok {
-        return Err(ApiError::bad_request(format!(
+        return Err(PluginError::Invalid(format!(
             "Invalid plugin name '{name}': use 1 to 64 of a-z, 0-9, '-', '_', '.', starting with a letter or digit"
         )));
     }
@@ -406,7 +442,7 @@ impl Plugins {
         name: &str,
         wasm: Vec<u8>,
         persist: bool,
-    ) -> ApiResult<(Arc<LoadedPlugin>, bool)> {
+    ) -> PluginResult<(Arc<LoadedPlugin>, bool)> {
         validate_name(name)?;
         let mut seen = self.admin.lock().await;
         self.install_locked(&mut seen, name, wasm, persist).await
@@ -420,7 +456,7 @@ impl Plugins {
         name: &str,
         wasm: Vec<u8>,
         persist: bool,
-    ) -> ApiResult<(Arc<LoadedPlugin>, bool)> {
+    ) -> PluginResult<(Arc<LoadedPlugin>, bool)> {
         let this = self.clone();
         let n = name.to_string();
         let (loaded, wasm) = tokio::task::spawn_blocking(move || {
@@ -428,13 +464,13 @@ impl Plugins {
             (r, wasm)
         })
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-        let loaded = loaded.map_err(|why| ApiError::bad_request(format!("Plugin '{name}' was not loaded: {why}")))?;
+        .map_err(|e| PluginError::internal("Cannot load the plugin", e))?;
+        let loaded = loaded.map_err(|why| PluginError::Invalid(format!("Plugin '{name}' was not loaded: {why}")))?;
         if loaded.kind == PluginKind::PackageType {
             if let Some(other) = self.for_package_type(&loaded.package_type)
                 && other.name != name
             {
-                return Err(ApiError::conflict(format!(
+                return Err(PluginError::Conflict(format!(
                     "Plugin '{name}' was not loaded: plugin '{}' already serves package type '{}'",
                     other.name, loaded.package_type
                 )));
@@ -447,14 +483,14 @@ impl Plugins {
                     .map(|r| (p.name.clone(), r))
             });
             if let Some((other, route)) = taken {
-                return Err(ApiError::conflict(format!(
+                return Err(PluginError::Conflict(format!(
                     "Plugin '{name}' was not loaded: plugin '{other}' already serves {route}"
                 )));
             }
         }
         if persist {
             let path = self.config.dir.join(format!("{name}.wasm"));
-            write_durably(&path, &wasm).map_err(|e| ApiError::internal_logged("Cannot save the plugin", e))?;
+            write_durably(&path, &wasm).map_err(|e| PluginError::internal("Cannot save the plugin", e))?;
             if let Some(fp) = fingerprint(&path) {
                 seen.insert(name.to_string(), fp);
             }
@@ -471,16 +507,16 @@ impl Plugins {
     }
 
     /// Unloads a plugin and deletes its file.
-    pub async fn remove(&self, name: &str) -> ApiResult<()> {
+    pub async fn remove(&self, name: &str) -> PluginResult<()> {
         validate_name(name)?;
         let mut seen = self.admin.lock().await;
         if self.get(name).is_none() {
-            return Err(ApiError::not_found(format!("No plugin named '{name}'")));
+            return Err(PluginError::NotFound(format!("No plugin named '{name}'")));
         }
         let path = self.config.dir.join(format!("{name}.wasm"));
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(ApiError::internal_logged(
+                return Err(PluginError::internal(
                     "Cannot delete the plugin file",
                     format!("{}: {e}", path.display()),
                 ));
@@ -502,12 +538,12 @@ impl Plugins {
     }
 
     /// Loads the plugin's file again.
-    pub async fn reload(self: &Arc<Self>, name: &str) -> ApiResult<Arc<LoadedPlugin>> {
+    pub async fn reload(self: &Arc<Self>, name: &str) -> PluginResult<Arc<LoadedPlugin>> {
         validate_name(name)?;
         let path = self.config.dir.join(format!("{name}.wasm"));
         let wasm = std::fs::read(&path).map_err(|e| {
             tracing::warn!(plugin = name, path = %path.display(), error = %e, "plugin file not readable");
-            ApiError::not_found(format!("The plugins folder has no readable file for plugin '{name}'"))
+            PluginError::NotFound(format!("The plugins folder has no readable file for plugin '{name}'"))
         })?;
         Ok(self.install(name, wasm, false).await?.0)
     }
@@ -543,7 +579,7 @@ impl Plugins {
                 .get(name)
                 .is_some_and(|p| p.sha256 == hex::encode(Sha256::digest(&wasm)));
             if !same && let Err(e) = self.install_locked(&mut seen, name, wasm, false).await {
-                tracing::error!(plugin = %name, error = %e.message, "plugin not loaded");
+                tracing::error!(plugin = %name, error = %e, "plugin not loaded");
             }
             seen.insert(name.clone(), fp.clone());
         }
@@ -729,10 +765,10 @@ impl Plugins {
         config: String,
         candidates: Vec<RetentionCandidate>,
         now_ms: i64,
-    ) -> ApiResult<Vec<RetentionDecision>> {
+    ) -> PluginResult<Vec<RetentionDecision>> {
         let name = plugin.name.clone();
         if plugin.kind != PluginKind::RetentionPolicy {
-            return Err(ApiError::bad_request(format!(
+            return Err(PluginError::Invalid(format!(
                 "plugin '{name}' is not a retention policy"
             )));
         }
@@ -763,7 +799,10 @@ impl Plugins {
             plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
             // A 4xx is the policy refusing its configuration; anything else is the plugin failing.
             let status = if (400..500).contains(&f.status) { f.status } else { 502 };
-            ApiError::with_status(status, format!("retention policy '{name}' refused: {}", f.message))
+            PluginError::Refused {
+                status,
+                message: format!("retention policy '{name}' refused: {}", f.message),
+            }
         })
     }
 
