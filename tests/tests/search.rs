@@ -533,7 +533,7 @@ fn builds_domain() {
     assert_eq!(nums, vec!["2", "1"]);
     assert_eq!(v["results"][0]["build.name"], "svc");
     assert_eq!(v["results"][0]["build.url"], "http://ci/2");
-    assert_eq!(v["results"][0]["build.started"], "2024-02-01T00:00:00Z");
+    assert_eq!(v["results"][0]["build.started"], "2024-02-01T00:00:00.000Z");
     assert_eq!(v["results"][0]["build.created_by"], "admin");
     let v = aql(
         &s,
