@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 
-use binyard::artifacts::Artifacts;
+use binyard::artifacts::{Artifacts, Txn};
 use binyard::auth::{Auth, Caller};
 use binyard::config::{PluginsConfig, SecurityConfig};
 use binyard::plugins::{Body, LoadedPlugin, PackageInstance, PluginCaller, Plugins, Request, repo_host::RepoHost};
@@ -141,7 +141,17 @@ impl TestHost {
     /// Runs one request the way the server does (permit, fresh instance, deadline,
     /// one transaction for its writes).
     pub fn dispatch(&self, req: Request) -> anyhow::Result<()> {
-        let new_host = |txn| self.repo_host(txn);
+        self.invoke(|txn| self.repo_host(txn), req)?
+            .map_err(|f| anyhow!("{}", f.message))?;
+        Ok(())
+    }
+
+    /// One request through the server's generic invoke (retries, one transaction).
+    fn invoke(
+        &self,
+        new_host: impl Fn(Txn) -> RepoHost,
+        req: Request,
+    ) -> anyhow::Result<Result<binyard::plugins::Response, binyard::plugins::Failure>> {
         self.rt
             .block_on(binyard::formats::invoke(
                 &self.plugins,
@@ -150,9 +160,7 @@ impl TestHost {
                 new_host,
                 req,
             ))
-            .map_err(|e| anyhow!("{e}"))?
-            .map_err(|f| anyhow!("{}", f.message))?;
-        Ok(())
+            .map_err(|e| anyhow!("{e}"))
     }
 
     fn repo_host(&self, txn: binyard::artifacts::Txn) -> RepoHost {
@@ -235,16 +243,7 @@ impl TestHost {
             emitted: Vec::new(),
             fresh: Default::default(),
         };
-        let answer = self
-            .rt
-            .block_on(binyard::formats::invoke(
-                &self.plugins,
-                &self.artifacts,
-                &self.plugin,
-                new_host,
-                req,
-            ))
-            .map_err(|e| anyhow!("{e}"))?;
+        let answer = self.invoke(new_host, req)?;
         Ok(match answer {
             Ok(r) => {
                 let body = match r.body {
