@@ -7,6 +7,7 @@ mod properties;
 pub mod sessions;
 mod transfer;
 pub mod txn;
+mod walk;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use crate::storage::{BlobPin, BlobStore, Change, Checksums, Digests, Item, MetaS
 pub use properties::{PropertyChange, parse_property_list};
 pub use transfer::{Transfer, TransferKind, TransferMessage};
 pub use txn::{FileWrite, Txn, WriteError};
+pub use walk::{Visit, Walk};
 
 /// The artifact service over the metadata and blob stores.
 #[derive(Clone)]
@@ -301,22 +303,16 @@ impl Artifacts {
         Ok(item)
     }
 
+    /// A streamed walk of everything under `folder` (see `Walk`).
+    pub fn walker(&self, repo: &str, folder: &str, max_depth: Option<usize>) -> Walk {
+        Walk::new(self.meta.clone(), repo, folder, max_depth)
+    }
+
     /// Every item under `folder` (not the folder itself), parents before children,
-    /// down to `max_depth` levels (`None`: all).
+    /// down to `max_depth` levels (`None`: all), in memory: for work that must be one
+    /// transaction anyway. Large trees are walked with `walker`.
     pub fn walk(&self, repo: &str, folder: &str, max_depth: Option<usize>) -> ApiResult<Vec<(String, Item)>> {
-        let mut out = Vec::new();
-        let mut stack = vec![(folder.to_string(), 1usize)];
-        while let Some((dir, depth)) = stack.pop() {
-            for (name, item) in self.meta.children(repo, &dir)? {
-                let p = paths::join(&dir, &name);
-                if item.folder && max_depth.is_none_or(|m| depth < m) {
-                    stack.push((p.clone(), depth + 1));
-                }
-                out.push((p, item));
-            }
-        }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
+        self.walker(repo, folder, max_depth).items().collect()
     }
 
     /// The changes that delete a file, or a folder with everything under it (with a
@@ -326,7 +322,12 @@ impl Artifacts {
         let mut changes = Vec::new();
         let mut events = Vec::new();
         if item.folder {
-            for (p, i) in self.walk(repo, path, None)?.into_iter().rev() {
+            for step in self.walker(repo, path, None) {
+                let (visit, p, i) = step?;
+                // Children go before their folder.
+                if visit == Visit::Pre && i.folder {
+                    continue;
+                }
                 if !i.folder {
                     events.push(EventRecord::artifact("deleted", repo, &p, &i).change());
                 }
@@ -365,9 +366,14 @@ impl Artifacts {
             }
             let mut n = 0;
             let mut batch = Vec::new();
-            let tree = this.walk(&repo, &path, None)?;
-            let folder = (!path.is_empty()).then(|| (path.clone(), item));
-            for (p, i) in tree.into_iter().rev().chain(folder) {
+            // Streamed: children before their folders (a folder is deleted on its
+            // way out), so each batch leaves a consistent tree and memory stays bounded.
+            let folder = (!path.is_empty()).then(|| Ok((Visit::Post, path.clone(), item)));
+            for step in this.walker(&repo, &path, None).chain(folder) {
+                let (visit, p, i) = step?;
+                if visit == Visit::Pre && i.folder {
+                    continue;
+                }
                 if !i.folder {
                     batch.push(EventRecord::artifact("deleted", &repo, &p, &i).change());
                 }

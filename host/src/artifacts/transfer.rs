@@ -1,14 +1,16 @@
 //! Copy and move of files and folders, within or across repositories. A copy
-//! references the same blobs (no bytes are copied); a move is one transaction.
+//! references the same blobs (no bytes are copied). The source is walked a page at
+//! a time and written in batches, so a huge or deep tree runs in bounded memory and
+//! other writers are not held up; a cancelled request stops between batches.
 
 use serde::Serialize;
 
-use super::{Artifacts, blocking};
+use super::{Artifacts, Visit, blocking};
 use crate::clock;
 use crate::error::{ApiError, ApiResult};
 use crate::events::EventRecord;
 use crate::repos::RepoConfig;
-use crate::storage::{BlobPin, Change};
+use crate::storage::{BlobPin, Change, Item};
 
 /// Copy or move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,9 +60,12 @@ struct Job {
     by: String,
 }
 
-/// Changes written per transaction by a copy: a large tree is not one huge
-/// transaction (memory, and the write lock other writers wait for).
-const COPY_BATCH: usize = 5_000;
+/// Changes written per transaction: a large tree is not one huge transaction
+/// (memory, and the write lock other writers wait for).
+const TRANSFER_BATCH: usize = 5_000;
+
+/// Error messages listed in an answer; more are counted in the summary.
+const MAX_MESSAGES: usize = 1_000;
 
 impl Artifacts {
     /// Runs a copy or move; answers its messages and whether any item failed. The
@@ -95,7 +100,7 @@ impl Artifacts {
             fail_fast: job.fail_fast,
             by: &job.by,
         };
-        let (ing, ed) = t.kind.verb();
+        let (ing, _) = t.kind.verb();
         let (src, dst) = (&t.src_repo.key, &t.dst_repo.key);
         if t.src_path.is_empty() {
             return Err(ApiError::bad_request(format!(
@@ -116,26 +121,97 @@ impl Artifacts {
                 t.src_path
             )));
         }
-        let mut sources = vec![(t.src_path.to_string(), root.clone())];
-        if root.folder {
-            sources.extend(self.walk(src, t.src_path, None)?);
+        if t.fail_fast || t.dry_run {
+            // A read-only pass first: with failFast nothing is written when an item
+            // would fail (short of a concurrent change between the passes).
+            let plan = self.transfer_pass(&t, &root, cancelled, false)?;
+            if plan.failed && t.fail_fast {
+                return Ok((plan.messages, true));
+            }
+            if t.dry_run {
+                let summary = format!("dry run: {}", plan.summary(&t));
+                let mut messages = plan.messages;
+                messages.push(TransferMessage {
+                    level: "INFO",
+                    message: summary,
+                });
+                return Ok((messages, plan.failed));
+            }
         }
-        cancelled.check()?;
+        let done = self.transfer_pass(&t, &root, cancelled, true)?;
+        let summary = done.summary(&t);
+        let mut messages = done.messages;
+        messages.push(TransferMessage {
+            level: "INFO",
+            message: summary,
+        });
+        Ok((messages, done.failed))
+    }
 
+    /// Walks the source once, checking every item against the destination and, when
+    /// `write`, writing in batches: a copy's folders before their contents; a move's
+    /// file leaves the source in the transaction that puts it at the destination (it
+    /// is never in both places or neither), and a source folder goes after its
+    /// contents, unless something under it failed.
+    fn transfer_pass(
+        &self,
+        t: &Transfer<'_>,
+        root: &Item,
+        cancelled: &super::CancelFlag,
+        write: bool,
+    ) -> ApiResult<Outcome> {
+        let (src, dst) = (&t.src_repo.key, &t.dst_repo.key);
+        let first = std::iter::once(Ok((Visit::Pre, t.src_path.to_string(), root.clone())));
+        let mut steps: Box<dyn Iterator<Item = ApiResult<(Visit, String, Item)>>> = if root.folder {
+            let last = std::iter::once(Ok((Visit::Post, t.src_path.to_string(), root.clone())));
+            Box::new(first.chain(self.walker(src, t.src_path, None)).chain(last))
+        } else {
+            Box::new(first)
+        };
+        if src == dst && t.src_path.starts_with(&format!("{}/", t.dst_path)) {
+            // The destination holds the source: the walk would meet what this transfer
+            // writes, so the source is read whole first.
+            steps = Box::new(steps.collect::<Vec<_>>().into_iter());
+        }
         let now = clock::now_ms();
-        let mut messages = Vec::new();
-        let mut failed = false;
-        let mut changes = Vec::new();
-        let mut events = Vec::new();
+        let mut out = Outcome::default();
+        let mut batch: Vec<Change> = Vec::new();
         let mut pins: Vec<BlobPin> = Vec::new();
-        let (mut files, mut folders) = (0, 0);
-        for (n, (p, item)) in sources.iter().enumerate() {
+        // Per folder being walked: whether something under it failed.
+        let mut failed_under: Vec<bool> = Vec::new();
+        // The depth of a folder whose contents are skipped (it could not be placed).
+        let mut skipping: Option<usize> = None;
+        for (n, step) in steps.enumerate() {
             if n % 1000 == 999 {
                 cancelled.check()?;
             }
-            let rest = &p[t.src_path.len()..];
-            let target = format!("{}{rest}", t.dst_path);
-            let problem = if !t.dst_repo.accepts_path(&target) {
+            let (visit, p, item) = step?;
+            if visit == Visit::Post {
+                let failed = failed_under.pop().unwrap_or(false);
+                if skipping == Some(failed_under.len()) {
+                    skipping = None;
+                    continue;
+                }
+                if failed && let Some(parent) = failed_under.last_mut() {
+                    *parent = true;
+                }
+                if write && t.kind == TransferKind::Move && !failed && skipping.is_none() {
+                    batch.push(Change::Delete {
+                        repo: src.clone(),
+                        path: p,
+                    });
+                }
+                continue;
+            }
+            if item.folder {
+                failed_under.push(false);
+            }
+            if skipping.is_some() {
+                continue;
+            }
+            let target = format!("{}{}", t.dst_path, &p[t.src_path.len()..]);
+            let mut pin = None;
+            let problem = if !item.folder && !t.dst_repo.accepts_path(&target) {
                 Some(format!(
                     "'{dst}/{target}' does not match the include/exclude patterns of '{dst}'"
                 ))
@@ -145,35 +221,46 @@ impl Artifacts {
                         "'{dst}/{target}' exists as a {}",
                         if existing.folder { "folder" } else { "file" }
                     )),
-                    _ => None,
+                    _ => match &item.blob {
+                        // Pinned so that a collection cannot take the bytes before the
+                        // copy references them.
+                        Some(b) => match self.blobs.pin_existing(&b.sha256).map_err(|e| {
+                            ApiError::internal_logged("The binary store could not be read", e)
+                        })? {
+                            Some(p) => {
+                                pin = Some(p);
+                                None
+                            }
+                            None => Some(format!("The binary of '{src}/{p}' is missing")),
+                        },
+                        None => None,
+                    },
                 }
             };
             if let Some(msg) = problem {
-                failed = true;
-                messages.push(TransferMessage {
-                    level: "ERROR",
-                    message: msg,
-                });
+                out.fail(msg);
+                let depth = failed_under.len();
+                if item.folder {
+                    // Its contents stay where they are, and so does every folder above.
+                    skipping = Some(depth - 1);
+                }
+                if let Some(level) = failed_under.iter_mut().rev().nth(usize::from(item.folder)) {
+                    *level = true;
+                }
                 if t.fail_fast {
                     break;
                 }
                 continue;
             }
-            if let Some(b) = &item.blob {
-                match self
-                    .blobs
-                    .pin_existing(&b.sha256)
-                    .map_err(|e| ApiError::internal(e.to_string()))?
-                {
-                    Some(pin) => pins.push(pin),
-                    None => {
-                        return Err(ApiError::internal(format!("The binary of '{src}/{p}' is missing")));
-                    }
-                }
-                files += 1;
+            if item.folder {
+                out.folders += 1;
             } else {
-                folders += 1;
+                out.files += 1;
             }
+            if !write {
+                continue;
+            }
+            pins.extend(pin);
             let mut copy = item.clone();
             if t.kind == TransferKind::Copy {
                 copy.created = now;
@@ -181,91 +268,81 @@ impl Artifacts {
             }
             copy.modified = now;
             copy.modified_by = t.by.to_string();
-            // `events[i]` is the event of `changes[i]` (files only).
-            events.push((!copy.folder).then(|| {
+            if !copy.folder {
                 let kind = if t.kind == TransferKind::Copy {
                     "copied"
                 } else {
                     "moved"
                 };
-                EventRecord::transfer(kind, (src, p), (dst, &target), &copy).change()
-            }));
-            changes.push(Change::Put {
+                batch.push(EventRecord::transfer(kind, (src, &p), (dst, &target), &copy).change());
+            }
+            batch.push(Change::Put {
                 repo: dst.clone(),
                 path: target,
                 item: Box::new(copy),
             });
-        }
-        if failed && t.fail_fast {
-            return Ok((messages, true));
-        }
-        if t.kind == TransferKind::Move {
-            // Only what was moved leaves the source; a folder stays if something in it failed.
-            let moved: std::collections::HashSet<&str> = changes
-                .iter()
-                .filter_map(|c| match c {
-                    Change::Put { path, .. } => Some(path.as_str()),
-                    _ => None,
-                })
-                .map(|target| &target[t.dst_path.len()..])
-                .collect();
-            let mut deletes = Vec::new();
-            for (p, item) in sources.iter().rev() {
-                let rest = &p[t.src_path.len()..];
-                if !moved.contains(&rest) {
-                    continue;
-                }
-                if item.folder && failed {
-                    continue;
-                }
-                deletes.push(Change::Delete {
+            if t.kind == TransferKind::Move && !item.folder {
+                batch.push(Change::Delete {
                     repo: src.clone(),
-                    path: p.clone(),
+                    path: p,
                 });
             }
-            changes.extend(deletes);
+            if batch.len() >= TRANSFER_BATCH {
+                cancelled.check()?;
+                self.meta.apply(&std::mem::take(&mut batch))?;
+                pins.clear();
+            }
         }
-        let summary = format!(
-            "{ing} {src}:{} to {dst}:{} {}, {files} artifacts and {folders} folders were {ed}",
+        if write && !batch.is_empty() {
+            cancelled.check()?;
+            self.meta.apply(&batch)?;
+        }
+        drop(pins);
+        Ok(out)
+    }
+}
+
+/// What a pass over the source did (or, read-only, would do).
+#[derive(Default)]
+struct Outcome {
+    messages: Vec<TransferMessage>,
+    failed: bool,
+    files: usize,
+    folders: usize,
+    /// Errors past `MAX_MESSAGES`, counted only.
+    more: usize,
+}
+
+impl Outcome {
+    fn fail(&mut self, message: String) {
+        self.failed = true;
+        if self.messages.len() < MAX_MESSAGES {
+            self.messages.push(TransferMessage { level: "ERROR", message });
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn summary(&self, t: &Transfer<'_>) -> String {
+        let (ing, ed) = t.kind.verb();
+        let more = if self.more > 0 {
+            format!(" ({} more errors are not listed)", self.more)
+        } else {
+            String::new()
+        };
+        format!(
+            "{ing} {}:{} to {}:{} {}{more}, {} artifacts and {} folders were {ed}",
+            t.src_repo.key,
             t.src_path,
+            t.dst_repo.key,
             t.dst_path,
-            if failed {
+            if self.failed {
                 "completed with errors"
             } else {
                 "completed successfully"
-            }
-        );
-        if t.dry_run {
-            messages.push(TransferMessage {
-                level: "INFO",
-                message: format!("dry run: {summary}"),
-            });
-            return Ok((messages, failed));
-        }
-        cancelled.check()?;
-        if t.kind == TransferKind::Copy {
-            // Parents come before children and each file's event goes with it, so
-            // every batch leaves a consistent tree.
-            let mut pairs = changes.into_iter().zip(events).peekable();
-            while pairs.peek().is_some() {
-                cancelled.check()?;
-                let mut batch = Vec::with_capacity(COPY_BATCH * 2);
-                for (c, e) in pairs.by_ref().take(COPY_BATCH) {
-                    batch.push(c);
-                    batch.extend(e);
-                }
-                self.meta.apply(&batch)?;
-            }
-        } else {
-            // A move is one transaction: the items are never in both places or neither.
-            changes.extend(events.into_iter().flatten());
-            self.meta.apply(&changes)?;
-        }
-        drop(pins);
-        messages.push(TransferMessage {
-            level: "INFO",
-            message: summary,
-        });
-        Ok((messages, failed))
+            },
+            self.files,
+            self.folders,
+        )
     }
 }

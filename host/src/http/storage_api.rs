@@ -156,16 +156,7 @@ pub async fn get(
         ));
     }
     if q.has("list") {
-        // A deep listing walks the whole tree: off the async workers.
-        let (st, c, b, r, p) = (
-            state.clone(),
-            caller.clone(),
-            base.clone(),
-            repo.to_string(),
-            path.to_string(),
-        );
-        let q = Query(q.0.clone());
-        return crate::artifacts::blocking(move || list(&st, &c, &b, &r, &p, &item, &q)).await;
+        return list(&state, &caller, &base, repo, path, &item, &q);
     }
     if item.folder && q.has("limit") {
         return folder_page(&state, &caller, &base, repo, path, &item, &q);
@@ -286,38 +277,68 @@ fn list(
         None => Some(1),
     };
     let list_folders = q.flag("listFolders");
-    let mut files = Vec::new();
+    // The answer is streamed as the tree is walked (on a blocking thread), so a huge
+    // or deep tree costs bounded memory and the first bytes come at once.
+    let head = json!({"uri": storage_uri(base, repo, path), "created": iso8601(item.created)}).to_string();
+    let mut first = format!("{},\"files\":[", head.trim_end_matches('}'));
+    let mut empty = true;
     if q.flag("includeRootPath") && list_folders {
-        files.push(json!({"uri": "/", "size": -1, "lastModified": iso8601(item.modified), "folder": true}));
+        first.push_str(
+            &json!({"uri": "/", "size": -1, "lastModified": iso8601(item.modified), "folder": true}).to_string(),
+        );
+        empty = false;
     }
-    for (p, i) in state.artifacts.walk(repo, path, depth)? {
-        if !state.auth.can_see(caller, repo, &p, i.folder) {
-            continue;
-        }
-        let rel = &p[path.len()..];
-        let rel = if rel.starts_with('/') {
-            rel.to_string()
-        } else {
-            format!("/{rel}")
-        };
-        if i.folder {
-            if list_folders {
-                files.push(
-                    json!({"uri": url_path(&rel), "size": -1, "lastModified": iso8601(i.modified), "folder": true}),
-                );
+    let batches = state.artifacts.walk_batches(repo, path, depth);
+    let (state, caller, repo, path) = (state.clone(), caller.clone(), repo.to_string(), path.to_string());
+    let entries = futures_util::stream::unfold((batches, empty), move |(mut batches, mut empty)| {
+        let (state, caller, repo, path) = (state.clone(), caller.clone(), repo.clone(), path.clone());
+        async move {
+            let batch = match batches.recv().await? {
+                Ok(b) => b,
+                // The status is sent already: the answer breaks off instead.
+                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), (batches, empty))),
+            };
+            let mut out = String::new();
+            for (p, i) in batch {
+                if (i.folder && !list_folders) || !state.auth.can_see(&caller, &repo, &p, i.folder) {
+                    continue;
+                }
+                if !empty {
+                    out.push(',');
+                }
+                empty = false;
+                out.push_str(&list_entry(&p[path.len()..], &i).to_string());
             }
-        } else {
-            let b = i.blob.clone().unwrap_or_default();
-            files.push(json!({
-                "uri": url_path(&rel), "size": b.size, "lastModified": iso8601(i.modified),
-                "folder": false, "sha1": b.sha1, "sha2": b.sha256,
-            }));
+            Some((Ok(bytes::Bytes::from(out)), (batches, empty)))
         }
+    });
+    use futures_util::StreamExt;
+    let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes::Bytes::from(first)) })
+        .chain(entries)
+        .chain(futures_util::stream::once(async { Ok(bytes::Bytes::from_static(b"]}")) }));
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// One entry of a listing; `rel` is the path below the listed folder.
+fn list_entry(rel: &str, i: &Item) -> Value {
+    let rel = if rel.starts_with('/') {
+        rel.to_string()
+    } else {
+        format!("/{rel}")
+    };
+    if i.folder {
+        json!({"uri": url_path(&rel), "size": -1, "lastModified": iso8601(i.modified), "folder": true})
+    } else {
+        let b = i.blob.clone().unwrap_or_default();
+        json!({
+            "uri": url_path(&rel), "size": b.size, "lastModified": iso8601(i.modified),
+            "folder": false, "sha1": b.sha1, "sha2": b.sha256,
+        })
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"uri": storage_uri(base, repo, path), "created": iso8601(item.created), "files": files}),
-    ))
 }
 
 /// PUT `?properties=k=v1,v2;k2=v3[&recursive=1]`
