@@ -461,3 +461,118 @@ fn the_repository_root_has_real_dates() {
         assert_iso8601(&v["created"], path);
     }
 }
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+fn deep_file_count(s: &Server, path: &str) -> usize {
+    let r = s
+        .admin(Method::GET, &format!("/artifactory/api/storage/{path}?list&deep=1"))
+        .send()
+        .unwrap();
+    if r.status() == 404 {
+        return 0;
+    }
+    assert_eq!(r.status(), 200);
+    json(r)["files"].as_array().unwrap().len()
+}
+
+fn post_ok(s: &Server, path: &str) {
+    let r = s.admin(Method::POST, path).send().unwrap();
+    assert_eq!(r.status(), 200, "{path}: {}", r.text().unwrap());
+}
+
+/// Defect 4: a deep listing, copy, move and delete of a wide tree walk it page by page
+/// in batches, so the server's memory does not grow with the tree, pings answer while
+/// they run, and a copy the client abandons stops instead of running to the end.
+#[test]
+fn tree_operations_run_in_bounded_memory_and_stop_when_abandoned() {
+    let no_plugins = tempfile::tempdir().unwrap();
+    let s = Server::start_full(Options::default(), no_plugins.path(), "");
+    s.create_local_repo("wide", "generic");
+    s.create_local_repo("other", "generic");
+    // 16 files, one of them 100 folders deep, doubled by copy + move to 16 × 2^11.
+    for i in 0..16 {
+        let deep = if i == 0 { "x/".repeat(100) } else { "x/".repeat(i) };
+        let r = s
+            .admin(Method::PUT, &format!("/artifactory/wide/t/d{}/{deep}f{i}.txt", i % 4))
+            .body(format!("file {i}"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    for k in 0..11 {
+        post_ok(&s, "/artifactory/api/copy/wide/t?to=/wide/c");
+        post_ok(&s, &format!("/artifactory/api/move/wide/c?to=/wide/t/k{k}"));
+    }
+    let files = 16 << 11;
+    assert_eq!(deep_file_count(&s, "wide/t"), files);
+
+    // Pings every 50 ms on another connection while the big operations run.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pinger = {
+        let (stop, url) = (stop.clone(), s.url("/artifactory/api/system/ping"));
+        std::thread::spawn(move || {
+            let c = reqwest::blocking::Client::new();
+            let mut slowest = Duration::ZERO;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = std::time::Instant::now();
+                let r = c.get(&url).timeout(Duration::from_secs(10)).send().unwrap();
+                assert_eq!(r.status(), 200);
+                slowest = slowest.max(t.elapsed());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            slowest
+        })
+    };
+
+    let before = peak_rss_kib(s.pid());
+    assert_eq!(deep_file_count(&s, "wide/t"), files);
+    post_ok(&s, "/artifactory/api/copy/wide/t?to=/other/t");
+    assert_eq!(deep_file_count(&s, "other/t"), files);
+    post_ok(&s, "/artifactory/api/move/other/t?to=/other/moved");
+    assert_eq!(deep_file_count(&s, "other/moved"), files);
+    assert_eq!(deep_file_count(&s, "other/t"), 0);
+    let r = s.admin(Method::DELETE, "/artifactory/other/moved").send().unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(deep_file_count(&s, "other/moved"), 0);
+    let grown = peak_rss_kib(s.pid()).saturating_sub(before);
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let slowest = pinger.join().unwrap();
+    eprintln!(
+        "{files} files listed, copied, moved and deleted: peak RSS grew {} KiB, slowest ping {slowest:?}",
+        grown
+    );
+    assert!(
+        grown < 48 * 1024,
+        "peak RSS grew {} MiB over the tree operations",
+        grown / 1024
+    );
+    assert!(slowest < Duration::from_secs(1), "a ping took {slowest:?}");
+
+    // A copy whose client gives up stops at its next batch.
+    let abandoned = s
+        .admin(Method::POST, "/artifactory/api/copy/wide/t?to=/other/abandoned")
+        .timeout(Duration::from_millis(300))
+        .send();
+    assert!(
+        abandoned.is_err(),
+        "the copy finished within 300 ms; the tree is too small"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let settled = deep_file_count(&s, "other/abandoned");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        deep_file_count(&s, "other/abandoned"),
+        settled,
+        "the abandoned copy kept going"
+    );
+    assert!(settled < files, "the abandoned copy ran to the end ({settled} files)");
+}

@@ -224,9 +224,11 @@ impl Artifacts {
                     _ => match &item.blob {
                         // Pinned so that a collection cannot take the bytes before the
                         // copy references them.
-                        Some(b) => match self.blobs.pin_existing(&b.sha256).map_err(|e| {
-                            ApiError::internal_logged("The binary store could not be read", e)
-                        })? {
+                        Some(b) => match self
+                            .blobs
+                            .pin_existing(&b.sha256)
+                            .map_err(|e| ApiError::internal_logged("The binary store could not be read", e))?
+                        {
                             Some(p) => {
                                 pin = Some(p);
                                 None
@@ -317,7 +319,10 @@ impl Outcome {
     fn fail(&mut self, message: String) {
         self.failed = true;
         if self.messages.len() < MAX_MESSAGES {
-            self.messages.push(TransferMessage { level: "ERROR", message });
+            self.messages.push(TransferMessage {
+                level: "ERROR",
+                message,
+            });
         } else {
             self.more += 1;
         }

@@ -192,7 +192,10 @@ mod tests {
             steps(Walk::new(m.clone(), "r", "", None)),
             ["+a", "+a/b", "+a/b/y", "-a/b", "+a/x", "-a", "+c"]
         );
-        assert_eq!(steps(Walk::new(m.clone(), "r", "a", None)), ["+a/b", "+a/b/y", "-a/b", "+a/x"]);
+        assert_eq!(
+            steps(Walk::new(m.clone(), "r", "a", None)),
+            ["+a/b", "+a/b/y", "-a/b", "+a/x"]
+        );
         assert_eq!(
             steps(Walk::new(m, "r", "", Some(1))),
             ["+a", "-a", "+c"],

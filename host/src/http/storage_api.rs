@@ -315,7 +315,9 @@ fn list(
     use futures_util::StreamExt;
     let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes::Bytes::from(first)) })
         .chain(entries)
-        .chain(futures_util::stream::once(async { Ok(bytes::Bytes::from_static(b"]}")) }));
+        .chain(futures_util::stream::once(async {
+            Ok(bytes::Bytes::from_static(b"]}"))
+        }));
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         axum::body::Body::from_stream(body),
