@@ -85,10 +85,12 @@ pub enum FormatError {
     /// The caller may not do this (the authorization's status and message).
     #[error("{message}")]
     Denied { status: u16, message: String },
-    /// The plugin refused (its own status, 4xx or 5xx) or the runtime failed it
-    /// (trap, deadline, busy).
+    /// The plugin refused (its own status, 4xx or 5xx).
     #[error("{message}")]
     Plugin { status: u16, message: String },
+    /// The runtime failed the call (trap, deadline, busy).
+    #[error(transparent)]
+    Call(#[from] CallError),
     /// The plugin's answer broke the contract.
     #[error("Plugin '{plugin}' gave an invalid answer: {why}")]
     BadAnswer { plugin: String, why: String },
@@ -98,15 +100,6 @@ pub enum FormatError {
     /// Recording the request's writes failed.
     #[error(transparent)]
     Write(#[from] WriteError),
-}
-
-impl From<CallError> for FormatError {
-    fn from(e: CallError) -> Self {
-        FormatError::Plugin {
-            status: e.status(),
-            message: e.to_string(),
-        }
-    }
 }
 
 /// The format service.

@@ -8,18 +8,37 @@ use axum::response::{IntoResponse, Response};
 use super::{State, json_response};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::plugins::{CallError, PluginError};
+
+/// The status a client of a failed plugin call gets: the one place this mapping lives
+/// (the plugins API and the format routes both use it).
+pub fn call_status(e: &CallError) -> u16 {
+    match e {
+        CallError::Busy(_) => 503,
+        CallError::Timeout(_) => 504,
+        CallError::Failed(_) => 500,
+    }
+}
 
 /// The client's error for a plugins-service failure.
-impl From<crate::plugins::PluginError> for ApiError {
-    fn from(e: crate::plugins::PluginError) -> Self {
-        ApiError::with_status(e.status(), e.to_string())
+impl From<PluginError> for ApiError {
+    fn from(e: PluginError) -> Self {
+        let status = match &e {
+            PluginError::Invalid(_) => 400,
+            PluginError::NotFound(_) => 404,
+            PluginError::Conflict(_) => 409,
+            PluginError::Internal(_) => 500,
+            PluginError::Refused { status, .. } => *status,
+            PluginError::Call(c) => call_status(c),
+        };
+        ApiError::with_status(status, e.to_string())
     }
 }
 
 /// The client's error for a plugin call that gave no answer.
-impl From<crate::plugins::CallError> for ApiError {
-    fn from(e: crate::plugins::CallError) -> Self {
-        ApiError::with_status(e.status(), e.to_string())
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> Self {
+        ApiError::with_status(call_status(&e), e.to_string())
     }
 }
 

@@ -55,17 +55,6 @@ pub enum CallError {
     Failed(String),
 }
 
-impl CallError {
-    /// The HTTP status the client of a failed call gets.
-    pub fn status(&self) -> u16 {
-        match self {
-            CallError::Busy(_) => 503,
-            CallError::Timeout(_) => 504,
-            CallError::Failed(_) => 500,
-        }
-    }
-}
-
 /// Why the plugins service refused or failed an operation (mapped to the client's
 /// error in `http/`).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -89,18 +78,6 @@ pub enum PluginError {
 }
 
 impl PluginError {
-    /// The HTTP status a client of the failed operation gets.
-    pub fn status(&self) -> u16 {
-        match self {
-            PluginError::Invalid(_) => 400,
-            PluginError::NotFound(_) => 404,
-            PluginError::Conflict(_) => 409,
-            PluginError::Internal(_) => 500,
-            PluginError::Refused { status, .. } => *status,
-            PluginError::Call(e) => e.status(),
-        }
-    }
-
     fn internal(what: &str, cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "{what}");
         PluginError::Internal(format!("{what}: the server log has the details"))
