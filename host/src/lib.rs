@@ -25,3 +25,4 @@ pub mod retention;
 pub mod search;
 pub mod server;
 pub mod storage;
+pub mod virtual_repos;

@@ -10,7 +10,9 @@ use crate::artifacts::DeployRequest;
 use crate::artifacts::paths::RepoPath;
 use crate::auth::{Action, Caller};
 use crate::error::{ApiError, ApiResult};
+use crate::repos::{RClass, RepoConfig};
 use crate::storage::Checksums;
+use crate::virtual_repos::{self, VirtualError};
 
 /// Dispatches on the method.
 pub async fn handle(
@@ -32,12 +34,63 @@ pub async fn handle(
         let base = format!("{base}/artifactory/{}", repo.key);
         return formats::dispatch(&state, &caller, repo, &path, &base, method, &uri, headers, body).await;
     }
+    if let Some(repo) = state.repos.get(&rp.repo)
+        && repo.rclass == RClass::Virtual
+    {
+        return through_virtual(&state, &caller, &base, &repo, rp, &method, &uri, &headers, body).await;
+    }
     match method {
         Method::GET | Method::HEAD => download::serve(&state, &caller, &rp, &method, &headers).await,
         Method::PUT => deploy(&state, &caller, &base, &rp, &headers, body).await,
         Method::DELETE => delete(&state, &caller, &rp).await,
         m => Err(ApiError::method_not_allowed(format!(
             "Method {m} is not allowed on '{}': use GET, HEAD, PUT or DELETE",
+            uri.path()
+        ))),
+    }
+}
+
+/// A generic request to a virtual repository: reads resolve over its members, a
+/// deploy goes to its `defaultDeploymentRepo` (with that repository's permissions).
+#[allow(clippy::too_many_arguments)]
+async fn through_virtual(
+    state: &State,
+    caller: &Caller,
+    base: &str,
+    repo: &RepoConfig,
+    rp: RepoPath,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let err = |e: VirtualError| match e {
+        VirtualError::Store(e) => ApiError::from(e),
+        e => ApiError::method_not_allowed(e.to_string()),
+    };
+    match *method {
+        Method::GET | Method::HEAD => {
+            let found = virtual_repos::find_file(&state.repos, &*state.meta, &state.auth, caller, &repo.key, &rp.path)
+                .map_err(err)?;
+            let Some((member, item)) = found else {
+                // Folders are not merged yet: only files resolve through a virtual repository.
+                return Err(ApiError::not_found(format!(
+                    "Unable to find item '{}/{}'",
+                    repo.key, rp.path
+                )));
+            };
+            download::serve_item(state, caller, &member.key, &rp.path, &item, method, headers).await
+        }
+        Method::PUT => {
+            let target = virtual_repos::deployment_repo(&state.repos, repo).map_err(err)?;
+            let rp = RepoPath {
+                repo: target.key.clone(),
+                ..rp
+            };
+            deploy(state, caller, base, &rp, headers, body).await
+        }
+        ref m => Err(ApiError::method_not_allowed(format!(
+            "Method {m} is not allowed on '{}': a virtual repository serves GET and HEAD, and PUT to its defaultDeploymentRepo",
             uri.path()
         ))),
     }

@@ -1,0 +1,149 @@
+//! Virtual repositories: which members answer a request, in which order, and where
+//! a deploy goes. No HTTP here: `http/artifacts.rs` maps `VirtualError`.
+//!
+//! Resolution follows Artifactory: the members (nested virtual repositories
+//! flattened in place, each repository once) with the local ones first, then the
+//! remote ones, each group in configured order. For a file the first member that
+//! has it and lets the caller read it answers; a member the caller may not read is
+//! invisible.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::auth::{Auth, Caller};
+use crate::repos::{RClass, RepoConfig, Repos};
+use crate::storage::{Item, MetaStore, StoreError};
+
+/// Why a request through a virtual repository was not served.
+#[derive(Debug, thiserror::Error)]
+pub enum VirtualError {
+    /// A deploy, but the virtual repository names no `defaultDeploymentRepo`.
+    #[error(
+        "Virtual repository '{0}' has no defaultDeploymentRepo: deploy to one of its local repositories, or configure one"
+    )]
+    NoDeploymentRepo(String),
+    /// The configured `defaultDeploymentRepo` is gone or is not local.
+    #[error("The defaultDeploymentRepo '{1}' of virtual repository '{0}' is not a local repository")]
+    BadDeploymentRepo(String, String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The leaf members of virtual repository `key` in resolution order: locals first,
+/// then remotes, each in configured order; nested virtuals flattened, cycles cut.
+pub fn members(repos: &Repos, key: &str) -> Vec<Arc<RepoConfig>> {
+    let mut seen = HashSet::from([key.to_string()]);
+    let mut leaves = Vec::new();
+    collect(repos, key, &mut seen, &mut leaves);
+    // A stable sort keeps the configured order inside each class.
+    leaves.sort_by_key(|r| r.rclass != RClass::Local);
+    leaves
+}
+
+fn collect(repos: &Repos, key: &str, seen: &mut HashSet<String>, out: &mut Vec<Arc<RepoConfig>>) {
+    let Some(repo) = repos.get(key) else { return };
+    for m in repo.repositories.iter().flatten() {
+        if !seen.insert(m.clone()) {
+            continue;
+        }
+        match repos.get(m) {
+            Some(r) if r.rclass == RClass::Virtual => collect(repos, m, seen, out),
+            Some(r) => out.push(r),
+            None => {}
+        }
+    }
+}
+
+/// The first member that holds the file `path` and lets `caller` read it, with its record.
+pub fn find_file(
+    repos: &Repos,
+    meta: &dyn MetaStore,
+    auth: &Auth,
+    caller: &Caller,
+    key: &str,
+    path: &str,
+) -> Result<Option<(Arc<RepoConfig>, Item)>, VirtualError> {
+    for member in members(repos, key) {
+        if let Some(item) = member_file(meta, auth, caller, &member, path)? {
+            return Ok(Some((member, item)));
+        }
+    }
+    Ok(None)
+}
+
+/// One member's answer for a file, by the member's class.
+fn member_file(
+    meta: &dyn MetaStore,
+    auth: &Auth,
+    caller: &Caller,
+    member: &RepoConfig,
+    path: &str,
+) -> Result<Option<Item>, VirtualError> {
+    match member.rclass {
+        RClass::Local => Ok(meta
+            .item(&member.key, path)?
+            .filter(|i| !i.folder && auth.can_see(caller, &member.key, path, false))),
+        // Served once remote repositories land (the remote service fetches the path).
+        RClass::Remote => Ok(None),
+        // `members` flattened nested virtual repositories.
+        RClass::Virtual => Ok(None),
+    }
+}
+
+/// Where a deploy to virtual repository `v` goes: its `defaultDeploymentRepo`.
+/// The caller's permissions are then checked on that repository.
+pub fn deployment_repo(repos: &Repos, v: &RepoConfig) -> Result<Arc<RepoConfig>, VirtualError> {
+    let target = v
+        .default_deployment_repo
+        .as_deref()
+        .ok_or_else(|| VirtualError::NoDeploymentRepo(v.key.clone()))?;
+    repos
+        .get(target)
+        .filter(|r| r.rclass == RClass::Local)
+        .ok_or_else(|| VirtualError::BadDeploymentRepo(v.key.clone(), target.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::RedbMeta;
+
+    fn repo(key: &str, rclass: RClass, members: &[&str]) -> RepoConfig {
+        let mut v = serde_json::json!({"key": key, "rclass": rclass, "packageType": "generic"});
+        if rclass == RClass::Virtual {
+            v["repositories"] = serde_json::json!(members);
+        }
+        serde_json::from_value(v).expect("config")
+    }
+
+    #[test]
+    fn locals_first_nested_flattened_cycles_cut() {
+        let repos = Repos::load(Arc::new(RedbMeta::in_memory().expect("db"))).expect("repos");
+        for r in [
+            repo("rem", RClass::Remote, &[]),
+            repo("a", RClass::Local, &[]),
+            repo("b", RClass::Local, &[]),
+            repo("inner", RClass::Virtual, &["b", "outer", "a"]),
+            repo("outer", RClass::Virtual, &["rem", "inner", "a"]),
+        ] {
+            repos.save(r).expect("save");
+        }
+        let keys = |k: &str| members(&repos, k).iter().map(|r| r.key.clone()).collect::<Vec<_>>();
+        // outer → rem, inner(b, outer: cycle, a), a (already seen): locals then remotes.
+        assert_eq!(keys("outer"), ["b", "a", "rem"]);
+        assert_eq!(keys("inner"), ["b", "a", "rem"]);
+        let v = repos.get("outer").expect("outer");
+        assert!(matches!(
+            deployment_repo(&repos, &v),
+            Err(VirtualError::NoDeploymentRepo(_))
+        ));
+        let mut with = (*v).clone();
+        with.default_deployment_repo = Some("a".into());
+        assert_eq!(deployment_repo(&repos, &with).expect("target").key, "a");
+        with.default_deployment_repo = Some("rem".into());
+        assert!(matches!(
+            deployment_repo(&repos, &with),
+            Err(VirtualError::BadDeploymentRepo(..))
+        ));
+    }
+}
