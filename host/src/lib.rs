@@ -20,6 +20,7 @@ pub mod formats;
 pub mod http;
 pub mod observe;
 pub mod plugins;
+pub mod remote;
 pub mod repos;
 pub mod retention;
 pub mod search;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::{BaseUrl, Query, State, json_response, text_response};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::remote::RemoteSettings;
 use crate::repos::{RClass, RepoConfig, validate_key};
 
 /// Package types this server can serve: the host's own and those of loaded plugins.
@@ -62,7 +63,11 @@ fn display_type(t: &str) -> String {
 pub async fn get_one(Axs(state): Axs<State>, caller: Caller, Path(key): Path<String>) -> ApiResult<Response> {
     state.auth.require_admin(&caller)?;
     let r = state.repos.existing(&key)?;
-    let v = serde_json::to_value(r.as_ref()).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut v = serde_json::to_value(r.as_ref()).map_err(|e| ApiError::internal(e.to_string()))?;
+    // The upstream password is never shown; an update that omits it keeps it.
+    if let Value::Object(m) = &mut v {
+        m.remove("password");
+    }
     Ok(json_response(StatusCode::OK, &v))
 }
 
@@ -78,6 +83,11 @@ fn to_config(m: serde_json::Map<String, Value>) -> ApiResult<RepoConfig> {
     let mut cfg: RepoConfig = serde_json::from_value(Value::Object(m))
         .map_err(|e| ApiError::bad_request(format!("Invalid repository configuration: {e}")))?;
     cfg.package_type = cfg.package_type.to_ascii_lowercase();
+    if cfg.rclass == RClass::Remote {
+        // Stored filled in with the defaults, so GET shows the settings that apply.
+        let settings = RemoteSettings::from_fields(&cfg.extra).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        settings.write_fields(&mut cfg.extra);
+    }
     Ok(cfg)
 }
 
