@@ -83,7 +83,7 @@ impl DownloadStats {
 pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     let data = &config.storage.data_dir;
     std::fs::create_dir_all(data).with_context(|| format!("cannot create data folder {}", data.display()))?;
-    let redb = RedbMeta::open(&data.join("meta.redb"))
+    let redb = RedbMeta::open(&data.join("meta.redb"), config.storage.metadata_cache_mib << 20)
         .with_context(|| format!("cannot open the metadata in {}", data.display()))?;
     redb.set_reserve(config.storage.reserve_free_mib << 20);
     let meta: Arc<dyn MetaStore> = Arc::new(redb);

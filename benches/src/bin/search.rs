@@ -77,7 +77,7 @@ fn file(i: usize) -> (String, String, Item) {
 
 fn seed(data: &Path, items: usize, builds: usize) -> anyhow::Result<()> {
     std::fs::create_dir_all(data)?;
-    let meta = RedbMeta::open(&data.join("meta.redb"))?;
+    let meta = RedbMeta::open(&data.join("meta.redb"), 64 << 20)?;
     for r in 0..REPOS {
         let key = format!("r{r:04}");
         let cfg = json!({"key": key, "rclass": "local", "packageType": "generic"});

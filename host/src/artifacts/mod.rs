@@ -93,7 +93,7 @@ impl CancelFlag {
 }
 
 /// Items deleted per transaction when a large folder is deleted.
-const DELETE_BATCH: usize = 5_000;
+const DELETE_BATCH: usize = 1_000;
 
 /// Runs blocking store work off the async threads, for the artifact service's own errors.
 pub async fn blocking_write<T: Send + 'static>(

@@ -62,7 +62,7 @@ struct Job {
 
 /// Changes written per transaction: a large tree is not one huge transaction
 /// (memory, and the write lock other writers wait for).
-const TRANSFER_BATCH: usize = 5_000;
+const TRANSFER_BATCH: usize = 1_000;
 
 /// Error messages listed in an answer; more are counted in the summary.
 const MAX_MESSAGES: usize = 1_000;

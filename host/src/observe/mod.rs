@@ -6,9 +6,9 @@
 //! cursors) are read when `/metrics` is scraped rather than mirrored on every change.
 
 use std::path::Path;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -127,6 +127,45 @@ pub fn render(state: &AppState) -> String {
 #[derive(Default)]
 pub struct Readiness {
     plugins_loaded: AtomicBool,
+    probe: Arc<WriteProbe>,
+}
+
+/// How long a writability probe's answer is reused.
+const PROBE_FRESH: Duration = Duration::from_secs(2);
+
+/// The last writability probe of the data folder. Health checks reuse it and start
+/// the next one in the background: a probe syncs a file, which waits behind every
+/// commit in flight, and a ping must answer at once however busy the disk is.
+#[derive(Default)]
+struct WriteProbe {
+    last: Mutex<Option<(Instant, Option<String>)>>,
+    running: AtomicBool,
+}
+
+impl WriteProbe {
+    /// The probe's last problem (none: writable), probing first only the first time.
+    fn problem(self: &Arc<Self>, dir: &Path) -> Option<String> {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some((at, problem)) = last else {
+            return self.run(dir);
+        };
+        if at.elapsed() > PROBE_FRESH && !self.running.swap(true, Ordering::AcqRel) {
+            let (this, dir) = (self.clone(), dir.to_path_buf());
+            std::thread::spawn(move || {
+                this.run(&dir);
+                this.running.store(false, Ordering::Release);
+            });
+        }
+        problem
+    }
+
+    fn run(&self, dir: &Path) -> Option<String> {
+        let problem = probe_writable(dir)
+            .err()
+            .map(|e| format!("storage is not writable: {e}"));
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), problem.clone()));
+        problem
+    }
 }
 
 impl Readiness {
@@ -149,8 +188,8 @@ impl Readiness {
                 free >> 20,
                 reserve >> 20
             ));
-        } else if let Err(e) = probe_writable(&state.config.storage.data_dir) {
-            out.push(format!("storage is not writable: {e}"));
+        } else if let Some(problem) = self.probe.problem(&state.config.storage.data_dir) {
+            out.push(problem);
         }
         if !self.plugins_loaded.load(Ordering::Acquire) {
             out.push("plugins: still loading".into());

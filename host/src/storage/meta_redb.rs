@@ -60,6 +60,8 @@ pub struct RedbMeta {
     file: Option<PathBuf>,
     /// Bytes to keep free on the file system of `file` (0: no check).
     reserve: AtomicU64,
+    /// Page cache of the database (bytes), kept for reopening.
+    cache_bytes: u64,
     /// When the last reopen was tried (tries are at most a second apart).
     last_reopen: Mutex<Option<Instant>>,
     /// `repo_stamp`: bumped after each commit that touched the repository.
@@ -81,14 +83,27 @@ fn prefix_end(prefix: &str) -> String {
     end
 }
 
+/// redb's page cache when none is configured.
+const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
+
 fn conflict(msg: String) -> StoreError {
     StoreError::Conflict(msg)
 }
 
 impl RedbMeta {
-    /// Opens (or creates) the database file and its tables.
-    pub fn open(path: &Path) -> Result<RedbMeta, StoreError> {
-        Self::init(Database::create(path)?, Some(path.to_path_buf()))
+    /// Opens (or creates) the database file and its tables, with a page cache of
+    /// `cache_bytes` (redb's default, 1 GiB, would let a big copy grow the server by as much).
+    pub fn open(path: &Path, cache_bytes: u64) -> Result<RedbMeta, StoreError> {
+        let db = Self::builder(cache_bytes).create(path)?;
+        let mut meta = Self::init(db, Some(path.to_path_buf()))?;
+        meta.cache_bytes = cache_bytes;
+        Ok(meta)
+    }
+
+    fn builder(cache_bytes: u64) -> redb::Builder {
+        let mut b = Database::builder();
+        b.set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX));
+        b
     }
 
     /// A database that lives in memory only (tests, plugin harness).
@@ -135,6 +150,7 @@ impl RedbMeta {
             db: std::sync::RwLock::new(Some(Arc::new(db))),
             file,
             reserve: AtomicU64::new(0),
+            cache_bytes: DEFAULT_CACHE_BYTES,
             last_reopen: Mutex::new(None),
             stamps: Default::default(),
         })
@@ -176,7 +192,7 @@ impl RedbMeta {
         // Transactions still running on the old handle keep its file lock a moment.
         let mut tries = 0;
         let db = loop {
-            match Database::create(file) {
+            match Self::builder(self.cache_bytes).create(file) {
                 Ok(db) => break db,
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) if tries < 100 => {
                     tries += 1;
@@ -1420,7 +1436,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("meta.redb");
         {
-            let m = RedbMeta::open(&path).unwrap();
+            let m = RedbMeta::open(&path, DEFAULT_CACHE_BYTES).unwrap();
             m.apply(&[put("r", "a/x.jar", file("aa", 100, &[("k", &["v"])]))])
                 .unwrap();
         }
@@ -1432,7 +1448,7 @@ mod tests {
             txn.open_table(COUNTERS).unwrap().remove(INDEX_VERSION_KEY).unwrap();
             txn.commit().unwrap();
         }
-        let m = RedbMeta::open(&path).unwrap();
+        let m = RedbMeta::open(&path, DEFAULT_CACHE_BYTES).unwrap();
         assert_eq!(found(&m, name("x.jar")), vec!["r/a/x.jar"]);
         assert_eq!(found(&m, kv("k", "v")), vec!["r/a/x.jar"]);
         assert_eq!(found(&m, Lookup::Md5(format!("{:0>32}", "aa"))), vec!["r/a/x.jar"]);
