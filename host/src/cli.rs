@@ -74,7 +74,11 @@ pub fn main() -> ExitCode {
             if let Some(p) = plugins_dir {
                 cfg.plugins.dir = p;
             }
-            let rt = match tokio::runtime::Runtime::new() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .on_thread_park(crate::heap::on_worker_park)
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("binyard: cannot start the runtime: {e}");

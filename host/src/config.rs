@@ -93,6 +93,10 @@ pub struct HttpConfig {
     pub header_read_timeout_seconds: u64,
     /// Seconds an idle keep-alive connection is kept open (nginx `keepalive_timeout`).
     pub keepalive_timeout_seconds: u64,
+    /// Seconds a request body may go without sending a byte while the server waits
+    /// for it (nginx `client_body_timeout`): the request then fails and its
+    /// connection closes.
+    pub body_read_timeout_seconds: u64,
     /// Open connections at most (0: the open-file limit minus `reserved_files`).
     pub max_connections: usize,
     /// File descriptors kept for the database, blobs, uploads and plugins.
@@ -118,6 +122,7 @@ impl Default for HttpConfig {
         HttpConfig {
             header_read_timeout_seconds: 60,
             keepalive_timeout_seconds: 75,
+            body_read_timeout_seconds: 60,
             max_connections: 0,
             reserved_files: 256,
             max_uri_bytes: 16 * 1024,
@@ -140,6 +145,9 @@ pub struct StorageConfig {
     /// MiB of the data folder's file system kept free: writes that would leave less
     /// are refused with `507` (the database is never left without room to commit).
     pub reserve_free_mib: u64,
+    /// MiB of memory the metadata database keeps as its page cache (the operating
+    /// system's file cache still holds the rest of the file).
+    pub metadata_cache_mib: u64,
 }
 
 impl Default for StorageConfig {
@@ -147,6 +155,7 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: PathBuf::from("./data"),
             reserve_free_mib: 128,
+            metadata_cache_mib: 64,
         }
     }
 }

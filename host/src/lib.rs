@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod formats;
+pub mod heap;
 pub mod http;
 pub mod observe;
 pub mod plugins;

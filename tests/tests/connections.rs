@@ -15,13 +15,14 @@ use common::host_port;
 
 const HEADER_TIMEOUT: u64 = 2;
 const KEEPALIVE_TIMEOUT: u64 = 6;
+const BODY_TIMEOUT: u64 = 3;
 
 fn flood_server() -> Server {
     // 384 files, 128 reserved: at most 256 connections.
     Server::launch(
         Options {
             extra_config: format!(
-                "[http]\nheader_read_timeout_seconds = {HEADER_TIMEOUT}\nkeepalive_timeout_seconds = {KEEPALIVE_TIMEOUT}\nreserved_files = 128\n"
+                "[http]\nheader_read_timeout_seconds = {HEADER_TIMEOUT}\nkeepalive_timeout_seconds = {KEEPALIVE_TIMEOUT}\nbody_read_timeout_seconds = {BODY_TIMEOUT}\nreserved_files = 128\n"
             ),
         },
         Launch {
@@ -151,5 +152,111 @@ fn keep_alive_connections_live_for_the_keepalive_timeout() {
     assert!(
         closed(&mut c),
         "an idle keep-alive connection outlived keepalive_timeout"
+    );
+}
+
+/// A deploy whose body stops arriving fails after the body timeout (its connection
+/// closes and nothing is stored); one whose body drips slower than a byte a second
+/// but keeps coming is served.
+#[test]
+fn a_stalled_request_body_fails_after_the_body_timeout() {
+    let s = flood_server();
+    s.create_local_repo("libs", "generic");
+    let addr = host_port(&s);
+    let head = |path: &str, len: usize| {
+        format!(
+            "PUT /artifactory/libs/{path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YWRtaW46cGFzc3dvcmQ=\r\nContent-Length: {len}\r\n\r\n"
+        )
+    };
+
+    let mut dripping = TcpStream::connect(&addr).expect("connect");
+    dripping.write_all(head("drip.bin", 5).as_bytes()).expect("send");
+    for b in b"drip!" {
+        std::thread::sleep(Duration::from_millis(BODY_TIMEOUT * 1000 / 2));
+        dripping.write_all(&[*b]).expect("a dripping body is not cut off");
+    }
+    dripping
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut answer = [0u8; 64];
+    let n = dripping.read(&mut answer).expect("answer");
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+
+    let started = Instant::now();
+    let mut stalled = TcpStream::connect(&addr).expect("connect");
+    stalled.write_all(head("stalled.bin", 1000).as_bytes()).expect("send");
+    stalled.write_all(b"the first bytes, then nothing").expect("send");
+    let deadline = started + Duration::from_secs(BODY_TIMEOUT + 5);
+    while !closed(&mut stalled) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let waited = started.elapsed();
+    assert!(
+        Instant::now() < deadline,
+        "a stalled body was still waited for after {waited:?}"
+    );
+    assert!(
+        waited >= Duration::from_secs(BODY_TIMEOUT - 1),
+        "the stalled body was cut off after {waited:?}, before the body timeout"
+    );
+    let r = s
+        .admin(reqwest::Method::GET, "/artifactory/api/storage/libs/stalled.bin")
+        .send()
+        .expect("info");
+    assert_eq!(r.status(), 404, "a part of a stalled upload was stored");
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// The memory 3,000 idle connections used is given back to the system once they
+/// close, instead of staying resident until a restart.
+#[test]
+fn memory_of_closed_connections_is_given_back() {
+    // No plugins: their compilation would move the resident size on its own.
+    let no_plugins = tempfile::tempdir().expect("temp dir");
+    let s = Server::start_full(Options::default(), no_plugins.path(), "");
+    let addr = host_port(&s);
+    let ping = || {
+        let r = reqwest::blocking::get(s.url("/artifactory/api/system/ping")).expect("ping");
+        assert_eq!(r.status(), 200);
+    };
+    ping();
+    std::thread::sleep(Duration::from_secs(1));
+    let before = rss_kib(s.pid());
+    let mut held = Vec::new();
+    for _ in 0..3000 {
+        let mut c = TcpStream::connect(&addr).expect("connect");
+        c.write_all(b"GET /artifactory/api/system/ping HTTP/1.1\r\nHost: x\r\n")
+            .expect("write");
+        held.push(c);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let flooded = rss_kib(s.pid());
+    drop(held);
+    ping();
+    let grown = flooded.saturating_sub(before);
+    assert!(
+        grown > 8 * 1024,
+        "3,000 connections cost only {grown} KiB: nothing to measure"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut after = rss_kib(s.pid());
+    while after > before + grown / 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        after = rss_kib(s.pid());
+    }
+    eprintln!("resident: {before} KiB before, {flooded} KiB with 3,000 connections, {after} KiB after they closed");
+    assert!(
+        after <= before + grown / 4,
+        "{} KiB of the flood's {grown} KiB still resident 20 s after the connections closed",
+        after - before
     );
 }

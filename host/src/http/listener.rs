@@ -4,6 +4,8 @@
 //! - a connection that has sent part of a request's head is closed after
 //!   `header_read_timeout` (slowloris); one that sends nothing, after the same time
 //!   for its first request and after `keepalive_timeout` between requests;
+//! - a request body that sends nothing for `body_read_timeout` while the server
+//!   waits for it fails its request, which closes the connection;
 //! - at `max_connections` the connection idle for longest is shed to admit a new
 //!   one; when every connection is busy, the new one is closed at once;
 //! - accept errors (the file limit reached anyway) shed an idle connection and
@@ -37,6 +39,7 @@ use crate::config::HttpConfig;
 pub struct ConnLimits {
     pub header_read_timeout: Duration,
     pub keepalive_timeout: Duration,
+    pub body_read_timeout: Duration,
     pub max_connections: usize,
 }
 
@@ -52,6 +55,7 @@ impl ConnLimits {
         ConnLimits {
             header_read_timeout: Duration::from_secs(c.header_read_timeout_seconds.max(1)),
             keepalive_timeout: Duration::from_secs(c.keepalive_timeout_seconds.max(1)),
+            body_read_timeout: Duration::from_secs(c.body_read_timeout_seconds.max(1)),
             max_connections,
         }
     }
@@ -95,6 +99,8 @@ struct Conn {
 struct Registry {
     started: Instant,
     conns: Mutex<HashMap<u64, Arc<Conn>>>,
+    /// The most connections open at once since memory was last given back.
+    peak: AtomicUsize,
 }
 
 impl Registry {
@@ -135,7 +141,9 @@ pub async fn serve(
     let reg = Arc::new(Registry {
         started: Instant::now(),
         conns: Mutex::new(HashMap::new()),
+        peak: AtomicUsize::new(0),
     });
+    let trimmer = tokio::spawn(give_back_memory_after_floods(reg.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut next_id = 0u64;
     let mut refused_logged: Option<Instant> = None;
@@ -176,10 +184,12 @@ pub async fn serve(
             changed: Notify::new(),
             kill: Notify::new(),
         });
-        reg.conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(next_id, conn.clone());
+        let open = {
+            let mut conns = reg.conns.lock().unwrap_or_else(|e| e.into_inner());
+            conns.insert(next_id, conn.clone());
+            conns.len()
+        };
+        reg.peak.fetch_max(open, Ordering::Relaxed);
         let (reg, app, stop) = (reg.clone(), app.clone(), stop_rx.clone());
         let id = next_id;
         tokio::spawn(async move {
@@ -188,6 +198,7 @@ pub async fn serve(
         });
     }
     drop(listener);
+    trimmer.abort();
     let _ = stop_tx.send(true);
     // Requests in flight get a while to finish.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -195,6 +206,23 @@ pub async fn serve(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
+}
+
+/// How many connections must have closed since the peak before memory is given back.
+const TRIM_AFTER_CLOSED: usize = 256;
+
+/// Gives the memory of closed connections back to the system after a flood (the
+/// ~20 KiB each idle connection used would otherwise stay resident after it is gone).
+async fn give_back_memory_after_floods(reg: Arc<Registry>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let open = reg.len();
+        let peak = reg.peak.load(Ordering::Relaxed);
+        if peak >= open + TRIM_AFTER_CLOSED {
+            reg.peak.store(open, Ordering::Relaxed);
+            let _ = tokio::task::spawn_blocking(crate::heap::release).await;
+        }
+    }
 }
 
 /// Whether a repeated warning is due (at most one every 10 s).
@@ -222,6 +250,7 @@ async fn serve_connection(
     });
     let c = conn.clone();
     let started = reg.started;
+    let body_timeout = limits.body_read_timeout;
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         c.in_flight.fetch_add(1, Ordering::AcqRel);
         let guard = RequestGuard {
@@ -234,7 +263,9 @@ async fn serve_connection(
         // that it is there when only warnings are logged: a locked account's, say).
         let span = tracing::warn_span!("client", remote = %remote);
         async move {
-            let resp = match app.oneshot(req.map(Body::new)).instrument(span).await {
+            // A body that stalls (slowloris on the body) fails its request.
+            let req = req.map(|b| Body::new(tower_http::timeout::TimeoutBody::new(body_timeout, b)));
+            let resp = match app.oneshot(req).instrument(span).await {
                 Ok(r) => r,
                 Err(e) => match e {},
             };
