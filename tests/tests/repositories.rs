@@ -467,3 +467,68 @@ fn repository_configuration_needs_admin() {
     expect_error(r, 401);
     assert_eq!(repo_keys(&s), vec!["secret"]);
 }
+
+#[test]
+fn remote_settings_take_artifactory_defaults_and_are_checked() {
+    let s = Server::start();
+    let r = put_repo(
+        &s,
+        "r-set",
+        &j!({"key":"r-set","rclass":"remote","packageType":"generic","url":"http://127.0.0.1:9/",
+             "retrievalCachePeriodSecs":60,"offline":true,"username":"bob","password":"secret"}),
+    );
+    assert_eq!(r.status().as_u16(), 200);
+    let c = get_config(&s, "r-set");
+    assert_eq!(c["retrievalCachePeriodSecs"], 60);
+    assert_eq!(c["offline"], true);
+    assert_eq!(c["username"], "bob");
+    assert_eq!(c["missedRetrievalCachePeriodSecs"], 1800);
+    assert_eq!(c["assumedOfflinePeriodSecs"], 300);
+    assert_eq!(c["metadataRetrievalTimeoutSecs"], 60);
+    assert_eq!(c["socketTimeoutMillis"], 15000);
+    assert_eq!(c["storeArtifactsLocally"], true);
+    assert_eq!(c["hardFail"], false);
+    assert_eq!(c["blackedOut"], false);
+    assert!(c.get("password").is_none(), "the password is never shown: {c}");
+
+    // A wrong type is refused by name and changes nothing.
+    for bad in [
+        j!({"socketTimeoutMillis": "fast"}),
+        j!({"retrievalCachePeriodSecs": -5}),
+        j!({"hardFail": 1}),
+    ] {
+        let r = s
+            .admin(Method::POST, "/artifactory/api/repositories/r-set")
+            .json(&bad)
+            .send()
+            .expect("update");
+        let name = bad
+            .as_object()
+            .and_then(|m| m.keys().next().cloned())
+            .unwrap_or_default();
+        let body = r.text().unwrap_or_default();
+        assert!(
+            body.contains("\"status\":400") && body.contains(&name),
+            "{name}: {body}"
+        );
+    }
+    assert_eq!(get_config(&s, "r-set"), c);
+
+    let r = s
+        .admin(Method::POST, "/artifactory/api/repositories/r-set")
+        .json(&j!({"offline": false}))
+        .send()
+        .expect("update");
+    assert_eq!(r.status().as_u16(), 200);
+    let c2 = get_config(&s, "r-set");
+    assert_eq!(c2["offline"], false);
+    assert_eq!(c2["retrievalCachePeriodSecs"], 60);
+
+    let r = put_repo(
+        &s,
+        "r-bad",
+        &j!({"key":"r-bad","rclass":"remote","packageType":"generic","url":"http://127.0.0.1:9/","offline":"no"}),
+    );
+    expect_error(r, 400);
+    expect_error(get_repo(&s, "r-bad"), 404);
+}
