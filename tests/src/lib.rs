@@ -333,6 +333,16 @@ pub fn sha1_hex(b: &[u8]) -> String {
     hex::encode(sha1::Sha1::digest(b))
 }
 
+/// A size line of `/proc/PID/status` in KiB: `"VmRSS:"` (resident now) or `"VmHWM:"` (peak).
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("/proc/PID/status")
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("the field in /proc/PID/status")
+}
+
 /// Hex md5 of bytes.
 pub fn md5_hex(b: &[u8]) -> String {
     hex::encode(md5::Md5::digest(b))

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use binyard_e2e::{Launch, Options, Server, plugins_dir};
+use binyard_e2e::{Launch, Options, Server, plugins_dir, proc_status_kib};
 use common::host_port;
 
 const HEADER_TIMEOUT: u64 = 2;
@@ -207,15 +207,6 @@ fn a_stalled_request_body_fails_after_the_body_timeout() {
     assert_eq!(r.status(), 404, "a part of a stalled upload was stored");
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .expect("status")
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status")
-}
-
 /// The memory 3,000 idle connections used is given back to the system once they
 /// close, instead of staying resident until a restart.
 #[test]
@@ -230,7 +221,7 @@ fn memory_of_closed_connections_is_given_back() {
     };
     ping();
     std::thread::sleep(Duration::from_secs(1));
-    let before = rss_kib(s.pid());
+    let before = proc_status_kib(s.pid(), "VmRSS:");
     let mut held = Vec::new();
     for _ in 0..3000 {
         let mut c = TcpStream::connect(&addr).expect("connect");
@@ -239,7 +230,7 @@ fn memory_of_closed_connections_is_given_back() {
         held.push(c);
     }
     std::thread::sleep(Duration::from_secs(2));
-    let flooded = rss_kib(s.pid());
+    let flooded = proc_status_kib(s.pid(), "VmRSS:");
     drop(held);
     ping();
     let grown = flooded.saturating_sub(before);
@@ -248,10 +239,10 @@ fn memory_of_closed_connections_is_given_back() {
         "3,000 connections cost only {grown} KiB: nothing to measure"
     );
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut after = rss_kib(s.pid());
+    let mut after = proc_status_kib(s.pid(), "VmRSS:");
     while after > before + grown / 4 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(500));
-        after = rss_kib(s.pid());
+        after = proc_status_kib(s.pid(), "VmRSS:");
     }
     eprintln!("resident: {before} KiB before, {flooded} KiB with 3,000 connections, {after} KiB after they closed");
     assert!(

@@ -34,15 +34,6 @@ impl Read for Generated {
     }
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/PID/status")
-}
-
 #[test]
 fn two_gib_up_and_down_in_under_100_mib_of_server_memory() {
     // No plugins: compiling the format plugins at start-up would count in the peak,
@@ -86,7 +77,7 @@ fn two_gib_up_and_down_in_under_100_mib_of_server_memory() {
     assert_eq!(total, SIZE);
     assert_eq!(hex::encode(got.finalize()), sent);
 
-    let peak = peak_rss_kib(s.pid());
+    let peak = proc_status_kib(s.pid(), "VmHWM:");
     assert!(peak < 100 * 1024, "server peak RSS {} MiB", peak / 1024);
     eprintln!("server peak RSS over a 2 GiB upload and download: {} MiB", peak / 1024);
 }

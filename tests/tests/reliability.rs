@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use binyard_e2e::{Launch, Method, Options, Server, Trickle, binary, expect_error, json, plugins_dir};
+use binyard_e2e::{Launch, Method, Options, Server, Trickle, binary, expect_error, json, plugins_dir, proc_status_kib};
 use common::*;
 use serde_json::{Value, json};
 
@@ -462,16 +462,6 @@ fn the_repository_root_has_real_dates() {
     }
 }
 
-/// `VmHWM` (the peak resident size) or `VmRSS` (the resident size now) of a process.
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("the field in /proc/PID/status")
-}
-
 fn deep_file_count(s: &Server, path: &str) -> usize {
     let r = s
         .admin(Method::GET, &format!("/artifactory/api/storage/{path}?list&deep=1"))
@@ -500,7 +490,7 @@ fn tree_operations_run_in_bounded_memory_and_stop_when_abandoned() {
     s.create_local_repo("other", "generic");
     // Memory is measured from here, over building the tree too (copies and moves of
     // up to 16,384 files at once).
-    let before = rss_kib(s.pid(), "VmRSS:");
+    let before = proc_status_kib(s.pid(), "VmRSS:");
     // 16 files, one of them 24 folders deep, doubled by copy + move to 16 × 2^11
     // (32,768 files in about 90,000 folders).
     for i in 0..16 {
@@ -518,7 +508,7 @@ fn tree_operations_run_in_bounded_memory_and_stop_when_abandoned() {
     }
     let files = 16 << 11;
     assert_eq!(deep_file_count(&s, "wide/t"), files);
-    let setup_peak = rss_kib(s.pid(), "VmHWM:");
+    let setup_peak = proc_status_kib(s.pid(), "VmHWM:");
 
     // Pings every 50 ms on another connection while the big operations run.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -547,7 +537,7 @@ fn tree_operations_run_in_bounded_memory_and_stop_when_abandoned() {
     let r = s.admin(Method::DELETE, "/artifactory/other/moved").send().unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(deep_file_count(&s, "other/moved"), 0);
-    let peak = rss_kib(s.pid(), "VmHWM:");
+    let peak = proc_status_kib(s.pid(), "VmHWM:");
     let (grown, over_setup) = (peak.saturating_sub(before), peak.saturating_sub(setup_peak));
 
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
