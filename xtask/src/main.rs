@@ -3,8 +3,10 @@
 //! - `run [ARGS…]`: build the plugins and start the server on `config.toml`
 //!   (extra arguments go to `binyard serve`);
 //! - `test [ARGS…]`: build the plugins and the server, make the Python venv of the
-//!   real PyPI clients (`target/clients/venv`), then run every test (extra arguments
-//!   go to `cargo test`);
+//!   real PyPI clients (`target/clients/venv`), then run every test: with
+//!   cargo-nextest when it is installed (each test in its own process, the binaries
+//!   side by side; extra arguments go to `cargo nextest run`, settings in
+//!   `.config/nextest.toml`), else with `cargo test` (extra arguments go there);
 //! - `plugins`: only build the plugins into `target/plugins/`.
 
 use std::path::{Path, PathBuf};
@@ -39,9 +41,19 @@ fn main() -> Result<()> {
             let mut c = cargo(&root);
             c.args(["build", "--package", "binyard"]);
             run(c)?;
-            let mut c = cargo(&root);
-            c.args(["test", "--workspace"]).args(&rest);
-            run(c)
+            if has_nextest(&root) {
+                let mut c = cargo(&root);
+                c.args(["nextest", "run", "--workspace"]).args(&rest);
+                run(c)?;
+                // nextest does not run doctests.
+                let mut c = cargo(&root);
+                c.args(["test", "--workspace", "--doc"]);
+                run(c)
+            } else {
+                let mut c = cargo(&root);
+                c.args(["test", "--workspace"]).args(&rest);
+                run(c)
+            }
         }
         "plugins" => build_plugins(&root),
         _ => bail!("usage: cargo xtask run [serve args…] | test [cargo test args…] | plugins"),
@@ -59,6 +71,14 @@ fn cargo(root: &Path) -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root);
     c
+}
+
+fn has_nextest(root: &Path) -> bool {
+    let mut c = cargo(root);
+    c.args(["nextest", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    c.status().is_ok_and(|s| s.success())
 }
 
 fn run(mut c: Command) -> Result<()> {
