@@ -64,7 +64,10 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            init_logging(cfg.log.format);
+            if let Err(e) = init_logging(cfg.log.format, &cfg.trace) {
+                eprintln!("binyard: {e}");
+                return ExitCode::from(2);
+            }
             if let Some(l) = listen {
                 cfg.server.listen = l;
             }
@@ -85,7 +88,10 @@ pub fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(crate::server::serve(cfg)) {
+            let served = rt.block_on(crate::server::serve(cfg));
+            drop(rt);
+            crate::observe::trace::flush();
+            match served {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("binyard: {e:#}");
@@ -125,18 +131,33 @@ fn unlock_user(config: &std::path::Path, data_dir: Option<PathBuf>, name: &str) 
     }
 }
 
-/// Logs to stderr at `RUST_LOG` (default `info`), as text or one JSON object a line.
-fn init_logging(format: LogFormat) {
+/// Logs to stderr at `RUST_LOG` (default `info`), as text or one JSON object a line;
+/// exports spans when `[trace]` names a collector.
+fn init_logging(format: LogFormat, trace: &crate::config::TraceConfig) -> Result<(), String> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // Colours only on a terminal: log files and collectors get plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Text => fmt.init(),
-        // Fields at the top level, so `jq .status` works on a request line.
-        LogFormat::Json => fmt.json().flatten_event(true).with_current_span(false).init(),
-    }
+    // Fields at the top level, so `jq .status` works on a request line.
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .boxed(),
+    };
+    let spans = crate::observe::trace::layer(trace)?;
+    // RUST_LOG filters the log only: spans are exported whatever the log level.
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(spans)
+        .try_init()
+        .map_err(|e| format!("cannot start logging: {e}"))
 }

@@ -21,6 +21,7 @@ pub struct Config {
     pub search: SearchConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    pub trace: TraceConfig,
     pub ui: UiConfig,
 }
 
@@ -49,6 +50,45 @@ pub enum LogFormat {
     #[default]
     Text,
     /// One JSON object per line.
+    Json,
+}
+
+/// `[trace]`: span export over OTLP/HTTP (off while `otlp_endpoint` is empty).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraceConfig {
+    /// The collector, e.g. `http://127.0.0.1:4318` (`/v1/traces` is added to a URL
+    /// without a path).
+    pub otlp_endpoint: String,
+    /// `"http/protobuf"` (OTLP's default) or `"http/json"`.
+    pub protocol: TraceProtocol,
+    /// The `service.name` resource attribute.
+    pub service_name: String,
+    /// The share of new traces recorded (0.0–1.0); a caller's sampled `traceparent`
+    /// is always followed.
+    pub sample_ratio: f64,
+    /// How long one export may take before it is given up.
+    pub export_timeout_seconds: u64,
+}
+
+impl Default for TraceConfig {
+    fn default() -> Self {
+        TraceConfig {
+            otlp_endpoint: String::new(),
+            protocol: TraceProtocol::Protobuf,
+            service_name: "binyard".into(),
+            sample_ratio: 1.0,
+            export_timeout_seconds: 10,
+        }
+    }
+}
+
+/// How spans are encoded for the collector.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum TraceProtocol {
+    #[serde(rename = "http/protobuf")]
+    Protobuf,
+    #[serde(rename = "http/json")]
     Json,
 }
 

@@ -434,3 +434,214 @@ fn large_folders_are_listed_a_page_at_a_time() {
     assert_eq!(seen[0], "/f200.txt");
     assert_eq!(v["nextAfter"], "f219.txt");
 }
+
+/// What an OTLP/HTTP collector received: one `(path, content type, body)` per post.
+type Posts = mpsc::Receiver<(String, String, Vec<u8>)>;
+
+/// A minimal OTLP/HTTP collector on a free port: it answers every post with 200 and
+/// hands the posts to the test.
+fn collector() -> (u16, Posts) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                    let (mut len, mut ct) = (0usize, String::new());
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h).unwrap();
+                        let h = h.trim_end();
+                        if h.is_empty() {
+                            break;
+                        }
+                        let (k, v) = h.split_once(':').unwrap();
+                        match k.to_ascii_lowercase().as_str() {
+                            "content-length" => len = v.trim().parse().unwrap(),
+                            "content-type" => ct = v.trim().to_string(),
+                            _ => {}
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    reader.read_exact(&mut body).unwrap();
+                    conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
+                    if tx.send((path, ct, body)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+/// The spans of OTLP/JSON posts received until `done` says enough (or 30 s pass).
+fn spans_until(posts: &Posts, done: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+    let mut spans = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done(&spans) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok((path, ct, body)) = posts.recv_timeout(left) else {
+            panic!("the collector did not receive the expected spans; got {spans:#?}");
+        };
+        assert_eq!(path, "/v1/traces");
+        assert_eq!(ct, "application/json");
+        let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        for rs in doc["resourceSpans"].as_array().unwrap() {
+            let service = rs["resource"]["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["key"] == "service.name")
+                .map(|a| a["value"]["stringValue"].clone());
+            assert_eq!(service, Some(json!("binyard-under-test")));
+            for ss in rs["scopeSpans"].as_array().unwrap() {
+                spans.extend(ss["spans"].as_array().unwrap().iter().cloned());
+            }
+        }
+    }
+    spans
+}
+
+/// A span attribute as JSON (`stringValue`/`intValue` unwrapped).
+fn attr(span: &serde_json::Value, key: &str) -> serde_json::Value {
+    span["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == key)
+        .map(|a| {
+            let v = &a["value"];
+            v.get("stringValue")
+                .or_else(|| v.get("intValue"))
+                .cloned()
+                .unwrap_or(serde_json::Value::Null)
+        })
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn requests_and_plugin_calls_are_exported_as_otlp_spans_in_the_callers_trace() {
+    let (port, posts) = collector();
+    let s = Server::start_with(Options {
+        extra_config: format!(
+            "[trace]\notlp_endpoint = \"http://127.0.0.1:{port}\"\nprotocol = \"http/json\"\nservice_name = \"binyard-under-test\"\n"
+        ),
+    });
+    s.create_local_repo("npm-local", "npm");
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = "00f067aa0ba902b7";
+    let r = s
+        .anon(Method::GET, "/artifactory/api/system/ping")
+        .header("traceparent", format!("00-{trace_id}-{parent}-01"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ping_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    // An npm request is served by the npm plugin: its call is a child span.
+    let r = s
+        .admin(Method::GET, "/artifactory/api/npm/npm-local/no-such-package")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let npm_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+
+    let by_id = |spans: &[serde_json::Value], id: &str| {
+        spans
+            .iter()
+            .find(|x| attr(x, "binyard.request_id") == json!(id))
+            .cloned()
+    };
+    let spans = spans_until(&posts, |spans| {
+        by_id(spans, &ping_id).is_some()
+            && by_id(spans, &npm_id).is_some()
+            && spans.iter().any(|x| attr(x, "binyard.plugin") == json!("npm"))
+    });
+
+    let ping = by_id(&spans, &ping_id).unwrap();
+    assert_eq!(ping["traceId"], json!(trace_id), "{ping:#}");
+    assert_eq!(ping["parentSpanId"], json!(parent), "{ping:#}");
+    assert_eq!(attr(&ping, "url.path"), json!("/artifactory/api/system/ping"));
+    assert_eq!(attr(&ping, "http.request.method"), json!("GET"));
+    assert_eq!(attr(&ping, "http.response.status_code"), json!("200"));
+    // The ping never authenticates: no user is named.
+    assert_eq!(attr(&ping, "enduser.id"), serde_json::Value::Null, "{ping:#}");
+
+    let npm = by_id(&spans, &npm_id).unwrap();
+    assert_ne!(
+        npm["traceId"],
+        json!(trace_id),
+        "a request without traceparent starts its own trace"
+    );
+    assert_eq!(attr(&npm, "http.response.status_code"), json!("404"));
+    assert_eq!(attr(&npm, "enduser.id"), json!("admin"));
+    let call = spans
+        .iter()
+        .find(|x| attr(x, "binyard.plugin") == json!("npm"))
+        .unwrap();
+    assert_eq!(call["traceId"], npm["traceId"], "{call:#}");
+    assert_eq!(call["parentSpanId"], npm["spanId"], "{call:#}");
+    assert_eq!(call["name"], json!("plugin npm"));
+    // Only binyard's own spans are exported (not the listener's or tower-http's).
+    let in_trace = spans.iter().filter(|x| x["traceId"] == npm["traceId"]).count();
+    assert_eq!(in_trace, 2, "{spans:#?}");
+}
+
+#[test]
+fn otlp_protobuf_is_the_default_and_a_missing_collector_costs_no_request() {
+    let (port, posts) = collector();
+    let s = Server::start_with(Options {
+        extra_config: format!("[trace]\notlp_endpoint = \"http://127.0.0.1:{port}/v1/traces\"\n"),
+    });
+    let r = s.anon(Method::GET, "/artifactory/api/system/ping").send().unwrap();
+    assert_eq!(r.status(), 200);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let (path, ct, body) = posts.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(path, "/v1/traces");
+    assert_eq!(ct, "application/x-protobuf");
+    // Protobuf keeps strings as their bytes: the request id is in the export.
+    assert!(
+        body.windows(id.len()).any(|w| w == id.as_bytes()),
+        "request id {id} not exported"
+    );
+
+    // A collector that is not there: requests are served as before.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap().port();
+    drop(closed);
+    let s = Server::start_with(Options {
+        extra_config: format!("[trace]\notlp_endpoint = \"http://127.0.0.1:{dead}\"\nexport_timeout_seconds = 1\n"),
+    });
+    for _ in 0..20 {
+        let r = s.anon(Method::GET, "/artifactory/api/system/ping").send().unwrap();
+        assert_eq!(r.status(), 200);
+    }
+}
+
+#[test]
+fn a_bad_otlp_endpoint_stops_the_start_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, "[trace]\notlp_endpoint = \"ftp://collector\"\n").unwrap();
+    let out = Command::new(binary())
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[trace] otlp_endpoint 'ftp://collector'"), "{err}");
+}

@@ -9,6 +9,7 @@ use axum::extract::{MatchedPath, Request, State as Axs};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
 
 use super::State;
 use crate::error::{ApiError, ApiResult};
@@ -25,12 +26,11 @@ impl RequestUser {
     pub fn set(&self, name: &str) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.to_string());
     }
+    fn name(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
     fn get(&self) -> String {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .unwrap_or_else(|| "-".into())
+        self.name().unwrap_or_else(|| "-".into())
     }
 }
 
@@ -80,10 +80,18 @@ pub async fn around(mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let user = RequestUser::default();
     req.extensions_mut().insert(user.clone());
+    let span = crate::observe::trace::request_span(req.headers(), method, &route, &path, &id);
     let req = req.map(|b| Body::new(Counted(b, crate::observe::bytes_in)));
-    let mut res = next.run(req).await;
+    let mut res = next.run(req).instrument(span.clone()).await;
     let status = res.status().as_u16();
     let latency = started.elapsed();
+    if !span.is_none() {
+        span.record("http.response.status_code", status);
+        // Routes that never authenticate (ping, health) have no user to name.
+        if let Some(name) = user.name() {
+            span.record("enduser.id", name.as_str());
+        }
+    }
     crate::observe::request(&route, method, status, latency);
     // The query is left out of the log: it may carry credentials (`?token=`, signed URLs).
     tracing::info!(

@@ -5,6 +5,8 @@
 //! elsewhere (repository sizes, plugin counters, the database file, webhook
 //! cursors) are read when `/metrics` is scraped rather than mirrored on every change.
 
+pub mod trace;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, Trap};
 
@@ -619,6 +620,19 @@ impl Plugins {
     /// call on a blocking thread, counters, and a failure explained by name.
     /// `call` gets the store and the plugin's prepared component.
     async fn invoke<T: Send + 'static>(
+        self: &Arc<Self>,
+        plugin: &Arc<LoadedPlugin>,
+        repo: Option<RepoHost>,
+        ticks: u64,
+        call: impl FnOnce(&mut Store<StoreData>, &Pre) -> wasmtime::Result<T> + Send + 'static,
+    ) -> Result<(T, Option<RepoHost>), CallError> {
+        let name = plugin.name.clone();
+        let span = crate::observe::trace::plugin_span(&name, &plugin.version);
+        self.invoke_traced(plugin, repo, ticks, call).instrument(span).await
+    }
+
+    /// `invoke` inside the call's span.
+    async fn invoke_traced<T: Send + 'static>(
         self: &Arc<Self>,
         plugin: &Arc<LoadedPlugin>,
         repo: Option<RepoHost>,
