@@ -6,7 +6,6 @@
 //! a collector that is down loses spans, never requests.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use opentelemetry::propagation::TextMapPropagator;
@@ -19,13 +18,12 @@ use tracing_subscriber::Layer as _;
 
 use crate::config::{TraceConfig, TraceProtocol};
 
-static ENABLED: AtomicBool = AtomicBool::new(false);
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
 /// Whether spans are exported: without an exporter no span is made at all, so the
 /// text log keeps its plain lines and a request pays nothing.
 pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    PROVIDER.get().is_some()
 }
 
 /// The `tracing` layer exporting spans, or `None` when tracing is off. Logging calls
@@ -66,7 +64,6 @@ where
         .build();
     let tracer = provider.tracer("binyard");
     let _ = PROVIDER.set(provider);
-    ENABLED.store(true, Ordering::Relaxed);
     // Only the spans made here are exported: the listener's and tower-http's log
     // spans stay in the log, and a plugin call's parent is its request span.
     let only_ours = tracing_subscriber::filter::Targets::new().with_target("binyard::trace", tracing::Level::TRACE);

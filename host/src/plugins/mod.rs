@@ -626,55 +626,47 @@ impl Plugins {
         ticks: u64,
         call: impl FnOnce(&mut Store<StoreData>, &Pre) -> wasmtime::Result<T> + Send + 'static,
     ) -> Result<(T, Option<RepoHost>), CallError> {
-        let name = plugin.name.clone();
-        let span = crate::observe::trace::plugin_span(&name, &plugin.version);
-        self.invoke_traced(plugin, repo, ticks, call).instrument(span).await
-    }
-
-    /// `invoke` inside the call's span.
-    async fn invoke_traced<T: Send + 'static>(
-        self: &Arc<Self>,
-        plugin: &Arc<LoadedPlugin>,
-        repo: Option<RepoHost>,
-        ticks: u64,
-        call: impl FnOnce(&mut Store<StoreData>, &Pre) -> wasmtime::Result<T> + Send + 'static,
-    ) -> Result<(T, Option<RepoHost>), CallError> {
-        let name = plugin.name.clone();
-        let deadline = Duration::from_millis(plugin.limits.deadline_ms);
-        let permit = match tokio::time::timeout(deadline, plugin.permits.acquire()).await {
-            Ok(Ok(p)) => p,
-            _ => {
-                return Err(CallError::Busy(format!(
-                    "Plugin '{name}' is busy: its {} instances are all in use",
-                    plugin.limits.max_instances
-                )));
-            }
-        };
-        plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let started = std::time::Instant::now();
-        let (engine, p) = (self.engine.clone(), plugin.clone());
-        let result = tokio::task::spawn_blocking(move || {
-            let mut store = new_store(&engine, &p.name, &p.limits, repo);
-            store.set_epoch_deadline(ticks);
-            let out = call(&mut store, &p.pre).map_err(|e| match last_words(&store.data().stderr.contents()) {
-                Some(words) => e.context(PluginSaid(words)),
-                None => e,
-            })?;
-            Ok::<_, wasmtime::Error>((out, store.into_data().repo))
-        })
+        let span = crate::observe::trace::plugin_span(&plugin.name, &plugin.version);
+        async move {
+            let name = plugin.name.clone();
+            let deadline = Duration::from_millis(plugin.limits.deadline_ms);
+            let permit = match tokio::time::timeout(deadline, plugin.permits.acquire()).await {
+                Ok(Ok(p)) => p,
+                _ => {
+                    return Err(CallError::Busy(format!(
+                        "Plugin '{name}' is busy: its {} instances are all in use",
+                        plugin.limits.max_instances
+                    )));
+                }
+            };
+            plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+            let started = std::time::Instant::now();
+            let (engine, p) = (self.engine.clone(), plugin.clone());
+            let result = tokio::task::spawn_blocking(move || {
+                let mut store = new_store(&engine, &p.name, &p.limits, repo);
+                store.set_epoch_deadline(ticks);
+                let out = call(&mut store, &p.pre).map_err(|e| match last_words(&store.data().stderr.contents()) {
+                    Some(words) => e.context(PluginSaid(words)),
+                    None => e,
+                })?;
+                Ok::<_, wasmtime::Error>((out, store.into_data().repo))
+            })
+            .await
+            .map_err(|e| CallError::Failed(format!("Plugin '{name}' failed: its task ended: {e}")))?;
+            drop(permit);
+            crate::observe::plugin_call(&name, started.elapsed());
+            result.map_err(|e| {
+                let err = explain_trap(&e, &name, &plugin.limits);
+                plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+                if matches!(err, CallError::Timeout(_)) {
+                    plugin.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::warn!(plugin = %name, error = %format!("{e:#}"), "plugin call failed");
+                err
+            })
+        }
+        .instrument(span)
         .await
-        .map_err(|e| CallError::Failed(format!("Plugin '{name}' failed: its task ended: {e}")))?;
-        drop(permit);
-        crate::observe::plugin_call(&name, started.elapsed());
-        result.map_err(|e| {
-            let err = explain_trap(&e, &name, &plugin.limits);
-            plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
-            if matches!(err, CallError::Timeout(_)) {
-                plugin.stats.timeouts.fetch_add(1, Ordering::Relaxed);
-            }
-            tracing::warn!(plugin = %name, error = %format!("{e:#}"), "plugin call failed");
-            err
-        })
     }
 
     /// Calls a package-type plugin's `handle` in a fresh instance; answers the plugin's
