@@ -105,6 +105,18 @@ impl From<crate::artifacts::WriteError> for ApiError {
     }
 }
 
+impl From<crate::repos::RepoError> for ApiError {
+    fn from(e: crate::repos::RepoError) -> Self {
+        use crate::repos::RepoError as R;
+        match e {
+            R::Invalid(_) => ApiError::bad_request(e.to_string()),
+            R::NoSuchRepo(_) => ApiError::not_found(e.to_string()),
+            R::NotLocal { .. } => ApiError::method_not_allowed(e.to_string()),
+            R::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<serde_json::Error> for ApiError {
     /// A stored record that does not parse.
     fn from(e: serde_json::Error) -> Self {

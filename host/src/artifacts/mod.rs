@@ -19,7 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::EventRecord;
 use crate::repos::RepoConfig;
 use crate::storage::upload::{self, UploadError};
-use crate::storage::{BlobPin, BlobStore, Change, Checksums, Digests, Item, MetaStore, Properties};
+use crate::storage::{BlobPin, BlobStore, Change, Checksums, Digests, Item, MetaStore, Properties, StoreError};
 
 pub use properties::{PropertyChange, parse_property_list};
 pub use transfer::{Transfer, TransferKind, TransferMessage};
@@ -51,10 +51,14 @@ impl Quota for NoQuota {
 }
 
 /// Runs blocking store work off the async threads.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+pub async fn blocking<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ApiError::internal_logged("A storage task failed", e))?
+        .map_err(|e| StoreError::Io(std::io::Error::other(format!("a storage task failed: {e}"))))?
 }
 
 /// Set when the request that started a long job is dropped (the client went away):
@@ -299,7 +303,7 @@ impl Artifacts {
             item: Box::new(item.clone()),
         };
         let meta = self.meta.clone();
-        blocking(move || Ok(meta.apply(&[change])?)).await?;
+        blocking(move || meta.apply(&[change])).await?;
         Ok(item)
     }
 

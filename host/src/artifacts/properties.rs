@@ -118,7 +118,7 @@ impl Artifacts {
         }
         batch.extend(events.iter().map(EventRecord::change));
         let meta = self.meta.clone();
-        blocking(move || Ok(meta.apply(&batch)?)).await
+        Ok(blocking(move || meta.apply(&batch)).await?)
     }
 }
 

@@ -240,7 +240,7 @@ impl Builds {
             value: Some(to_json(r)),
         }];
         let meta = self.meta.clone();
-        blocking(move || Ok(meta.apply_records(&writes)?)).await
+        Ok(blocking(move || meta.apply_records(&writes)).await?)
     }
 
     /// Deletes runs of a build (`numbers` none: every run), and with
@@ -355,7 +355,7 @@ impl Builds {
         }
         changes.extend(events);
         let meta = self.meta.clone();
-        blocking(move || Ok(meta.apply(&changes)?)).await?;
+        blocking(move || meta.apply(&changes)).await?;
         Ok(DeleteOutcome {
             runs: doomed.len(),
             files: files.len(),
@@ -400,7 +400,7 @@ impl Builds {
             }
         }
         let meta = self.meta.clone();
-        blocking(move || Ok(meta.apply(&changes)?)).await?;
+        blocking(move || meta.apply(&changes)).await?;
         Ok(runs.len())
     }
 
@@ -415,7 +415,7 @@ impl Builds {
         run.statuses.push(status);
         let changes = vec![record(RUN_KIND, run_key, Some(to_json(&run))), event.change()];
         let meta = self.meta.clone();
-        blocking(move || Ok(meta.apply(&changes)?)).await
+        Ok(blocking(move || meta.apply(&changes)).await?)
     }
 
     pub fn meta(&self) -> &dyn MetaStore {

@@ -109,6 +109,7 @@ pub async fn promote(
     let props = property_changes(req.properties.as_ref().unwrap_or(&BTreeMap::new()))?;
     let target = match &req.target_repo {
         Some(t) => Some(repos.local(t).map_err(|e| {
+            let e = ApiError::from(e);
             ApiError::new(
                 e.status,
                 format!("Invalid promotion request: field 'targetRepo': {}", e.message),

@@ -71,7 +71,7 @@ pub async fn health(Axs(state): Axs<State>) -> Response {
 pub async fn gc(Axs(state): Axs<State>, caller: Caller) -> ApiResult<Response> {
     state.auth.require_admin(&caller)?;
     let s = state.clone();
-    let report = blocking(move || Ok(gc::collect(s.meta.as_ref(), s.blobs.as_ref())?)).await?;
+    let report = blocking(move || gc::collect(s.meta.as_ref(), s.blobs.as_ref())).await?;
     let v = serde_json::to_value(report).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(json_response(StatusCode::OK, &v))
 }

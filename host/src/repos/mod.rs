@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, ApiResult};
+use crate::storage::StoreError;
 use crate::storage::MetaStore;
 
 /// Records (kind) of when each repository was created (ms), for its root's dates.
@@ -103,18 +103,33 @@ const RESERVED: &[&str] = &[
     "v2",
 ];
 
+/// What the repository service refuses or fails at; `http/` maps it to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// A key or configuration that is not valid.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("Repository '{0}' does not exist")]
+    NoSuchRepo(String),
+    /// The operation needs a local repository; `rclass` is the repository's own.
+    #[error("Repository '{key}' is a {rclass} repository: only local repositories accept this operation for now")]
+    NotLocal { key: String, rclass: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Checks a repository key: 1–64 characters of letters, digits, `-`, `_`, `.`, not starting with `.` or `-`.
-pub fn validate_key(key: &str) -> ApiResult<()> {
+pub fn validate_key(key: &str) -> Result<(), RepoError> {
     let ok_chars = key
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if key.is_empty() || key.len() > 64 || !ok_chars || key.starts_with('.') || key.starts_with('-') {
-        return Err(ApiError::bad_request(format!(
+        return Err(RepoError::Invalid(format!(
             "Invalid repository key '{key}': use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.' or '-'"
         )));
     }
     if RESERVED.contains(&key.to_ascii_lowercase().as_str()) {
-        return Err(ApiError::bad_request(format!("Repository key '{key}' is reserved")));
+        return Err(RepoError::Invalid(format!("Repository key '{key}' is reserved")));
     }
     Ok(())
 }
@@ -156,26 +171,26 @@ impl Repos {
     }
 
     /// A local repository that can take deploys, or the error a client should see.
-    pub fn local(&self, key: &str) -> ApiResult<Arc<RepoConfig>> {
+    pub fn local(&self, key: &str) -> Result<Arc<RepoConfig>, RepoError> {
         let repo = self.existing(key)?;
         if repo.rclass != RClass::Local {
-            return Err(ApiError::method_not_allowed(format!(
-                "Repository '{key}' is a {} repository: only local repositories accept this operation for now",
-                repo.rclass.upper().to_lowercase()
-            )));
+            return Err(RepoError::NotLocal {
+                key: key.to_string(),
+                rclass: repo.rclass.upper().to_lowercase(),
+            });
         }
         Ok(repo)
     }
 
     /// A repository that exists, or 404.
-    pub fn existing(&self, key: &str) -> ApiResult<Arc<RepoConfig>> {
+    pub fn existing(&self, key: &str) -> Result<Arc<RepoConfig>, RepoError> {
         self.get(key)
-            .ok_or_else(|| ApiError::not_found(format!("Repository '{key}' does not exist")))
+            .ok_or_else(|| RepoError::NoSuchRepo(key.to_string()))
     }
 
     /// Validates and stores a new configuration (create or replace).
-    pub fn save(&self, cfg: RepoConfig) -> ApiResult<()> {
-        let raw = serde_json::to_vec(&cfg).map_err(|e| ApiError::internal(e.to_string()))?;
+    pub fn save(&self, cfg: RepoConfig) -> Result<(), RepoError> {
+        let raw = serde_json::to_vec(&cfg).map_err(StoreError::Corrupt)?;
         self.meta.put_repo(&cfg.key, &raw)?;
         if self.meta.record(CREATED_KIND, &cfg.key)?.is_none() {
             self.meta.apply_records(&[crate::storage::RecordWrite {
@@ -192,7 +207,7 @@ impl Repos {
     }
 
     /// Deletes a repository and all its content.
-    pub fn delete(&self, key: &str) -> ApiResult<()> {
+    pub fn delete(&self, key: &str) -> Result<(), RepoError> {
         self.meta.delete_repo(key)?;
         self.meta.apply_records(&[crate::storage::RecordWrite {
             kind: CREATED_KIND,
@@ -204,10 +219,10 @@ impl Repos {
     }
 
     /// Checks a configuration against the others: rclass-specific fields and references.
-    pub fn validate(&self, cfg: &RepoConfig, known_types: &[String]) -> ApiResult<()> {
+    pub fn validate(&self, cfg: &RepoConfig, known_types: &[String]) -> Result<(), RepoError> {
         validate_key(&cfg.key)?;
         if !known_types.iter().any(|t| t.eq_ignore_ascii_case(&cfg.package_type)) {
-            return Err(ApiError::bad_request(format!(
+            return Err(RepoError::Invalid(format!(
                 "Unsupported packageType '{}': this server serves {}",
                 cfg.package_type,
                 known_types.join(", ")
@@ -216,8 +231,8 @@ impl Repos {
         match cfg.rclass {
             RClass::Local => {
                 if cfg.url.is_some() || cfg.repositories.is_some() {
-                    return Err(ApiError::bad_request(
-                        "A local repository takes neither 'url' nor 'repositories'",
+                    return Err(RepoError::Invalid(
+                        "A local repository takes neither 'url' nor 'repositories'".into(),
                     ));
                 }
             }
@@ -226,7 +241,7 @@ impl Repos {
                 let parsed = url.split_once("://");
                 let ok = matches!(parsed, Some((s, rest)) if (s == "http" || s == "https") && !rest.is_empty() && !rest.starts_with('/'));
                 if !ok {
-                    return Err(ApiError::bad_request(format!(
+                    return Err(RepoError::Invalid(format!(
                         "A remote repository needs 'url', an http or https URL (got '{url}')"
                     )));
                 }
@@ -235,15 +250,15 @@ impl Repos {
                 let members = cfg.repositories.clone().unwrap_or_default();
                 for m in &members {
                     if m == &cfg.key {
-                        return Err(ApiError::bad_request("A virtual repository cannot include itself"));
+                        return Err(RepoError::Invalid("A virtual repository cannot include itself".into()));
                     }
                     let Some(r) = self.get(m) else {
-                        return Err(ApiError::bad_request(format!(
+                        return Err(RepoError::Invalid(format!(
                             "Virtual repository member '{m}' does not exist"
                         )));
                     };
                     if !r.package_type.eq_ignore_ascii_case(&cfg.package_type) {
-                        return Err(ApiError::bad_request(format!(
+                        return Err(RepoError::Invalid(format!(
                             "Virtual repository member '{m}' has packageType '{}', not '{}'",
                             r.package_type, cfg.package_type
                         )));
@@ -252,7 +267,7 @@ impl Repos {
                 if let Some(d) = &cfg.default_deployment_repo {
                     let local = self.get(d).is_some_and(|r| r.rclass == RClass::Local);
                     if !members.contains(d) || !local {
-                        return Err(ApiError::bad_request(format!(
+                        return Err(RepoError::Invalid(format!(
                             "defaultDeploymentRepo '{d}' must be a local repository among 'repositories'"
                         )));
                     }
