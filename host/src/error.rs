@@ -117,6 +117,18 @@ impl From<crate::repos::RepoError> for ApiError {
     }
 }
 
+impl From<crate::events::EventsError> for ApiError {
+    fn from(e: crate::events::EventsError) -> Self {
+        use crate::events::EventsError as E;
+        match e {
+            E::Invalid(_) => ApiError::bad_request(e.to_string()),
+            E::NoSuchSubscription(_) => ApiError::not_found(e.to_string()),
+            E::SubscriptionExists(_) => ApiError::conflict(e.to_string()),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<serde_json::Error> for ApiError {
     /// A stored record that does not parse.
     fn from(e: serde_json::Error) -> Self {

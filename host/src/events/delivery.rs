@@ -14,12 +14,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::EventRecord;
+use super::EventsError;
 use super::subscriptions::{Subscription, check_ip, check_url};
 use crate::clock;
 use crate::config::EventsConfig;
-use crate::error::{ApiError, ApiResult};
 use crate::plugins::{FormatterEvent, Plugins};
 use crate::repos::Repos;
+use crate::storage::StoreError;
 use crate::storage::{MetaStore, RecordWrite};
 
 /// Delivery log entries kept per subscription.
@@ -123,18 +124,18 @@ impl Deliveries {
     }
 
     /// One subscription.
-    pub fn get(&self, key: &str) -> ApiResult<Subscription> {
+    pub fn get(&self, key: &str) -> Result<Subscription, EventsError> {
         self.subs
             .load()
             .get(key)
             .cloned()
-            .ok_or_else(|| ApiError::not_found(format!("Subscription '{key}' does not exist")))
+            .ok_or_else(|| EventsError::NoSuchSubscription(key.to_string()))
     }
 
-    fn check(&self, s: &Subscription) -> ApiResult<()> {
+    fn check(&self, s: &Subscription) -> Result<(), EventsError> {
         s.validate(&self.config, &self.repos)?;
         if !self.plugins.is_formatter(&s.formatter) {
-            return Err(ApiError::bad_request(format!(
+            return Err(EventsError::Invalid(format!(
                 "No webhook formatter plugin '{}' is loaded",
                 s.formatter
             )));
@@ -143,11 +144,11 @@ impl Deliveries {
     }
 
     /// Creates a subscription: it receives the events recorded from now on.
-    pub fn create(&self, s: Subscription) -> ApiResult<()> {
+    pub fn create(&self, s: Subscription) -> Result<(), EventsError> {
         self.check(&s)?;
         let _w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         if self.subs.load().contains_key(&s.key) {
-            return Err(ApiError::conflict(format!("Subscription '{}' already exists", s.key)));
+            return Err(EventsError::SubscriptionExists(s.key));
         }
         let head = self.meta.last_event_seq()?;
         self.meta.apply_records(&[
@@ -165,7 +166,7 @@ impl Deliveries {
     }
 
     /// Replaces a subscription's settings; an empty secret keeps the old one.
-    pub fn replace(&self, mut s: Subscription) -> ApiResult<()> {
+    pub fn replace(&self, mut s: Subscription) -> Result<(), EventsError> {
         self.check(&s)?;
         let _w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.get(&s.key)?;
@@ -180,7 +181,7 @@ impl Deliveries {
     }
 
     /// Deletes a subscription, its cursor and its log.
-    pub fn delete(&self, key: &str) -> ApiResult<()> {
+    pub fn delete(&self, key: &str) -> Result<(), EventsError> {
         let _w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         self.get(key)?;
         let mut writes = vec![
@@ -202,28 +203,25 @@ impl Deliveries {
         Ok(())
     }
 
-    fn log_records(&self, key: &str) -> ApiResult<Vec<(String, DeliveryLog)>> {
+    fn log_records(&self, key: &str) -> Result<Vec<(String, DeliveryLog)>, EventsError> {
         let prefix = format!("{key}\u{1}");
         let mut out = Vec::new();
         for (k, v) in self.meta.records("delivery")? {
             if k.starts_with(&prefix) {
-                out.push((
-                    k,
-                    serde_json::from_slice(&v).map_err(|e| ApiError::internal(e.to_string()))?,
-                ));
+                out.push((k, serde_json::from_slice(&v).map_err(StoreError::Corrupt)?));
             }
         }
         Ok(out)
     }
 
     /// A subscription's delivery log, oldest first.
-    pub fn log(&self, key: &str) -> ApiResult<Vec<DeliveryLog>> {
+    pub fn log(&self, key: &str) -> Result<Vec<DeliveryLog>, EventsError> {
         self.get(key)?;
         Ok(self.log_records(key)?.into_iter().map(|(_, l)| l).collect())
     }
 
     /// Logs one delivery and moves the cursor past it, trimming the log to `LOG_KEEP`.
-    fn append_log(&self, key: &str, entry: &DeliveryLog) -> ApiResult<()> {
+    fn append_log(&self, key: &str, entry: &DeliveryLog) -> Result<(), EventsError> {
         let log_key = format!("{key}\u{1}{:020}-{}", entry.seq, entry.time_ms);
         let mut keys = self.log_keys.lock().unwrap_or_else(|e| e.into_inner());
         let kept = keys.entry(key.to_string()).or_default();
@@ -311,7 +309,7 @@ impl Deliveries {
                         let (w, k) = (this.clone(), key.clone());
                         tokio::spawn(async move {
                             if let Err(e) = w.catch_up(&k).await {
-                                tracing::warn!(subscription = %k, error = %e.message, "webhook worker stopped");
+                                tracing::warn!(subscription = %k, error = %e, "webhook worker stopped");
                             }
                             w.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&k);
                         });
@@ -329,7 +327,7 @@ impl Deliveries {
     }
 
     /// Delivers, in order, every event after the subscription's cursor.
-    async fn catch_up(&self, key: &str) -> ApiResult<()> {
+    async fn catch_up(&self, key: &str) -> Result<(), EventsError> {
         loop {
             let events = self.meta.events_after(self.cursor(key), BATCH)?;
             let Some(&(last, _)) = events.last() else {
@@ -438,7 +436,7 @@ impl Deliveries {
             .map_err(|e| (None, e))?;
         // Checked again: the policy may have changed since the subscription was saved
         // (the addresses host names resolve to are checked by the client's resolver).
-        let url = check_url(&sub.url, &self.config).map_err(|e| (None, e.message))?;
+        let url = check_url(&sub.url, &self.config).map_err(|e| (None, e.to_string()))?;
         let mut req = self
             .client
             .post(url)
@@ -478,7 +476,7 @@ impl Deliveries {
     }
 
     /// Sends a sample event of the subscription's first type right away (not logged).
-    pub async fn test(&self, key: &str) -> ApiResult<Value> {
+    pub async fn test(&self, key: &str) -> Result<Value, EventsError> {
         let sub = self.get(key)?;
         let event_type = sub.events.first().cloned().unwrap_or_else(|| "deployed".into());
         let domain = if event_type.starts_with("build_") {
@@ -519,7 +517,7 @@ impl reqwest::dns::Resolve for CheckedResolver {
                 .map_err(|e| format!("cannot resolve {host}: {e}"))?
                 .collect();
             for a in &addrs {
-                check_ip(a.ip(), &config).map_err(|e| format!("{host}: {}", e.message))?;
+                check_ip(a.ip(), &config).map_err(|e| format!("{host}: {e}"))?;
             }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })

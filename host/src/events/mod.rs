@@ -9,7 +9,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::clock;
-use crate::storage::{Change, Item};
+use crate::storage::{Change, Item, StoreError};
+
+/// What the events service refuses or fails at; `http/` maps it to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    /// A subscription that is not valid (a field, a URL the policy forbids).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("Subscription '{0}' does not exist")]
+    NoSuchSubscription(String),
+    #[error("Subscription '{0}' already exists")]
+    SubscriptionExists(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Every event type a subscription may name.
 pub const ALL_EVENTS: [&str; 11] = [

@@ -8,8 +8,8 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::storage::StoreError;
 use crate::storage::MetaStore;
+use crate::storage::StoreError;
 
 /// Records (kind) of when each repository was created (ms), for its root's dates.
 pub const CREATED_KIND: &str = "repo-created";
@@ -184,8 +184,7 @@ impl Repos {
 
     /// A repository that exists, or 404.
     pub fn existing(&self, key: &str) -> Result<Arc<RepoConfig>, RepoError> {
-        self.get(key)
-            .ok_or_else(|| RepoError::NoSuchRepo(key.to_string()))
+        self.get(key).ok_or_else(|| RepoError::NoSuchRepo(key.to_string()))
     }
 
     /// Validates and stores a new configuration (create or replace).
