@@ -88,17 +88,19 @@ impl From<crate::storage::StoreError> for ApiError {
     }
 }
 
-impl From<crate::artifacts::WriteError> for ApiError {
-    fn from(e: crate::artifacts::WriteError) -> Self {
-        use crate::artifacts::WriteError as W;
+impl From<crate::artifacts::ArtifactError> for ApiError {
+    fn from(e: crate::artifacts::ArtifactError) -> Self {
+        use crate::artifacts::ArtifactError as W;
         match e {
             W::Invalid(m) => ApiError::bad_request(m),
             W::Forbidden(m) => ApiError::forbidden(m),
             W::NotFound(m) => ApiError::not_found(m),
             W::Conflict(m) => ApiError::conflict(m),
-            W::Quota { status, message } => {
-                ApiError::new(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN), message)
-            }
+            W::QuotaExceeded(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+            W::Cancelled => ApiError::new(
+                StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+                e.to_string(),
+            ),
             W::Stale(what) => ApiError::conflict(format!("{what} changed meanwhile: retry")),
             W::Store(e) => e.into(),
         }
@@ -166,7 +168,7 @@ mod tests {
         let e: ApiError = crate::storage::StoreError::Io(io).into();
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(e.message, "Storage failure: the server log has the details");
-        let e: ApiError = crate::artifacts::WriteError::Store(crate::storage::StoreError::Exists("x".into())).into();
+        let e: ApiError = crate::artifacts::ArtifactError::Store(crate::storage::StoreError::Exists("x".into())).into();
         assert!(!e.message.contains("'x'"), "{}", e.message);
     }
 }

@@ -2,6 +2,7 @@
 //! repositories. Handlers call these after authorization; these functions validate
 //! before they write, and every write is one metadata transaction.
 
+mod error;
 pub mod paths;
 mod properties;
 pub mod sessions;
@@ -15,15 +16,15 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use crate::clock;
-use crate::error::{ApiError, ApiResult};
 use crate::events::EventRecord;
 use crate::repos::RepoConfig;
 use crate::storage::upload::{self, UploadError};
 use crate::storage::{BlobPin, BlobStore, Change, Checksums, Digests, Item, MetaStore, Properties, StoreError};
 
+pub use error::ArtifactError;
 pub use properties::{PropertyChange, parse_property_list};
 pub use transfer::{Transfer, TransferKind, TransferMessage};
-pub use txn::{FileWrite, Txn, WriteError};
+pub use txn::{FileWrite, Txn};
 pub use walk::{Visit, Walk};
 
 /// The artifact service over the metadata and blob stores.
@@ -38,14 +39,14 @@ pub struct Artifacts {
 /// Decides whether `added` more bytes may be stored in a repository.
 pub trait Quota: Send + Sync {
     /// An error (nothing is recorded) when the repository's quota forbids it.
-    fn check(&self, repo: &str, added: i64) -> ApiResult<()>;
+    fn check(&self, repo: &str, added: i64) -> Result<(), ArtifactError>;
 }
 
 /// No quota at all.
 pub struct NoQuota;
 
 impl Quota for NoQuota {
-    fn check(&self, _: &str, _: i64) -> ApiResult<()> {
+    fn check(&self, _: &str, _: i64) -> Result<(), ArtifactError> {
         Ok(())
     }
 }
@@ -84,13 +85,10 @@ pub struct CancelFlag(Arc<std::sync::atomic::AtomicBool>);
 
 impl CancelFlag {
     /// An error once the request is gone.
-    pub fn check(&self) -> ApiResult<()> {
+    pub fn check(&self) -> Result<(), ArtifactError> {
         if self.0.load(std::sync::atomic::Ordering::Relaxed) {
             tracing::info!("the request was cancelled: its work stops");
-            return Err(ApiError::new(
-                axum::http::StatusCode::from_u16(499).unwrap_or(axum::http::StatusCode::BAD_REQUEST),
-                "The request was cancelled",
-            ));
+            return Err(ArtifactError::Cancelled);
         }
         Ok(())
     }
@@ -101,11 +99,11 @@ const DELETE_BATCH: usize = 1_000;
 
 /// Runs blocking store work off the async threads, for the artifact service's own errors.
 pub async fn blocking_write<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, WriteError> + Send + 'static,
-) -> Result<T, WriteError> {
+    f: impl FnOnce() -> Result<T, ArtifactError> + Send + 'static,
+) -> Result<T, ArtifactError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| WriteError::Store(crate::storage::StoreError::Io(std::io::Error::other(e.to_string()))))?
+        .map_err(|e| ArtifactError::Store(crate::storage::StoreError::Io(std::io::Error::other(e.to_string()))))?
 }
 
 /// What a deploy carries besides its bytes.
@@ -123,15 +121,15 @@ pub struct DeployRequest<'a> {
 
 impl Artifacts {
     /// An item, or 404.
-    pub fn item(&self, repo: &str, path: &str) -> ApiResult<Item> {
+    pub fn item(&self, repo: &str, path: &str) -> Result<Item, ArtifactError> {
         self.meta
             .item(repo, path)?
-            .ok_or_else(|| ApiError::not_found(format!("Unable to find item '{repo}/{path}'")))
+            .ok_or_else(|| ArtifactError::NotFound(format!("Unable to find item '{repo}/{path}'")))
     }
 
     /// When a repository was created; for one made before that was recorded, the
     /// oldest date of its top-level items (else now).
-    fn repo_created(&self, repo: &str) -> ApiResult<i64> {
+    fn repo_created(&self, repo: &str) -> Result<i64, ArtifactError> {
         if let Some(v) = self.meta.record(crate::repos::CREATED_KIND, repo)?
             && let Some(ms) = std::str::from_utf8(&v).ok().and_then(|t| t.parse().ok())
         {
@@ -142,7 +140,7 @@ impl Artifacts {
     }
 
     /// An item or the repository root (a folder without record).
-    pub fn item_or_root(&self, repo: &str, path: &str) -> ApiResult<Item> {
+    pub fn item_or_root(&self, repo: &str, path: &str) -> Result<Item, ArtifactError> {
         if path.is_empty() {
             return Ok(Item::new_folder("", self.repo_created(repo)?));
         }
@@ -150,23 +148,25 @@ impl Artifacts {
     }
 
     /// Checks that a file may be written at `path` before any byte is read.
-    fn check_deploy_target(&self, d: &DeployRequest<'_>) -> ApiResult<Option<Item>> {
+    fn check_deploy_target(&self, d: &DeployRequest<'_>) -> Result<Option<Item>, ArtifactError> {
         if d.path.is_empty() {
-            return Err(ApiError::bad_request("A file needs a path inside the repository"));
+            return Err(ArtifactError::Invalid(
+                "A file needs a path inside the repository".into(),
+            ));
         }
         if !d.repo.accepts_path(d.path) {
-            return Err(ApiError::conflict(format!(
+            return Err(ArtifactError::Conflict(format!(
                 "The repository '{}' rejected the path '{}': it does not match the include/exclude patterns",
                 d.repo.key, d.path
             )));
         }
         let existing = self.meta.item(&d.repo.key, d.path)?;
         match &existing {
-            Some(i) if i.folder => Err(ApiError::conflict(format!(
+            Some(i) if i.folder => Err(ArtifactError::Conflict(format!(
                 "'{}/{}' is a folder: a file cannot replace it",
                 d.repo.key, d.path
             ))),
-            Some(_) if !d.may_overwrite => Err(ApiError::forbidden(format!(
+            Some(_) if !d.may_overwrite => Err(ArtifactError::Forbidden(format!(
                 "'{}/{}' exists and overwriting needs the delete permission",
                 d.repo.key, d.path
             ))),
@@ -175,15 +175,19 @@ impl Artifacts {
     }
 
     /// Refuses a new upload at once while the disk is below its reserve.
-    fn check_free_space(&self) -> ApiResult<()> {
+    fn check_free_space(&self) -> Result<(), ArtifactError> {
         match self.meta.free_space() {
-            Some((free, reserve)) if free < reserve => Err(ApiError::disk_full()),
+            Some((free, reserve)) if free < reserve => Err(ArtifactError::Store(StoreError::Full(format!(
+                "{} MiB free, {} MiB are kept in reserve",
+                free >> 20,
+                reserve >> 20
+            )))),
             _ => Ok(()),
         }
     }
 
     /// Streams a body into the store and records it as a file at `path`.
-    pub async fn deploy<S, E>(&self, d: DeployRequest<'_>, body: S) -> ApiResult<Item>
+    pub async fn deploy<S, E>(&self, d: DeployRequest<'_>, body: S) -> Result<Item, ArtifactError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -195,7 +199,7 @@ impl Artifacts {
         let digests = received.digests.clone();
         let blobs = self.blobs.clone();
         let sha = digests.sha256.clone();
-        let pin = blocking(move || blobs.commit(received.staged, &sha).map_err(store_io_error)).await?;
+        let pin = blocking(move || blobs.commit(received.staged, &sha).map_err(StoreError::Io)).await?;
         let item = self.record_file(&d, existing, digests).await;
         drop(pin);
         item
@@ -203,7 +207,7 @@ impl Artifacts {
 
     /// Streams a body into the blob store (hashing it on the way); the blob stays
     /// safe from garbage collection while the pin lives.
-    pub async fn store_body<S, E>(&self, body: S) -> Result<(Digests, BlobPin), WriteError>
+    pub async fn store_body<S, E>(&self, body: S) -> Result<(Digests, BlobPin), ArtifactError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -211,36 +215,34 @@ impl Artifacts {
         if let Some((free, reserve)) = self.meta.free_space()
             && free < reserve
         {
-            return Err(WriteError::Store(crate::storage::StoreError::Full(format!(
+            return Err(ArtifactError::Store(crate::storage::StoreError::Full(format!(
                 "{} MiB free, {} MiB are kept in reserve",
                 free >> 20,
                 reserve >> 20
             ))));
         }
-        let received = upload::receive(self.blobs.as_ref(), body).await.map_err(|e| match e {
-            UploadError::Body(m) => WriteError::Invalid(m),
-            UploadError::Io(e) => WriteError::Store(e.into()),
-        })?;
+        let received = upload::receive(self.blobs.as_ref(), body).await.map_err(upload_error)?;
         let upload::Received { staged, digests } = received;
         let (blobs, sha) = (self.blobs.clone(), digests.sha256.clone());
-        let pin = blocking_write(move || blobs.commit(staged, &sha).map_err(|e| WriteError::Store(e.into()))).await?;
+        let pin =
+            blocking_write(move || blobs.commit(staged, &sha).map_err(|e| ArtifactError::Store(e.into()))).await?;
         Ok((digests, pin))
     }
 
     /// Deploys by checksum: the blob must already be stored; no body is read.
-    pub async fn deploy_by_checksum(&self, d: DeployRequest<'_>) -> ApiResult<Item> {
+    pub async fn deploy_by_checksum(&self, d: DeployRequest<'_>) -> Result<Item, ArtifactError> {
         let existing = self.check_deploy_target(&d)?;
         let sha256 = match (&d.expected.sha256, &d.expected.sha1) {
             (Some(s), _) => Some(s.to_ascii_lowercase()),
             (None, Some(s1)) => self.meta.blob_by_sha1(&s1.to_ascii_lowercase())?,
             (None, None) => {
-                return Err(ApiError::bad_request(
-                    "Checksum deploy needs an X-Checksum-Sha256 or X-Checksum-Sha1 header",
+                return Err(ArtifactError::Invalid(
+                    "Checksum deploy needs an X-Checksum-Sha256 or X-Checksum-Sha1 header".into(),
                 ));
             }
         };
         let not_found = || {
-            ApiError::not_found(format!(
+            ArtifactError::NotFound(format!(
                 "Checksum deploy failed: no stored binary has the checksum given for '{}/{}'",
                 d.repo.key, d.path
             ))
@@ -251,14 +253,19 @@ impl Artifacts {
         let pin = self
             .blobs
             .pin_existing(&sha256)
-            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(StoreError::Io)?
             .ok_or_else(not_found)?;
         let item = self.record_file(&d, existing, digests).await;
         drop(pin);
         item
     }
 
-    async fn record_file(&self, d: &DeployRequest<'_>, _checked: Option<Item>, digests: Digests) -> ApiResult<Item> {
+    async fn record_file(
+        &self,
+        d: &DeployRequest<'_>,
+        _checked: Option<Item>,
+        digests: Digests,
+    ) -> Result<Item, ArtifactError> {
         let mut txn = self.begin(false);
         let (repo, path, by) = (d.repo.clone(), d.path.to_string(), d.by.to_string());
         let (expected, props, may_overwrite) = (d.expected.clone(), d.props.clone(), d.may_overwrite);
@@ -285,7 +292,13 @@ impl Artifacts {
     }
 
     /// Creates a folder (and its parents); an existing folder is kept as it is.
-    pub async fn create_folder(&self, repo: &RepoConfig, path: &str, by: &str, props: Properties) -> ApiResult<Item> {
+    pub async fn create_folder(
+        &self,
+        repo: &RepoConfig,
+        path: &str,
+        by: &str,
+        props: Properties,
+    ) -> Result<Item, ArtifactError> {
         if path.is_empty() {
             return Ok(Item::new_folder(by, clock::now_ms()));
         }
@@ -293,7 +306,7 @@ impl Artifacts {
             if existing.folder {
                 return Ok(existing);
             }
-            return Err(ApiError::conflict(format!("'{}/{path}' is a file", repo.key)));
+            return Err(ArtifactError::Conflict(format!("'{}/{path}' is a file", repo.key)));
         }
         let mut item = Item::new_folder(by, clock::now_ms());
         item.props = props;
@@ -315,13 +328,18 @@ impl Artifacts {
     /// Every item under `folder` (not the folder itself), parents before children,
     /// down to `max_depth` levels (`None`: all), in memory: for work that must be one
     /// transaction anyway. Large trees are walked with `walker`.
-    pub fn walk(&self, repo: &str, folder: &str, max_depth: Option<usize>) -> ApiResult<Vec<(String, Item)>> {
+    pub fn walk(
+        &self,
+        repo: &str,
+        folder: &str,
+        max_depth: Option<usize>,
+    ) -> Result<Vec<(String, Item)>, ArtifactError> {
         self.walker(repo, folder, max_depth).items().collect()
     }
 
     /// The changes that delete a file, or a folder with everything under it (with a
     /// `deleted` event per file).
-    pub fn delete_changes(&self, repo: &str, path: &str) -> ApiResult<Vec<Change>> {
+    pub fn delete_changes(&self, repo: &str, path: &str) -> Result<Vec<Change>, ArtifactError> {
         let item = self.item_or_root(repo, path)?;
         let mut changes = Vec::new();
         let mut events = Vec::new();
@@ -357,7 +375,7 @@ impl Artifacts {
     /// went. It runs on a blocking thread; a large folder goes in batches, children
     /// before their folders (each batch leaves a consistent tree), and stops when the
     /// request is dropped.
-    pub async fn delete(&self, repo: &str, path: &str) -> ApiResult<usize> {
+    pub async fn delete(&self, repo: &str, path: &str) -> Result<usize, ArtifactError> {
         let (this, repo, path) = (self.clone(), repo.to_string(), path.to_string());
         let cancel = Cancel::default();
         let cancelled = cancel.flag();
@@ -402,25 +420,17 @@ impl Artifacts {
     }
 }
 
-/// The answer to an upload that could not be received: `507` when the disk is full.
-pub fn upload_error(e: UploadError) -> ApiError {
+/// An upload that could not be received: the client's body broke off, or the
+/// store failed (a full disk included).
+fn upload_error(e: UploadError) -> ArtifactError {
     match e {
-        UploadError::Body(m) => ApiError::bad_request(format!("The upload was interrupted: {m}")),
-        UploadError::Io(e) => store_io_error(e),
+        UploadError::Body(m) => ArtifactError::Invalid(format!("The upload was interrupted: {m}")),
+        UploadError::Io(e) => ArtifactError::Store(StoreError::Io(e)),
     }
-}
-
-/// The answer to a failed blob write: `507` when the disk is full.
-pub fn store_io_error(e: std::io::Error) -> ApiError {
-    if crate::storage::is_full_io(&e) {
-        tracing::warn!(error = %e, "upload refused: the disk is full");
-        return ApiError::disk_full();
-    }
-    ApiError::internal_logged("Cannot store the upload", e)
 }
 
 /// Refuses bytes whose digests differ from what the client announced.
-fn verify_expected(expected: &Checksums, got: &Digests) -> ApiResult<()> {
+fn verify_expected(expected: &Checksums, got: &Digests) -> Result<(), ArtifactError> {
     let checks = [
         ("SHA-256", &expected.sha256, &got.sha256),
         ("SHA-1", &expected.sha1, &got.sha1),
@@ -430,7 +440,7 @@ fn verify_expected(expected: &Checksums, got: &Digests) -> ApiResult<()> {
         if let Some(w) = want
             && !w.eq_ignore_ascii_case(have)
         {
-            return Err(ApiError::conflict(format!(
+            return Err(ArtifactError::Conflict(format!(
                 "Checksum mismatch: the client sent {name} {w}, the received bytes have {name} {have}; nothing was stored"
             )));
         }

@@ -1,9 +1,9 @@
 //! Repository paths as clients send them: percent-encoded segments, optional
 //! matrix parameters (`;key=value`), and everything a path must never contain.
 
+use super::ArtifactError;
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
-use crate::error::{ApiError, ApiResult};
 use crate::storage::Properties;
 
 /// `/repo/path;k=v` split and checked.
@@ -20,14 +20,14 @@ pub struct RepoPath {
 
 impl RepoPath {
     /// Parses the raw (still percent-encoded) `repo/path` part of a URL.
-    pub fn parse(raw: &str) -> ApiResult<RepoPath> {
+    pub fn parse(raw: &str) -> Result<RepoPath, ArtifactError> {
         let raw = raw.strip_prefix('/').unwrap_or(raw);
         let (repo_raw, rest) = raw.split_once('/').unwrap_or((raw, ""));
         let mut matrix = Properties::new();
         let repo_seg = take_matrix(repo_raw, &mut matrix)?;
         let repo = decode_segment(repo_seg)?;
         if repo.is_empty() {
-            return Err(ApiError::bad_request("The path names no repository"));
+            return Err(ArtifactError::Invalid("The path names no repository".into()));
         }
         let trailing_slash = rest.ends_with('/');
         let body = rest.strip_suffix('/').unwrap_or(rest);
@@ -41,7 +41,7 @@ impl RepoPath {
         // A matrix-only last segment (`/file.jar;a=1` gives "file.jar") is fine;
         // an empty segment anywhere is not.
         if segments.iter().any(String::is_empty) {
-            return Err(ApiError::bad_request(format!(
+            return Err(ArtifactError::Invalid(format!(
                 "Invalid path '{raw}': empty path segments are not allowed"
             )));
         }
@@ -55,7 +55,7 @@ impl RepoPath {
 }
 
 /// Splits `name;k=v;k2=v2`, adding the parameters to `matrix`.
-fn take_matrix<'a>(seg: &'a str, matrix: &mut Properties) -> ApiResult<&'a str> {
+fn take_matrix<'a>(seg: &'a str, matrix: &mut Properties) -> Result<&'a str, ArtifactError> {
     let mut parts = seg.split(';');
     let name = parts.next().unwrap_or("");
     for p in parts {
@@ -72,23 +72,23 @@ fn take_matrix<'a>(seg: &'a str, matrix: &mut Properties) -> ApiResult<&'a str> 
     Ok(name)
 }
 
-fn decode(s: &str) -> ApiResult<String> {
+fn decode(s: &str) -> Result<String, ArtifactError> {
     percent_decode_str(s)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| ApiError::bad_request("The path is not valid UTF-8"))
+        .map_err(|_| ArtifactError::Invalid("The path is not valid UTF-8".into()))
 }
 
 /// Decodes one path segment and refuses the ones that could escape or confuse a path.
-fn decode_segment(seg: &str) -> ApiResult<String> {
+fn decode_segment(seg: &str) -> Result<String, ArtifactError> {
     let s = decode(seg)?;
     if s == "." || s == ".." {
-        return Err(ApiError::bad_request(format!(
+        return Err(ArtifactError::Invalid(format!(
             "Invalid path: '{s}' segments are not allowed"
         )));
     }
     if let Some(c) = s.chars().find(|c| matches!(c, '/' | '\\' | '\0') || c.is_control()) {
-        return Err(ApiError::bad_request(format!(
+        return Err(ArtifactError::Invalid(format!(
             "Invalid path: the character {c:?} is not allowed in a path segment"
         )));
     }
@@ -96,18 +96,18 @@ fn decode_segment(seg: &str) -> ApiResult<String> {
 }
 
 /// Checks a property key: non-empty, no separators.
-pub fn check_property_key(k: &str) -> ApiResult<()> {
+pub fn check_property_key(k: &str) -> Result<(), ArtifactError> {
     if k.is_empty() || k.len() > 255 || k.chars().any(|c| matches!(c, '=' | ';' | ',' | '\0') || c.is_control()) {
-        return Err(ApiError::bad_request(format!("Invalid property key '{k}'")));
+        return Err(ArtifactError::Invalid(format!("Invalid property key '{k}'")));
     }
     Ok(())
 }
 
 /// Checks a property value: no NUL or other control characters (tab and line
 /// breaks aside), which clients and search indexes cannot carry.
-pub fn check_property_value(k: &str, v: &str) -> ApiResult<()> {
+pub fn check_property_value(k: &str, v: &str) -> Result<(), ArtifactError> {
     if let Some(c) = v.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
-        return Err(ApiError::bad_request(format!(
+        return Err(ArtifactError::Invalid(format!(
             "Invalid value of the property '{k}': the character {c:?} is not allowed"
         )));
     }

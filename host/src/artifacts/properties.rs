@@ -1,8 +1,8 @@
 //! Item properties: the `?properties=` syntax and applying changes to an item or a tree.
 
+use super::ArtifactError;
 use super::{Artifacts, blocking, paths::check_property_key, paths::check_property_value};
 use crate::clock;
-use crate::error::{ApiError, ApiResult};
 use crate::events::EventRecord;
 use crate::storage::Change;
 
@@ -14,7 +14,7 @@ pub struct PropertyChange {
 }
 
 /// Parses Artifactory's `k=v1,v2;k2=v3` (a `\` escapes `,`, `;`, `=` and itself).
-pub fn parse_property_list(s: &str) -> ApiResult<Vec<PropertyChange>> {
+pub fn parse_property_list(s: &str) -> Result<Vec<PropertyChange>, ArtifactError> {
     let mut out = Vec::new();
     for entry in split_unescaped(s, ';') {
         if entry.is_empty() {
@@ -34,7 +34,7 @@ pub fn parse_property_list(s: &str) -> ApiResult<Vec<PropertyChange>> {
         });
     }
     if out.is_empty() {
-        return Err(ApiError::bad_request("No properties were given"));
+        return Err(ArtifactError::Invalid("No properties were given".into()));
     }
     Ok(out)
 }
@@ -83,7 +83,7 @@ impl Artifacts {
         changes: &[PropertyChange],
         recursive: bool,
         by: &str,
-    ) -> ApiResult<()> {
+    ) -> Result<(), ArtifactError> {
         let mut targets = Vec::new();
         if !path.is_empty() {
             targets.push((path.to_string(), self.item(repo, path)?));

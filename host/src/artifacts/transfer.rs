@@ -5,12 +5,11 @@
 
 use serde::Serialize;
 
-use super::{Artifacts, Visit, blocking};
+use super::{ArtifactError, Artifacts, Visit, blocking};
 use crate::clock;
-use crate::error::{ApiError, ApiResult};
 use crate::events::EventRecord;
 use crate::repos::RepoConfig;
-use crate::storage::{BlobPin, Change, Item};
+use crate::storage::{BlobPin, Change, Item, StoreError};
 
 /// Copy or move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +69,7 @@ const MAX_MESSAGES: usize = 1_000;
 impl Artifacts {
     /// Runs a copy or move; answers its messages and whether any item failed. The
     /// work runs on a blocking thread and stops when the request is dropped.
-    pub async fn transfer(&self, t: Transfer<'_>) -> ApiResult<(Vec<TransferMessage>, bool)> {
+    pub async fn transfer(&self, t: Transfer<'_>) -> Result<(Vec<TransferMessage>, bool), ArtifactError> {
         let job = Job {
             kind: t.kind,
             src_repo: t.src_repo.clone(),
@@ -89,7 +88,11 @@ impl Artifacts {
         out
     }
 
-    fn run_transfer(&self, job: &Job, cancelled: &super::CancelFlag) -> ApiResult<(Vec<TransferMessage>, bool)> {
+    fn run_transfer(
+        &self,
+        job: &Job,
+        cancelled: &super::CancelFlag,
+    ) -> Result<(Vec<TransferMessage>, bool), ArtifactError> {
         let t = Transfer {
             kind: job.kind,
             src_repo: &job.src_repo,
@@ -103,19 +106,19 @@ impl Artifacts {
         let (ing, _) = t.kind.verb();
         let (src, dst) = (&t.src_repo.key, &t.dst_repo.key);
         if t.src_path.is_empty() {
-            return Err(ApiError::bad_request(format!(
+            return Err(ArtifactError::Invalid(format!(
                 "Cannot {} a repository root",
                 &ing[..ing.len() - 3]
             )));
         }
         let root = self.item(src, t.src_path)?;
         if t.dst_path.is_empty() {
-            return Err(ApiError::bad_request(
-                "The destination needs a path inside the repository",
+            return Err(ArtifactError::Invalid(
+                "The destination needs a path inside the repository".into(),
             ));
         }
         if src == dst && (t.dst_path == t.src_path || t.dst_path.starts_with(&format!("{}/", t.src_path))) {
-            return Err(ApiError::bad_request(format!(
+            return Err(ArtifactError::Invalid(format!(
                 "Cannot {} '{src}/{}' onto or into itself",
                 &ing[..ing.len() - 3],
                 t.src_path
@@ -159,10 +162,10 @@ impl Artifacts {
         root: &Item,
         cancelled: &super::CancelFlag,
         write: bool,
-    ) -> ApiResult<Outcome> {
+    ) -> Result<Outcome, ArtifactError> {
         let (src, dst) = (&t.src_repo.key, &t.dst_repo.key);
         let first = std::iter::once(Ok((Visit::Pre, t.src_path.to_string(), root.clone())));
-        let mut steps: Box<dyn Iterator<Item = ApiResult<(Visit, String, Item)>>> = if root.folder {
+        let mut steps: Box<dyn Iterator<Item = Result<(Visit, String, Item), ArtifactError>>> = if root.folder {
             let last = std::iter::once(Ok((Visit::Post, t.src_path.to_string(), root.clone())));
             Box::new(first.chain(self.walker(src, t.src_path, None)).chain(last))
         } else {
@@ -224,11 +227,7 @@ impl Artifacts {
                     _ => match &item.blob {
                         // Pinned so that a collection cannot take the bytes before the
                         // copy references them.
-                        Some(b) => match self
-                            .blobs
-                            .pin_existing(&b.sha256)
-                            .map_err(|e| ApiError::internal_logged("The binary store could not be read", e))?
-                        {
+                        Some(b) => match self.blobs.pin_existing(&b.sha256).map_err(StoreError::Io)? {
                             Some(p) => {
                                 pin = Some(p);
                                 None

@@ -8,49 +8,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::{Quota, mime_of, paths};
+use super::{ArtifactError, Quota, mime_of, paths};
 use crate::clock;
 use crate::events::EventRecord;
 use crate::repos::RepoConfig;
-use crate::storage::{BlobPin, Change, Checksums, Digests, Expectation, Item, MetaStore, Properties, StoreError};
-
-/// Why a write was refused or failed; nothing of the transaction was recorded.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    /// The request is malformed (a bad path, property key or value).
-    #[error("{0}")]
-    Invalid(String),
-    /// The caller may not do this (overwriting without the delete permission).
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
-    /// The write contradicts what is stored (a folder in the way, excluded path).
-    #[error("{0}")]
-    Conflict(String),
-    /// A storage quota forbids it (`status` is the quota's answer).
-    #[error("{message}")]
-    Quota { status: u16, message: String },
-    /// Something this transaction read changed before it committed.
-    #[error("{0} changed meanwhile")]
-    Stale(String),
-    /// The storage layer failed; the detail is for the server log only.
-    #[error("storage failure: {0}")]
-    Store(StoreError),
-}
-
-impl From<StoreError> for WriteError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(m) => WriteError::Conflict(m),
-            StoreError::Stale(m) => WriteError::Stale(m),
-            StoreError::Exists(m) => {
-                WriteError::Forbidden(format!("'{m}' exists and overwriting needs the delete permission"))
-            }
-            e => WriteError::Store(e),
-        }
-    }
-}
+use crate::storage::{BlobPin, Change, Checksums, Digests, Expectation, Item, MetaStore, Properties};
 
 /// A file to record.
 pub struct FileWrite<'a> {
@@ -124,7 +86,7 @@ impl Txn {
     }
 
     /// An item as this transaction sees it.
-    pub fn item(&mut self, repo: &str, path: &str) -> Result<Option<Item>, WriteError> {
+    pub fn item(&mut self, repo: &str, path: &str) -> Result<Option<Item>, ArtifactError> {
         let k = key(repo, path);
         if let Some(i) = self.items.get(&k) {
             return Ok(i.clone());
@@ -141,7 +103,7 @@ impl Txn {
     }
 
     /// The direct children of a folder (`""`: the root), by name, with pending writes.
-    pub fn children(&mut self, repo: &str, folder: &str) -> Result<Vec<(String, Item)>, WriteError> {
+    pub fn children(&mut self, repo: &str, folder: &str) -> Result<Vec<(String, Item)>, ArtifactError> {
         let stored = self.meta.children(repo, folder)?;
         let k = key(repo, folder);
         if self.track_reads && self.read_children.insert(k, ()).is_none() {
@@ -166,7 +128,7 @@ impl Txn {
     }
 
     /// A value of a repository's key-value space.
-    pub fn kv_get(&mut self, repo: &str, k: &str) -> Result<Option<Vec<u8>>, WriteError> {
+    pub fn kv_get(&mut self, repo: &str, k: &str) -> Result<Option<Vec<u8>>, ArtifactError> {
         let kk = key(repo, k);
         if let Some(v) = self.kv.get(&kk) {
             return Ok(v.clone());
@@ -207,13 +169,15 @@ impl Txn {
     }
 
     /// Records a file, with the checks every deploy gets and a `deployed` event.
-    pub fn put_file(&mut self, w: FileWrite<'_>) -> Result<Item, WriteError> {
+    pub fn put_file(&mut self, w: FileWrite<'_>) -> Result<Item, ArtifactError> {
         let repo = &w.repo.key;
         if w.path.is_empty() {
-            return Err(WriteError::Invalid("A file needs a path inside the repository".into()));
+            return Err(ArtifactError::Invalid(
+                "A file needs a path inside the repository".into(),
+            ));
         }
         if !w.repo.accepts_path(w.path) {
-            return Err(WriteError::Conflict(format!(
+            return Err(ArtifactError::Conflict(format!(
                 "The repository '{repo}' rejected the path '{}': it does not match the include/exclude patterns",
                 w.path
             )));
@@ -221,13 +185,13 @@ impl Txn {
         let existing = self.item(repo, w.path)?;
         match &existing {
             Some(i) if i.folder => {
-                return Err(WriteError::Conflict(format!(
+                return Err(ArtifactError::Conflict(format!(
                     "'{repo}/{}' is a folder: a file cannot replace it",
                     w.path
                 )));
             }
             Some(_) if !w.may_overwrite => {
-                return Err(WriteError::Forbidden(format!(
+                return Err(ArtifactError::Forbidden(format!(
                     "'{repo}/{}' exists and overwriting needs the delete permission",
                     w.path
                 )));
@@ -249,7 +213,11 @@ impl Txn {
         while !at.is_empty() {
             match self.item(repo, at)? {
                 Some(p) if p.folder => break,
-                Some(_) => return Err(WriteError::Conflict(format!("'{repo}/{at}' is a file, not a folder"))),
+                Some(_) => {
+                    return Err(ArtifactError::Conflict(format!(
+                        "'{repo}/{at}' is a file, not a folder"
+                    )));
+                }
                 None => missing.push(at.to_string()),
             }
             at = parent(at);
@@ -276,10 +244,7 @@ impl Txn {
         let added = self.added.entry(repo.clone()).or_default();
         *added += grow;
         let total = *added;
-        self.quota.check(repo, total).map_err(|e| WriteError::Quota {
-            status: e.status.as_u16(),
-            message: e.message,
-        })?;
+        self.quota.check(repo, total)?;
         let event = EventRecord::artifact("deployed", repo, w.path, &item);
         self.put_item(repo, w.path, item.clone());
         self.event(&event);
@@ -288,12 +253,12 @@ impl Txn {
 
     /// Deletes a file, or a folder with everything under it (a `deleted` event per
     /// file); answers how many items go.
-    pub fn delete(&mut self, repo: &str, path: &str) -> Result<usize, WriteError> {
+    pub fn delete(&mut self, repo: &str, path: &str) -> Result<usize, ArtifactError> {
         let item = if path.is_empty() {
             Item::new_folder("", 0)
         } else {
             self.item(repo, path)?
-                .ok_or_else(|| WriteError::NotFound(format!("Could not find item '{repo}/{path}'")))?
+                .ok_or_else(|| ArtifactError::NotFound(format!("Could not find item '{repo}/{path}'")))?
         };
         let mut gone = Vec::new();
         if item.folder {
@@ -338,13 +303,13 @@ impl Txn {
         path: &str,
         changes: &[(String, Option<Vec<String>>)],
         by: &str,
-    ) -> Result<Item, WriteError> {
+    ) -> Result<Item, ArtifactError> {
         let mut item = self
             .item(repo, path)?
-            .ok_or_else(|| WriteError::NotFound(format!("Could not find item '{repo}/{path}'")))?;
+            .ok_or_else(|| ArtifactError::NotFound(format!("Could not find item '{repo}/{path}'")))?;
         let mut events = Vec::new();
         for (k, v) in changes {
-            paths::check_property_key(k).map_err(|e| WriteError::Invalid(e.message))?;
+            paths::check_property_key(k)?;
             match v {
                 Some(v) => {
                     item.props.insert(k.clone(), v.clone());
@@ -367,7 +332,7 @@ impl Txn {
     }
 
     /// Records everything in one metadata transaction (blocking), or nothing.
-    pub fn commit(mut self) -> Result<(), WriteError> {
+    pub fn commit(mut self) -> Result<(), ArtifactError> {
         if self.changes.is_empty() {
             return Ok(());
         }

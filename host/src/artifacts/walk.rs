@@ -2,10 +2,10 @@
 //! listing, copying, moving and deleting a huge or deep tree runs in bounded memory
 //! (at most one page per level, and the depth is bounded by the path limits).
 
+use super::ArtifactError;
 use std::sync::Arc;
 
 use super::paths;
-use crate::error::ApiResult;
 use crate::storage::{Item, MetaStore};
 
 /// Children read per store call.
@@ -68,7 +68,7 @@ impl Walk {
     }
 
     /// Only the `Pre` visits: every item, parents before children.
-    pub fn items(self) -> impl Iterator<Item = ApiResult<(String, Item)>> {
+    pub fn items(self) -> impl Iterator<Item = Result<(String, Item), ArtifactError>> {
         self.filter_map(|step| match step {
             Ok((Visit::Pre, p, i)) => Some(Ok((p, i))),
             Ok((Visit::Post, ..)) => None,
@@ -78,7 +78,7 @@ impl Walk {
 }
 
 impl Iterator for Walk {
-    type Item = ApiResult<(Visit, String, Item)>;
+    type Item = Result<(Visit, String, Item), ArtifactError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -129,7 +129,7 @@ impl super::Artifacts {
         repo: &str,
         folder: &str,
         max_depth: Option<usize>,
-    ) -> tokio::sync::mpsc::Receiver<ApiResult<Vec<(String, Item)>>> {
+    ) -> tokio::sync::mpsc::Receiver<Result<Vec<(String, Item)>, ArtifactError>> {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let walk = self.walker(repo, folder, max_depth);
         tokio::task::spawn_blocking(move || {

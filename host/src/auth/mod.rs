@@ -787,7 +787,7 @@ impl Auth {
 }
 
 impl crate::artifacts::Quota for Auth {
-    fn check(&self, repo: &str, added: i64) -> ApiResult<()> {
+    fn check(&self, repo: &str, added: i64) -> Result<(), crate::artifacts::ArtifactError> {
         if added <= 0 {
             return Ok(());
         }
@@ -812,10 +812,7 @@ impl crate::artifacts::Quota for Auth {
                 if p.soft_limit {
                     tracing::warn!(repo, "soft storage quota exceeded: {msg}");
                 } else {
-                    return Err(ApiError::new(
-                        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("Deploy refused: {msg}"),
-                    ));
+                    return Err(crate::artifacts::ArtifactError::QuotaExceeded(msg));
                 }
             }
         }

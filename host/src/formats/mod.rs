@@ -21,7 +21,7 @@ use futures_util::Stream;
 use percent_encoding::percent_decode_str;
 
 use crate::artifacts::sessions::Sessions;
-use crate::artifacts::{Artifacts, Txn, WriteError, blocking_write};
+use crate::artifacts::{ArtifactError, Artifacts, Txn, blocking_write};
 use crate::auth::{Action, Auth, Caller};
 use crate::plugins::repo_host::RepoHost;
 use crate::plugins::{
@@ -94,12 +94,9 @@ pub enum FormatError {
     /// The plugin's answer broke the contract.
     #[error("Plugin '{plugin}' gave an invalid answer: {why}")]
     BadAnswer { plugin: String, why: String },
-    /// The body could not be received.
-    #[error("The upload was interrupted: {0}")]
-    Upload(String),
-    /// Recording the request's writes failed.
+    /// The body could not be received, or recording the request's writes failed.
     #[error(transparent)]
-    Write(#[from] WriteError),
+    Write(#[from] ArtifactError),
 }
 
 /// The format service.
@@ -343,10 +340,7 @@ impl Formats {
         // The body is stored (and hashed) by the host; the plugin gets a handle.
         let (upload, _pin) = match req.body.take() {
             Some(body) => {
-                let (d, pin) = self.artifacts.store_body(body).await.map_err(|e| match e {
-                    WriteError::Invalid(m) => FormatError::Upload(m),
-                    e => FormatError::Write(e),
-                })?;
+                let (d, pin) = self.artifacts.store_body(body).await?;
                 (Some(d), Some(pin))
             }
             None => (None, None),
@@ -533,11 +527,11 @@ pub async fn invoke(
             Ok(()) => return Ok(Ok(resp)),
             // A read's writes are caches (a packument, a digest): its answer was right
             // for what it read, so it is sent and the caches are left for the next one.
-            Err(WriteError::Stale(what)) if reads_only(&req.method) => {
+            Err(ArtifactError::Stale(what)) if reads_only(&req.method) => {
                 tracing::debug!(plugin = %plugin.name, %what, "a read raced a write; its cache writes are dropped");
                 return Ok(Ok(resp));
             }
-            Err(WriteError::Stale(what)) if attempt < MAX_ATTEMPTS => {
+            Err(ArtifactError::Stale(what)) if attempt < MAX_ATTEMPTS => {
                 tracing::debug!(plugin = %plugin.name, attempt, %what, "plugin request raced another; running it again");
                 // Spread the retries of many racing requests a little.
                 let jitter = rand::random::<u64>() % (1 + u64::from(attempt.min(8)) * 2);

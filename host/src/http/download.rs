@@ -26,7 +26,7 @@ pub async fn serve(
         Err(e) => {
             // Who may not read learns nothing, not even that the path is missing.
             state.auth.authorize(caller, Action::Read, &repo.key, &rp.path)?;
-            return Err(e);
+            return Err(e.into());
         }
     };
     state

@@ -32,7 +32,6 @@ pub fn api_error(e: FormatError) -> ApiError {
         }
         FormatError::Call(c) => ApiError::new(status(super::plugins_api::call_status(&c)), c.to_string()),
         e @ FormatError::BadAnswer { .. } => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()),
-        FormatError::Upload(m) => ApiError::bad_request(format!("The upload failed: {m}")),
         FormatError::Write(e) => e.into(),
     }
 }

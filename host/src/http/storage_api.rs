@@ -93,7 +93,7 @@ pub fn folder_info_json(base: &str, repo: &str, path: &str, item: &Item, childre
 }
 
 fn parse_target(uri: &Uri) -> ApiResult<RepoPath> {
-    RepoPath::parse(raw_rest(uri, "/artifactory/api/storage/"))
+    Ok(RepoPath::parse(raw_rest(uri, "/artifactory/api/storage/"))?)
 }
 
 /// GET: item info, `?list`, `?properties`, `?stats`.
@@ -110,7 +110,7 @@ pub async fn get(
         Ok(i) => i,
         Err(e) => {
             state.auth.authorize(&caller, Action::Read, &repo.key, &rp.path)?;
-            return Err(e);
+            return Err(e.into());
         }
     };
     state

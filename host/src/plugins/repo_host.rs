@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::bindings::v0_2::package_type::binyard::plugin::{repository, types, uploads};
 use crate::artifacts::paths::RepoPath;
 use crate::artifacts::sessions::{SessionError, SessionInfo, Sessions};
-use crate::artifacts::{Artifacts, FileWrite, Txn, WriteError};
+use crate::artifacts::{ArtifactError, Artifacts, FileWrite, Txn};
 use crate::auth::{Action, Auth, Caller, NewToken};
 use crate::events::EventRecord;
 use crate::repos::{RClass, RepoConfig};
@@ -65,15 +65,16 @@ fn from_api(e: crate::error::ApiError) -> Failure {
 }
 
 /// The failure a plugin sees for a refused write; storage details stay in the log.
-fn from_write(e: WriteError) -> Failure {
+fn from_write(e: ArtifactError) -> Failure {
     match e {
-        WriteError::Invalid(m) => fail(400, m),
-        WriteError::Forbidden(m) => fail(403, m),
-        WriteError::NotFound(m) => fail(404, m),
-        WriteError::Conflict(m) => fail(409, m),
-        WriteError::Quota { status, message } => fail(status, message),
-        e @ WriteError::Stale(_) => fail(409, e.to_string()),
-        WriteError::Store(e) => {
+        ArtifactError::Invalid(m) => fail(400, m),
+        ArtifactError::Forbidden(m) => fail(403, m),
+        ArtifactError::NotFound(m) => fail(404, m),
+        ArtifactError::Conflict(m) => fail(409, m),
+        e @ ArtifactError::QuotaExceeded(_) => fail(413, e.to_string()),
+        e @ ArtifactError::Cancelled => fail(499, e.to_string()),
+        e @ ArtifactError::Stale(_) => fail(409, e.to_string()),
+        ArtifactError::Store(e) => {
             tracing::error!(error = %e, "storage failure in a plugin request");
             fail(500, "the storage failed (see the server log)")
         }
@@ -104,7 +105,7 @@ fn clean(path: &str) -> Result<String, Failure> {
         .join("/");
     RepoPath::parse(&format!("r/{encoded}"))
         .map(|rp| rp.path)
-        .map_err(|e| fail(400, format!("invalid path {path:?}: {}", e.message)))
+        .map_err(|e| fail(400, format!("invalid path {path:?}: {e}")))
 }
 
 fn clean_folder(prefix: &str) -> Result<String, Failure> {

@@ -268,8 +268,8 @@ pub async fn run_policy(state: &Arc<AppState>, policy: &Policy, dry: bool) -> Ap
                 }
                 Some(_) => match state.artifacts.delete(repo, path).await {
                     Ok(_) => "deleted".to_string(),
-                    Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => "not deleted: already gone".into(),
-                    Err(e) => format!("not deleted: {}", e.message),
+                    Err(crate::artifacts::ArtifactError::NotFound(_)) => "not deleted: already gone".into(),
+                    Err(e) => format!("not deleted: {e}"),
                 },
             };
             if outcome == "deleted" {
