@@ -131,6 +131,21 @@ impl From<crate::events::EventsError> for ApiError {
     }
 }
 
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError as A;
+        match e {
+            A::Unauthorized(m) => ApiError::unauthorized(m),
+            A::Forbidden(m) => ApiError::forbidden(m),
+            A::Invalid(m) => ApiError::bad_request(m),
+            A::NotFound(m) => ApiError::not_found(m),
+            A::Conflict(m) => ApiError::conflict(m),
+            e @ A::Internal(_) => ApiError::internal(e.to_string()),
+            A::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<serde_json::Error> for ApiError {
     /// A stored record that does not parse.
     fn from(e: serde_json::Error) -> Self {

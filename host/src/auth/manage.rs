@@ -1,6 +1,7 @@
 //! Managing users, groups and API keys: validation and the rules that keep the
 //! records consistent (auto-join groups, the last administrator, revoked tokens).
 
+use super::AuthError;
 use std::collections::BTreeSet;
 
 use serde::Deserialize;
@@ -10,7 +11,6 @@ use super::projects::{Project, ProjectChanges, validate_key, validate_roles};
 use super::users::{Group, User, hash_password, random_secret, secret_digest};
 use super::{Auth, Directory};
 use crate::clock;
-use crate::error::{ApiError, ApiResult};
 
 /// Changes to a user; absent fields stay as they are. Accepts the Access API's
 /// snake_case and Artifactory's camelCase names.
@@ -51,7 +51,7 @@ pub struct GroupChanges {
 }
 
 /// Names of users and groups: what Artifactory allows, without path or query characters.
-fn validate_name(kind: &str, name: &str) -> ApiResult<()> {
+fn validate_name(kind: &str, name: &str) -> Result<(), AuthError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -59,28 +59,28 @@ fn validate_name(kind: &str, name: &str) -> ApiResult<()> {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
         && !name.starts_with('.');
     if !ok {
-        return Err(ApiError::bad_request(format!(
+        return Err(AuthError::Invalid(format!(
             "Invalid {kind} name '{name}': use 1 to 64 letters, digits, '.', '_', '-' or '@'"
         )));
     }
     if kind == "user" && name == "anonymous" {
-        return Err(ApiError::bad_request("The user name 'anonymous' is reserved"));
+        return Err(AuthError::Invalid("The user name 'anonymous' is reserved".into()));
     }
     Ok(())
 }
 
-fn check_groups(d: &Directory, groups: &[String]) -> ApiResult<()> {
+fn check_groups(d: &Directory, groups: &[String]) -> Result<(), AuthError> {
     match groups.iter().find(|g| !d.groups.contains_key(*g)) {
-        Some(g) => Err(ApiError::bad_request(format!("Group '{g}' does not exist"))),
+        Some(g) => Err(AuthError::Invalid(format!("Group '{g}' does not exist"))),
         None => Ok(()),
     }
 }
 
-fn status_disabled(status: &str) -> ApiResult<bool> {
+fn status_disabled(status: &str) -> Result<bool, AuthError> {
     match status {
         "enabled" => Ok(false),
         "disabled" => Ok(true),
-        s => Err(ApiError::bad_request(format!(
+        s => Err(AuthError::Invalid(format!(
             "Invalid status '{s}': use 'enabled' or 'disabled'"
         ))),
     }
@@ -97,17 +97,17 @@ fn admins_left(d: &Directory, name: &str, still_admin: bool) -> usize {
 
 impl Auth {
     /// Creates a user (409 if the name is taken). New users join the auto-join groups.
-    pub fn create_user(&self, name: &str, c: UserChanges) -> ApiResult<User> {
+    pub fn create_user(&self, name: &str, c: UserChanges) -> Result<User, AuthError> {
         validate_name("user", name)?;
         let password = c
             .password
             .clone()
             .filter(|p| !p.is_empty())
-            .ok_or_else(|| ApiError::bad_request("A password is required"))?;
-        let hash = hash_password(&password).map_err(|e| ApiError::internal(e.to_string()))?;
+            .ok_or_else(|| AuthError::Invalid("A password is required".into()))?;
+        let hash = hash_password(&password).map_err(|e| AuthError::internal("Password hashing failed", e))?;
         self.change(|d| {
             if d.users.contains_key(name) {
-                return Err(ApiError::conflict(format!("User '{name}' already exists")));
+                return Err(AuthError::Conflict(format!("User '{name}' already exists")));
             }
             let mut groups: BTreeSet<String> = d
                 .groups
@@ -139,13 +139,13 @@ impl Auth {
     }
 
     /// Changes a user (404 if unknown).
-    pub fn update_user(&self, name: &str, c: UserChanges) -> ApiResult<User> {
+    pub fn update_user(&self, name: &str, c: UserChanges) -> Result<User, AuthError> {
         if c.username.as_deref().is_some_and(|n| n != name) {
-            return Err(ApiError::bad_request("A user cannot be renamed"));
+            return Err(AuthError::Invalid("A user cannot be renamed".into()));
         }
         let hash = match c.password.as_deref() {
-            Some("") => return Err(ApiError::bad_request("The password cannot be empty")),
-            Some(p) => Some(hash_password(p).map_err(|e| ApiError::internal(e.to_string()))?),
+            Some("") => return Err(AuthError::Invalid("The password cannot be empty".into())),
+            Some(p) => Some(hash_password(p).map_err(|e| AuthError::internal("Password hashing failed", e))?),
             None => None,
         };
         let u = self.change(|d| {
@@ -153,7 +153,7 @@ impl Auth {
                 .users
                 .get(name)
                 .cloned()
-                .ok_or_else(|| ApiError::not_found(format!("User '{name}' does not exist")))?;
+                .ok_or_else(|| AuthError::NotFound(format!("User '{name}' does not exist")))?;
             if let Some(e) = &c.email {
                 u.email = e.clone();
             }
@@ -181,8 +181,8 @@ impl Auth {
                 u.groups = gs.iter().cloned().collect();
             }
             if admins_left(d, name, u.admin && !u.disabled) == 0 {
-                return Err(ApiError::conflict(
-                    "The last enabled administrator cannot lose administration",
+                return Err(AuthError::Conflict(
+                    "The last enabled administrator cannot lose administration".into(),
                 ));
             }
             d.put_user(u.clone());
@@ -193,13 +193,15 @@ impl Auth {
     }
 
     /// Deletes a user and revokes their tokens.
-    pub fn delete_user(&self, name: &str) -> ApiResult<()> {
+    pub fn delete_user(&self, name: &str) -> Result<(), AuthError> {
         self.change(|d| {
             if !d.users.contains_key(name) {
-                return Err(ApiError::not_found(format!("User '{name}' does not exist")));
+                return Err(AuthError::NotFound(format!("User '{name}' does not exist")));
             }
             if admins_left(d, name, false) == 0 {
-                return Err(ApiError::conflict("The last enabled administrator cannot be deleted"));
+                return Err(AuthError::Conflict(
+                    "The last enabled administrator cannot be deleted".into(),
+                ));
             }
             d.remove_user(name);
             Ok(())
@@ -210,14 +212,14 @@ impl Auth {
     }
 
     /// Adds users to and removes them from a group.
-    pub fn change_membership(&self, group: &str, add: &[String], remove: &[String]) -> ApiResult<()> {
+    pub fn change_membership(&self, group: &str, add: &[String], remove: &[String]) -> Result<(), AuthError> {
         self.change(|d| {
             if !d.groups.contains_key(group) {
-                return Err(ApiError::not_found(format!("Group '{group}' does not exist")));
+                return Err(AuthError::NotFound(format!("Group '{group}' does not exist")));
             }
             for n in add.iter().chain(remove) {
                 if !d.users.contains_key(n) {
-                    return Err(ApiError::bad_request(format!("User '{n}' does not exist")));
+                    return Err(AuthError::Invalid(format!("User '{n}' does not exist")));
                 }
             }
             for n in add {
@@ -235,10 +237,10 @@ impl Auth {
     }
 
     /// Creates a group (409 if taken) or, with `replace`, replaces it; answers whether it was created.
-    pub fn put_group(&self, name: &str, c: GroupChanges, replace: bool) -> ApiResult<bool> {
+    pub fn put_group(&self, name: &str, c: GroupChanges, replace: bool) -> Result<bool, AuthError> {
         validate_name("group", name)?;
         if c.name.as_deref().is_some_and(|n| n != name) {
-            return Err(ApiError::bad_request(format!(
+            return Err(AuthError::Invalid(format!(
                 "The body names group '{}' but the path '{name}'",
                 c.name.as_deref().unwrap_or_default()
             )));
@@ -246,7 +248,7 @@ impl Auth {
         let created = self.change(|d| {
             let exists = d.groups.contains_key(name);
             if exists && !replace {
-                return Err(ApiError::conflict(format!("Group '{name}' already exists")));
+                return Err(AuthError::Conflict(format!("Group '{name}' already exists")));
             }
             d.put_group(Group {
                 name: name.to_string(),
@@ -265,14 +267,14 @@ impl Auth {
     }
 
     /// Changes a group's fields (404 if unknown).
-    pub fn update_group(&self, name: &str, c: GroupChanges) -> ApiResult<()> {
+    pub fn update_group(&self, name: &str, c: GroupChanges) -> Result<(), AuthError> {
         if c.name.as_deref().is_some_and(|n| n != name) {
-            return Err(ApiError::bad_request("A group cannot be renamed"));
+            return Err(AuthError::Invalid("A group cannot be renamed".into()));
         }
         if let Some(m) = &c.members {
             let d = self.directory();
             if let Some(n) = m.iter().find(|n| !d.users.contains_key(*n)) {
-                return Err(ApiError::bad_request(format!("User '{n}' does not exist")));
+                return Err(AuthError::Invalid(format!("User '{n}' does not exist")));
             }
         }
         self.change(|d| {
@@ -280,7 +282,7 @@ impl Auth {
                 .groups
                 .get(name)
                 .cloned()
-                .ok_or_else(|| ApiError::not_found(format!("Group '{name}' does not exist")))?;
+                .ok_or_else(|| AuthError::NotFound(format!("Group '{name}' does not exist")))?;
             if let Some(v) = &c.description {
                 g.description = v.clone();
             }
@@ -306,7 +308,7 @@ impl Auth {
     }
 
     /// Makes `members` exactly the group's members.
-    fn set_members(&self, group: &str, members: &[String]) -> ApiResult<()> {
+    fn set_members(&self, group: &str, members: &[String]) -> Result<(), AuthError> {
         let d = self.directory();
         let current = d.members(group);
         let add: Vec<String> = members.iter().filter(|m| !current.contains(m)).cloned().collect();
@@ -315,26 +317,26 @@ impl Auth {
     }
 
     /// Deletes a group and its memberships.
-    pub fn delete_group(&self, name: &str) -> ApiResult<()> {
+    pub fn delete_group(&self, name: &str) -> Result<(), AuthError> {
         self.change(|d| {
             d.remove_group(name)
                 .map(|_| ())
-                .ok_or_else(|| ApiError::not_found(format!("Group '{name}' does not exist")))
+                .ok_or_else(|| AuthError::NotFound(format!("Group '{name}' does not exist")))
         })
     }
 
     /// Creates (or with `regenerate`, replaces) a user's API key; answers the key, shown this once.
-    pub fn create_api_key(&self, name: &str, regenerate: bool) -> ApiResult<String> {
+    pub fn create_api_key(&self, name: &str, regenerate: bool) -> Result<String, AuthError> {
         let key = format!("AKCp8{}", random_secret(34));
         self.change(|d| {
             let mut u = d
                 .users
                 .get(name)
                 .cloned()
-                .ok_or_else(|| ApiError::not_found(format!("User '{name}' does not exist")))?;
+                .ok_or_else(|| AuthError::NotFound(format!("User '{name}' does not exist")))?;
             if u.api_key_sha256.is_some() && !regenerate {
-                return Err(ApiError::conflict(
-                    "An API key already exists: regenerate it with PUT or revoke it with DELETE",
+                return Err(AuthError::Conflict(
+                    "An API key already exists: regenerate it with PUT or revoke it with DELETE".into(),
                 ));
             }
             u.api_key_sha256 = Some(secret_digest(&key));
@@ -346,7 +348,7 @@ impl Auth {
     }
 
     /// Revokes the API keys of the named users (all users when `None`); answers how many.
-    pub fn revoke_api_keys(&self, names: Option<&[String]>) -> ApiResult<usize> {
+    pub fn revoke_api_keys(&self, names: Option<&[String]>) -> Result<usize, AuthError> {
         self.change(|d| {
             let targets: Vec<User> = d
                 .users
@@ -367,7 +369,7 @@ impl Auth {
 
     /// Creates (409 if taken, unless `replace`) or replaces a permission target after
     /// checking that its repositories, users and groups exist; answers whether it was created.
-    pub fn put_permission(&self, t: PermissionTarget, replace: bool) -> ApiResult<bool> {
+    pub fn put_permission(&self, t: PermissionTarget, replace: bool) -> Result<bool, AuthError> {
         validate_name("permission target", &t.name).or_else(|e| {
             // Artifactory's default targets have spaces ("Any Remote").
             if t.name.chars().all(|c| c.is_ascii_alphanumeric() || " ._-@".contains(c)) && !t.name.is_empty() {
@@ -379,28 +381,28 @@ impl Auth {
         if let Some(r) = &t.repo {
             for key in r.targets.keys() {
                 if !matches!(key.as_str(), "ANY" | "ANY LOCAL" | "ANY REMOTE") && self.repos.get(key).is_none() {
-                    return Err(ApiError::bad_request(format!("Repository '{key}' does not exist")));
+                    return Err(AuthError::Invalid(format!("Repository '{key}' does not exist")));
                 }
             }
         }
         if let Some(b) = &t.build
             && let Some(k) = b.targets.keys().find(|k| k.as_str() != BUILD_REPO)
         {
-            return Err(ApiError::bad_request(format!(
+            return Err(AuthError::Invalid(format!(
                 "Build permissions apply to '{BUILD_REPO}', not '{k}'"
             )));
         }
         self.change(|d| {
             let (users, groups) = t.principals();
             if let Some(u) = users.iter().find(|u| **u != "anonymous" && !d.users.contains_key(**u)) {
-                return Err(ApiError::bad_request(format!("User '{u}' does not exist")));
+                return Err(AuthError::Invalid(format!("User '{u}' does not exist")));
             }
             if let Some(g) = groups.iter().find(|g| !d.groups.contains_key(**g)) {
-                return Err(ApiError::bad_request(format!("Group '{g}' does not exist")));
+                return Err(AuthError::Invalid(format!("Group '{g}' does not exist")));
             }
             let exists = d.permissions.contains_key(&t.name);
             if exists && !replace {
-                return Err(ApiError::conflict(format!(
+                return Err(AuthError::Conflict(format!(
                     "Permission target '{}' already exists",
                     t.name
                 )));
@@ -411,23 +413,23 @@ impl Auth {
     }
 
     /// Deletes a permission target.
-    pub fn delete_permission(&self, name: &str) -> ApiResult<()> {
+    pub fn delete_permission(&self, name: &str) -> Result<(), AuthError> {
         self.change(|d| {
             d.remove_permission(name)
                 .map(|_| ())
-                .ok_or_else(|| ApiError::not_found(format!("Permission target '{name}' does not exist")))
+                .ok_or_else(|| AuthError::NotFound(format!("Permission target '{name}' does not exist")))
         })
     }
 
     /// Creates a project (409 if the key is taken).
-    pub fn create_project(&self, c: ProjectChanges) -> ApiResult<Project> {
+    pub fn create_project(&self, c: ProjectChanges) -> Result<Project, AuthError> {
         let key = c
             .project_key
             .clone()
-            .ok_or_else(|| ApiError::bad_request("The field 'project_key' is required"))?;
+            .ok_or_else(|| AuthError::Invalid("The field 'project_key' is required".into()))?;
         validate_key(&key)?;
         if c.display_name.is_none() {
-            return Err(ApiError::bad_request("The field 'display_name' is required"));
+            return Err(AuthError::Invalid("The field 'display_name' is required".into()));
         }
         let mut p = Project {
             project_key: key.clone(),
@@ -443,7 +445,7 @@ impl Auth {
         p.apply(c)?;
         self.change(|d| {
             if d.projects.contains_key(&key) {
-                return Err(ApiError::conflict(format!("Project '{key}' already exists")));
+                return Err(AuthError::Conflict(format!("Project '{key}' already exists")));
             }
             d.put_project(p.clone());
             Ok(p)
@@ -451,16 +453,16 @@ impl Auth {
     }
 
     /// Changes a project's settings (404 if unknown).
-    pub fn update_project(&self, key: &str, c: ProjectChanges) -> ApiResult<Project> {
+    pub fn update_project(&self, key: &str, c: ProjectChanges) -> Result<Project, AuthError> {
         if c.project_key.as_deref().is_some_and(|k| k != key) {
-            return Err(ApiError::bad_request("A project's key cannot be changed"));
+            return Err(AuthError::Invalid("A project's key cannot be changed".into()));
         }
         self.change(|d| {
             let mut p = d
                 .projects
                 .get(key)
                 .cloned()
-                .ok_or_else(|| ApiError::not_found(format!("Project '{key}' does not exist")))?;
+                .ok_or_else(|| AuthError::NotFound(format!("Project '{key}' does not exist")))?;
             p.apply(c)?;
             d.put_project(p.clone());
             Ok(p)
@@ -468,16 +470,22 @@ impl Auth {
     }
 
     /// Deletes a project (its repositories stay).
-    pub fn delete_project(&self, key: &str) -> ApiResult<()> {
+    pub fn delete_project(&self, key: &str) -> Result<(), AuthError> {
         self.change(|d| {
             d.remove_project(key)
                 .map(|_| ())
-                .ok_or_else(|| ApiError::not_found(format!("Project '{key}' does not exist")))
+                .ok_or_else(|| AuthError::NotFound(format!("Project '{key}' does not exist")))
         })
     }
 
     /// Gives a user (`group` false) or group roles in a project; empty `roles` (None) removes them.
-    pub fn set_project_member(&self, key: &str, group: bool, name: &str, roles: Option<Vec<String>>) -> ApiResult<()> {
+    pub fn set_project_member(
+        &self,
+        key: &str,
+        group: bool,
+        name: &str,
+        roles: Option<Vec<String>>,
+    ) -> Result<(), AuthError> {
         if let Some(r) = &roles {
             validate_roles(r)?;
         }
@@ -491,19 +499,19 @@ impl Auth {
                 .projects
                 .get(key)
                 .cloned()
-                .ok_or_else(|| ApiError::not_found(format!("Project '{key}' does not exist")))?;
+                .ok_or_else(|| AuthError::NotFound(format!("Project '{key}' does not exist")))?;
             let kind = if group { "Group" } else { "User" };
             let members = if group { &mut p.groups } else { &mut p.users };
             match roles {
                 Some(r) => {
                     if !exists {
-                        return Err(ApiError::bad_request(format!("{kind} '{name}' does not exist")));
+                        return Err(AuthError::Invalid(format!("{kind} '{name}' does not exist")));
                     }
                     members.insert(name.to_string(), r);
                 }
                 None => {
                     if members.remove(name).is_none() {
-                        return Err(ApiError::not_found(format!(
+                        return Err(AuthError::NotFound(format!(
                             "{kind} '{name}' is not a member of project '{key}'"
                         )));
                     }

@@ -27,15 +27,53 @@ use sha2::{Digest, Sha256};
 
 use crate::clock;
 use crate::config::SecurityConfig;
-use crate::error::{ApiError, ApiResult};
 use crate::repos::Repos;
-use crate::storage::MetaStore;
+use crate::storage::{MetaStore, StoreError};
 
 pub use directory::Directory;
 pub use manage::{GroupChanges, UserChanges};
 pub use permissions::PermissionTarget;
 pub use tokens::{Scope, TokenRecord};
 pub use users::{Group, User, hash_password, random_secret, secret_digest};
+
+/// What the security service refuses or fails at; `http/` maps it to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No identity, or credentials that do not hold.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// An identity that may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A request that is not valid (a name, a field, a token request).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The change contradicts what is stored (a user that exists).
+    #[error("{0}")]
+    Conflict(String),
+    /// A failure inside the server (hashing, signing); the cause is in the log.
+    #[error("{0}: the server log has the details")]
+    Internal(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AuthError {
+    /// An internal failure: the cause is logged, the client reads `what`.
+    fn internal(what: &'static str, cause: impl std::fmt::Display) -> AuthError {
+        tracing::error!(error = %cause, "{what}");
+        AuthError::Internal(what)
+    }
+}
+
+impl From<serde_json::Error> for AuthError {
+    /// A stored record that does not parse.
+    fn from(e: serde_json::Error) -> Self {
+        AuthError::Store(StoreError::Corrupt(e))
+    }
+}
 
 /// The authenticated identity of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -187,7 +225,7 @@ impl Auth {
 
     /// Changes the security records: `f` edits a copy, which is written in one
     /// transaction and then becomes current. An error from `f` changes nothing.
-    pub fn change<T>(&self, f: impl FnOnce(&mut Directory) -> ApiResult<T>) -> ApiResult<T> {
+    pub fn change<T>(&self, f: impl FnOnce(&mut Directory) -> Result<T, AuthError>) -> Result<T, AuthError> {
         let _w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let mut copy = Directory::clone(&self.dir.load());
         copy.take_writes();
@@ -236,17 +274,17 @@ impl Auth {
                 }
                 Ok(())
             })
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+            .map_err(|e| anyhow::anyhow!(e.to_string()))?;
         }
         Ok(default)
     }
 
     /// The caller a request's headers identify; bad credentials are a 401.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> ApiResult<Caller> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
         if let Some(key) = headers.get("x-jfrog-art-api") {
             let key = key
                 .to_str()
-                .map_err(|_| ApiError::unauthorized("Malformed X-JFrog-Art-Api header"))?;
+                .map_err(|_| AuthError::Unauthorized("Malformed X-JFrog-Art-Api header".into()))?;
             return self.api_key_caller(None, key.trim());
         }
         let Some(value) = headers.get(header::AUTHORIZATION) else {
@@ -254,15 +292,15 @@ impl Auth {
         };
         let value = value
             .to_str()
-            .map_err(|_| ApiError::unauthorized("Malformed Authorization header"))?;
+            .map_err(|_| AuthError::Unauthorized("Malformed Authorization header".into()))?;
         let Some((scheme, rest)) = value.split_once(' ') else {
-            return Err(ApiError::unauthorized("Malformed Authorization header"));
+            return Err(AuthError::Unauthorized("Malformed Authorization header".into()));
         };
         if scheme.eq_ignore_ascii_case("bearer") {
             return self.token_caller(None, rest.trim());
         }
         if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(ApiError::unauthorized(format!(
+            return Err(AuthError::Unauthorized(format!(
                 "Unsupported authentication scheme '{scheme}': use Basic or Bearer"
             )));
         }
@@ -270,10 +308,10 @@ impl Auth {
             .decode(rest.trim())
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| ApiError::unauthorized("Malformed Basic credentials"))?;
+            .ok_or_else(|| AuthError::Unauthorized("Malformed Basic credentials".into()))?;
         let (name, secret) = decoded
             .split_once(':')
-            .ok_or_else(|| ApiError::unauthorized("Malformed Basic credentials"))?;
+            .ok_or_else(|| AuthError::Unauthorized("Malformed Basic credentials".into()))?;
         if tokens::looks_like_jwt(secret) {
             return self.token_caller(Some(name), secret);
         }
@@ -282,7 +320,7 @@ impl Auth {
             && secret == self.encrypted_password(u)
         {
             if u.disabled {
-                return Err(ApiError::unauthorized(format!("User '{name}' is disabled")));
+                return Err(AuthError::Unauthorized(format!("User '{name}' is disabled")));
             }
             return Ok(Caller::of_user(u, &self.directory()));
         }
@@ -306,23 +344,23 @@ impl Auth {
     }
 
     /// The caller an access token stands for; `name`, when given (Basic), must be its user.
-    pub fn token_caller(&self, name: Option<&str>, token: &str) -> ApiResult<Caller> {
-        let v = self.signer.verify(token).map_err(ApiError::unauthorized)?;
+    pub fn token_caller(&self, name: Option<&str>, token: &str) -> Result<Caller, AuthError> {
+        let v = self.signer.verify(token).map_err(AuthError::Unauthorized)?;
         let dir = self.directory();
         let r = dir
             .tokens
             .get(&v.id)
-            .ok_or_else(|| ApiError::unauthorized("The token has been revoked"))?;
+            .ok_or_else(|| AuthError::Unauthorized("The token has been revoked".into()))?;
         if r.expiry > 0 && r.expiry <= clock::now_ms() / 1000 {
-            return Err(ApiError::unauthorized("The token has expired"));
+            return Err(AuthError::Unauthorized("The token has expired".into()));
         }
         if name.is_some_and(|n| n != r.username) {
-            return Err(ApiError::unauthorized("The token does not belong to this user"));
+            return Err(AuthError::Unauthorized("The token does not belong to this user".into()));
         }
-        let scope = Scope::parse(&r.scope).map_err(ApiError::unauthorized)?;
+        let scope = Scope::parse(&r.scope).map_err(AuthError::Unauthorized)?;
         let user = dir.users.get(&r.username);
         if user.is_some_and(|u| u.disabled) {
-            return Err(ApiError::unauthorized(format!("User '{}' is disabled", r.username)));
+            return Err(AuthError::Unauthorized(format!("User '{}' is disabled", r.username)));
         }
         let mut caller = match (&scope, user) {
             (Scope::Groups(groups), _) => Caller {
@@ -336,7 +374,7 @@ impl Auth {
             },
             (_, Some(u)) => Caller::of_user(u, &dir),
             (_, None) => {
-                return Err(ApiError::unauthorized(format!(
+                return Err(AuthError::Unauthorized(format!(
                     "The token's user '{}' no longer exists",
                     r.username
                 )));
@@ -349,21 +387,21 @@ impl Auth {
         Ok(caller)
     }
 
-    fn api_key_caller(&self, name: Option<&str>, key: &str) -> ApiResult<Caller> {
+    fn api_key_caller(&self, name: Option<&str>, key: &str) -> Result<Caller, AuthError> {
         let dir = self.directory();
         let u = dir
             .user_by_api_key(&secret_digest(key))
-            .ok_or_else(|| ApiError::unauthorized("Bad API key"))?;
+            .ok_or_else(|| AuthError::Unauthorized("Bad API key".into()))?;
         if name.is_some_and(|n| n != u.name) {
-            return Err(ApiError::unauthorized("Bad credentials"));
+            return Err(AuthError::Unauthorized("Bad credentials".into()));
         }
         if u.disabled {
-            return Err(ApiError::unauthorized(format!("User '{}' is disabled", u.name)));
+            return Err(AuthError::Unauthorized(format!("User '{}' is disabled", u.name)));
         }
         Ok(Caller::of_user(u, &dir))
     }
 
-    async fn check_password_async(&self, name: String, password: String) -> ApiResult<Caller> {
+    async fn check_password_async(&self, name: String, password: String) -> Result<Caller, AuthError> {
         // argon2 takes tens of milliseconds: keep it off the async workers unless cached.
         if let Some(c) = self.cached_password(&name, &password)? {
             return Ok(c);
@@ -374,7 +412,7 @@ impl Auth {
         let ok = match user {
             Some(u) => tokio::task::spawn_blocking(move || u.verify_password(&pw))
                 .await
-                .map_err(|e| ApiError::internal(e.to_string()))?,
+                .map_err(|e| AuthError::internal("Password hashing failed", e))?,
             None => false,
         };
         self.finish_password_check(&name, &password, ok)
@@ -382,7 +420,7 @@ impl Auth {
 
     /// Checks a password (blocking: argon2); counts failures and locks the account
     /// after too many in a row.
-    pub fn check_password(&self, name: &str, password: &str) -> ApiResult<Caller> {
+    pub fn check_password(&self, name: &str, password: &str) -> Result<Caller, AuthError> {
         if let Some(c) = self.cached_password(name, password)? {
             return Ok(c);
         }
@@ -407,13 +445,13 @@ impl Auth {
 
     /// The caller, when this password was verified recently; errors for unknown,
     /// disabled or locked accounts.
-    fn cached_password(&self, name: &str, password: &str) -> ApiResult<Option<Caller>> {
+    fn cached_password(&self, name: &str, password: &str) -> Result<Option<Caller>, AuthError> {
         let dir = self.directory();
         let Some(u) = dir.users.get(name) else {
-            return Err(ApiError::unauthorized("Bad credentials"));
+            return Err(AuthError::Unauthorized("Bad credentials".into()));
         };
         if u.disabled {
-            return Err(ApiError::unauthorized(format!("User '{name}' is disabled")));
+            return Err(AuthError::Unauthorized(format!("User '{name}' is disabled")));
         }
         let locked = self
             .failures
@@ -424,7 +462,7 @@ impl Auth {
         if locked.is_some() && self.unlock_requested(name) {
             self.unlock(Some(&[name.to_string()]));
         } else if let Some((count, until)) = locked {
-            return Err(ApiError::unauthorized(format!(
+            return Err(AuthError::Unauthorized(format!(
                 "User '{name}' is locked after {count} failed logins; try again in {} s or ask an administrator to unlock it",
                 (until - Instant::now()).as_secs() + 1
             )));
@@ -439,7 +477,7 @@ impl Auth {
         Ok(fresh.then(|| Caller::of_user(u, &dir)))
     }
 
-    fn finish_password_check(&self, name: &str, password: &str, ok: bool) -> ApiResult<Caller> {
+    fn finish_password_check(&self, name: &str, password: &str, ok: bool) -> Result<Caller, AuthError> {
         let dir = self.directory();
         let user = dir.users.get(name).filter(|_| ok);
         let Some(u) = user else {
@@ -460,7 +498,7 @@ impl Auth {
                     );
                 }
             }
-            return Err(ApiError::unauthorized("Bad credentials"));
+            return Err(AuthError::Unauthorized("Bad credentials".into()));
         };
         self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
         let mut v = self.verified.lock().unwrap_or_else(|e| e.into_inner());
@@ -501,12 +539,12 @@ impl Auth {
     }
 
     /// Issues an access token (who may ask for which is the caller's business).
-    pub fn issue_token(&self, req: NewToken) -> ApiResult<IssuedToken> {
-        let scope = Scope::parse(&req.scope).map_err(ApiError::bad_request)?;
+    pub fn issue_token(&self, req: NewToken) -> Result<IssuedToken, AuthError> {
+        let scope = Scope::parse(&req.scope).map_err(AuthError::Invalid)?;
         let max = self.config.max_token_expiry_seconds;
         let expires_in = req.expires_in.unwrap_or(self.config.default_token_expiry_seconds);
         if max > 0 && (expires_in == 0 || expires_in > max) {
-            return Err(ApiError::bad_request(format!(
+            return Err(AuthError::Invalid(format!(
                 "expires_in must be between 1 and {max} seconds on this server"
             )));
         }
@@ -514,11 +552,11 @@ impl Auth {
         match &scope {
             Scope::Groups(gs) => {
                 if let Some(g) = gs.iter().find(|g| !dir.groups.contains_key(*g)) {
-                    return Err(ApiError::bad_request(format!("Group '{g}' does not exist")));
+                    return Err(AuthError::Invalid(format!("Group '{g}' does not exist")));
                 }
             }
             _ if !dir.users.contains_key(&req.username) => {
-                return Err(ApiError::bad_request(format!("User '{}' does not exist", req.username)));
+                return Err(AuthError::Invalid(format!("User '{}' does not exist", req.username)));
             }
             _ => {}
         }
@@ -541,7 +579,7 @@ impl Auth {
         let access_token = self
             .signer
             .sign(&record)
-            .map_err(|e| ApiError::internal_logged("Cannot sign the token", e))?;
+            .map_err(|e| AuthError::internal("Cannot sign the token", e))?;
         let r = record.clone();
         self.change(move |d| {
             d.put_token(r);
@@ -555,20 +593,20 @@ impl Auth {
     }
 
     /// Revokes a token: it is refused from its very next use.
-    pub fn revoke_token(&self, id: &str) -> ApiResult<()> {
+    pub fn revoke_token(&self, id: &str) -> Result<(), AuthError> {
         self.change(|d| {
             d.remove_token(id)
                 .map(|_| ())
-                .ok_or_else(|| ApiError::not_found(format!("Token '{id}' does not exist")))
+                .ok_or_else(|| AuthError::NotFound(format!("Token '{id}' does not exist")))
         })
     }
 
     /// The id of a token given by value (its signature must be ours; it may have expired).
-    pub fn token_id_of(&self, token: &str) -> ApiResult<String> {
+    pub fn token_id_of(&self, token: &str) -> Result<String, AuthError> {
         self.signer
             .verify_ignoring_expiry(token)
             .map(|v| v.id)
-            .map_err(ApiError::bad_request)
+            .map_err(AuthError::Invalid)
     }
 
     /// `jfac@<service id>`, the issuer of this server's tokens.
@@ -577,7 +615,7 @@ impl Auth {
     }
 
     /// Exchanges a refresh token for a new token with the same grants; the old one is revoked.
-    pub fn refresh_token(&self, access_token: Option<&str>, refresh_token: &str) -> ApiResult<IssuedToken> {
+    pub fn refresh_token(&self, access_token: Option<&str>, refresh_token: &str) -> Result<IssuedToken, AuthError> {
         let digest = secret_digest(refresh_token);
         let dir = self.directory();
         let old = dir
@@ -585,7 +623,7 @@ impl Auth {
             .values()
             .find(|t| t.refresh_sha256.as_deref() == Some(digest.as_str()))
             .cloned()
-            .ok_or_else(|| ApiError::bad_request("Unknown or already used refresh token"))?;
+            .ok_or_else(|| AuthError::Invalid("Unknown or already used refresh token".into()))?;
         if let Some(t) = access_token {
             let v = self.signer.verify(t).or_else(|e| {
                 // An expired access token may still be refreshed.
@@ -595,9 +633,9 @@ impl Auth {
                     Err(e)
                 }
             });
-            if v.map_err(ApiError::bad_request)?.id != old.id {
-                return Err(ApiError::bad_request(
-                    "The refresh token does not belong to this access token",
+            if v.map_err(AuthError::Invalid)?.id != old.id {
+                return Err(AuthError::Invalid(
+                    "The refresh token does not belong to this access token".into(),
                 ));
             }
         }
@@ -624,17 +662,17 @@ impl Auth {
     /// Whether `caller` may perform `action` on `repo`/`path`: 401 for an anonymous
     /// caller who must log in, 404 when an authenticated caller may not even read the
     /// path (it is not revealed), 403 otherwise.
-    pub fn authorize(&self, caller: &Caller, action: Action, repo: &str, path: &str) -> ApiResult<()> {
+    pub fn authorize(&self, caller: &Caller, action: Action, repo: &str, path: &str) -> Result<(), AuthError> {
         if self.allows(caller, action, repo, path) {
             return Ok(());
         }
         if caller.user.is_none() {
-            return Err(ApiError::unauthorized("Authentication is required"));
+            return Err(AuthError::Unauthorized("Authentication is required".into()));
         }
         if action != Action::Write && !self.allows(caller, Action::Read, repo, path) {
-            return Err(ApiError::not_found(format!("Unable to find item '{repo}/{path}'")));
+            return Err(AuthError::NotFound(format!("Unable to find item '{repo}/{path}'")));
         }
-        Err(ApiError::forbidden(format!(
+        Err(AuthError::Forbidden(format!(
             "User '{}' needs the {} permission on '{repo}/{path}'",
             caller.name(),
             match action {
@@ -648,7 +686,7 @@ impl Auth {
 
     /// Read access to an item: a file needs read; a folder is also open to callers
     /// who may read something below it (so they can browse there).
-    pub fn authorize_read_item(&self, caller: &Caller, repo: &str, path: &str, folder: bool) -> ApiResult<()> {
+    pub fn authorize_read_item(&self, caller: &Caller, repo: &str, path: &str, folder: bool) -> Result<(), AuthError> {
         if folder && self.can_browse(caller, repo, path) {
             return Ok(());
         }
@@ -718,15 +756,15 @@ impl Auth {
 
     /// Like `authorize`, for builds: 401 anonymous, 404 when the caller may not
     /// even read the build, 403 otherwise.
-    pub fn authorize_build(&self, caller: &Caller, action: Action, name: &str) -> ApiResult<()> {
+    pub fn authorize_build(&self, caller: &Caller, action: Action, name: &str) -> Result<(), AuthError> {
         if self.allows_build(caller, action, name) {
             return Ok(());
         }
         if caller.user.is_none() {
-            return Err(ApiError::unauthorized("Authentication is required"));
+            return Err(AuthError::Unauthorized("Authentication is required".into()));
         }
         if action != Action::Write && !self.allows_build(caller, Action::Read, name) {
-            return Err(ApiError::not_found(format!(
+            return Err(AuthError::NotFound(format!(
                 "No build was found for build name: {name}"
             )));
         }
@@ -736,7 +774,7 @@ impl Auth {
             Action::Write => "deploy",
             Action::Delete => "delete",
         };
-        Err(ApiError::forbidden(format!(
+        Err(AuthError::Forbidden(format!(
             "User '{}' needs the {what} permission on the build '{name}'",
             caller.name()
         )))
@@ -759,30 +797,30 @@ impl Auth {
     }
 
     /// Any authenticated caller, or anyone when anonymous access is on.
-    pub fn require_access(&self, caller: &Caller) -> ApiResult<()> {
+    pub fn require_access(&self, caller: &Caller) -> Result<(), AuthError> {
         if caller.user.is_none() && !self.config.anonymous_access {
-            return Err(ApiError::unauthorized("Authentication is required"));
+            return Err(AuthError::Unauthorized("Authentication is required".into()));
         }
         Ok(())
     }
 
     /// Server-wide administration (repositories, storage, users): admins only.
-    pub fn require_admin(&self, caller: &Caller) -> ApiResult<()> {
+    pub fn require_admin(&self, caller: &Caller) -> Result<(), AuthError> {
         if caller.admin {
             return Ok(());
         }
         if caller.user.is_none() {
-            return Err(ApiError::unauthorized("Authentication is required"));
+            return Err(AuthError::Unauthorized("Authentication is required".into()));
         }
-        Err(ApiError::forbidden("Administrator privileges are required"))
+        Err(AuthError::Forbidden("Administrator privileges are required".into()))
     }
 
     /// Requests from authenticated users only.
-    pub fn require_user<'c>(&self, caller: &'c Caller) -> ApiResult<&'c str> {
+    pub fn require_user<'c>(&self, caller: &'c Caller) -> Result<&'c str, AuthError> {
         caller
             .user
             .as_deref()
-            .ok_or_else(|| ApiError::unauthorized("Authentication is required"))
+            .ok_or_else(|| AuthError::Unauthorized("Authentication is required".into()))
     }
 }
 

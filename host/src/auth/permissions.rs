@@ -4,13 +4,13 @@
 //! (`resources.artifact`, or per-repository `resources.repository`), Artifactory's
 //! v2 (`repo`/`build`) and v1 (`repositories` + `principals`).
 
+use super::AuthError;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::Action;
-use crate::error::{ApiError, ApiResult};
 use crate::repos::RClass;
 use crate::repos::patterns::ant_match;
 
@@ -55,7 +55,7 @@ pub struct PermissionTarget {
 }
 
 /// The canonical name of an action as any API spells it (`r`, `READ`, `deploy`, …).
-fn canonical_action(a: &str) -> ApiResult<&'static str> {
+fn canonical_action(a: &str) -> Result<&'static str, AuthError> {
     Ok(match a.to_ascii_lowercase().as_str() {
         "r" | "read" => "read",
         "n" | "annotate" => "annotate",
@@ -65,7 +65,7 @@ fn canonical_action(a: &str) -> ApiResult<&'static str> {
         "mxm" | "managedxraymeta" | "managed_xray_meta" => "managedXrayMeta",
         "x" | "distribute" => "distribute",
         _ => {
-            return Err(ApiError::bad_request(format!(
+            return Err(AuthError::Invalid(format!(
                 "Unknown action '{a}': use read, annotate, write, delete, manage, managedXrayMeta or distribute"
             )));
         }
@@ -81,7 +81,7 @@ fn action_name(a: Action) -> &'static str {
     }
 }
 
-fn strings(v: Option<&Value>, what: &str) -> ApiResult<Vec<String>> {
+fn strings(v: Option<&Value>, what: &str) -> Result<Vec<String>, AuthError> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(s
@@ -95,37 +95,35 @@ fn strings(v: Option<&Value>, what: &str) -> ApiResult<Vec<String>> {
             .map(|x| {
                 x.as_str()
                     .map(String::from)
-                    .ok_or_else(|| ApiError::bad_request(format!("'{what}' must hold strings, not {x}")))
+                    .ok_or_else(|| AuthError::Invalid(format!("'{what}' must hold strings, not {x}")))
             })
             .filter(|r| r.as_ref().map_or(true, |s| !s.is_empty()))
             .collect(),
-        Some(x) => Err(ApiError::bad_request(format!(
+        Some(x) => Err(AuthError::Invalid(format!(
             "'{what}' must be a list of strings, not {x}"
         ))),
     }
 }
 
 /// `{"users": {"bob": ["read"]}, "groups": {…}}`.
-fn principals(v: Option<&Value>, r: &mut Resource, what: &str) -> ApiResult<()> {
+fn principals(v: Option<&Value>, r: &mut Resource, what: &str) -> Result<(), AuthError> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(());
     };
     let obj = v
         .as_object()
-        .ok_or_else(|| ApiError::bad_request(format!("'{what}' must be an object with 'users' and 'groups'")))?;
+        .ok_or_else(|| AuthError::Invalid(format!("'{what}' must be an object with 'users' and 'groups'")))?;
     for (kind, map) in obj {
         let dest = match kind.as_str() {
             "users" => &mut r.users,
             "groups" => &mut r.groups,
-            k => return Err(ApiError::bad_request(format!("'{what}' has an unknown key '{k}'"))),
+            k => return Err(AuthError::Invalid(format!("'{what}' has an unknown key '{k}'"))),
         };
         if map.is_null() {
             continue;
         }
         let Some(map) = map.as_object() else {
-            return Err(ApiError::bad_request(format!(
-                "'{what}.{kind}' must map names to actions"
-            )));
+            return Err(AuthError::Invalid(format!("'{what}.{kind}' must map names to actions")));
         };
         for (name, acts) in map {
             let set = dest.entry(name.clone()).or_default();
@@ -146,7 +144,7 @@ fn patterns(include: Vec<String>, exclude: Vec<String>) -> Patterns {
 
 /// The include/exclude patterns of an object, in either spelling (`include_patterns`,
 /// `include-patterns`); no include pattern means everything.
-fn patterns_of(o: &Map<String, Value>) -> ApiResult<Patterns> {
+fn patterns_of(o: &Map<String, Value>) -> Result<Patterns, AuthError> {
     let list = |a: &str, b: &str| strings(o.get(a).or(o.get(b)), a);
     Ok(patterns(
         list("include_patterns", "include-patterns")?,
@@ -154,14 +152,14 @@ fn patterns_of(o: &Map<String, Value>) -> ApiResult<Patterns> {
     ))
 }
 
-fn object<'a>(v: &'a Value, what: &str) -> ApiResult<&'a Map<String, Value>> {
+fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, AuthError> {
     v.as_object()
-        .ok_or_else(|| ApiError::bad_request(format!("'{what}' must be a JSON object")))
+        .ok_or_else(|| AuthError::Invalid(format!("'{what}' must be a JSON object")))
 }
 
 /// Artifactory v2 / Access `artifact`-style resource: one pattern set or per-target
 /// patterns, and actions for all of them.
-fn resource_v2(v: &Value, what: &str) -> ApiResult<Resource> {
+fn resource_v2(v: &Value, what: &str) -> Result<Resource, AuthError> {
     let o = object(v, what)?;
     let mut r = Resource::default();
     principals(o.get("actions"), &mut r, &format!("{what}.actions"))?;
@@ -182,12 +180,12 @@ fn resource_v2(v: &Value, what: &str) -> ApiResult<Resource> {
 
 impl PermissionTarget {
     /// Reads any of the accepted JSON shapes; `name` comes from the path.
-    pub fn from_json(name: &str, v: &Value) -> ApiResult<PermissionTarget> {
+    pub fn from_json(name: &str, v: &Value) -> Result<PermissionTarget, AuthError> {
         let o = object(v, "body")?;
         if let Some(n) = o.get("name").and_then(Value::as_str)
             && n != name
         {
-            return Err(ApiError::bad_request(format!(
+            return Err(AuthError::Invalid(format!(
                 "The body names permission target '{n}' but the path '{name}'"
             )));
         }
@@ -217,7 +215,7 @@ impl PermissionTarget {
                         t.repo = Some(r);
                     }
                     other => {
-                        return Err(ApiError::bad_request(format!(
+                        return Err(AuthError::Invalid(format!(
                             "Unknown resource '{other}': use 'artifact', 'repository' or 'build'"
                         )));
                     }
@@ -241,8 +239,8 @@ impl PermissionTarget {
             principals(o.get("principals"), &mut r, "principals")?;
             t.repo = Some(r);
         } else {
-            return Err(ApiError::bad_request(
-                "The permission target has no resources: give 'resources', 'repo'/'build' or 'repositories'",
+            return Err(AuthError::Invalid(
+                "The permission target has no resources: give 'resources', 'repo'/'build' or 'repositories'".into(),
             ));
         }
         Ok(t)
@@ -555,9 +553,9 @@ mod tests {
             "t",
             &json!({"repo": {"repositories": ["x"], "actions": {"users": {"u": ["fly"]}}}}),
         );
-        assert!(e.unwrap_err().message.contains("fly"));
+        assert!(e.unwrap_err().to_string().contains("fly"));
         let e = PermissionTarget::from_json("t", &json!({"name": "other", "repo": {}}));
-        assert!(e.unwrap_err().message.contains("other"));
+        assert!(e.unwrap_err().to_string().contains("other"));
         assert!(PermissionTarget::from_json("t", &json!({})).is_err());
     }
 }

@@ -2,13 +2,13 @@
 //! repositories (those whose key starts with `{project_key}-`, or that name the
 //! project in `projectKey`).
 
+use super::AuthError;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Action;
-use crate::error::{ApiError, ApiResult};
 use crate::repos::RepoConfig;
 
 /// The built-in project roles and what each may do in the project's repositories.
@@ -70,26 +70,26 @@ pub struct ProjectChanges {
 }
 
 /// Project keys: 2 to 32 lower-case letters and digits, starting with a letter.
-pub fn validate_key(key: &str) -> ApiResult<()> {
+pub fn validate_key(key: &str) -> Result<(), AuthError> {
     let ok = (2..=32).contains(&key.len())
         && key.starts_with(|c: char| c.is_ascii_lowercase())
         && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!(
+        Err(AuthError::Invalid(format!(
             "Invalid project key '{key}': use 2 to 32 lower-case letters and digits, starting with a letter"
         )))
     }
 }
 
 /// Checks role names.
-pub fn validate_roles(roles: &[String]) -> ApiResult<()> {
+pub fn validate_roles(roles: &[String]) -> Result<(), AuthError> {
     if roles.is_empty() {
-        return Err(ApiError::bad_request("Give at least one role"));
+        return Err(AuthError::Invalid("Give at least one role".into()));
     }
     match roles.iter().find(|r| !ROLES.iter().any(|(n, _)| n == r)) {
-        Some(r) => Err(ApiError::bad_request(format!(
+        Some(r) => Err(AuthError::Invalid(format!(
             "Unknown role '{r}': use one of {}",
             ROLES.map(|(n, _)| n).join(", ")
         ))),
@@ -99,10 +99,10 @@ pub fn validate_roles(roles: &[String]) -> ApiResult<()> {
 
 impl Project {
     /// Applies a create/update request.
-    pub fn apply(&mut self, c: ProjectChanges) -> ApiResult<()> {
+    pub fn apply(&mut self, c: ProjectChanges) -> Result<(), AuthError> {
         if let Some(v) = c.display_name {
             if v.trim().is_empty() {
-                return Err(ApiError::bad_request("The field 'display_name' cannot be empty"));
+                return Err(AuthError::Invalid("The field 'display_name' cannot be empty".into()));
             }
             self.display_name = v;
         }
@@ -115,7 +115,7 @@ impl Project {
         let quota = |v: i64, unit: u32, field: &str| match v {
             -1 => Ok(None),
             n if n > 0 => Ok(Some((n as u64) << unit)),
-            n => Err(ApiError::bad_request(format!(
+            n => Err(AuthError::Invalid(format!(
                 "{field} must be positive or -1 (no quota), not {n}"
             ))),
         };

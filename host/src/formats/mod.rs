@@ -22,7 +22,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::artifacts::sessions::Sessions;
 use crate::artifacts::{ArtifactError, Artifacts, Txn, blocking_write};
-use crate::auth::{Action, Auth, Caller};
+use crate::auth::{Action, Auth, AuthError, Caller};
 use crate::plugins::repo_host::RepoHost;
 use crate::plugins::{
     BlobInfo, Body as PluginBody, Cache, CallError, Failure, LoadedPlugin, PluginCaller, Plugins, Request, Response,
@@ -82,9 +82,9 @@ pub enum FormatError {
     /// No loaded plugin serves the repository's package type.
     #[error("{0}")]
     NoPlugin(String),
-    /// The caller may not do this (the authorization's status and message).
-    #[error("{message}")]
-    Denied { status: u16, message: String },
+    /// The caller may not do this.
+    #[error(transparent)]
+    Denied(AuthError),
     /// The plugin refused (its own status, 4xx or 5xx).
     #[error("{message}")]
     Plugin { status: u16, message: String },
@@ -254,16 +254,10 @@ impl Formats {
         // plugin then gets no repository access unless the caller has it.
         let denied = match self.auth.authorize(caller, action, &repo.key, &path) {
             Ok(()) => None,
-            Err(e) if plugin.login_paths.iter().any(|p| path.starts_with(p.as_str())) => Some(Failure {
-                status: e.status.as_u16(),
-                message: e.message,
-            }),
-            Err(e) => {
-                return Err(FormatError::Denied {
-                    status: e.status.as_u16(),
-                    message: e.message,
-                });
+            Err(e) if plugin.login_paths.iter().any(|p| path.starts_with(p.as_str())) => {
+                Some(crate::plugins::repo_host::from_auth(e))
             }
+            Err(e) => return Err(FormatError::Denied(e)),
         };
         self.call(caller, repo, plugin, path, denied, req).await
     }

@@ -27,9 +27,8 @@ pub fn api_error(e: FormatError) -> ApiError {
         FormatError::NotFound(m) => ApiError::not_found(m),
         FormatError::Invalid(m) => ApiError::bad_request(m),
         FormatError::NoPlugin(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
-        FormatError::Denied { status: s, message } | FormatError::Plugin { status: s, message } => {
-            ApiError::new(status(s), message)
-        }
+        FormatError::Denied(e) => e.into(),
+        FormatError::Plugin { status: s, message } => ApiError::new(status(s), message),
         FormatError::Call(c) => ApiError::new(status(super::plugins_api::call_status(&c)), c.to_string()),
         e @ FormatError::BadAnswer { .. } => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()),
         FormatError::Write(e) => e.into(),

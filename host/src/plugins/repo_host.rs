@@ -10,7 +10,7 @@ use super::bindings::v0_2::package_type::binyard::plugin::{repository, types, up
 use crate::artifacts::paths::RepoPath;
 use crate::artifacts::sessions::{SessionError, SessionInfo, Sessions};
 use crate::artifacts::{ArtifactError, Artifacts, FileWrite, Txn};
-use crate::auth::{Action, Auth, Caller, NewToken};
+use crate::auth::{Action, Auth, AuthError, Caller, NewToken};
 use crate::events::EventRecord;
 use crate::repos::{RClass, RepoConfig};
 use crate::storage::{Checksums, Digests, Item, Properties, upload};
@@ -60,8 +60,22 @@ pub fn fail(status: u16, message: impl Into<String>) -> Failure {
     }
 }
 
-fn from_api(e: crate::error::ApiError) -> Failure {
-    fail(e.status.as_u16(), e.message)
+/// The failure a plugin sees for a refused login or access (WIT failures carry
+/// HTTP statuses); storage details stay in the log.
+pub fn from_auth(e: AuthError) -> Failure {
+    let status = match &e {
+        AuthError::Unauthorized(_) => 401,
+        AuthError::Forbidden(_) => 403,
+        AuthError::Invalid(_) => 400,
+        AuthError::NotFound(_) => 404,
+        AuthError::Conflict(_) => 409,
+        AuthError::Internal(_) => 500,
+        AuthError::Store(e) => {
+            tracing::error!(error = %e, "storage failure in a plugin request");
+            return fail(500, "the storage failed (see the server log)");
+        }
+    };
+    fail(status, e.to_string())
 }
 
 /// The failure a plugin sees for a refused write; storage details stay in the log.
@@ -494,7 +508,7 @@ impl RepoHost {
             .clone()
             .ok_or_else(|| fail(501, "logins are not available to this plugin"))?;
         // The plugin call runs on a blocking thread, so argon2 may run here.
-        auth.check_password(&username, password).map_err(from_api)?;
+        auth.check_password(&username, password).map_err(from_auth)?;
         let issued = auth
             .issue_token(NewToken {
                 username,
@@ -504,7 +518,7 @@ impl RepoHost {
                 description: description.chars().take(256).collect(),
                 audience: None,
             })
-            .map_err(from_api)?;
+            .map_err(from_auth)?;
         Ok(issued.access_token)
     }
 }

@@ -219,7 +219,9 @@ pub fn parse_body(kind: BodyKind, body: &[u8], form: bool) -> ApiResult<()> {
         BodyKind::Roles => typed_body::<projects::Roles>(&body).map(drop),
         BodyKind::Permission => {
             let v: Value = typed_body(&body)?;
-            crate::auth::permissions::PermissionTarget::from_json("fuzz", &v).map(drop)
+            crate::auth::permissions::PermissionTarget::from_json("fuzz", &v)
+                .map(drop)
+                .map_err(ApiError::from)
         }
         BodyKind::Token => {
             let mut headers = HeaderMap::new();

@@ -72,7 +72,7 @@ fn put(state: &State, caller: &Caller, name: &str, body: &Bytes, replace: bool) 
     state.auth.require_admin(caller)?;
     let v: Value = typed_body(body)?;
     let t = PermissionTarget::from_json(name, &v)?;
-    state.auth.put_permission(t, replace)
+    Ok(state.auth.put_permission(t, replace)?)
 }
 
 pub async fn list_access(Axs(state): Axs<State>, caller: Caller, BaseUrl(base): BaseUrl) -> ApiResult<Response> {

@@ -84,7 +84,8 @@ fn create_from(state: &State, caller: &Caller, m: &Map<String, Value>, scope: St
             .ok_or_else(|| ApiError::bad_request("The field 'refresh_token' is required to refresh"))?;
         return state
             .auth
-            .refresh_token(field_str(m, "access_token")?.as_deref(), &refresh);
+            .refresh_token(field_str(m, "access_token")?.as_deref(), &refresh)
+            .map_err(ApiError::from);
     }
     let me = state.auth.require_user(caller)?.to_string();
     let username = field_str(m, "username")?
@@ -93,14 +94,17 @@ fn create_from(state: &State, caller: &Caller, m: &Map<String, Value>, scope: St
         .unwrap_or(me);
     let parsed = Scope::parse(&scope).map_err(ApiError::bad_request)?;
     check_grant(caller, &username, &parsed)?;
-    state.auth.issue_token(NewToken {
-        username,
-        scope,
-        expires_in: field_u64(m, "expires_in")?,
-        refreshable: field_bool(m, "refreshable")?,
-        description: field_str(m, "description")?.unwrap_or_default(),
-        audience: field_str(m, "audience")?,
-    })
+    state
+        .auth
+        .issue_token(NewToken {
+            username,
+            scope,
+            expires_in: field_u64(m, "expires_in")?,
+            refreshable: field_bool(m, "refreshable")?,
+            description: field_str(m, "description")?.unwrap_or_default(),
+            audience: field_str(m, "audience")?,
+        })
+        .map_err(ApiError::from)
 }
 
 fn issued_json(t: &IssuedToken) -> Value {

@@ -52,7 +52,7 @@ fn may_read(state: &State, caller: &Caller, name: &str) -> ApiResult<()> {
     if caller.user.as_deref() == Some(name) && caller.user_grants {
         return Ok(());
     }
-    state.auth.require_admin(caller)
+    Ok(state.auth.require_admin(caller)?)
 }
 
 fn find(state: &State, name: &str) -> ApiResult<User> {
