@@ -146,6 +146,26 @@ impl From<crate::auth::AuthError> for ApiError {
     }
 }
 
+impl From<crate::builds::BuildError> for ApiError {
+    fn from(e: crate::builds::BuildError) -> Self {
+        use crate::builds::BuildError as B;
+        match e {
+            B::Invalid(m) => ApiError::bad_request(m),
+            B::NotFound(m) => ApiError::not_found(m),
+            B::Conflict(m) => ApiError::conflict(m),
+            // The status of the repository's refusal, the message of the promotion.
+            B::TargetRepo(r) => {
+                let message = format!("Invalid promotion request: field 'targetRepo': {r}");
+                ApiError::new(ApiError::from(r).status, message)
+            }
+            B::Repo(e) => e.into(),
+            B::Auth(e) => e.into(),
+            B::Artifact(e) => e.into(),
+            B::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<serde_json::Error> for ApiError {
     /// A stored record that does not parse.
     fn from(e: serde_json::Error) -> Self {

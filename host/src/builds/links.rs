@@ -3,11 +3,11 @@
 //! `build.name`/`build.number` properties win, then the entry's `path` or `name`
 //! narrows the choice, so a build's own files are found and no others.
 
+use super::BuildError;
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::error::ApiResult;
 use crate::storage::{Item, MetaStore};
 
 /// One stored file of a build.
@@ -51,7 +51,7 @@ pub fn entries<'v>(build_info: &'v Value, wanted: Wanted<'_>) -> Vec<(&'v Value,
 }
 
 /// Finds the stored files of a build's entries.
-pub fn locate(meta: &dyn MetaStore, build_info: &Value, wanted: Wanted<'_>) -> ApiResult<Located> {
+pub fn locate(meta: &dyn MetaStore, build_info: &Value, wanted: Wanted<'_>) -> Result<Located, BuildError> {
     let name = build_info["name"].as_str().unwrap_or("");
     let number = build_info["number"].as_str().unwrap_or("");
     let mut seen = BTreeSet::new();

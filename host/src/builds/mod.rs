@@ -15,10 +15,42 @@ use serde_json::{Value, json};
 use crate::artifacts::{Artifacts, blocking};
 use crate::auth::{Action, Auth, Caller};
 use crate::clock;
-use crate::error::{ApiError, ApiResult};
 use crate::events::EventRecord;
-use crate::storage::{Change, MetaStore, RecordWrite};
+use crate::repos::RepoError;
+use crate::storage::{Change, MetaStore, RecordWrite, StoreError};
 use model::{NAME_KIND, NameSummary, RETENTION_KIND, RUN_INDEX_KIND, RUN_KIND, RetentionConfig, RunIndex, StoredRun};
+
+/// What the builds service refuses or fails at; `http/` maps it to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A build info, request or parameter that is not valid.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such build, run or number.
+    #[error("{0}")]
+    NotFound(String),
+    /// Another writer got there first (a concurrent publish, a taken name).
+    #[error("{0}")]
+    Conflict(String),
+    /// A promotion's target repository cannot take it.
+    #[error("Invalid promotion request: field 'targetRepo': {0}")]
+    TargetRepo(RepoError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    Artifact(#[from] crate::artifacts::ArtifactError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<serde_json::Error> for BuildError {
+    /// A stored record that does not parse.
+    fn from(e: serde_json::Error) -> Self {
+        BuildError::Store(StoreError::Corrupt(e))
+    }
+}
 
 /// The builds service.
 pub struct Builds {
@@ -78,7 +110,7 @@ impl Builds {
     }
 
     /// Stores a published build-info body (already authorized for its name).
-    pub async fn publish(&self, raw: &[u8], by: &str) -> ApiResult<PublishOutcome> {
+    pub async fn publish(&self, raw: &[u8], by: &str) -> Result<PublishOutcome, BuildError> {
         let p = model::check(raw)?;
         let _guard = self.lock.lock().await;
         let key = model::run_key(&p.name, &p.number, p.started_ms);
@@ -157,7 +189,7 @@ impl Builds {
             let meta = self.meta.clone();
             let stored = blocking(move || match meta.apply(&changes) {
                 Err(crate::storage::StoreError::Changed(_)) => Ok(false),
-                r => r.map(|()| true).map_err(ApiError::from),
+                r => r.map(|()| true).map_err(BuildError::from),
             })
             .await?;
             if stored {
@@ -165,7 +197,7 @@ impl Builds {
             }
             attempt += 1;
             if attempt >= 8 {
-                return Err(ApiError::conflict(format!(
+                return Err(BuildError::Conflict(format!(
                     "The build '{}' number '{}' is being published concurrently: try again",
                     p.name, p.number
                 )));
@@ -180,7 +212,7 @@ impl Builds {
     }
 
     /// Every build name with its summary.
-    pub fn names(&self) -> ApiResult<Vec<(String, NameSummary)>> {
+    pub fn names(&self) -> Result<Vec<(String, NameSummary)>, BuildError> {
         self.meta
             .records(NAME_KIND)?
             .into_iter()
@@ -189,21 +221,21 @@ impl Builds {
     }
 
     /// The runs of a build, oldest first (empty when there is no such build).
-    pub fn runs(&self, name: &str) -> ApiResult<Vec<(String, RunIndex)>> {
+    pub fn runs(&self, name: &str) -> Result<Vec<(String, RunIndex)>, BuildError> {
         let mut runs: Vec<(String, RunIndex)> = self
             .meta
             .records_with_prefix(RUN_INDEX_KIND, &model::name_prefix(name))?
             .into_iter()
             .map(|(k, v)| Ok((k, serde_json::from_slice(&v)?)))
-            .collect::<ApiResult<_>>()?;
+            .collect::<Result<_, BuildError>>()?;
         runs.sort_by(|a, b| a.1.started_ms.cmp(&b.1.started_ms).then(a.0.cmp(&b.0)));
         Ok(runs)
     }
 
     /// One run: `started` picks among runs sharing a number, else the latest.
-    pub fn run(&self, name: &str, number: &str, started: Option<&str>) -> ApiResult<Run> {
+    pub fn run(&self, name: &str, number: &str, started: Option<&str>) -> Result<Run, BuildError> {
         let not_found = || {
-            ApiError::not_found(format!(
+            BuildError::NotFound(format!(
                 "No build was found for build name: {name}, build number: {number}"
             ))
         };
@@ -212,7 +244,7 @@ impl Builds {
             .records_with_prefix(RUN_INDEX_KIND, &model::number_prefix(name, number))?;
         if let Some(s) = started.filter(|s| !s.is_empty()) {
             let ms =
-                model::parse_date(s).ok_or_else(|| ApiError::bad_request(format!("'started' is not a date: '{s}'")))?;
+                model::parse_date(s).ok_or_else(|| BuildError::Invalid(format!("'started' is not a date: '{s}'")))?;
             candidates.retain(|(k, _)| *k == model::run_key(name, number, ms));
         }
         let key = candidates.into_iter().map(|(k, _)| k).max().ok_or_else(not_found)?;
@@ -224,7 +256,7 @@ impl Builds {
     }
 
     /// The stored retention settings of a build.
-    pub fn retention(&self, name: &str) -> ApiResult<Option<RetentionConfig>> {
+    pub fn retention(&self, name: &str) -> Result<Option<RetentionConfig>, BuildError> {
         Ok(match self.meta.record(RETENTION_KIND, name)? {
             Some(v) => Some(serde_json::from_slice(&v)?),
             None => None,
@@ -232,7 +264,7 @@ impl Builds {
     }
 
     /// Stores retention settings for a build.
-    pub async fn set_retention(&self, name: &str, r: &RetentionConfig) -> ApiResult<()> {
+    pub async fn set_retention(&self, name: &str, r: &RetentionConfig) -> Result<(), BuildError> {
         model::check_retention(r, "")?;
         let writes = vec![RecordWrite {
             kind: RETENTION_KIND,
@@ -253,7 +285,7 @@ impl Builds {
         with_artifacts: bool,
         caller: &Caller,
         auth: &Auth,
-    ) -> ApiResult<DeleteOutcome> {
+    ) -> Result<DeleteOutcome, BuildError> {
         let _guard = self.lock.lock().await;
         let runs = self.runs(name)?;
         let doomed: Vec<(String, RunIndex)> = runs
@@ -262,7 +294,7 @@ impl Builds {
             .cloned()
             .collect();
         if doomed.is_empty() {
-            return Err(ApiError::not_found(match numbers {
+            return Err(BuildError::NotFound(match numbers {
                 None => format!("No build was found for build name: {name}"),
                 Some(n) => format!(
                     "No build was found for build name: {name}, build numbers: {}",
@@ -276,7 +308,12 @@ impl Builds {
 
     /// Deletes the runs with these keys that still exist (retention: its own
     /// permission checks are done by the caller).
-    pub async fn discard(&self, name: &str, keys: &[String], with_artifacts: bool) -> ApiResult<DeleteOutcome> {
+    pub async fn discard(
+        &self,
+        name: &str,
+        keys: &[String],
+        with_artifacts: bool,
+    ) -> Result<DeleteOutcome, BuildError> {
         let _guard = self.lock.lock().await;
         let runs = self.runs(name)?;
         let doomed: Vec<(String, RunIndex)> = runs.iter().filter(|(k, _)| keys.contains(k)).cloned().collect();
@@ -296,7 +333,7 @@ impl Builds {
         doomed: &[(String, RunIndex)],
         with_artifacts: bool,
         caller: Option<(&Caller, &Auth)>,
-    ) -> ApiResult<DeleteOutcome> {
+    ) -> Result<DeleteOutcome, BuildError> {
         let mut changes = Vec::new();
         let mut events = Vec::new();
         let mut files = std::collections::BTreeSet::new();
@@ -363,12 +400,12 @@ impl Builds {
     }
 
     /// Renames a build: every run, its summary and retention settings move to `to`.
-    pub async fn rename(&self, from: &str, to: &str) -> ApiResult<usize> {
+    pub async fn rename(&self, from: &str, to: &str) -> Result<usize, BuildError> {
         model::check_key("name", to)?;
         let _guard = self.lock.lock().await;
         let runs = self.runs(from)?;
         if runs.is_empty() {
-            return Err(ApiError::not_found(format!(
+            return Err(BuildError::NotFound(format!(
                 "No build was found for build name: {from}"
             )));
         }
@@ -376,7 +413,7 @@ impl Builds {
             return Ok(runs.len());
         }
         if self.meta.record(NAME_KIND, to)?.is_some() {
-            return Err(ApiError::conflict(format!(
+            return Err(BuildError::Conflict(format!(
                 "A build named '{to}' already exists: rename or delete it first"
             )));
         }
@@ -405,12 +442,12 @@ impl Builds {
     }
 
     /// Appends a promotion status to a run, with its `build_promotion` event.
-    pub async fn add_status(&self, run_key: &str, status: Value, event: EventRecord) -> ApiResult<()> {
+    pub async fn add_status(&self, run_key: &str, status: Value, event: EventRecord) -> Result<(), BuildError> {
         let _guard = self.lock.lock().await;
         let raw = self
             .meta
             .record(RUN_KIND, run_key)?
-            .ok_or_else(|| ApiError::not_found("The build was deleted during its promotion"))?;
+            .ok_or_else(|| BuildError::NotFound("The build was deleted during its promotion".into()))?;
         let mut run: StoredRun = serde_json::from_slice(&raw)?;
         run.statuses.push(status);
         let changes = vec![record(RUN_KIND, run_key, Some(to_json(&run))), event.change()];

@@ -1,14 +1,13 @@
 //! Build-info as CI tools publish it: validation (the stored body is the published
 //! JSON, unchanged), dates, and the record keys runs are stored under.
 
+use super::BuildError;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-use crate::error::{ApiError, ApiResult};
 
 /// Record kinds (in the metadata store's records table).
 pub const RUN_KIND: &str = "build";
@@ -127,26 +126,26 @@ pub struct Published {
 }
 
 /// Checks a published body; the message of a refusal names the field.
-pub fn check(raw: &[u8]) -> ApiResult<Published> {
+pub fn check(raw: &[u8]) -> Result<Published, BuildError> {
     let body: Value = serde_json::from_slice(raw)
-        .map_err(|e| ApiError::bad_request(format!("The build info is not valid JSON: {e}")))?;
+        .map_err(|e| BuildError::Invalid(format!("The build info is not valid JSON: {e}")))?;
     if !body.is_object() {
-        return Err(ApiError::bad_request("The build info must be a JSON object"));
+        return Err(BuildError::Invalid("The build info must be a JSON object".into()));
     }
     let de = serde_json::Value::clone(&body);
     let c: BuildInfoCheck = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         if path == "." {
-            ApiError::bad_request(format!("Invalid build info: {inner}"))
+            BuildError::Invalid(format!("Invalid build info: {inner}"))
         } else {
-            ApiError::bad_request(format!("Invalid build info: field '{path}': {inner}"))
+            BuildError::Invalid(format!("Invalid build info: field '{path}': {inner}"))
         }
     })?;
     check_name("name", &c.name)?;
     check_name("number", &c.number)?;
     let started_ms = parse_date(&c.started).ok_or_else(|| {
-        ApiError::bad_request(format!(
+        BuildError::Invalid(format!(
             "Invalid build info: field 'started': '{}' is not a date (expected ISO-8601 such as 2024-01-02T03:04:05.678+0000)",
             c.started
         ))
@@ -154,11 +153,13 @@ pub fn check(raw: &[u8]) -> ApiResult<Published> {
     if let Some(v) = &c.version
         && v.is_empty()
     {
-        return Err(ApiError::bad_request("Invalid build info: field 'version' is empty"));
+        return Err(BuildError::Invalid(
+            "Invalid build info: field 'version' is empty".into(),
+        ));
     }
     if c.duration_millis.is_some_and(|d| d < 0) {
-        return Err(ApiError::bad_request(
-            "Invalid build info: field 'durationMillis' is negative",
+        return Err(BuildError::Invalid(
+            "Invalid build info: field 'durationMillis' is negative".into(),
         ));
     }
     for (i, m) in c.modules.iter().flatten().enumerate() {
@@ -175,7 +176,7 @@ pub fn check(raw: &[u8]) -> ApiResult<Published> {
         if let Some(s) = &d.started
             && parse_date(s).is_none()
         {
-            return Err(ApiError::bad_request(format!(
+            return Err(BuildError::Invalid(format!(
                 "Invalid build info: field 'buildDependencies[{i}].started': '{s}' is not a date"
             )));
         }
@@ -195,17 +196,17 @@ pub fn check(raw: &[u8]) -> ApiResult<Published> {
 }
 
 /// Checks retention settings (`prefix` names where they came from in messages).
-pub fn check_retention(r: &RetentionConfig, prefix: &str) -> ApiResult<()> {
+pub fn check_retention(r: &RetentionConfig, prefix: &str) -> Result<(), BuildError> {
     if let Some(v) = &r.minimum_build_date
         && !v.is_null()
         && date_value_ms(v).is_none()
     {
-        return Err(ApiError::bad_request(format!(
+        return Err(BuildError::Invalid(format!(
             "Invalid field '{prefix}minimumBuildDate': {v} is neither milliseconds nor an ISO-8601 date"
         )));
     }
     if let Some(p) = &r.policy {
-        crate::plugins::validate_name(p)?;
+        crate::plugins::validate_name(p).map_err(|e| BuildError::Invalid(e.to_string()))?;
     }
     Ok(())
 }
@@ -219,14 +220,14 @@ pub fn date_value_ms(v: &Value) -> Option<i64> {
     }
 }
 
-fn check_name(field: &str, v: &str) -> ApiResult<()> {
+fn check_name(field: &str, v: &str) -> Result<(), BuildError> {
     if v.trim().is_empty() {
-        return Err(ApiError::bad_request(format!(
+        return Err(BuildError::Invalid(format!(
             "Invalid build info: field '{field}' is empty"
         )));
     }
     if v.len() > 1024 || v.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!(
+        return Err(BuildError::Invalid(format!(
             "Invalid build info: field '{field}' has control characters or is longer than 1024 bytes"
         )));
     }
@@ -234,9 +235,9 @@ fn check_name(field: &str, v: &str) -> ApiResult<()> {
 }
 
 /// Checks a build name or number given in a URL or a request body.
-pub fn check_key(what: &str, v: &str) -> ApiResult<()> {
+pub fn check_key(what: &str, v: &str) -> Result<(), BuildError> {
     if v.is_empty() || v.len() > 1024 || v.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!(
+        return Err(BuildError::Invalid(format!(
             "Invalid build {what} '{}': it must be 1 to 1024 characters without control characters",
             v.escape_debug()
         )));
@@ -244,10 +245,10 @@ pub fn check_key(what: &str, v: &str) -> ApiResult<()> {
     Ok(())
 }
 
-fn check_hex(at: &str, field: &str, v: &Option<String>, len: usize) -> ApiResult<()> {
+fn check_hex(at: &str, field: &str, v: &Option<String>, len: usize) -> Result<(), BuildError> {
     match v {
         Some(s) if !s.is_empty() && (s.len() != len || !s.bytes().all(|b| b.is_ascii_hexdigit())) => {
-            Err(ApiError::bad_request(format!(
+            Err(BuildError::Invalid(format!(
                 "Invalid build info: field '{at}.{field}': '{s}' is not a {field} checksum ({len} hex digits)"
             )))
         }
@@ -350,7 +351,7 @@ mod tests {
             "modules":[{"id":"m","artifacts":[{"name":"a.jar","sha1":"0123456789012345678901234567890123456789"}]}]}"#;
         let p = check(ok).unwrap();
         assert_eq!((p.name.as_str(), p.number.as_str()), ("app", "1"));
-        let msg = |b: &[u8]| check(b).unwrap_err().message;
+        let msg = |b: &[u8]| check(b).unwrap_err().to_string();
         assert!(msg(br#"{"number":"1","started":"2024-01-02T03:04:05Z"}"#).contains("name"));
         assert!(msg(br#"{"name":"a","started":"2024-01-02T03:04:05Z"}"#).contains("number"));
         assert!(msg(br#"{"name":"a","number":"1"}"#).contains("started"));

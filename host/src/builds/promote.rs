@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Builds, event_data, links};
+use super::{BuildError, Builds, event_data, links};
 use crate::artifacts::{PropertyChange, Transfer, TransferKind, TransferMessage};
 use crate::auth::{Action, Auth, Caller};
 use crate::clock;
-use crate::error::{ApiError, ApiResult};
 use crate::events::EventRecord;
 use crate::repos::Repos;
 
@@ -35,13 +34,13 @@ pub struct PromoteRequest {
 }
 
 /// Parses a promotion body; the message names a wrong field.
-pub fn parse_request(raw: &[u8]) -> ApiResult<PromoteRequest> {
+pub fn parse_request(raw: &[u8]) -> Result<PromoteRequest, BuildError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("The promotion needs a JSON body"));
+        return Err(BuildError::Invalid("The promotion needs a JSON body".into()));
     }
     let de = &mut serde_json::Deserializer::from_slice(raw);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        ApiError::bad_request(format!(
+        BuildError::Invalid(format!(
             "Invalid promotion request: field '{}': {}",
             e.path(),
             e.inner()
@@ -49,7 +48,7 @@ pub fn parse_request(raw: &[u8]) -> ApiResult<PromoteRequest> {
     })
 }
 
-fn property_changes(props: &BTreeMap<String, Value>) -> ApiResult<Vec<PropertyChange>> {
+fn property_changes(props: &BTreeMap<String, Value>) -> Result<Vec<PropertyChange>, BuildError> {
     props
         .iter()
         .map(|(k, v)| {
@@ -61,12 +60,12 @@ fn property_changes(props: &BTreeMap<String, Value>) -> ApiResult<Vec<PropertyCh
                     .map(|x| x.as_str().map(str::to_string))
                     .collect::<Option<Vec<_>>>()
                     .ok_or_else(|| {
-                        ApiError::bad_request(format!(
+                        BuildError::Invalid(format!(
                             "Invalid promotion request: field 'properties.{k}' must be strings"
                         ))
                     })?,
                 _ => {
-                    return Err(ApiError::bad_request(format!(
+                    return Err(BuildError::Invalid(format!(
                         "Invalid promotion request: field 'properties.{k}' must be a list of strings"
                     )));
                 }
@@ -92,7 +91,7 @@ pub async fn promote(
     caller: &Caller,
     (name, number): (&str, &str),
     req: PromoteRequest,
-) -> ApiResult<(Vec<TransferMessage>, bool)> {
+) -> Result<(Vec<TransferMessage>, bool), BuildError> {
     let run = builds.run(name, number, None)?;
     let dry = req.dry_run.unwrap_or(false);
     let fail_fast = req.fail_fast.unwrap_or(true);
@@ -102,19 +101,14 @@ pub async fn promote(
         TransferKind::Move
     };
     if req.target_repo.is_none() && req.status.is_none() {
-        return Err(ApiError::bad_request(
-            "Invalid promotion request: field 'targetRepo' is required (or a 'status' for a status-only promotion)",
+        return Err(BuildError::Invalid(
+            "Invalid promotion request: field 'targetRepo' is required (or a 'status' for a status-only promotion)"
+                .into(),
         ));
     }
     let props = property_changes(req.properties.as_ref().unwrap_or(&BTreeMap::new()))?;
     let target = match &req.target_repo {
-        Some(t) => Some(repos.local(t).map_err(|e| {
-            let e = ApiError::from(e);
-            ApiError::new(
-                e.status,
-                format!("Invalid promotion request: field 'targetRepo': {}", e.message),
-            )
-        })?),
+        Some(t) => Some(repos.local(t).map_err(BuildError::TargetRepo)?),
         None => None,
     };
     if let Some(s) = &req.source_repo {
