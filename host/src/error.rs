@@ -166,6 +166,21 @@ impl From<crate::builds::BuildError> for ApiError {
     }
 }
 
+impl From<crate::retention::RetentionError> for ApiError {
+    fn from(e: crate::retention::RetentionError) -> Self {
+        use crate::retention::RetentionError as R;
+        match e {
+            R::Invalid(_) | R::NoPlugin(_) | R::NotAPolicy(_) => ApiError::bad_request(e.to_string()),
+            R::NoSuchPolicy(_) => ApiError::not_found(e.to_string()),
+            R::Plugin(e) => e.into(),
+            R::Search(e) => e.into(),
+            R::Build(e) => e.into(),
+            R::Repo(e) => e.into(),
+            R::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<serde_json::Error> for ApiError {
     /// A stored record that does not parse.
     fn from(e: serde_json::Error) -> Self {

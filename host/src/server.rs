@@ -1,19 +1,19 @@
 //! Starting the server: open the stores, bootstrap, spawn background work, serve HTTP.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::artifacts::Artifacts;
+use crate::artifacts::{Artifacts, DownloadStats};
 use crate::auth::Auth;
 use crate::builds::Builds;
 use crate::config::Config;
 use crate::events::delivery::Deliveries;
 use crate::plugins::Plugins;
 use crate::repos::Repos;
-use crate::storage::{BlobStore, FsBlobStore, MetaStore, RedbMeta, Stats, gc};
+use crate::retention::Retention;
+use crate::storage::{BlobStore, FsBlobStore, MetaStore, RedbMeta, gc};
 
 /// Everything a request handler can reach.
 pub struct AppState {
@@ -23,60 +23,17 @@ pub struct AppState {
     pub repos: Repos,
     pub auth: Arc<Auth>,
     pub artifacts: Artifacts,
-    pub downloads: DownloadStats,
+    pub downloads: Arc<DownloadStats>,
     pub plugins: Arc<Plugins>,
     /// The format service (requests for plugin-served repositories).
     pub formats: Arc<crate::formats::Formats>,
     pub deliveries: Arc<Deliveries>,
     pub builds: Arc<Builds>,
+    pub retention: Arc<Retention>,
     pub search: Arc<crate::search::Search>,
     /// Web UI sessions.
     pub sessions: crate::auth::sessions::Sessions,
     pub readiness: crate::observe::Readiness,
-}
-
-/// Download counts buffered in memory and written every few seconds: counting
-/// must not put a database write on every download.
-#[derive(Default)]
-pub struct DownloadStats {
-    pending: Mutex<HashMap<(String, String), Stats>>,
-}
-
-impl DownloadStats {
-    /// Counts one download.
-    pub fn record(&self, repo: &str, path: &str, by: &str) {
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let s = p.entry((repo.to_string(), path.to_string())).or_default();
-        s.downloads += 1;
-        s.last_downloaded = crate::clock::now_ms();
-        s.last_downloaded_by = by.to_string();
-        crate::observe::downloaded(repo);
-    }
-
-    /// Stored statistics plus what is still buffered.
-    pub fn current(&self, meta: &dyn MetaStore, repo: &str, path: &str) -> Result<Stats, crate::storage::StoreError> {
-        let mut s = meta.stats(repo, path)?;
-        let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(add) = p.get(&(repo.to_string(), path.to_string())) {
-            s.downloads += add.downloads;
-            s.last_downloaded = add.last_downloaded;
-            s.last_downloaded_by = add.last_downloaded_by.clone();
-        }
-        Ok(s)
-    }
-
-    /// Writes the buffered counts.
-    pub fn flush(&self, meta: &dyn MetaStore) {
-        let batch: Vec<_> = {
-            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            p.drain().map(|((r, path), s)| (r, path, s)).collect()
-        };
-        if !batch.is_empty()
-            && let Err(e) = meta.add_downloads(&batch)
-        {
-            tracing::warn!(error = %e, "could not save download statistics");
-        }
-    }
 }
 
 /// Opens the stores and builds the shared state.
@@ -125,12 +82,25 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         source,
     )?);
     let builds = Arc::new(Builds::new(meta.clone(), artifacts.clone()));
+    let search = Arc::new(crate::search::Search::new(meta.clone(), config.search.clone()));
+    let downloads = Arc::new(DownloadStats::default());
+    let retention = Arc::new(Retention {
+        meta: meta.clone(),
+        plugins: plugins.clone(),
+        builds: builds.clone(),
+        repos: repos.clone(),
+        auth: auth.clone(),
+        artifacts: artifacts.clone(),
+        search: search.clone(),
+        downloads: downloads.clone(),
+        schedule: config.retention.clone(),
+    });
     for c in &config.retention.policies {
         let p = crate::retention::Policy::from_config(c)?;
-        crate::retention::policies::put(meta.as_ref(), &p)
+        retention
+            .put(&p)
             .map_err(|e| anyhow::anyhow!("retention policy '{}': {e}", c.key))?;
     }
-    let search = Arc::new(crate::search::Search::new(meta.clone(), config.search.clone()));
     let config_ui_minutes = config.ui.session_minutes;
     let upload_sessions = Arc::new(crate::artifacts::sessions::Sessions::open(
         &data.join("sessions"),
@@ -153,7 +123,8 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         auth,
         artifacts,
         builds,
-        downloads: DownloadStats::default(),
+        retention,
+        downloads,
         plugins,
         deliveries,
         sessions: crate::auth::sessions::Sessions::new(Duration::from_secs(config_ui_minutes.saturating_mul(60))),
@@ -173,7 +144,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     state.plugins.spawn_watcher();
     spawn_background(state.clone());
-    crate::retention::spawn_schedule(state.clone());
+    state.retention.clone().spawn_schedule();
     state.deliveries.spawn();
     let files = crate::http::listener::raise_open_file_limit();
     let limits = crate::http::listener::ConnLimits::from_config(&state.config.http);

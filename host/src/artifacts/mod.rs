@@ -2,6 +2,7 @@
 //! repositories. Handlers call these after authorization; these functions validate
 //! before they write, and every write is one metadata transaction.
 
+mod downloads;
 mod error;
 pub mod paths;
 mod properties;
@@ -21,6 +22,7 @@ use crate::repos::RepoConfig;
 use crate::storage::upload::{self, UploadError};
 use crate::storage::{BlobPin, BlobStore, Change, Checksums, Digests, Item, MetaStore, Properties, StoreError};
 
+pub use downloads::DownloadStats;
 pub use error::ArtifactError;
 pub use properties::{PropertyChange, parse_property_list};
 pub use transfer::{Transfer, TransferKind, TransferMessage};

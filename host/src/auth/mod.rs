@@ -21,8 +21,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use axum::http::{HeaderMap, header};
-use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::clock;
@@ -73,6 +71,21 @@ impl From<serde_json::Error> for AuthError {
     fn from(e: serde_json::Error) -> Self {
         AuthError::Store(StoreError::Corrupt(e))
     }
+}
+
+/// What a request presents to authenticate (`http/` reads it from the headers).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Credentials {
+    None,
+    /// An API key alone (`X-JFrog-Art-Api`).
+    ApiKey(String),
+    /// An access token alone (`Authorization: Bearer`).
+    Bearer(String),
+    /// A user name and a password, token, API key or encrypted password (`Basic`).
+    Basic {
+        user: String,
+        secret: String,
+    },
 }
 
 /// The authenticated identity of a request.
@@ -279,39 +292,16 @@ impl Auth {
         Ok(default)
     }
 
-    /// The caller a request's headers identify; bad credentials are a 401.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
-        if let Some(key) = headers.get("x-jfrog-art-api") {
-            let key = key
-                .to_str()
-                .map_err(|_| AuthError::Unauthorized("Malformed X-JFrog-Art-Api header".into()))?;
-            return self.api_key_caller(None, key.trim());
-        }
-        let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Ok(Caller::anonymous());
+    /// The caller some credentials identify; credentials that do not hold are
+    /// `Unauthorized`.
+    pub async fn authenticate(&self, credentials: Credentials) -> Result<Caller, AuthError> {
+        let (name, secret) = match credentials {
+            Credentials::None => return Ok(Caller::anonymous()),
+            Credentials::ApiKey(key) => return self.api_key_caller(None, &key),
+            Credentials::Bearer(token) => return self.token_caller(None, &token),
+            Credentials::Basic { user, secret } => (user, secret),
         };
-        let value = value
-            .to_str()
-            .map_err(|_| AuthError::Unauthorized("Malformed Authorization header".into()))?;
-        let Some((scheme, rest)) = value.split_once(' ') else {
-            return Err(AuthError::Unauthorized("Malformed Authorization header".into()));
-        };
-        if scheme.eq_ignore_ascii_case("bearer") {
-            return self.token_caller(None, rest.trim());
-        }
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(AuthError::Unauthorized(format!(
-                "Unsupported authentication scheme '{scheme}': use Basic or Bearer"
-            )));
-        }
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(rest.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| AuthError::Unauthorized("Malformed Basic credentials".into()))?;
-        let (name, secret) = decoded
-            .split_once(':')
-            .ok_or_else(|| AuthError::Unauthorized("Malformed Basic credentials".into()))?;
+        let (name, secret) = (name.as_str(), secret.as_str());
         if tokens::looks_like_jwt(secret) {
             return self.token_caller(Some(name), secret);
         }

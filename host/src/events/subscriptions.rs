@@ -131,8 +131,8 @@ impl Subscription {
             Some(v) => return Err(EventsError::Invalid(format!("custom_http_headers cannot be {v}"))),
         };
         for (name, value) in &custom_http_headers {
-            if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
-                || axum::http::HeaderValue::from_str(value).is_err()
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+                || reqwest::header::HeaderValue::from_str(value).is_err()
             {
                 return Err(EventsError::Invalid(format!("Invalid custom header '{name}'")));
             }

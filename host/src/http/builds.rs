@@ -35,7 +35,7 @@ pub async fn publish(Axs(state): Axs<State>, caller: Caller, body: Bytes) -> Api
     }
     let out = state.builds.publish(&body, caller.name()).await?;
     if out.changed {
-        crate::retention::after_publish(&state, &out.name, out.retention.as_ref()).await;
+        state.retention.after_publish(&out.name, out.retention.as_ref()).await;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -264,6 +264,6 @@ pub async fn set_retention(
     if !dry {
         state.builds.set_retention(&name, &r).await?;
     }
-    let report = crate::retention::run_build(&state, &name, &r, dry).await?;
+    let report = state.retention.run_build(&name, &r, dry).await?;
     Ok(json_response(StatusCode::OK, &json!(report)))
 }

@@ -67,7 +67,7 @@ pub async fn root_api(
     let (root, rest) = full.split_once('/').unwrap_or((full, ""));
     let route = state.formats.route_root(root, rest).map_err(api_error)?;
     // Only a path a plugin serves authenticates (an unknown path stays a plain 404).
-    let caller = state.auth.authenticate(&headers).await?;
+    let caller = super::security::authenticate(&state, &headers).await?;
     match route {
         None => {
             state.auth.require_access(&caller)?;

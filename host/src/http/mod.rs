@@ -163,7 +163,7 @@ impl FromRequestParts<State> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
         let caller = match ui::session_caller(parts, state)? {
             Some(c) => c,
-            None => state.auth.authenticate(&parts.headers).await?,
+            None => security::authenticate(state, &parts.headers).await?,
         };
         if let Some(u) = parts.extensions.get::<observe::RequestUser>() {
             u.set(caller.name());

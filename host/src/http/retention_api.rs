@@ -10,24 +10,18 @@ use serde_json::json;
 use super::{Query, State, json_response};
 use crate::auth::Caller;
 use crate::error::ApiResult;
-use crate::retention::{self, Policy, policies};
+use crate::retention::Policy;
 
 /// Every policy.
 pub async fn list(Axs(state): Axs<State>, caller: Caller) -> ApiResult<Response> {
     state.auth.require_admin(&caller)?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!(policies::list(state.meta.as_ref())?),
-    ))
+    Ok(json_response(StatusCode::OK, &json!(state.retention.list()?)))
 }
 
 /// One policy.
 pub async fn get_one(Axs(state): Axs<State>, caller: Caller, Path(key): Path<String>) -> ApiResult<Response> {
     state.auth.require_admin(&caller)?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!(policies::get(state.meta.as_ref(), &key)?),
-    ))
+    Ok(json_response(StatusCode::OK, &json!(state.retention.get(&key)?)))
 }
 
 /// Creates (201) or replaces (200) a policy; `runAs` defaults to the caller.
@@ -38,7 +32,7 @@ pub async fn put(Axs(state): Axs<State>, caller: Caller, Path(key): Path<String>
         p.run_as = caller.name().to_string();
     }
     p.check(&state.repos, |u| state.auth.caller_named(u).is_some())?;
-    let created = policies::put(state.meta.as_ref(), &p)?;
+    let created = state.retention.put(&p)?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(json_response(status, &json!(p)))
 }
@@ -46,14 +40,17 @@ pub async fn put(Axs(state): Axs<State>, caller: Caller, Path(key): Path<String>
 /// Deletes a policy.
 pub async fn delete(Axs(state): Axs<State>, caller: Caller, Path(key): Path<String>) -> ApiResult<Response> {
     state.auth.require_admin(&caller)?;
-    policies::delete(state.meta.as_ref(), &key)?;
+    state.retention.delete(&key)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Runs a policy now (`?dryRun=1`: decisions only).
 pub async fn run(Axs(state): Axs<State>, caller: Caller, q: Query, Path(key): Path<String>) -> ApiResult<Response> {
     state.auth.require_admin(&caller)?;
-    let p = policies::get(state.meta.as_ref(), &key)?;
-    let report = retention::run_policy(&state, &p, q.flag("dryRun") || q.flag("dry")).await?;
+    let p = state.retention.get(&key)?;
+    let report = state
+        .retention
+        .run_policy(&p, q.flag("dryRun") || q.flag("dry"))
+        .await?;
     Ok(json_response(StatusCode::OK, &json!(report)))
 }

@@ -13,12 +13,15 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::auth::Action;
+use crate::artifacts::{ArtifactError, Artifacts, DownloadStats};
+use crate::auth::{Action, Auth};
 use crate::builds::model::{RetentionConfig, date_value_ms};
+use crate::builds::{BuildError, Builds};
 use crate::clock;
-use crate::error::{ApiError, ApiResult};
-use crate::plugins::{LoadedPlugin, PluginKind, RetentionCandidate};
-use crate::server::AppState;
+use crate::plugins::{LoadedPlugin, PluginError, PluginKind, Plugins, RetentionCandidate};
+use crate::repos::{RepoError, Repos};
+use crate::search::{Search, SearchError};
+use crate::storage::{MetaStore, StoreError};
 pub use policies::Policy;
 
 /// The plugin applying Artifactory's build retention settings.
@@ -52,67 +55,113 @@ pub struct Report {
     pub decisions: Vec<DecisionReport>,
 }
 
+/// What the retention service refuses or fails at; `http/` maps it to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    /// A policy that is not valid (a field, a key).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("No retention policy '{0}'")]
+    NoSuchPolicy(String),
+    #[error("No retention-policy plugin '{0}' is loaded")]
+    NoPlugin(String),
+    #[error("Plugin '{0}' is not a retention policy")]
+    NotAPolicy(String),
+    /// The plugin failed the call.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Search(#[from] SearchError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<serde_json::Error> for RetentionError {
+    /// A stored record that does not parse.
+    fn from(e: serde_json::Error) -> Self {
+        RetentionError::Store(StoreError::Corrupt(e))
+    }
+}
+
+/// The retention service: runs build retention and repository policies, on demand
+/// and on their schedules, and keeps the policies.
+pub struct Retention {
+    pub meta: Arc<dyn MetaStore>,
+    pub plugins: Arc<Plugins>,
+    pub builds: Arc<Builds>,
+    pub repos: Repos,
+    pub auth: Arc<Auth>,
+    pub artifacts: Artifacts,
+    pub search: Arc<Search>,
+    pub downloads: Arc<DownloadStats>,
+    pub schedule: crate::config::RetentionConfig,
+}
+
 /// A candidate with what the host needs to act on it.
 struct Listed {
     candidate: RetentionCandidate,
 }
 
-/// The current version of a retention plugin, or why there is none.
-fn pinned(state: &AppState, name: &str) -> ApiResult<Arc<LoadedPlugin>> {
-    let p = state
-        .plugins
-        .get(name)
-        .ok_or_else(|| ApiError::bad_request(format!("No retention-policy plugin '{name}' is loaded")))?;
-    if p.kind != PluginKind::RetentionPolicy {
-        return Err(ApiError::bad_request(format!(
-            "Plugin '{name}' is not a retention policy"
-        )));
-    }
-    Ok(p)
-}
-
-/// Asks the plugin about every candidate, one group (a build, a package) per call,
-/// all calls on one plugin version. Candidates the plugin left out are kept.
-async fn decide(
-    state: &AppState,
-    plugin: &Arc<LoadedPlugin>,
-    config: &serde_json::Value,
-    mut listed: Vec<Listed>,
-) -> ApiResult<Vec<DecisionReport>> {
-    listed.sort_by(|a, b| a.candidate.group.cmp(&b.candidate.group));
-    let config = config.to_string();
-    let now = clock::now_ms();
-    let mut reports = Vec::with_capacity(listed.len());
-    let mut start = 0;
-    while start < listed.len() {
-        let mut end = start + 1;
-        while end < listed.len() && listed[end].candidate.group == listed[start].candidate.group {
-            end += 1;
-        }
-        let batch: Vec<RetentionCandidate> = listed[start..end].iter().map(|l| l.candidate.clone()).collect();
-        let decisions = state
+impl Retention {
+    /// The current version of a retention plugin, or why there is none.
+    fn pinned(&self, name: &str) -> Result<Arc<LoadedPlugin>, RetentionError> {
+        let p = self
             .plugins
-            .retention_select(plugin, config.clone(), batch, now)
-            .await?;
-        let mut by_id: HashMap<String, (bool, String)> =
-            decisions.into_iter().map(|d| (d.id, (d.delete, d.reason))).collect();
-        for l in &listed[start..end] {
-            let c = &l.candidate;
-            let (delete, reason) = by_id
-                .remove(&c.id)
-                .unwrap_or((false, "kept: the policy gave no decision".into()));
-            reports.push(DecisionReport {
-                id: c.id.clone(),
-                group: c.group.clone(),
-                version: c.version.clone(),
-                delete,
-                reason,
-                outcome: None,
-            });
+            .get(name)
+            .ok_or_else(|| RetentionError::NoPlugin(name.to_string()))?;
+        if p.kind != PluginKind::RetentionPolicy {
+            return Err(RetentionError::NotAPolicy(name.to_string()));
         }
-        start = end;
+        Ok(p)
     }
-    Ok(reports)
+
+    /// Asks the plugin about every candidate, one group (a build, a package) per call,
+    /// all calls on one plugin version. Candidates the plugin left out are kept.
+    async fn decide(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        config: &serde_json::Value,
+        mut listed: Vec<Listed>,
+    ) -> Result<Vec<DecisionReport>, RetentionError> {
+        listed.sort_by(|a, b| a.candidate.group.cmp(&b.candidate.group));
+        let config = config.to_string();
+        let now = clock::now_ms();
+        let mut reports = Vec::with_capacity(listed.len());
+        let mut start = 0;
+        while start < listed.len() {
+            let mut end = start + 1;
+            while end < listed.len() && listed[end].candidate.group == listed[start].candidate.group {
+                end += 1;
+            }
+            let batch: Vec<RetentionCandidate> = listed[start..end].iter().map(|l| l.candidate.clone()).collect();
+            let decisions = self
+                .plugins
+                .retention_select(plugin, config.clone(), batch, now)
+                .await?;
+            let mut by_id: HashMap<String, (bool, String)> =
+                decisions.into_iter().map(|d| (d.id, (d.delete, d.reason))).collect();
+            for l in &listed[start..end] {
+                let c = &l.candidate;
+                let (delete, reason) = by_id
+                    .remove(&c.id)
+                    .unwrap_or((false, "kept: the policy gave no decision".into()));
+                reports.push(DecisionReport {
+                    id: c.id.clone(),
+                    group: c.group.clone(),
+                    version: c.version.clone(),
+                    delete,
+                    reason,
+                    outcome: None,
+                });
+            }
+            start = end;
+        }
+        Ok(reports)
+    }
 }
 
 fn report(policy: &str, plugin: &LoadedPlugin, dry_run: bool, decisions: Vec<DecisionReport>) -> Report {
@@ -133,188 +182,192 @@ fn report(policy: &str, plugin: &LoadedPlugin, dry_run: bool, decisions: Vec<Dec
     }
 }
 
-/// Applies a build's retention settings (`dry`: decides only).
-pub async fn run_build(state: &AppState, name: &str, cfg: &RetentionConfig, dry: bool) -> ApiResult<Report> {
-    let plugin = pinned(state, cfg.policy.as_deref().unwrap_or(BUILD_POLICY_PLUGIN))?;
-    let runs = state.builds.runs(name)?;
-    let listed = runs
-        .iter()
-        .map(|(key, r)| Listed {
-            candidate: RetentionCandidate {
-                id: key.clone(),
-                group: name.to_string(),
-                version: r.number.clone(),
-                created_ms: r.started_ms,
-                last_downloaded_ms: 0,
-                size: 0,
-                properties: Vec::new(),
-            },
-        })
-        .collect();
-    let mut config = serde_json::to_value(cfg).map_err(|e| ApiError::internal(e.to_string()))?;
-    // The plugin gets dates as milliseconds whatever form the client sent.
-    if let Some(ms) = cfg.minimum_build_date.as_ref().and_then(date_value_ms) {
-        config["minimumBuildDate"] = serde_json::json!(ms);
-    }
-    let mut decisions = decide(state, &plugin, &config, listed).await?;
-    if !dry {
-        let doomed: Vec<String> = decisions.iter().filter(|d| d.delete).map(|d| d.id.clone()).collect();
-        if !doomed.is_empty() {
-            state
-                .builds
-                .discard(name, &doomed, cfg.delete_build_artifacts.unwrap_or(false))
-                .await?;
-        }
-        for d in decisions.iter_mut().filter(|d| d.delete) {
-            d.outcome = Some("deleted".into());
-        }
-        tracing::info!(build = %name, deleted = doomed.len(), plugin = %plugin.name, "build retention applied");
-    }
-    Ok(report(&format!("build:{name}"), &plugin, dry, decisions))
-}
-
-/// After a publish: applies the build's retention settings (those the body carried,
-/// else the stored ones). Failures are logged: the publish itself succeeded.
-pub async fn after_publish(state: &AppState, name: &str, from_body: Option<&RetentionConfig>) {
-    let cfg = match from_body {
-        Some(c) => Some(c.clone()),
-        None => state.builds.retention(name).ok().flatten(),
-    };
-    let Some(cfg) = cfg.filter(RetentionConfig::is_active) else {
-        return;
-    };
-    if let Err(e) = run_build(state, name, &cfg, false).await {
-        tracing::warn!(build = %name, error = %e, "build retention failed");
-    }
-}
-
-/// The files of a repository as candidates: package name and version from the
-/// properties formats set (`npm.*`, `pypi.*`, `maven.*`), else from the layout
-/// `…/{package}/{version}/{file}` (generic). Metadata files are never candidates.
-/// The search engine selects them (one repository range of the index).
-async fn repo_candidates(state: &Arc<AppState>, repo: &str) -> ApiResult<Vec<Listed>> {
-    let q = crate::search::aql::parse(&format!(
-        r#"items.find({{"repo":{},"name":{{"$nmatch":"maven-metadata.xml*"}}}}).include("*","property","stat")"#,
-        serde_json::Value::from(repo)
-    ))?;
-    let access = Arc::new(crate::search::AllAccess(state.clone()));
-    let crate::search::Rows::Items(rows) = state.search.run_all(q, access).await? else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for r in rows {
-        let (path, item) = (r.path, r.item);
-        let prop = |k: &str| item.props.get(k).and_then(|v| v.first()).cloned();
-        let named = prop("npm.name").zip(prop("npm.version")).or_else(|| {
-            prop("pypi.normalized.name")
-                .or_else(|| prop("pypi.name"))
-                .zip(prop("pypi.version"))
-        });
-        let named = named.or_else(|| {
-            prop("maven.groupId")
-                .zip(prop("maven.artifactId"))
-                .map(|(g, a)| format!("{}/{a}", g.replace('.', "/")))
-                .zip(prop("maven.version"))
-        });
-        let (group, version) = match named {
-            Some(gv) => gv,
-            None => {
-                let parts: Vec<&str> = path.split('/').collect();
-                if parts.len() < 3 {
-                    continue;
-                }
-                (parts[..parts.len() - 2].join("/"), parts[parts.len() - 2].to_string())
-            }
-        };
-        let stats = r.stats.unwrap_or_default();
-        out.push(Listed {
-            candidate: RetentionCandidate {
-                id: format!("{repo}/{path}"),
-                group: format!("{repo}:{group}"),
-                version,
-                created_ms: item.created,
-                last_downloaded_ms: stats.last_downloaded,
-                size: item.size(),
-                properties: item.props.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            },
-        });
-    }
-    Ok(out)
-}
-
-/// Runs a repository policy (`dry`: decides only). Deletions need the delete
-/// permission of the policy's `runAs` user, path by path.
-pub async fn run_policy(state: &Arc<AppState>, policy: &Policy, dry: bool) -> ApiResult<Report> {
-    let plugin = pinned(state, &policy.plugin)?;
-    let mut listed = Vec::new();
-    for repo in &policy.repositories {
-        state.repos.existing(repo)?;
-        let mut found = repo_candidates(state, repo).await?;
-        listed.append(&mut found);
-    }
-    let mut decisions = decide(state, &plugin, &policy.config, listed).await?;
-    if !dry {
-        let caller = state.auth.caller_named(&policy.run_as);
-        let mut by_repo: BTreeMap<&str, usize> = BTreeMap::new();
-        for d in decisions.iter_mut().filter(|d| d.delete) {
-            let (repo, path) = d.id.split_once('/').unwrap_or((&d.id, ""));
-            let outcome = match &caller {
-                None => format!(
-                    "not deleted: the user '{}' does not exist or is disabled",
-                    policy.run_as
-                ),
-                Some(c) if !state.auth.allows(c, Action::Delete, repo, path) => {
-                    format!("not deleted: '{}' has no delete permission here", policy.run_as)
-                }
-                Some(_) => match state.artifacts.delete(repo, path).await {
-                    Ok(_) => "deleted".to_string(),
-                    Err(crate::artifacts::ArtifactError::NotFound(_)) => "not deleted: already gone".into(),
-                    Err(e) => format!("not deleted: {e}"),
+impl Retention {
+    /// Applies a build's retention settings (`dry`: decides only).
+    pub async fn run_build(&self, name: &str, cfg: &RetentionConfig, dry: bool) -> Result<Report, RetentionError> {
+        let plugin = self.pinned(cfg.policy.as_deref().unwrap_or(BUILD_POLICY_PLUGIN))?;
+        let runs = self.builds.runs(name)?;
+        let listed = runs
+            .iter()
+            .map(|(key, r)| Listed {
+                candidate: RetentionCandidate {
+                    id: key.clone(),
+                    group: name.to_string(),
+                    version: r.number.clone(),
+                    created_ms: r.started_ms,
+                    last_downloaded_ms: 0,
+                    size: 0,
+                    properties: Vec::new(),
                 },
-            };
-            if outcome == "deleted" {
-                *by_repo.entry(repo).or_default() += 1;
-            }
-            d.outcome = Some(outcome);
+            })
+            .collect();
+        let mut config = serde_json::to_value(cfg)?;
+        // The plugin gets dates as milliseconds whatever form the client sent.
+        if let Some(ms) = cfg.minimum_build_date.as_ref().and_then(date_value_ms) {
+            config["minimumBuildDate"] = serde_json::json!(ms);
         }
-        tracing::info!(policy = %policy.key, ?by_repo, plugin = %plugin.name, "retention policy applied");
+        let mut decisions = self.decide(&plugin, &config, listed).await?;
+        if !dry {
+            let doomed: Vec<String> = decisions.iter().filter(|d| d.delete).map(|d| d.id.clone()).collect();
+            if !doomed.is_empty() {
+                self.builds
+                    .discard(name, &doomed, cfg.delete_build_artifacts.unwrap_or(false))
+                    .await?;
+            }
+            for d in decisions.iter_mut().filter(|d| d.delete) {
+                d.outcome = Some("deleted".into());
+            }
+            tracing::info!(build = %name, deleted = doomed.len(), plugin = %plugin.name, "build retention applied");
+        }
+        Ok(report(&format!("build:{name}"), &plugin, dry, decisions))
     }
-    Ok(report(&policy.key, &plugin, dry, decisions))
-}
 
-/// Runs, on their schedules, every build's stored retention settings and every
-/// policy with an interval.
-pub fn spawn_schedule(state: Arc<AppState>) {
-    tokio::spawn(async move {
-        let every = std::time::Duration::from_secs(state.config.retention.check_seconds.max(1));
-        let mut tick = tokio::time::interval(every);
-        let mut last_run: HashMap<String, i64> = HashMap::new();
-        let started = clock::now_ms();
-        loop {
-            tick.tick().await;
-            let now = clock::now_ms();
-            let due = |key: &str, minutes: u64, last: &HashMap<String, i64>| {
-                minutes > 0 && now - last.get(key).copied().unwrap_or(started) >= minutes as i64 * 60_000
-            };
-            if due("\0builds", state.config.retention.build_interval_minutes, &last_run) {
-                last_run.insert("\0builds".into(), now);
-                for (name, _) in state.builds.names().unwrap_or_default() {
-                    if let Ok(Some(cfg)) = state.builds.retention(&name)
-                        && cfg.is_active()
-                        && let Err(e) = run_build(&state, &name, &cfg, false).await
-                    {
-                        tracing::warn!(build = %name, error = %e, "scheduled build retention failed");
-                    }
-                }
-            }
-            for p in policies::list(state.meta.as_ref()).unwrap_or_default() {
-                if due(&p.key, p.interval_minutes, &last_run) {
-                    last_run.insert(p.key.clone(), now);
-                    if let Err(e) = run_policy(&state, &p, false).await {
-                        tracing::warn!(policy = %p.key, error = %e, "scheduled retention failed");
-                    }
-                }
-            }
+    /// After a publish: applies the build's retention settings (those the body carried,
+    /// else the stored ones). Failures are logged: the publish itself succeeded.
+    pub async fn after_publish(&self, name: &str, from_body: Option<&RetentionConfig>) {
+        let cfg = match from_body {
+            Some(c) => Some(c.clone()),
+            None => self.builds.retention(name).ok().flatten(),
+        };
+        let Some(cfg) = cfg.filter(RetentionConfig::is_active) else {
+            return;
+        };
+        if let Err(e) = self.run_build(name, &cfg, false).await {
+            tracing::warn!(build = %name, error = %e, "build retention failed");
         }
-    });
+    }
+
+    /// The files of a repository as candidates: package name and version from the
+    /// properties formats set (`npm.*`, `pypi.*`, `maven.*`), else from the layout
+    /// `…/{package}/{version}/{file}` (generic). Metadata files are never candidates.
+    /// The search engine selects them (one repository range of the index).
+    async fn repo_candidates(&self, repo: &str) -> Result<Vec<Listed>, RetentionError> {
+        let q = crate::search::aql::parse(&format!(
+            r#"items.find({{"repo":{},"name":{{"$nmatch":"maven-metadata.xml*"}}}}).include("*","property","stat")"#,
+            serde_json::Value::from(repo)
+        ))?;
+        let access = Arc::new(crate::search::AllAccess {
+            meta: self.meta.clone(),
+            downloads: self.downloads.clone(),
+        });
+        let crate::search::Rows::Items(rows) = self.search.run_all(q, access).await? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for r in rows {
+            let (path, item) = (r.path, r.item);
+            let prop = |k: &str| item.props.get(k).and_then(|v| v.first()).cloned();
+            let named = prop("npm.name").zip(prop("npm.version")).or_else(|| {
+                prop("pypi.normalized.name")
+                    .or_else(|| prop("pypi.name"))
+                    .zip(prop("pypi.version"))
+            });
+            let named = named.or_else(|| {
+                prop("maven.groupId")
+                    .zip(prop("maven.artifactId"))
+                    .map(|(g, a)| format!("{}/{a}", g.replace('.', "/")))
+                    .zip(prop("maven.version"))
+            });
+            let (group, version) = match named {
+                Some(gv) => gv,
+                None => {
+                    let parts: Vec<&str> = path.split('/').collect();
+                    if parts.len() < 3 {
+                        continue;
+                    }
+                    (parts[..parts.len() - 2].join("/"), parts[parts.len() - 2].to_string())
+                }
+            };
+            let stats = r.stats.unwrap_or_default();
+            out.push(Listed {
+                candidate: RetentionCandidate {
+                    id: format!("{repo}/{path}"),
+                    group: format!("{repo}:{group}"),
+                    version,
+                    created_ms: item.created,
+                    last_downloaded_ms: stats.last_downloaded,
+                    size: item.size(),
+                    properties: item.props.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Runs a repository policy (`dry`: decides only). Deletions need the delete
+    /// permission of the policy's `runAs` user, path by path.
+    pub async fn run_policy(&self, policy: &Policy, dry: bool) -> Result<Report, RetentionError> {
+        let plugin = self.pinned(&policy.plugin)?;
+        let mut listed = Vec::new();
+        for repo in &policy.repositories {
+            self.repos.existing(repo)?;
+            let mut found = self.repo_candidates(repo).await?;
+            listed.append(&mut found);
+        }
+        let mut decisions = self.decide(&plugin, &policy.config, listed).await?;
+        if !dry {
+            let caller = self.auth.caller_named(&policy.run_as);
+            let mut by_repo: BTreeMap<&str, usize> = BTreeMap::new();
+            for d in decisions.iter_mut().filter(|d| d.delete) {
+                let (repo, path) = d.id.split_once('/').unwrap_or((&d.id, ""));
+                let outcome = match &caller {
+                    None => format!(
+                        "not deleted: the user '{}' does not exist or is disabled",
+                        policy.run_as
+                    ),
+                    Some(c) if !self.auth.allows(c, Action::Delete, repo, path) => {
+                        format!("not deleted: '{}' has no delete permission here", policy.run_as)
+                    }
+                    Some(_) => match self.artifacts.delete(repo, path).await {
+                        Ok(_) => "deleted".to_string(),
+                        Err(ArtifactError::NotFound(_)) => "not deleted: already gone".into(),
+                        Err(e) => format!("not deleted: {e}"),
+                    },
+                };
+                if outcome == "deleted" {
+                    *by_repo.entry(repo).or_default() += 1;
+                }
+                d.outcome = Some(outcome);
+            }
+            tracing::info!(policy = %policy.key, ?by_repo, plugin = %plugin.name, "retention policy applied");
+        }
+        Ok(report(&policy.key, &plugin, dry, decisions))
+    }
+
+    /// Runs, on their schedules, every build's stored retention settings and every
+    /// policy with an interval.
+    pub fn spawn_schedule(self: Arc<Self>) {
+        tokio::spawn(async move {
+            let every = std::time::Duration::from_secs(self.schedule.check_seconds.max(1));
+            let mut tick = tokio::time::interval(every);
+            let mut last_run: HashMap<String, i64> = HashMap::new();
+            let started = clock::now_ms();
+            loop {
+                tick.tick().await;
+                let now = clock::now_ms();
+                let due = |key: &str, minutes: u64, last: &HashMap<String, i64>| {
+                    minutes > 0 && now - last.get(key).copied().unwrap_or(started) >= minutes as i64 * 60_000
+                };
+                if due("\0builds", self.schedule.build_interval_minutes, &last_run) {
+                    last_run.insert("\0builds".into(), now);
+                    for (name, _) in self.builds.names().unwrap_or_default() {
+                        if let Ok(Some(cfg)) = self.builds.retention(&name)
+                            && cfg.is_active()
+                            && let Err(e) = self.run_build(&name, &cfg, false).await
+                        {
+                            tracing::warn!(build = %name, error = %e, "scheduled build retention failed");
+                        }
+                    }
+                }
+                for p in self.list().unwrap_or_default() {
+                    if due(&p.key, p.interval_minutes, &last_run) {
+                        last_run.insert(p.key.clone(), now);
+                        if let Err(e) = self.run_policy(&p, false).await {
+                            tracing::warn!(policy = %p.key, error = %e, "scheduled retention failed");
+                        }
+                    }
+                }
+            }
+        });
+    }
 }

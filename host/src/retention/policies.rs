@@ -5,10 +5,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::{Retention, RetentionError};
 use crate::config::RetentionPolicyConfig;
-use crate::error::{ApiError, ApiResult};
 use crate::repos::Repos;
-use crate::storage::{MetaStore, RecordWrite};
+use crate::storage::RecordWrite;
 
 const KIND: &str = "retention-policy";
 
@@ -38,9 +38,9 @@ fn empty_object() -> Value {
 }
 
 /// Checks a policy key: 1–64 of letters, digits, `-_.`.
-pub fn check_key(key: &str) -> ApiResult<()> {
+pub fn check_key(key: &str) -> Result<(), RetentionError> {
     if key.is_empty() || key.len() > 64 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-        return Err(ApiError::bad_request(format!(
+        return Err(RetentionError::Invalid(format!(
             "Invalid policy key '{key}': use 1 to 64 letters, digits, '-', '_' or '.'"
         )));
     }
@@ -49,14 +49,14 @@ pub fn check_key(key: &str) -> ApiResult<()> {
 
 impl Policy {
     /// Parses a policy body; the message names a wrong field.
-    pub fn parse(key: &str, raw: &[u8]) -> ApiResult<Policy> {
+    pub fn parse(key: &str, raw: &[u8]) -> Result<Policy, RetentionError> {
         check_key(key)?;
         let de = &mut serde_json::Deserializer::from_slice(raw);
         let mut p: Policy = serde_path_to_error::deserialize(de).map_err(|e| {
-            ApiError::bad_request(format!("Invalid retention policy: field '{}': {}", e.path(), e.inner()))
+            RetentionError::Invalid(format!("Invalid retention policy: field '{}': {}", e.path(), e.inner()))
         })?;
         if !p.key.is_empty() && p.key != key {
-            return Err(ApiError::bad_request(format!(
+            return Err(RetentionError::Invalid(format!(
                 "Invalid retention policy: field 'key' is '{}' but the URL names '{key}'",
                 p.key
             )));
@@ -66,25 +66,25 @@ impl Policy {
     }
 
     /// Checks what the policy names exists (repositories, run-as user, plugin name).
-    pub fn check(&self, repos: &Repos, user_exists: impl Fn(&str) -> bool) -> ApiResult<()> {
+    pub fn check(&self, repos: &Repos, user_exists: impl Fn(&str) -> bool) -> Result<(), RetentionError> {
         crate::plugins::validate_name(&self.plugin)?;
         if self.repositories.is_empty() {
-            return Err(ApiError::bad_request(
-                "Invalid retention policy: field 'repositories' names no repository",
+            return Err(RetentionError::Invalid(
+                "Invalid retention policy: field 'repositories' names no repository".into(),
             ));
         }
         if let Some(r) = self.repositories.iter().find(|r| repos.get(r).is_none()) {
-            return Err(ApiError::bad_request(format!(
+            return Err(RetentionError::Invalid(format!(
                 "Invalid retention policy: repository '{r}' does not exist"
             )));
         }
         if !self.config.is_object() {
-            return Err(ApiError::bad_request(
-                "Invalid retention policy: field 'config' must be a JSON object",
+            return Err(RetentionError::Invalid(
+                "Invalid retention policy: field 'config' must be a JSON object".into(),
             ));
         }
         if !user_exists(&self.run_as) {
-            return Err(ApiError::bad_request(format!(
+            return Err(RetentionError::Invalid(format!(
                 "Invalid retention policy: field 'runAs': user '{}' does not exist",
                 self.run_as
             )));
@@ -94,7 +94,7 @@ impl Policy {
 
     /// A policy declared in `config.toml`.
     pub fn from_config(c: &RetentionPolicyConfig) -> anyhow::Result<Policy> {
-        check_key(&c.key).map_err(|e| anyhow::anyhow!("[[retention.policies]] {}", e.message))?;
+        check_key(&c.key).map_err(|e| anyhow::anyhow!("[[retention.policies]] {e}"))?;
         Ok(Policy {
             key: c.key.clone(),
             plugin: c.plugin.clone(),
@@ -109,40 +109,44 @@ impl Policy {
     }
 }
 
-/// Every stored policy, by key.
-pub fn list(meta: &dyn MetaStore) -> ApiResult<Vec<Policy>> {
-    meta.records(KIND)?
-        .into_iter()
-        .map(|(_, v)| Ok(serde_json::from_slice(&v)?))
-        .collect()
-}
+impl Retention {
+    /// Every stored policy, by key.
+    pub fn list(&self) -> Result<Vec<Policy>, RetentionError> {
+        self.meta
+            .records(KIND)?
+            .into_iter()
+            .map(|(_, v)| Ok(serde_json::from_slice(&v)?))
+            .collect()
+    }
 
-/// One policy.
-pub fn get(meta: &dyn MetaStore, key: &str) -> ApiResult<Policy> {
-    let raw = meta
-        .record(KIND, key)?
-        .ok_or_else(|| ApiError::not_found(format!("No retention policy '{key}'")))?;
-    Ok(serde_json::from_slice(&raw)?)
-}
+    /// One policy.
+    pub fn get(&self, key: &str) -> Result<Policy, RetentionError> {
+        let raw = self
+            .meta
+            .record(KIND, key)?
+            .ok_or_else(|| RetentionError::NoSuchPolicy(key.to_string()))?;
+        Ok(serde_json::from_slice(&raw)?)
+    }
 
-/// Stores a policy; answers whether it is new.
-pub fn put(meta: &dyn MetaStore, p: &Policy) -> ApiResult<bool> {
-    let new = meta.record(KIND, &p.key)?.is_none();
-    meta.apply_records(&[RecordWrite {
-        kind: KIND,
-        key: p.key.clone(),
-        value: Some(serde_json::to_vec(p).map_err(|e| ApiError::internal(e.to_string()))?),
-    }])?;
-    Ok(new)
-}
+    /// Stores a policy; answers whether it is new.
+    pub fn put(&self, p: &Policy) -> Result<bool, RetentionError> {
+        let new = self.meta.record(KIND, &p.key)?.is_none();
+        self.meta.apply_records(&[RecordWrite {
+            kind: KIND,
+            key: p.key.clone(),
+            value: Some(serde_json::to_vec(p)?),
+        }])?;
+        Ok(new)
+    }
 
-/// Deletes a policy (404 when there is none).
-pub fn delete(meta: &dyn MetaStore, key: &str) -> ApiResult<()> {
-    get(meta, key)?;
-    meta.apply_records(&[RecordWrite {
-        kind: KIND,
-        key: key.to_string(),
-        value: None,
-    }])?;
-    Ok(())
+    /// Deletes a policy (404 when there is none).
+    pub fn delete(&self, key: &str) -> Result<(), RetentionError> {
+        self.get(key)?;
+        self.meta.apply_records(&[RecordWrite {
+            kind: KIND,
+            key: key.to_string(),
+            value: None,
+        }])?;
+        Ok(())
+    }
 }

@@ -60,7 +60,10 @@ pub trait Access: Send + Sync {
 }
 
 /// The server's own view (retention): everything, with buffered download counts.
-pub struct AllAccess(pub Arc<crate::server::AppState>);
+pub struct AllAccess {
+    pub meta: Arc<dyn crate::storage::MetaStore>,
+    pub downloads: Arc<crate::artifacts::DownloadStats>,
+}
 
 impl Access for AllAccess {
     fn can_read(&self, _: &str, _: &str) -> bool {
@@ -70,9 +73,8 @@ impl Access for AllAccess {
         true
     }
     fn stats(&self, repo: &str, path: &str) -> Stats {
-        self.0
-            .downloads
-            .current(self.0.meta.as_ref(), repo, path)
+        self.downloads
+            .current(self.meta.as_ref(), repo, path)
             .unwrap_or_default()
     }
 }

@@ -13,9 +13,11 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use axum::routing::{delete, get, patch, post};
+use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::State;
+use crate::auth::{Caller, Credentials};
 use crate::error::{ApiError, ApiResult};
 
 /// The security routes.
@@ -206,6 +208,47 @@ impl BodyKind {
         BodyKind::Permission,
         BodyKind::Token,
     ];
+}
+
+/// The credentials a request's headers carry: `X-JFrog-Art-Api`, else
+/// `Authorization` (Basic or Bearer); malformed ones are a 401.
+pub fn credentials(headers: &HeaderMap) -> ApiResult<Credentials> {
+    if let Some(key) = headers.get("x-jfrog-art-api") {
+        let key = key
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("Malformed X-JFrog-Art-Api header"))?;
+        return Ok(Credentials::ApiKey(key.trim().to_string()));
+    }
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(Credentials::None);
+    };
+    let malformed = || ApiError::unauthorized("Malformed Authorization header");
+    let value = value.to_str().map_err(|_| malformed())?;
+    let (scheme, rest) = value.split_once(' ').ok_or_else(malformed)?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(Credentials::Bearer(rest.trim().to_string()));
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(ApiError::unauthorized(format!(
+            "Unsupported authentication scheme '{scheme}': use Basic or Bearer"
+        )));
+    }
+    let malformed = || ApiError::unauthorized("Malformed Basic credentials");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(malformed)?;
+    let (user, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    Ok(Credentials::Basic {
+        user: user.to_string(),
+        secret: secret.to_string(),
+    })
+}
+
+/// The caller a request's headers identify.
+pub async fn authenticate(state: &State, headers: &HeaderMap) -> ApiResult<Caller> {
+    Ok(state.auth.authenticate(credentials(headers)?).await?)
 }
 
 /// Decodes and checks one security API body as its handler would.
