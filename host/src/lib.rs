@@ -14,7 +14,6 @@ pub mod builds;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod error;
 pub mod events;
 pub mod formats;
 pub mod heap;

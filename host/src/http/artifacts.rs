@@ -9,7 +9,7 @@ use super::{BaseUrl, State, download, formats, json_response, raw_rest, storage_
 use crate::artifacts::DeployRequest;
 use crate::artifacts::paths::RepoPath;
 use crate::auth::{Action, Caller};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::repos::{RClass, RepoConfig};
 use crate::storage::Checksums;
 use crate::virtual_repos::{self, VirtualError};

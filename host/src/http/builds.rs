@@ -14,7 +14,7 @@ use super::{BaseUrl, Query, State, json_response, messages_response, text_respon
 use crate::auth::{Action, Caller};
 use crate::builds::model::{self, RetentionConfig};
 use crate::builds::promote;
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 
 /// What stays unencoded in a build name or number inside a URL.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');

@@ -9,7 +9,7 @@ use super::State;
 use crate::artifacts::paths::{RepoPath, url_path};
 use crate::auth::{Action, Caller};
 use crate::clock;
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::storage::{Item, SMALL_BLOB};
 
 /// GET or HEAD of a repository path.

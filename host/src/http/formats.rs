@@ -15,9 +15,9 @@ use futures_util::TryStreamExt;
 
 use super::{BaseUrl, State, download, raw_rest};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
 use crate::formats::answers::{Answer, AnswerBody};
 use crate::formats::{BodyStream, FormatError, FormatRequest, Served};
+use crate::http::error::{ApiError, ApiResult};
 use crate::repos::RepoConfig;
 
 /// The client's error for a format request the service did not answer.

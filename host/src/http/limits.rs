@@ -12,7 +12,7 @@ use percent_encoding::percent_decode_str;
 
 use super::State;
 use crate::config::HttpConfig;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Refuses oversized targets (414), heads (431) and paths (400) with the Artifactory body.
 pub async fn check_request(Axs(state): Axs<State>, req: Request, next: Next) -> Response {

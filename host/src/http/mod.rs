@@ -4,6 +4,7 @@
 mod artifacts;
 mod builds;
 pub mod download;
+pub mod error;
 mod events_api;
 mod formats;
 mod limits;
@@ -32,7 +33,7 @@ use percent_encoding::percent_decode_str;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::server::AppState;
 
 /// Shared state as handlers receive it.

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{State, json_response};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::plugins::{CallError, PluginError};
 
 /// The status a client of a failed plugin call gets: the one place this mapping lives

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{BaseUrl, Query, State, json_response, text_response};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::remote::RemoteSettings;
 use crate::repos::{RClass, RepoConfig, validate_key};
 

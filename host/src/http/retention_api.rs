@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{Query, State, json_response};
 use crate::auth::Caller;
-use crate::error::ApiResult;
+use crate::http::error::ApiResult;
 use crate::retention::Policy;
 
 /// Every policy.

@@ -16,7 +16,7 @@ use super::storage_api::{file_info_json, storage_uri};
 use super::{BaseUrl, Query, State, json_response, text_response};
 use crate::auth::{Action, Caller};
 use crate::clock::iso8601;
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::search::quick::{self, Checksum};
 use crate::search::{Access, ItemRow, Rows, SearchError};
 use crate::server::AppState;

@@ -11,7 +11,7 @@ use crate::artifacts::paths::{RepoPath, url_path};
 use crate::artifacts::{PropertyChange, parse_property_list};
 use crate::auth::{Action, Caller};
 use crate::clock::iso8601;
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::storage::Item;
 
 pub fn storage_uri(base: &str, repo: &str, path: &str) -> String {

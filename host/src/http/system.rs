@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::{State, json_response, text_response};
 use crate::artifacts::blocking;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::storage::gc;
 
 /// What is not ready (metadata store, storage, plugins), checked off the async workers.

@@ -8,7 +8,7 @@ use super::{Query, State, messages_response, raw_rest};
 use crate::artifacts::paths::{RepoPath, join};
 use crate::artifacts::{Transfer, TransferKind};
 use crate::auth::{Action, Caller};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 
 /// Copy.
 pub async fn copy(s: Axs<State>, c: Caller, q: Query, uri: Uri) -> ApiResult<Response> {

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::State;
 use crate::artifacts::blocking;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 
 static ASSETS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/ui");
 

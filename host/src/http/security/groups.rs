@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::typed_body;
 use super::users::AddRemove;
 use crate::auth::{Caller, Directory, Group, GroupChanges};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::{BaseUrl, State, json_response, text_response};
 
 fn v2(g: &Group, d: &Directory) -> Value {

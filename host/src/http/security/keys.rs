@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::typed_body;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::{Query, State, json_response, text_response};
 
 /// The caller's own account (not a group-scoped token).

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use super::State;
 use crate::auth::{Caller, Credentials};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 
 /// The security routes.
 pub fn routes() -> Router<State> {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::typed_body;
 use crate::auth::{Caller, PermissionTarget};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::{BaseUrl, State, json_response, text_response};
 
 /// Which API shape an endpoint speaks.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::typed_body;
 use crate::auth::Caller;
 use crate::auth::projects::{Project, ProjectChanges};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::{State, json_response};
 
 fn find(state: &State, key: &str) -> ApiResult<Project> {

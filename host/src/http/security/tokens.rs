@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::object_body;
 use crate::auth::{Caller, IssuedToken, NewToken, Scope, TokenRecord};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::{State, json_response, text_response};
 
 fn field_str(m: &Map<String, Value>, k: &str) -> ApiResult<Option<String>> {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::typed_body;
 use crate::auth::{Caller, User, UserChanges};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::{BaseUrl, State, json_response, text_response};
 
 fn status(u: &User) -> &'static str {

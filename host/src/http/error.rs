@@ -1,4 +1,6 @@
-//! The one error type handlers return: it renders Artifactory's error body.
+//! The one error type handlers return: it renders Artifactory's error body. Each
+//! service has its own error enum; only `http/` turns them into statuses (here, or
+//! beside the handlers of search and plugins).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
