@@ -88,7 +88,7 @@ pub fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let served = rt.block_on(crate::server::serve(cfg));
+            let served = rt.block_on(crate::http::serve::serve(cfg));
             drop(rt);
             crate::observe::trace::flush();
             match served {

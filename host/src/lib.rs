@@ -7,17 +7,24 @@
 //! (build-info, promotion), `retention/` (retention policies run by plugins),
 //! `formats/` (requests served by package-type plugins), `plugins/` (the runtime),
 //! `observe/` (metrics and readiness for operators).
+//!
+//! The `server` feature (on by default) adds the HTTP API (`http/`), its listener
+//! and the command line; without it the library is the runtime and the services
+//! alone (what `binyard-plugin-testing` runs plugins on), free of axum and hyper.
 
 pub mod artifacts;
 pub mod auth;
 pub mod builds;
+#[cfg(feature = "server")]
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod events;
 pub mod formats;
 pub mod heap;
+#[cfg(feature = "server")]
 pub mod http;
+pub mod ids;
 pub mod observe;
 pub mod plugins;
 pub mod remote;

@@ -1,4 +1,5 @@
-//! Starting the server: open the stores, bootstrap, spawn background work, serve HTTP.
+//! The server's state: open the stores, bootstrap, build the services, run their
+//! background work. `http/serve.rs` serves HTTP over it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use crate::events::delivery::Deliveries;
 use crate::plugins::Plugins;
 use crate::repos::Repos;
 use crate::retention::Retention;
-use crate::storage::{BlobStore, FsBlobStore, MetaStore, RedbMeta, gc};
+use crate::storage::{BlobStore, FsBlobStore, MetaStore, RedbMeta};
 
 /// Everything a request handler can reach.
 pub struct AppState {
@@ -132,36 +133,9 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     }))
 }
 
-/// Runs the server until Ctrl-C or SIGTERM.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let listen = config.server.listen;
-    crate::observe::install();
-    let state = open_state(config)?;
-    state.plugins.scan_folder().await;
-    state.readiness.set_plugins_loaded();
-    if let Some(addr) = state.config.metrics.listen {
-        crate::http::observe::spawn_metrics_listener(state.clone(), addr).await?;
-    }
-    state.plugins.spawn_watcher();
-    spawn_background(state.clone());
-    state.retention.clone().spawn_schedule();
-    state.deliveries.spawn();
-    let files = crate::http::listener::raise_open_file_limit();
-    let limits = crate::http::listener::ConnLimits::from_config(&state.config.http);
-    tracing::info!(files, max_connections = limits.max_connections, "connection limits");
-    let app = crate::http::router(state.clone());
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = listener.local_addr()?;
-    println!("binyard listening on http://{addr}");
-    tracing::info!(%addr, data = %state.config.storage.data_dir.display(), "binyard started");
-    crate::http::listener::serve(listener, app, limits, shutdown_signal()).await?;
-    state.downloads.flush(state.meta.as_ref());
-    Ok(())
-}
-
-fn spawn_background(state: Arc<AppState>) {
+/// Background work of a running server: download statistics written every two
+/// seconds, scheduled garbage collection.
+pub fn spawn_background(state: Arc<AppState>) {
     let s = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
@@ -178,33 +152,16 @@ fn spawn_background(state: Arc<AppState>) {
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             loop {
                 tick.tick().await;
-                let s = state.clone();
-                match tokio::task::spawn_blocking(move || gc::collect(s.meta.as_ref(), s.blobs.as_ref())).await {
-                    Ok(Ok(r)) => tracing::info!(?r, "scheduled garbage collection"),
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "scheduled garbage collection failed")
-                    }
-                    Err(e) => tracing::error!(error = %e, "scheduled garbage collection panicked"),
+                match state.artifacts.collect_garbage().await {
+                    Ok(r) => tracing::info!(?r, "scheduled garbage collection"),
+                    Err(e) => tracing::error!(error = %e, "scheduled garbage collection failed"),
                 }
             }
         });
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
+/// What a stopping server writes before it exits: the buffered download counts.
+pub fn finish(state: &AppState) {
+    state.downloads.flush(state.meta.as_ref());
 }

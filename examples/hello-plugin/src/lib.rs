@@ -13,7 +13,11 @@ struct Hello;
 
 impl Guest for Hello {
     fn describe() -> Description {
+        // What the host knows of `hello`: its routes (`/artifactory/api/hello/`) and
+        // the content type of `.hello` files. Formats whose files carry package
+        // properties also declare `with_coordinates(…)`.
         Description::new("hello", "0.1.0", "hello", "A minimal example package type")
+            .with_content_types(&[("hello", "text/plain")])
     }
 
     /// Virtual repositories come with the remote/virtual work: until then a clear refusal.

@@ -2,10 +2,12 @@
 //! repositories. Handlers call these after authorization; these functions validate
 //! before they write, and every write is one metadata transaction.
 
+pub mod content_types;
 mod downloads;
 mod error;
 pub mod paths;
 mod properties;
+mod reads;
 pub mod sessions;
 mod transfer;
 pub mod txn;
@@ -25,6 +27,7 @@ use crate::storage::{BlobPin, BlobStore, Change, Checksums, Digests, Item, MetaS
 pub use downloads::DownloadStats;
 pub use error::ArtifactError;
 pub use properties::{PropertyChange, parse_property_list};
+pub use reads::GcReport;
 pub use transfer::{Transfer, TransferKind, TransferMessage};
 pub use txn::{FileWrite, Txn};
 pub use walk::{Visit, Walk};
@@ -450,11 +453,15 @@ fn verify_expected(expected: &Checksums, got: &Digests) -> Result<(), ArtifactEr
     Ok(())
 }
 
-/// The content type Artifactory reports for a file name.
+/// The content type Artifactory reports for a file name: what a package-type
+/// plugin declares for its extension, else the common archive and checksum types,
+/// else by the name's extension.
 pub fn mime_of(path: &str) -> String {
     let ext = path.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    if let Some(t) = content_types::declared(&ext) {
+        return t;
+    }
     let special = match ext.as_str() {
-        "pom" => Some("application/x-maven-pom+xml"),
         "jar" | "war" | "ear" => Some("application/java-archive"),
         "tgz" => Some("application/x-gzip"),
         "whl" => Some("application/zip"),

@@ -7,6 +7,8 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use crate::ids::random_secret;
+
 /// A stored user.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct User {
@@ -107,9 +109,3 @@ pub fn secret_digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// A new random secret: `bytes` random bytes, hex.
-pub fn random_secret(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    rand::fill(b.as_mut_slice());
-    hex::encode(b)
-}

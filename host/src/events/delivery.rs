@@ -481,10 +481,8 @@ impl Deliveries {
         let event_type = sub.events.first().cloned().unwrap_or_else(|| "deployed".into());
         let domain = if event_type.starts_with("build_") {
             "build"
-        } else if event_type.starts_with("docker_") {
-            "docker"
         } else {
-            "artifact"
+            crate::plugins::event_types::domain(&event_type).unwrap_or("artifact")
         };
         let event = EventRecord::other(
             domain,

@@ -25,8 +25,8 @@ pub enum EventsError {
     Store(#[from] StoreError),
 }
 
-/// Every event type a subscription may name.
-pub const ALL_EVENTS: [&str; 11] = [
+/// The event types the host records itself (artifact and build events).
+pub const HOST_EVENTS: [&str; 9] = [
     "deployed",
     "deleted",
     "moved",
@@ -36,19 +36,21 @@ pub const ALL_EVENTS: [&str; 11] = [
     "build_published",
     "build_promotion",
     "build_deleted",
-    "docker_pushed",
-    "docker_deleted",
 ];
 
-/// The events a format plugin may emit (`repository.emit-event`), with their domain.
-pub const FORMAT_EVENTS: [(&str, &str); 2] = [("docker_pushed", "docker"), ("docker_deleted", "docker")];
+/// Every event type a subscription may name: the host's and the format events
+/// of the WIT (`types.event-type`).
+pub fn all_events() -> Vec<&'static str> {
+    let formats = crate::plugins::event_types::all().iter().map(String::as_str);
+    HOST_EVENTS.into_iter().chain(formats).collect()
+}
 
 /// One recorded event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
     /// Stable identifier: the same on every delivery attempt.
     pub id: String,
-    /// "artifact", "build" or "docker".
+    /// "artifact", "build" or a format event's domain.
     pub domain: String,
     pub event_type: String,
     /// The repository the event is about ("" for builds), for subscription criteria.
@@ -78,7 +80,7 @@ fn item_data(repo: &str, path: &str, item: &Item) -> Value {
 impl EventRecord {
     fn new(domain: &str, event_type: &str, repo: &str, path: &str, data: Value) -> EventRecord {
         EventRecord {
-            id: crate::auth::random_secret(16),
+            id: crate::ids::random_secret(16),
             domain: domain.into(),
             event_type: event_type.into(),
             repo: repo.into(),

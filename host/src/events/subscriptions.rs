@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::EventsError;
-use super::{ALL_EVENTS, EventRecord};
+use super::{EventRecord, all_events};
 use crate::config::EventsConfig;
 use crate::repos::patterns::ant_match;
 use crate::repos::{RClass, Repos};
@@ -92,10 +92,11 @@ impl Subscription {
                 ));
             }
         };
-        if let Some(e) = events.iter().find(|e| !ALL_EVENTS.contains(&e.as_str())) {
+        let known = all_events();
+        if let Some(e) = events.iter().find(|e| !known.contains(&e.as_str())) {
             return Err(EventsError::Invalid(format!(
                 "Unknown event '{e}': use one of {}",
-                ALL_EVENTS.join(", ")
+                known.join(", ")
             )));
         }
         let criteria: Criteria = match o.get("criteria") {

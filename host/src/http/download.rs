@@ -125,14 +125,14 @@ pub async fn serve_item(
     let body = if len <= SMALL_BLOB && start == 0 && len == size {
         // Small files are cached in memory or are one short read: no thread hop.
         let bytes = state
-            .blobs
-            .read(&blob.sha256)
+            .artifacts
+            .read_blob(&blob.sha256)
             .map_err(|e| ApiError::internal_logged("Cannot read the stored file", e))?;
         Body::from(bytes)
     } else {
         let stream = state
-            .blobs
-            .open_range(&blob.sha256, start, len)
+            .artifacts
+            .open_blob_range(&blob.sha256, start, len)
             .map_err(|e| ApiError::internal_logged("Cannot read the stored file", e))?;
         Body::from_stream(stream)
     };
@@ -217,7 +217,7 @@ fn listing(state: &State, caller: &Caller, repo: &str, path: &str) -> ApiResult<
     if !path.is_empty() {
         out.push_str("<a href=\"../\">../</a>\n");
     }
-    for (name, item) in state.meta.children(repo, path)? {
+    for (name, item) in state.artifacts.children(repo, path)? {
         let child = if path.is_empty() {
             name.clone()
         } else {

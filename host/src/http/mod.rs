@@ -15,6 +15,7 @@ mod plugins_api;
 mod repos_api;
 mod retention_api;
 mod search;
+pub mod serve;
 pub mod security;
 mod storage_api;
 mod system;

@@ -13,6 +13,7 @@ use tracing::Instrument;
 
 use super::State;
 use crate::http::error::{ApiError, ApiResult};
+use crate::observe::{PluginReading, Readings};
 
 /// The header carrying the request id both ways.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -166,9 +167,41 @@ pub async fn metrics_open(Axs(state): Axs<State>) -> Response {
     render(&state).await
 }
 
+/// The values `/metrics` reads now, from the services.
+fn readings(state: &State) -> Readings {
+    use std::sync::atomic::Ordering;
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let db = state.config.storage.data_dir.join("meta.redb");
+    Readings {
+        repos: state
+            .repos
+            .all()
+            .into_iter()
+            .filter_map(|r| {
+                let c = state.artifacts.repo_counters(&r.key).ok()?;
+                Some((r.key.clone(), c.files, c.bytes))
+            })
+            .collect(),
+        plugins: state
+            .plugins
+            .list()
+            .iter()
+            .map(|p| PluginReading {
+                name: p.name.clone(),
+                calls: load(&p.stats.calls),
+                failures: load(&p.stats.failures),
+                timeouts: load(&p.stats.timeouts),
+                instances_in_use: p.instances_in_use(),
+            })
+            .collect(),
+        webhook_lag: state.deliveries.backlog(),
+        database_bytes: std::fs::metadata(db).map_or(0, |m| m.len()),
+    }
+}
+
 async fn render(state: &State) -> Response {
     let s = state.clone();
-    match tokio::task::spawn_blocking(move || crate::observe::render(&s)).await {
+    match tokio::task::spawn_blocking(move || crate::observe::render(readings(&s))).await {
         Ok(text) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

@@ -55,8 +55,8 @@ impl Access for CallerAccess {
     }
     fn stats(&self, repo: &str, path: &str) -> Stats {
         self.state
-            .downloads
-            .current(self.state.meta.as_ref(), repo, path)
+            .artifacts
+            .download_stats(&self.state.downloads, repo, path)
             .unwrap_or_default()
     }
 }
@@ -187,7 +187,8 @@ pub async fn checksum(
     Ok(results(&base, &rows, detail(&headers)))
 }
 
-/// `GET /api/search/gavc?g=&a=&v=&c=&repos=`: over the `maven.*` properties.
+/// `GET /api/search/gavc?g=&a=&v=&c=&repos=`: over the package coordinates the
+/// loaded formats declare (those with a group).
 pub async fn gavc(
     Axs(state): Axs<State>,
     caller: Caller,
@@ -196,8 +197,12 @@ pub async fn gavc(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     state.auth.require_access(&caller)?;
-    let query = quick::gavc(q.get("g"), q.get("a"), q.get("v"), q.get("c"), &repos(&q))?;
-    let rows = item_rows(&state, caller, query).await?;
+    let coordinates = state.plugins.package_coordinates();
+    let query = quick::gavc(&coordinates, q.get("g"), q.get("a"), q.get("v"), q.get("c"), &repos(&q))?;
+    let rows = match query {
+        Some(query) => item_rows(&state, caller, query).await?,
+        None => Vec::new(),
+    };
     Ok(results(&base, &rows, detail(&headers)))
 }
 
@@ -247,8 +252,8 @@ pub async fn dates(Axs(state): Axs<State>, caller: Caller, BaseUrl(base): BaseUr
                     "lastModified" => v["lastModified"] = json!(iso8601(r.item.modified)),
                     _ => {
                         let s = state
-                            .downloads
-                            .current(state.meta.as_ref(), &r.repo, &r.path)
+                            .artifacts
+                            .download_stats(&state.downloads, &r.repo, &r.path)
                             .unwrap_or_default();
                         if s.downloads > 0 {
                             v["lastDownloaded"] = json!(iso8601(s.last_downloaded));
@@ -292,8 +297,8 @@ pub async fn usage(Axs(state): Axs<State>, caller: Caller, BaseUrl(base): BaseUr
         .map(|r| {
             let mut v = json!({"uri": storage_uri(&base, &r.repo, &r.path)});
             let s = state
-                .downloads
-                .current(state.meta.as_ref(), &r.repo, &r.path)
+                .artifacts
+                .download_stats(&state.downloads, &r.repo, &r.path)
                 .unwrap_or_default();
             if s.downloads > 0 {
                 v["lastDownloaded"] = json!(iso8601(s.last_downloaded));
@@ -331,8 +336,8 @@ pub async fn pattern(Axs(state): Axs<State>, caller: Caller, BaseUrl(base): Base
     ))
 }
 
-/// `GET /api/search/latestVersion?g=&a=&v=&repos=`: the newest `maven.version` of
-/// the coordinates (text/plain).
+/// `GET /api/search/latestVersion?g=&a=&v=&repos=`: the newest version of the
+/// coordinates (text/plain), by the version keys the loaded formats declare.
 pub async fn latest_version(Axs(state): Axs<State>, caller: Caller, q: Query) -> ApiResult<Response> {
     state.auth.require_access(&caller)?;
     let (Some(g), Some(a)) = (
@@ -341,11 +346,23 @@ pub async fn latest_version(Axs(state): Axs<State>, caller: Caller, q: Query) ->
     ) else {
         return Err(ApiError::bad_request("The latest version search needs g and a"));
     };
-    let query = quick::gavc(Some(g), Some(a), q.get("v"), None, &repos(&q))?;
-    let rows = item_rows(&state, caller, query).await?;
+    let coordinates = state.plugins.package_coordinates();
+    let rows = match quick::gavc(&coordinates, Some(g), Some(a), q.get("v"), None, &repos(&q))? {
+        Some(query) => item_rows(&state, caller, query).await?,
+        None => Vec::new(),
+    };
+    let version_keys: Vec<&str> = coordinates
+        .iter()
+        .filter(|c| c.group.is_some())
+        .map(|c| c.version.as_str())
+        .collect();
     let latest = rows
         .iter()
-        .filter_map(|r| r.item.props.get("maven.version").and_then(|v| v.first()))
+        .filter_map(|r| {
+            version_keys
+                .iter()
+                .find_map(|k| r.item.props.get(*k).and_then(|v| v.first()))
+        })
         .max_by(|x, y| quick::compare_versions(x, y))
         .ok_or_else(|| ApiError::not_found("Unable to find artifact versions"))?;
     Ok(text_response(StatusCode::OK, latest.clone()))

@@ -142,7 +142,7 @@ pub async fn get(
         ));
     }
     if q.has("stats") {
-        let s = state.downloads.current(state.meta.as_ref(), repo, path)?;
+        let s = state.artifacts.download_stats(&state.downloads, repo, path)?;
         return Ok(json_response(
             StatusCode::OK,
             &json!({
@@ -163,7 +163,7 @@ pub async fn get(
     }
     let v = if item.folder {
         let children = state
-            .meta
+            .artifacts
             .children(repo, path)?
             .into_iter()
             .filter(|(name, i)| {
@@ -211,7 +211,7 @@ fn folder_page(
     let mut exhausted = false;
     // Children the caller may not see are skipped, so a page may take several reads.
     while page.len() < limit && !exhausted {
-        let batch = state.meta.children_page(repo, path, after.as_deref(), limit + 1)?;
+        let batch = state.artifacts.children_page(repo, path, after.as_deref(), limit + 1)?;
         exhausted = batch.len() <= limit;
         for (name, i) in batch {
             if page.len() == limit {
@@ -231,7 +231,7 @@ fn folder_page(
     }
     // A full page that ended with its batch: whether anything follows it.
     if !more && !exhausted && page.len() == limit {
-        more = !state.meta.children_page(repo, path, after.as_deref(), 1)?.is_empty();
+        more = !state.artifacts.children_page(repo, path, after.as_deref(), 1)?.is_empty();
     }
     let children: Vec<Value> = page
         .iter()

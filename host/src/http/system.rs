@@ -6,15 +6,13 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::{State, json_response, text_response};
-use crate::artifacts::blocking;
 use crate::auth::Caller;
 use crate::http::error::{ApiError, ApiResult};
-use crate::storage::gc;
 
 /// What is not ready (metadata store, storage, plugins), checked off the async workers.
 async fn problems(state: &State) -> Vec<String> {
     let s = state.clone();
-    tokio::task::spawn_blocking(move || s.readiness.problems(&s))
+    tokio::task::spawn_blocking(move || s.readiness.problems(s.meta.as_ref(), &s.config.storage.data_dir))
         .await
         .unwrap_or_else(|e| vec![format!("health check failed: {e}")])
 }
@@ -70,8 +68,7 @@ pub async fn health(Axs(state): Axs<State>) -> Response {
 /// `POST /artifactory/api/system/storage/gc` (admin): one collection now.
 pub async fn gc(Axs(state): Axs<State>, caller: Caller) -> ApiResult<Response> {
     state.auth.require_admin(&caller)?;
-    let s = state.clone();
-    let report = blocking(move || gc::collect(s.meta.as_ref(), s.blobs.as_ref())).await?;
+    let report = state.artifacts.collect_garbage().await?;
     let v = serde_json::to_value(report).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(json_response(StatusCode::OK, &v))
 }
@@ -94,11 +91,11 @@ fn human(bytes: u64) -> String {
 /// `GET /artifactory/api/storageinfo` (admin).
 pub async fn storage_info(Axs(state): Axs<State>, caller: Caller) -> ApiResult<Response> {
     state.auth.require_admin(&caller)?;
-    let totals = state.meta.totals()?;
+    let totals = state.artifacts.totals()?;
     let mut list = Vec::new();
     let (mut files, mut folders, mut bytes) = (0u64, 0u64, 0u64);
     for r in state.repos.all() {
-        let c = state.meta.repo_counters(&r.key)?;
+        let c = state.artifacts.repo_counters(&r.key)?;
         files += c.files;
         folders += c.folders;
         bytes += c.bytes;
@@ -117,7 +114,7 @@ pub async fn storage_info(Axs(state): Axs<State>, caller: Caller) -> ApiResult<R
     } else {
         100.0 * totals.blob_bytes as f64 / bytes as f64
     };
-    let (kind, dir) = state.blobs.describe();
+    let (kind, dir) = state.artifacts.blob_store_location();
     Ok(json_response(
         StatusCode::OK,
         &json!({

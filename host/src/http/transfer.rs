@@ -51,7 +51,7 @@ async fn run(
             .authorize(&caller, Action::Delete, &src_repo.key, &src.path)?;
     }
     state.auth.authorize(&caller, Action::Write, &dst_repo.key, &dst_path)?;
-    if state.meta.item(&dst_repo.key, &dst_path)?.is_some() {
+    if state.artifacts.find(&dst_repo.key, &dst_path)?.is_some() {
         state
             .auth
             .authorize(&caller, Action::Delete, &dst_repo.key, &dst_path)?;

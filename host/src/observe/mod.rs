@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::server::AppState;
+use crate::storage::MetaStore;
 
 /// Latency buckets (seconds): requests and plugin calls from 0.5 ms to 10 s.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -97,31 +97,48 @@ pub fn webhook_delivery(delivered: bool, attempts: u32) {
     counter!("binyard_webhook_retries_total").increment(u64::from(attempts.saturating_sub(1)));
 }
 
+/// Counters of one loaded plugin, read when `/metrics` is scraped.
+pub struct PluginReading {
+    pub name: String,
+    pub calls: u64,
+    pub failures: u64,
+    pub timeouts: u64,
+    pub instances_in_use: usize,
+}
+
+/// Values that live elsewhere, read when `/metrics` is scraped (the HTTP layer
+/// gathers them from the services).
+#[derive(Default)]
+pub struct Readings {
+    /// Per repository: key, files, bytes.
+    pub repos: Vec<(String, u64, u64)>,
+    pub plugins: Vec<PluginReading>,
+    /// Per webhook subscription: key, events not yet delivered.
+    pub webhook_lag: Vec<(String, u64)>,
+    pub database_bytes: u64,
+}
+
 /// The metrics text: the recorded series plus values read now.
-pub fn render(state: &AppState) -> String {
+pub fn render(now: Readings) -> String {
     let Some(handle) = install() else {
         return String::new();
     };
-    for r in state.repos.all() {
-        if let Ok(c) = state.meta.repo_counters(&r.key) {
-            gauge!("binyard_repository_files", "repo" => r.key.clone()).set(c.files as f64);
-            gauge!("binyard_repository_bytes", "repo" => r.key.clone()).set(c.bytes as f64);
-        }
+    for (key, files, bytes) in now.repos {
+        gauge!("binyard_repository_files", "repo" => key.clone()).set(files as f64);
+        gauge!("binyard_repository_bytes", "repo" => key).set(bytes as f64);
     }
-    for p in state.plugins.list() {
-        let name = p.name.clone();
-        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    for p in now.plugins {
+        let name = p.name;
         // Per loaded version: a hot swap starts them again, which Prometheus reads as a counter reset.
-        counter!("binyard_plugin_calls_total", "plugin" => name.clone()).absolute(load(&p.stats.calls));
-        counter!("binyard_plugin_failures_total", "plugin" => name.clone()).absolute(load(&p.stats.failures));
-        counter!("binyard_plugin_timeouts_total", "plugin" => name.clone()).absolute(load(&p.stats.timeouts));
-        gauge!("binyard_plugin_instances_in_use", "plugin" => name).set(p.instances_in_use() as f64);
+        counter!("binyard_plugin_calls_total", "plugin" => name.clone()).absolute(p.calls);
+        counter!("binyard_plugin_failures_total", "plugin" => name.clone()).absolute(p.failures);
+        counter!("binyard_plugin_timeouts_total", "plugin" => name.clone()).absolute(p.timeouts);
+        gauge!("binyard_plugin_instances_in_use", "plugin" => name).set(p.instances_in_use as f64);
     }
-    for (key, behind) in state.deliveries.backlog() {
+    for (key, behind) in now.webhook_lag {
         gauge!("binyard_webhook_queue_lag_events", "subscription" => key).set(behind as f64);
     }
-    let db = state.config.storage.data_dir.join("meta.redb");
-    gauge!("binyard_database_bytes").set(std::fs::metadata(db).map_or(0.0, |m| m.len() as f64));
+    gauge!("binyard_database_bytes").set(now.database_bytes as f64);
     handle.render()
 }
 
@@ -177,12 +194,12 @@ impl Readiness {
     }
 
     /// What is not ready, one message per part (empty: ready).
-    pub fn problems(&self, state: &AppState) -> Vec<String> {
+    pub fn problems(&self, meta: &dyn MetaStore, data_dir: &Path) -> Vec<String> {
         let mut out = Vec::new();
-        if let Err(e) = state.meta.totals() {
+        if let Err(e) = meta.totals() {
             out.push(format!("metadata store: {e}"));
         }
-        if let Some((free, reserve)) = state.meta.free_space()
+        if let Some((free, reserve)) = meta.free_space()
             && free < reserve
         {
             out.push(format!(
@@ -190,7 +207,7 @@ impl Readiness {
                 free >> 20,
                 reserve >> 20
             ));
-        } else if let Some(problem) = self.probe.problem(&state.config.storage.data_dir) {
+        } else if let Some(problem) = self.probe.problem(data_dir) {
             out.push(problem);
         }
         if !self.plugins_loaded.load(Ordering::Acquire) {

@@ -85,7 +85,7 @@ pub fn flush() {
 
 /// The span of one request, a child of the caller's `traceparent` when it sent one;
 /// `Span::none()` when tracing is off.
-pub fn request_span(headers: &axum::http::HeaderMap, method: &str, route: &str, path: &str, id: &str) -> tracing::Span {
+pub fn request_span(headers: &reqwest::header::HeaderMap, method: &str, route: &str, path: &str, id: &str) -> tracing::Span {
     if !enabled() {
         return tracing::Span::none();
     }
@@ -139,15 +139,15 @@ struct BlockingClient(reqwest::blocking::Client);
 impl opentelemetry_http::HttpClient for BlockingClient {
     async fn send_bytes(
         &self,
-        request: axum::http::Request<bytes::Bytes>,
-    ) -> Result<axum::http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        request: opentelemetry_http::Request<bytes::Bytes>,
+    ) -> Result<opentelemetry_http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
         let (parts, body) = request.into_parts();
         let mut req = self.0.request(parts.method, parts.uri.to_string()).body(body.to_vec());
         for (k, v) in &parts.headers {
             req = req.header(k, v);
         }
         let res = req.send()?;
-        let mut out = axum::http::Response::builder().status(res.status());
+        let mut out = opentelemetry_http::Response::builder().status(res.status());
         for (k, v) in res.headers() {
             out = out.header(k, v);
         }

@@ -8,6 +8,7 @@
 
 mod bindings;
 mod engine;
+pub mod event_types;
 mod imports;
 pub mod repo_host;
 mod sandbox;
@@ -27,6 +28,7 @@ use wasmtime::{Engine, Store, Trap};
 
 use crate::clock;
 use crate::config::{PluginLimits, PluginsConfig};
+use crate::search::coordinates::Coordinates;
 
 use bindings::{v0_1, v0_2};
 use imports::v0_1 as adapt;
@@ -135,6 +137,16 @@ pub struct LoadedPlugin {
     /// Package types only: the paths at the server's root it serves (`v2`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub root_paths: Vec<String>,
+    /// How packages are named by properties: a package type's own (at most one), or
+    /// those a retention policy recognises.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub coordinates: Vec<Coordinates>,
+    /// Package types only: content types by file extension.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub content_types: Vec<(String, String)>,
+    /// Package types only: name patterns of format metadata files (not packages).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metadata_files: Vec<String>,
     /// The WIT version the component was built for.
     pub wit: &'static str,
     pub sha256: String,
@@ -267,6 +279,40 @@ impl Plugins {
             .collect()
     }
 
+    /// The package coordinates the loaded package-type plugins declare, by plugin name.
+    pub fn package_coordinates(&self) -> Vec<Coordinates> {
+        self.registry
+            .load()
+            .by_name
+            .values()
+            .filter(|p| p.kind == PluginKind::PackageType)
+            .flat_map(|p| p.coordinates.clone())
+            .collect()
+    }
+
+    /// Name patterns of format metadata files the loaded package-type plugins declare.
+    pub fn metadata_files(&self) -> Vec<String> {
+        self.registry
+            .load()
+            .by_name
+            .values()
+            .filter(|p| p.kind == PluginKind::PackageType)
+            .flat_map(|p| p.metadata_files.clone())
+            .collect()
+    }
+
+    /// Makes the content types the loaded package types declare the server's (the
+    /// first plugin by name wins an extension two declare).
+    fn declare_content_types(&self) {
+        let mut types = HashMap::new();
+        for p in self.registry.load().by_name.values() {
+            for (ext, t) in &p.content_types {
+                types.entry(ext.clone()).or_insert_with(|| t.clone());
+            }
+        }
+        crate::artifacts::content_types::set_declared(types);
+    }
+
     /// Compiles and validates a component (blocking): a world of a supported WIT
     /// version, and `describe()` answers.
     fn prepare(&self, name: &str, wasm: &[u8]) -> Result<LoadedPlugin, String> {
@@ -280,6 +326,8 @@ impl Plugins {
         let mut store = new_store(&self.engine, name, &limits, None);
         let describe_failed = |e: wasmtime::Error| format!("describe() failed: {}", explain_trap(&e, name, &limits));
         // A package type's description, whichever version it speaks.
+        // Coordinates a retention policy recognises (its description has no routes).
+        let mut policy_coordinates = Vec::new();
         let (pre, kind, d, wit) = if let Ok(p) = v0_2::package_type::PackageTypePre::new(pre.clone()) {
             let inst = p.instantiate(&mut store).map_err(describe_failed)?;
             let d = inst
@@ -311,6 +359,9 @@ impl Plugins {
                     root_paths: Vec::new(),
                     login_paths: Vec::new(),
                 },
+                coordinates: None,
+                content_types: Vec::new(),
+                metadata_files: Vec::new(),
             };
             if let Ok(p) = v0_2::retention_policy::RetentionPolicyPre::new(pre.clone()) {
                 let inst = p.instantiate(&mut store).map_err(describe_failed)?;
@@ -318,6 +369,7 @@ impl Plugins {
                     .binyard_plugin_retention()
                     .call_describe(&mut store)
                     .map_err(describe_failed)?;
+                policy_coordinates = d.coordinates.into_iter().map(coordinates).collect();
                 (
                     Pre::Retention(p),
                     PluginKind::RetentionPolicy,
@@ -369,6 +421,28 @@ impl Plugins {
         };
         let package_type = d.package_type.to_ascii_lowercase();
         let routes = d.routes;
+        let mut declared: Vec<Coordinates> = d.coordinates.into_iter().map(coordinates).collect();
+        declared.append(&mut policy_coordinates);
+        if let Some(bad) = declared
+            .iter()
+            .flat_map(|c| [c.group.as_deref(), Some(c.name.as_str()), Some(c.version.as_str()), c.classifier.as_deref()])
+            .flatten()
+            .find(|k| k.trim().is_empty() || k.len() > 255)
+        {
+            return Err(format!("describe() declares the coordinate key '{bad}', which is not a property key"));
+        }
+        let content_types: Vec<(String, String)> = d
+            .content_types
+            .into_iter()
+            .map(|(ext, t)| (ext.trim_start_matches('.').to_ascii_lowercase(), t))
+            .collect();
+        if let Some((ext, t)) = content_types.iter().find(|(ext, t)| {
+            ext.is_empty() || !ext.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') || !t.contains('/')
+        }) {
+            return Err(format!(
+                "describe() declares the content type '{t}' for '{ext}', which is not an extension and a type"
+            ));
+        }
         if kind == PluginKind::PackageType {
             let ok_name = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
             if package_type == "generic" || !ok_name(&package_type) {
@@ -402,6 +476,9 @@ impl Plugins {
             login_paths: routes.login_paths,
             api_names: routes.api_names.iter().map(|n| n.to_ascii_lowercase()).collect(),
             root_paths: routes.root_paths.iter().map(|n| n.to_ascii_lowercase()).collect(),
+            coordinates: declared,
+            content_types,
+            metadata_files: d.metadata_files,
             wit,
             sha256,
             loaded_at: clock::now_ms(),
@@ -480,6 +557,7 @@ impl Plugins {
             replaced = by_name.insert(name.to_string(), loaded.clone()).is_some();
             Registry { by_name }
         });
+        self.declare_content_types();
         tracing::info!(plugin = name, version = %loaded.version, kind = ?loaded.kind, sha256 = %loaded.sha256, "plugin loaded");
         Ok((loaded, replaced))
     }
@@ -512,6 +590,7 @@ impl Plugins {
             by_name.remove(name);
             Registry { by_name }
         });
+        self.declare_content_types();
         tracing::info!(plugin = name, "plugin unloaded");
     }
 
@@ -904,5 +983,15 @@ impl LoadedPlugin {
     /// Instances of this version running now.
     pub fn instances_in_use(&self) -> usize {
         (self.limits.max_instances.max(1) as usize).saturating_sub(self.permits.available_permits())
+    }
+}
+
+/// The host's form of declared coordinates.
+fn coordinates(c: v0_2::package_type::binyard::plugin::types::PackageCoordinates) -> Coordinates {
+    Coordinates {
+        group: c.group,
+        name: c.name,
+        version: c.version,
+        classifier: c.classifier,
     }
 }

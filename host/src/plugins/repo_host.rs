@@ -350,11 +350,13 @@ impl RepoHost {
     /// Holds a format event (`event_type` as the outbox names it) for the commit.
     pub fn emit_event(&mut self, event_type: &str, path: &str, data: &str) -> Result<(), Failure> {
         self.allowed()?;
-        let Some((_, domain)) = crate::events::FORMAT_EVENTS.iter().find(|(t, _)| *t == event_type) else {
-            let known: Vec<&str> = crate::events::FORMAT_EVENTS.iter().map(|(t, _)| *t).collect();
+        let Some(domain) = super::event_types::domain(event_type) else {
             return Err(fail(
                 400,
-                format!("unknown format event '{event_type}': use one of {}", known.join(", ")),
+                format!(
+                    "unknown format event '{event_type}': use one of {}",
+                    super::event_types::all().join(", ")
+                ),
             ));
         };
         let p = clean(path)?;

@@ -237,15 +237,25 @@ impl Retention {
         }
     }
 
-    /// The files of a repository as candidates: package name and version from the
-    /// properties formats set (`npm.*`, `pypi.*`, `maven.*`), else from the layout
-    /// `…/{package}/{version}/{file}` (generic). Metadata files are never candidates.
-    /// The search engine selects them (one repository range of the index).
-    async fn repo_candidates(&self, repo: &str) -> Result<Vec<Listed>, RetentionError> {
-        let q = crate::search::aql::parse(&format!(
-            r#"items.find({{"repo":{},"name":{{"$nmatch":"maven-metadata.xml*"}}}}).include("*","property","stat")"#,
-            serde_json::Value::from(repo)
-        ))?;
+    /// The files of a repository as candidates: package and version from the
+    /// package coordinates the loaded formats and the policy declare (the first that
+    /// names the file), else from the layout `…/{package}/{version}/{file}`
+    /// (generic). The metadata files formats declare are never candidates. The
+    /// search engine selects them (one repository range of the index).
+    async fn repo_candidates(&self, repo: &str, policy: &LoadedPlugin) -> Result<Vec<Listed>, RetentionError> {
+        let mut find = serde_json::json!({ "repo": repo });
+        let metadata: Vec<serde_json::Value> = self
+            .plugins
+            .metadata_files()
+            .into_iter()
+            .map(|p| serde_json::json!({"name": {"$nmatch": p}}))
+            .collect();
+        if !metadata.is_empty() {
+            find["$and"] = metadata.into();
+        }
+        let q = crate::search::aql::parse(&format!(r#"items.find({find}).include("*","property","stat")"#))?;
+        let mut coordinates = self.plugins.package_coordinates();
+        coordinates.extend(policy.coordinates.iter().cloned());
         let access = Arc::new(crate::search::AllAccess {
             meta: self.meta.clone(),
             downloads: self.downloads.clone(),
@@ -256,18 +266,8 @@ impl Retention {
         let mut out = Vec::new();
         for r in rows {
             let (path, item) = (r.path, r.item);
-            let prop = |k: &str| item.props.get(k).and_then(|v| v.first()).cloned();
-            let named = prop("npm.name").zip(prop("npm.version")).or_else(|| {
-                prop("pypi.normalized.name")
-                    .or_else(|| prop("pypi.name"))
-                    .zip(prop("pypi.version"))
-            });
-            let named = named.or_else(|| {
-                prop("maven.groupId")
-                    .zip(prop("maven.artifactId"))
-                    .map(|(g, a)| format!("{}/{a}", g.replace('.', "/")))
-                    .zip(prop("maven.version"))
-            });
+            let prop = |k: &str| item.props.get(k).and_then(|v| v.first()).map(String::as_str);
+            let named = coordinates.iter().find_map(|c| c.package_of(prop));
             let (group, version) = match named {
                 Some(gv) => gv,
                 None => {
@@ -301,7 +301,7 @@ impl Retention {
         let mut listed = Vec::new();
         for repo in &policy.repositories {
             self.repos.existing(repo)?;
-            let mut found = self.repo_candidates(repo).await?;
+            let mut found = self.repo_candidates(repo, &plugin).await?;
             listed.append(&mut found);
         }
         let mut decisions = self.decide(&plugin, &policy.config, listed).await?;

@@ -7,6 +7,7 @@
 
 pub mod answer;
 pub mod aql;
+pub mod coordinates;
 mod dates;
 pub mod engine;
 pub mod query;

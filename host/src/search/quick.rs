@@ -3,6 +3,7 @@
 //! limits.
 
 use super::SearchError;
+use super::coordinates::Coordinates;
 use super::query::{Crit, Domain, Expr, Field, Op, Query, SortDir, Target, Value};
 
 fn crit(f: Field, op: Op, v: Value) -> Result<Expr, SearchError> {
@@ -99,31 +100,51 @@ pub fn checksum(kind: Checksum, value: &str, repos: &[String]) -> Result<Query, 
     items(vec![crit(f, Op::Eq, Value::Str(v))?], repos)
 }
 
-/// `/api/search/gavc`: Maven coordinates, over the `maven.*` properties.
+/// `/api/search/gavc`: group, artifact, version and classifier over the property
+/// keys of the declared coordinates that have a group (any of them may match). None
+/// when no declared coordinates can answer (no loaded format has groups, or a
+/// classifier is asked of formats without one).
 pub fn gavc(
+    coordinates: &[Coordinates],
     g: Option<&str>,
     a: Option<&str>,
     v: Option<&str>,
     c: Option<&str>,
     repos: &[String],
-) -> Result<Query, SearchError> {
-    let mut all = Vec::new();
-    for (key, val) in [
-        ("maven.groupId", g),
-        ("maven.artifactId", a),
-        ("maven.version", v),
-        ("maven.classifier", c),
-    ] {
-        if let Some(val) = val.map(str::trim).filter(|s| !s.is_empty()) {
-            all.push(prop(key, op_for(val), val)?);
-        }
+) -> Result<Option<Query>, SearchError> {
+    fn given(x: Option<&str>) -> Option<&str> {
+        x.map(str::trim).filter(|s| !s.is_empty())
     }
-    if all.is_empty() {
+    let (g, a, v, c) = (given(g), given(a), given(v), given(c));
+    if g.is_none() && a.is_none() && v.is_none() && c.is_none() {
         return Err(SearchError::Field(
             "The GAVC search needs at least one of g (groupId), a (artifactId), v (version), c (classifier)".into(),
         ));
     }
-    items(all, repos)
+    let mut any = Vec::new();
+    for co in coordinates.iter().filter(|co| co.group.is_some()) {
+        let keys = [
+            (co.group.as_deref(), g),
+            (Some(co.name.as_str()), a),
+            (Some(co.version.as_str()), v),
+            (co.classifier.as_deref(), c),
+        ];
+        if keys.iter().any(|(key, val)| key.is_none() && val.is_some()) {
+            continue;
+        }
+        let mut all = Vec::new();
+        for (key, val) in keys {
+            if let (Some(key), Some(val)) = (key, val) {
+                all.push(prop(key, op_for(val), val)?);
+            }
+        }
+        any.push(all);
+    }
+    match any.len() {
+        0 => Ok(None),
+        1 => items(any.remove(0), repos).map(Some),
+        _ => items(vec![Expr::Or(any.into_iter().map(Expr::And).collect())], repos).map(Some),
+    }
 }
 
 /// The date fields `/api/search/dates` takes.
@@ -206,7 +227,7 @@ pub fn pattern_match(pattern: &str, path: &str) -> bool {
     seg(&p, &t)
 }
 
-/// Maven's version order, simplified: numeric parts compare as numbers, qualifiers
+/// Version order, simplified (Artifactory's latestVersion order): numeric parts compare as numbers, qualifiers
 /// after them (a release sorts after its SNAPSHOT and other qualifiers).
 pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     fn parts(v: &str) -> Vec<(u64, String)> {

@@ -51,6 +51,5 @@ pub fn collect(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> Result<GcReport, 
 
     // 3. Temporary files of uploads that no longer exist.
     report.temp_files_deleted = blobs.sweep_temp()? as u64;
-    crate::observe::gc_run(report.bytes_freed);
     Ok(report)
 }

@@ -16,7 +16,7 @@ mod xml;
 use std::time::{Duration, Instant};
 
 use binyard_plugin_sdk::package_type::{
-    Artifact, Description, Failure, Guest, MemberAnswer, Request, Response, log, repository,
+    Artifact, Description, Failure, Guest, MemberAnswer, PackageCoordinates, Request, Response, log, repository,
 };
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +40,15 @@ struct Maven;
 
 impl Guest for Maven {
     fn describe() -> Description {
-        Description::new("maven", env!("CARGO_PKG_VERSION"), "maven", "Maven 2 repository layout").with_plain_paths()
+        Description::new("maven", env!("CARGO_PKG_VERSION"), "maven", "Maven 2 repository layout")
+            .with_plain_paths()
+            .with_coordinates(
+                PackageCoordinates::new("maven.artifactId", "maven.version")
+                    .with_group("maven.groupId")
+                    .with_classifier("maven.classifier"),
+            )
+            .with_content_types(&[("pom", "application/x-maven-pom+xml")])
+            .with_metadata_files(&["maven-metadata.xml*"])
     }
 
     /// Virtual repositories come with the remote/virtual work: until then a clear refusal.

@@ -17,7 +17,7 @@ mod store;
 mod tarball;
 
 use binyard_plugin_sdk::package_type::{
-    Description, Failure, Guest, MemberAnswer, Request, Response, accounts, log, repository,
+    Description, Failure, Guest, MemberAnswer, PackageCoordinates, Request, Response, accounts, log, repository,
 };
 use serde_json::{Value, json};
 
@@ -36,6 +36,7 @@ impl Guest for Npm {
             // `npm login` comes before the client has credentials; npm 11 first tries
             // web login and falls back to the legacy login when that answers 404.
             .with_login_paths(&["-/user/", "-/v1/login"])
+            .with_coordinates(PackageCoordinates::new(store::PROP_NAME, store::PROP_VERSION))
     }
 
     /// Virtual repositories come with the remote/virtual work: until then a clear refusal.

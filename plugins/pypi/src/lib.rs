@@ -17,7 +17,9 @@ mod simple;
 mod upload;
 mod wheel;
 
-use binyard_plugin_sdk::package_type::{Description, Failure, Guest, MemberAnswer, Request, Response, repository};
+use binyard_plugin_sdk::package_type::{
+    Description, Failure, Guest, MemberAnswer, PackageCoordinates, Request, Response, repository,
+};
 
 struct Pypi;
 
@@ -29,6 +31,7 @@ impl Guest for Pypi {
             "pypi",
             "PyPI: twine uploads, PEP 503/691 simple index, PEP 658 metadata, PEP 592 yanks",
         )
+        .with_coordinates(PackageCoordinates::new("pypi.normalized.name", "pypi.version"))
     }
 
     /// Virtual repositories come with the remote/virtual work: until then a clear refusal.

@@ -37,7 +37,7 @@ pub mod package_type {
     pub use binyard::plugin::blobs;
     pub use binyard::plugin::log;
     pub use binyard::plugin::repository;
-    pub use binyard::plugin::types::{Artifact, BlobInfo, Caller, EventType, Failure};
+    pub use binyard::plugin::types::{Artifact, BlobInfo, Caller, EventType, Failure, PackageCoordinates};
     pub use binyard::plugin::uploads;
     pub use binyard::plugin::upstream;
     pub use exports::binyard::plugin::format::{
@@ -58,7 +58,29 @@ pub mod package_type {
                     root_paths: Vec::new(),
                     login_paths: Vec::new(),
                 },
+                coordinates: None,
+                content_types: Vec::new(),
+                metadata_files: Vec::new(),
             }
+        }
+
+        /// How packages are named by the properties the plugin sets (retention groups
+        /// by them; formats with a group answer the GAVC and latestVersion searches).
+        pub fn with_coordinates(mut self, coordinates: PackageCoordinates) -> Self {
+            self.coordinates = Some(coordinates);
+            self
+        }
+
+        /// Content types of the files the plugin stores, by extension: `[("pom", "application/x-maven-pom+xml")]`.
+        pub fn with_content_types(mut self, types: &[(&str, &str)]) -> Self {
+            self.content_types = types.iter().map(|(e, t)| (e.to_string(), t.to_string())).collect();
+            self
+        }
+
+        /// Names (`*` wildcards) of format metadata files, which are not packages.
+        pub fn with_metadata_files(mut self, names: &[&str]) -> Self {
+            self.metadata_files = names.iter().map(|n| n.to_string()).collect();
+            self
         }
 
         /// Also receive requests to the plain path `/artifactory/{repo}/…` (Maven-like layouts).
@@ -83,6 +105,30 @@ pub mod package_type {
         /// Paths at the server's root the plugin serves, e.g. `["v2"]` for `/v2/{repo}/…`.
         pub fn with_root_paths(mut self, roots: &[&str]) -> Self {
             self.routes.root_paths = roots.iter().map(|p| p.to_string()).collect();
+            self
+        }
+    }
+
+    impl PackageCoordinates {
+        /// A package named by the property `name`, its version by `version`.
+        pub fn new(name: &str, version: &str) -> Self {
+            PackageCoordinates {
+                group: None,
+                name: name.into(),
+                version: version.into(),
+                classifier: None,
+            }
+        }
+
+        /// The package also has a group (a namespace) in the property `group`.
+        pub fn with_group(mut self, group: &str) -> Self {
+            self.group = Some(group.into());
+            self
+        }
+
+        /// Files of one version are told apart by the property `classifier`.
+        pub fn with_classifier(mut self, classifier: &str) -> Self {
+            self.classifier = Some(classifier.into());
             self
         }
     }
@@ -214,7 +260,7 @@ pub mod retention_policy {
     });
 
     pub use binyard::plugin::log;
-    pub use binyard::plugin::types::Failure;
+    pub use binyard::plugin::types::{Failure, PackageCoordinates};
     pub use exports::binyard::plugin::retention::{Candidate, Decision, Description, Guest};
 }
 

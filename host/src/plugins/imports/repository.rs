@@ -5,14 +5,6 @@ use crate::plugins::bindings::v0_2::package_type::binyard::plugin::repository::{
 use crate::plugins::bindings::v0_2::package_type::binyard::plugin::types::{Artifact, EventType, Failure};
 use crate::plugins::sandbox::StoreData;
 
-/// The outbox name of a format event type.
-pub fn event_name(t: EventType) -> &'static str {
-    match t {
-        EventType::DockerPushed => "docker_pushed",
-        EventType::DockerDeleted => "docker_deleted",
-    }
-}
-
 impl Host for StoreData {
     fn info(&mut self) -> RepoInfo {
         match self.repo_host() {
@@ -82,6 +74,6 @@ impl Host for StoreData {
     }
 
     fn emit_event(&mut self, event_type: EventType, path: String, data: String) -> Result<(), Failure> {
-        self.repo()?.emit_event(event_name(event_type), &path, &data)
+        self.repo()?.emit_event(crate::plugins::event_types::name(event_type), &path, &data)
     }
 }

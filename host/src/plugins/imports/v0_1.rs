@@ -110,6 +110,10 @@ pub fn from_description(d: old_format::Description) -> new_format::Description {
             root_paths: Vec::new(),
             login_paths: d.login_paths,
         },
+        // 0.1 could not declare these: its packages are files to the host.
+        coordinates: None,
+        content_types: Vec::new(),
+        metadata_files: Vec::new(),
         name: d.name,
         version: d.version,
         package_type: d.package_type,

@@ -72,6 +72,7 @@ impl Guest for Age {
             name: "retention-age".into(),
             version: "1.0.0".into(),
             summary: "Deletes what is older than maxAgeDays or not downloaded for notDownloadedForDays".into(),
+            coordinates: retention_common::standard_coordinates(),
         }
     }
 

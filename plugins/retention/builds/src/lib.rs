@@ -92,6 +92,7 @@ impl Guest for BuildRetention {
             name: "retention-builds".into(),
             version: "1.0.0".into(),
             summary: "Artifactory build retention: count, minimumBuildDate, buildNumbersNotToBeDiscarded".into(),
+            coordinates: Vec::new(),
         }
     }
 

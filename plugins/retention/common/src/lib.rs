@@ -3,9 +3,31 @@
 
 use std::collections::BTreeMap;
 
-use binyard_plugin_sdk::retention_policy::{Candidate, Decision, Failure};
+use binyard_plugin_sdk::retention_policy::{Candidate, Decision, Failure, PackageCoordinates};
 use binyard_plugin_sdk::versions::Scheme;
 use serde_json::{Map, Value};
+
+/// The packages the first-party policies recognise by their standard properties
+/// in any repository, also where no plugin of the format is loaded (files deployed
+/// with those properties to a generic repository): npm, PyPI and Maven.
+pub fn standard_coordinates() -> Vec<PackageCoordinates> {
+    let plain = |name: &str, version: &str| PackageCoordinates {
+        group: None,
+        name: name.into(),
+        version: version.into(),
+        classifier: None,
+    };
+    vec![
+        plain("npm.name", "npm.version"),
+        plain("pypi.normalized.name", "pypi.version"),
+        plain("pypi.name", "pypi.version"),
+        PackageCoordinates {
+            group: Some("maven.groupId".into()),
+            classifier: Some("maven.classifier".into()),
+            ..plain("maven.artifactId", "maven.version")
+        },
+    ]
+}
 
 /// Milliseconds in a day.
 pub const DAY_MS: i64 = 86_400_000;

@@ -74,6 +74,7 @@ impl Guest for KeepLast {
             name: "retention-keep-last".into(),
             version: "1.0.0".into(),
             summary: "Keeps the last N versions of each package (semver, PEP 440 or Maven order)".into(),
+            coordinates: retention_common::standard_coordinates(),
         }
     }
 

@@ -28,6 +28,7 @@ impl Guest for KeepNewest {
             name: "test-keep-newest".into(),
             version: VERSION.into(),
             summary: "Keeps the newest candidate of each group (test plugin)".into(),
+            coordinates: Vec::new(),
         }
     }
 
