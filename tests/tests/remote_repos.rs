@@ -193,3 +193,186 @@ fn mvn_resolves_through_a_remote_and_then_from_its_cache() {
     build("mvn package from the cache, upstream stopped");
     assert!(came_from("commons-io/commons-io/2.11.0").contains("commons-io-2.11.0.jar>binyard="));
 }
+
+/// Verdaccio from `tests/peers` (installed by `.ci/run` / `npm ci` there), with no
+/// uplinks, on a free port; answers it and a token of a user who may publish.
+fn verdaccio(dir: &Path) -> Option<(Peer, String, String)> {
+    let node = client_tool("node")?;
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/node_modules/verdaccio/bin/verdaccio");
+    if !bin.exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "Verdaccio is missing: run `npm ci` in tests/peers (.ci/run does)"
+        );
+        eprintln!("SKIPPED: Verdaccio is not installed in tests/peers");
+        return None;
+    }
+    std::fs::write(
+        dir.join("config.yaml"),
+        "storage: ./storage\nauth:\n  htpasswd:\n    file: ./htpasswd\nuplinks: {}\npackages:\n  '**':\n    access: $all\n    publish: $authenticated\n    unpublish: $authenticated\nlog: { type: stdout, format: pretty, level: warn }\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new(node)
+        .arg(bin)
+        .args(["--config", "./config.yaml", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start verdaccio");
+    let url = format!("http://127.0.0.1:{port}");
+    let peer = Peer(child);
+    wait_up(&format!("{url}/-/ping"), "verdaccio");
+    let r = client()
+        .put(format!("{url}/-/user/org.couchdb.user:publisher"))
+        .json(&json!({"name": "publisher", "password": "publisher-pw"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "verdaccio user");
+    let token = json(r)["token"].as_str().unwrap().to_string();
+    Some((peer, url, token))
+}
+
+/// An npm invocation with its own HOME, cache and user config.
+fn npm(bin: &Path, home: &Path, rc: &str, cwd: &Path, args: &[&str]) -> Command {
+    std::fs::create_dir_all(home.join("home")).unwrap();
+    std::fs::write(home.join("npmrc"), rc).unwrap();
+    let mut c = Command::new(bin);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().to_ascii_lowercase().starts_with("npm_config_") {
+            c.env_remove(k);
+        }
+    }
+    c.args(args)
+        .args(["--no-audit", "--no-fund", "--no-update-notifier"])
+        .current_dir(cwd)
+        .env("HOME", home.join("home"))
+        .env("npm_config_cache", home.join("cache"))
+        .env("npm_config_userconfig", home.join("npmrc"))
+        .env("npm_config_globalconfig", home.join("global-npmrc"))
+        .env_remove("NODE_OPTIONS");
+    c
+}
+
+fn write_package(dir: &Path, manifest: serde_json::Value, js: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("package.json"), manifest.to_string()).unwrap();
+    std::fs::write(dir.join("index.js"), js).unwrap();
+}
+
+/// `npm install` of a package with a (scoped) dependency through a remote of
+/// Verdaccio: the packuments come with tarball URLs pointing at binyard, the
+/// abbreviated form included; then Verdaccio is stopped and a fresh install (empty
+/// npm cache, no lock file) still succeeds from binyard's cache.
+#[test]
+fn npm_installs_through_a_remote_of_verdaccio_and_then_from_its_cache() {
+    let Some(npm_bin) = client_tool("npm") else { return };
+    let vd_dir = tempfile::tempdir().unwrap();
+    let Some((verdaccio, vd_url, token)) = verdaccio(vd_dir.path()) else { return };
+    let work = tempfile::tempdir().unwrap();
+    let publisher = work.path().join("publisher");
+    let rc = format!(
+        "registry={vd_url}/\n{}/:_authToken={token}\n",
+        vd_url.trim_start_matches("http:")
+    );
+    write_package(
+        &work.path().join("util"),
+        json!({"name": "@team/util", "version": "1.2.0", "main": "index.js"}),
+        "module.exports = (s) => s.toUpperCase();\n",
+    );
+    write_package(
+        &work.path().join("app"),
+        json!({"name": "greeting-app", "version": "2.0.0", "main": "index.js", "dependencies": {"@team/util": "^1.0.0"}}),
+        "module.exports = () => require('@team/util')('hello');\n",
+    );
+    for p in ["util", "app"] {
+        run_ok(
+            &mut npm(&npm_bin, &publisher, &rc, &work.path().join(p), &["publish"]),
+            &format!("npm publish {p} to verdaccio"),
+        );
+    }
+
+    let s = server();
+    create(
+        &s,
+        json!({"key": "npm-remote", "rclass": "remote", "packageType": "npm", "url": vd_url}),
+    );
+    let registry = format!("{}/artifactory/api/npm/npm-remote/", s.base);
+    let doc = json(
+        s.admin(Method::GET, "/artifactory/api/npm/npm-remote/greeting-app")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(
+        doc["versions"]["2.0.0"]["dist"]["tarball"],
+        json!(format!("{registry}greeting-app/-/greeting-app-2.0.0.tgz"))
+    );
+    let corgi = s
+        .admin(Method::GET, "/artifactory/api/npm/npm-remote/@team%2futil")
+        .header("accept", "application/vnd.npm.install-v1+json")
+        .send()
+        .unwrap();
+    assert_eq!(corgi.status(), 200);
+    assert_eq!(
+        corgi.headers()["content-type"],
+        "application/vnd.npm.install-v1+json"
+    );
+    let corgi = json(corgi);
+    assert!(corgi.get("readme").is_none() && corgi["dist-tags"]["latest"] == json!("1.2.0"));
+    assert_eq!(
+        corgi["versions"]["1.2.0"]["dist"]["tarball"],
+        json!(format!("{registry}@team/util/-/util-1.2.0.tgz"))
+    );
+
+    let user = work.path().join("user");
+    let rc = format!(
+        "registry={registry}\n{}:_auth={}\nalways-auth=true\n",
+        registry.trim_start_matches("http:"),
+        base64_of(b"admin:password")
+    );
+    let project = work.path().join("project");
+    let install = |what: &str| {
+        let _ = std::fs::remove_dir_all(user.join("cache"));
+        let _ = std::fs::remove_dir_all(project.join("node_modules"));
+        let _ = std::fs::remove_file(project.join("package-lock.json"));
+        write_package(&project, json!({"name": "project", "version": "1.0.0", "private": true}), "");
+        run_ok(
+            &mut npm(&npm_bin, &user, &rc, &project, &["install", "greeting-app"]),
+            what,
+        );
+        let out = Command::new("node")
+            .arg("-e")
+            .arg("console.log(require('greeting-app')())")
+            .current_dir(&project)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "HELLO", "{what}");
+    };
+    install("npm install through the remote");
+    for path in ["greeting-app/-/greeting-app-2.0.0.tgz", "@team/util/-/util-1.2.0.tgz"] {
+        let r = s
+            .admin(Method::GET, &format!("/artifactory/api/storage/npm-remote-cache/{path}"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path} cached");
+    }
+    drop(verdaccio);
+    install("npm install from the cache, Verdaccio stopped");
+}
+
+fn base64_of(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
