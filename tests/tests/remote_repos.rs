@@ -1,7 +1,8 @@
 //! Remote repositories of the format plugins with real clients against real
-//! upstream servers on 127.0.0.1: `mvn` resolving through a remote of a plain HTTP
-//! server over Debian's Maven repository (`/usr/share/maven-repo`), then again from
-//! the cache once the upstream is stopped.
+//! upstream servers on 127.0.0.1: `npm install` through a remote of Verdaccio,
+//! `pip install` through a remote of pypiserver, `mvn` resolving through a remote of
+//! a plain HTTP server over Debian's Maven repository (`/usr/share/maven-repo`);
+//! each again from binyard's cache once its upstream is stopped.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -375,4 +376,111 @@ fn base64_of(b: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Builds a wheel of a tiny project into `out`.
+fn wheel(python: &Path, dir: &Path, name: &str, version: &str, deps: &[&str], out: &Path) {
+    let module = name.replace('-', "_");
+    std::fs::create_dir_all(dir.join(&module)).unwrap();
+    std::fs::write(
+        dir.join(&module).join("__init__.py"),
+        format!("def hello():\n    return '{name} {version}'\n"),
+    )
+    .unwrap();
+    let deps: Vec<String> = deps.iter().map(|d| format!("\"{d}\"")).collect();
+    std::fs::write(
+        dir.join("pyproject.toml"),
+        format!(
+            "[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n\n\
+             [project]\nname = \"{name}\"\nversion = \"{version}\"\nrequires-python = \">=3.8\"\ndependencies = [{}]\n\n\
+             [tool.setuptools]\npackages = [\"{module}\"]\n",
+            deps.join(", ")
+        ),
+    )
+    .unwrap();
+    run_ok(
+        Command::new(python)
+            .args(["-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w"])
+            .arg(out)
+            .arg(dir),
+        &format!("build the wheel of {name}"),
+    );
+}
+
+/// `pip install` of a project with a dependency through a remote of pypiserver
+/// (`--disable-fallback`): the simple pages point at binyard with their
+/// `#sha256=` kept; then pypiserver is stopped and a fresh install (no pip cache)
+/// still succeeds from binyard's cache.
+#[test]
+fn pip_installs_through_a_remote_of_pypiserver_and_then_from_its_cache() {
+    let Some(python) = client_tool("python3") else { return };
+    let Some(pypi_server) = client_tool("pypi-server") else { return };
+    let work = tempfile::tempdir().unwrap();
+    let packages = work.path().join("packages");
+    std::fs::create_dir_all(&packages).unwrap();
+    wheel(&python, &work.path().join("src-dep"), "remote-dep", "1.0.0", &[], &packages);
+    wheel(&python, &work.path().join("src-app"), "remote-app", "2.0.0", &["remote-dep>=1.0"], &packages);
+    let port = free_port();
+    let up = Peer(
+        Command::new(pypi_server)
+            .args(["run", "-i", "127.0.0.1", "-p", &port.to_string(), "--disable-fallback", "-a", ".", "-P", "."])
+            .arg(&packages)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pypiserver"),
+    );
+    let up_url = format!("http://127.0.0.1:{port}");
+    wait_up(&format!("{up_url}/simple/"), "pypiserver");
+
+    let s = server();
+    create(
+        &s,
+        json!({"key": "pypi-remote", "rclass": "remote", "packageType": "pypi", "url": up_url}),
+    );
+    let page = s
+        .admin(Method::GET, "/artifactory/api/pypi/pypi-remote/simple/remote-app/")
+        .send()
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().unwrap();
+    let ours = format!("{}/artifactory/api/pypi/pypi-remote/packages/remote_app-2.0.0-py3-none-any.whl#sha256=", s.base);
+    assert!(page.contains(&ours), "{page}");
+
+    let index = format!(
+        "http://admin:password@{}/artifactory/api/pypi/pypi-remote/simple/",
+        s.base.trim_start_matches("http://")
+    );
+    let install = |what: &str| {
+        let target = work.path().join("site");
+        let _ = std::fs::remove_dir_all(&target);
+        run_ok(
+            Command::new(&python)
+                .args(["-m", "pip", "install", "--quiet", "--no-cache-dir", "--disable-pip-version-check"])
+                .args(["--index-url", &index, "--target"])
+                .arg(&target)
+                .arg("remote-app"),
+            what,
+        );
+        let out = Command::new(&python)
+            .args(["-c", "import remote_app, remote_dep; print(remote_app.hello(), remote_dep.hello())"])
+            .env("PYTHONPATH", &target)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "remote-app 2.0.0 remote-dep 1.0.0",
+            "{what}"
+        );
+    };
+    install("pip install through the remote");
+    for f in ["remote_app-2.0.0-py3-none-any.whl", "remote_dep-1.0.0-py3-none-any.whl"] {
+        let r = s
+            .admin(Method::GET, &format!("/artifactory/api/storage/pypi-remote-cache/packages/{f}"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{f} cached");
+    }
+    drop(up);
+    install("pip install from the cache, pypiserver stopped");
 }

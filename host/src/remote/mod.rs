@@ -272,6 +272,14 @@ impl Remote {
             }
             match st.flights.join(path) {
                 Joined::Leader(flight) => {
+                    // A flight that ended between the read above and the join cached it.
+                    let cached = self.cached(&repo.key, path).await?;
+                    if let Some((item, rec)) = &cached
+                        && is_fresh(kind, rec, st.settings.retrieval_cache_period_secs)
+                    {
+                        flight.finish(Outcome::Cached(item.clone()));
+                        return Ok(Answer::Cached(item.clone()));
+                    }
                     return self.fetch(&st, repo, &up, path, kind, cached, by, Some(flight)).await;
                 }
                 Joined::Follower(outcome) => match outcome.await {

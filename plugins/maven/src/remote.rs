@@ -3,7 +3,7 @@
 //! the retrieval cache period, then revalidated); everything else is immutable.
 
 use binyard_plugin_sdk::package_type::upstream::{self, FetchKind};
-use binyard_plugin_sdk::package_type::{Failure, Request, Response};
+use binyard_plugin_sdk::package_type::{Failure, Request, Response, repository};
 
 use crate::layout::{self, METADATA, checksum_of, file_name};
 
@@ -21,7 +21,12 @@ pub fn handle(req: &Request, cp: &layout::CleanPath) -> Result<Response, Failure
     let path = cp.path.as_str();
     if path.is_empty() || cp.folder {
         // Listings show the cache as it is (nothing is fetched for a folder).
-        return Ok(Response::artifact(path));
+        return match repository::stat(path)? {
+            Some(a) if a.folder && !path.is_empty() => Ok(Response::artifact(path)),
+            _ => Err(Failure::not_found(format!(
+                "'{path}/' is not a cached folder: a remote Maven repository fetches files, not listings"
+            ))),
+        };
     }
     let fetched = upstream::fetch(path, "", kind(path))?;
     let cached = fetched

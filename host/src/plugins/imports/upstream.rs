@@ -15,6 +15,7 @@ use crate::plugins::repo_host::{blob_info, clean, fail};
 use crate::plugins::sandbox::StoreData;
 use crate::remote::{Answer, Kind, RemoteError};
 use crate::repos::RClass;
+use crate::storage::Item;
 
 impl Host for StoreData {
     fn fetch(&mut self, path: String, query: String, kind: FetchKind) -> Result<Fetched, Failure> {
@@ -43,7 +44,7 @@ impl Host for StoreData {
         let meta = host.artifacts.meta.clone();
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| fail(500, "upstream.fetch needs the server's runtime"))?;
-        let got = handle.block_on(async {
+        let got: Result<(Option<Item>, bool), RemoteError> = handle.block_on(async {
             match remote.get_at(&repo, &p, &query, &cached, kind, &by).await? {
                 Answer::Cached(item) => Ok((Some(item), true)),
                 Answer::Stream(mut s) => {
