@@ -101,7 +101,7 @@ fn run_ok(cmd: &mut Command, what: &str) -> String {
 const PLUGINS: &str = r#"<build><pluginManagement><plugins>
     <plugin><artifactId>maven-resources-plugin</artifactId><version>3.3.0</version></plugin>
     <plugin><artifactId>maven-compiler-plugin</artifactId><version>3.10.1</version></plugin>
-    <plugin><artifactId>maven-surefire-plugin</artifactId><version>3.0.0</version></plugin>
+    <plugin><artifactId>maven-surefire-plugin</artifactId><version>2.22.3</version></plugin>
     <plugin><artifactId>maven-jar-plugin</artifactId><version>3.3.0</version></plugin>
     <plugin><artifactId>maven-install-plugin</artifactId><version>3.1.0</version></plugin>
   </plugins></pluginManagement></build>"#;
