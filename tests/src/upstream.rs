@@ -244,7 +244,8 @@ fn serve(conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 Behaviour::WrongChecksum => crate::sha1_hex(b"something else"),
                 _ => crate::sha1_hex(&body),
             };
-            let extra = format!("ETag: {etag}\r\nX-Checksum-Sha1: {sha1}\r\nContent-Type: application/octet-stream\r\n");
+            let extra =
+                format!("ETag: {etag}\r\nX-Checksum-Sha1: {sha1}\r\nContent-Type: application/octet-stream\r\n");
             let (announced, sent) = match b {
                 Behaviour::Truncated => (body.len(), body.len() / 2),
                 Behaviour::LongerLength => (body.len() + 100, body.len()),

@@ -57,7 +57,9 @@ fn get_fails(s: &Server, path: &str) -> String {
 }
 
 fn data(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8).collect()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8)
+        .collect()
 }
 
 fn cached_status(s: &Server, key: &str, path: &str) -> u16 {
@@ -86,7 +88,11 @@ fn a_file_is_fetched_once_then_served_from_the_cache_which_is_browsable() {
     );
     assert_eq!(info["size"], json!((3 << 20).to_string()));
     assert_eq!(info["checksums"]["sha256"], json!(sha256_hex(&body)));
-    let list = json(s.admin(Method::GET, "/artifactory/api/storage/rem-cache/lib").send().unwrap());
+    let list = json(
+        s.admin(Method::GET, "/artifactory/api/storage/rem-cache/lib")
+            .send()
+            .unwrap(),
+    );
     assert_eq!(list["children"], json!([{"uri": "/a.bin", "folder": false}]));
     // The cache view serves what is cached and fetches nothing.
     assert_eq!(get(&s, "/artifactory/rem-cache/lib/a.bin"), (200, body.clone()));
@@ -94,7 +100,10 @@ fn a_file_is_fetched_once_then_served_from_the_cache_which_is_browsable() {
     assert_eq!(up.hits("/lib/other.bin"), 0);
     // Properties can be set on cached files.
     let r = s
-        .admin(Method::PUT, "/artifactory/api/storage/rem-cache/lib/a.bin?properties=team=x")
+        .admin(
+            Method::PUT,
+            "/artifactory/api/storage/rem-cache/lib/a.bin?properties=team=x",
+        )
         .send()
         .unwrap();
     assert_eq!(r.status(), 204);
@@ -105,7 +114,11 @@ fn a_file_is_fetched_once_then_served_from_the_cache_which_is_browsable() {
     );
     assert_eq!(p["properties"]["team"], json!(["x"]));
     // Remote repositories take no deploys.
-    let r = s.admin(Method::PUT, "/artifactory/rem/lib/b.bin").body("x").send().unwrap();
+    let r = s
+        .admin(Method::PUT, "/artifactory/rem/lib/b.bin")
+        .body("x")
+        .send()
+        .unwrap();
     assert!(expect_error(r, 405).contains("remote repository"));
 }
 
@@ -151,7 +164,10 @@ fn metadata_expires_and_is_revalidated_with_304() {
     std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(get(&s, "/artifactory/rem/meta.json"), (200, b"{\"v\":2}".to_vec()));
     assert_eq!(up.hits("/meta.json"), 3);
-    assert_eq!(get(&s, "/artifactory/rem-cache/meta.json"), (200, b"{\"v\":2}".to_vec()));
+    assert_eq!(
+        get(&s, "/artifactory/rem-cache/meta.json"),
+        (200, b"{\"v\":2}".to_vec())
+    );
 }
 
 #[test]
@@ -238,7 +254,10 @@ fn a_miss_on_a_failing_upstream_names_it_and_the_reason() {
     assert!(msg.contains(&up.base) && msg.contains("in time"), "{msg}");
     create_remote(&s, "dead", "http://127.0.0.1:9/", json!({}));
     let msg = expect_error(s.admin(Method::GET, "/artifactory/dead/x").send().unwrap(), 502);
-    assert!(msg.contains("http://127.0.0.1:9/") && msg.contains("cannot be reached"), "{msg}");
+    assert!(
+        msg.contains("http://127.0.0.1:9/") && msg.contains("cannot be reached"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -268,7 +287,10 @@ fn a_file_deleted_from_the_cache_is_fetched_again() {
     create_remote(&s, "rem", &up.base, json!({}));
     assert_eq!(get(&s, "/artifactory/rem/d/f.txt"), (200, b"one".to_vec()));
     up.put("/d/f.txt", b"two".to_vec());
-    let r = s.admin(Method::DELETE, "/artifactory/rem-cache/d/f.txt").send().unwrap();
+    let r = s
+        .admin(Method::DELETE, "/artifactory/rem-cache/d/f.txt")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(cached_status(&s, "rem", "d/f.txt"), 404);
     assert_eq!(get(&s, "/artifactory/rem/d/f.txt"), (200, b"two".to_vec()));

@@ -184,7 +184,11 @@ fn mvn_resolves_through_a_remote_and_then_from_its_cache() {
         ("commons-io/commons-io/2.11.0", "commons-io-2.11.0.jar"),
         ("org/apache/commons/commons-lang3/3.12.0", "commons-lang3-3.12.0.jar"),
     ] {
-        assert!(came_from(rel).contains(&format!("{jar}>binyard=")), "{rel}: {}", came_from(rel));
+        assert!(
+            came_from(rel).contains(&format!("{jar}>binyard=")),
+            "{rel}: {}",
+            came_from(rel)
+        );
         let path = format!("/artifactory/api/storage/debian-remote-cache/{rel}/{jar}");
         let info = json(s.admin(Method::GET, &path).send().unwrap());
         let want = sha256_hex(&std::fs::read(PathBuf::from("/usr/share/maven-repo").join(rel).join(jar)).unwrap());
@@ -270,7 +274,9 @@ fn write_package(dir: &Path, manifest: serde_json::Value, js: &str) {
 fn npm_installs_through_a_remote_of_verdaccio_and_then_from_its_cache() {
     let Some(npm_bin) = client_tool("npm") else { return };
     let vd_dir = tempfile::tempdir().unwrap();
-    let Some((verdaccio, vd_url, token)) = verdaccio(vd_dir.path()) else { return };
+    let Some((verdaccio, vd_url, token)) = verdaccio(vd_dir.path()) else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let publisher = work.path().join("publisher");
     let rc = format!(
@@ -315,10 +321,7 @@ fn npm_installs_through_a_remote_of_verdaccio_and_then_from_its_cache() {
         .send()
         .unwrap();
     assert_eq!(corgi.status(), 200);
-    assert_eq!(
-        corgi.headers()["content-type"],
-        "application/vnd.npm.install-v1+json"
-    );
+    assert_eq!(corgi.headers()["content-type"], "application/vnd.npm.install-v1+json");
     let corgi = json(corgi);
     assert!(corgi.get("readme").is_none() && corgi["dist-tags"]["latest"] == json!("1.2.0"));
     assert_eq!(
@@ -337,7 +340,11 @@ fn npm_installs_through_a_remote_of_verdaccio_and_then_from_its_cache() {
         let _ = std::fs::remove_dir_all(user.join("cache"));
         let _ = std::fs::remove_dir_all(project.join("node_modules"));
         let _ = std::fs::remove_file(project.join("package-lock.json"));
-        write_package(&project, json!({"name": "project", "version": "1.0.0", "private": true}), "");
+        write_package(
+            &project,
+            json!({"name": "project", "version": "1.0.0", "private": true}),
+            "",
+        );
         run_ok(
             &mut npm(&npm_bin, &user, &rc, &project, &["install", "greeting-app"]),
             what,
@@ -353,7 +360,10 @@ fn npm_installs_through_a_remote_of_verdaccio_and_then_from_its_cache() {
     install("npm install through the remote");
     for path in ["greeting-app/-/greeting-app-2.0.0.tgz", "@team/util/-/util-1.2.0.tgz"] {
         let r = s
-            .admin(Method::GET, &format!("/artifactory/api/storage/npm-remote-cache/{path}"))
+            .admin(
+                Method::GET,
+                &format!("/artifactory/api/storage/npm-remote-cache/{path}"),
+            )
             .send()
             .unwrap();
         assert_eq!(r.status(), 200, "{path} cached");
@@ -366,7 +376,8 @@ fn base64_of(b: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
             if i <= c.len() {
                 out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
@@ -400,7 +411,15 @@ fn wheel(python: &Path, dir: &Path, name: &str, version: &str, deps: &[&str], ou
     .unwrap();
     run_ok(
         Command::new(python)
-            .args(["-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w"])
+            .args([
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "-w",
+            ])
             .arg(out)
             .arg(dir),
         &format!("build the wheel of {name}"),
@@ -414,16 +433,43 @@ fn wheel(python: &Path, dir: &Path, name: &str, version: &str, deps: &[&str], ou
 #[test]
 fn pip_installs_through_a_remote_of_pypiserver_and_then_from_its_cache() {
     let Some(python) = client_tool("python3") else { return };
-    let Some(pypi_server) = client_tool("pypi-server") else { return };
+    let Some(pypi_server) = client_tool("pypi-server") else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let packages = work.path().join("packages");
     std::fs::create_dir_all(&packages).unwrap();
-    wheel(&python, &work.path().join("src-dep"), "remote-dep", "1.0.0", &[], &packages);
-    wheel(&python, &work.path().join("src-app"), "remote-app", "2.0.0", &["remote-dep>=1.0"], &packages);
+    wheel(
+        &python,
+        &work.path().join("src-dep"),
+        "remote-dep",
+        "1.0.0",
+        &[],
+        &packages,
+    );
+    wheel(
+        &python,
+        &work.path().join("src-app"),
+        "remote-app",
+        "2.0.0",
+        &["remote-dep>=1.0"],
+        &packages,
+    );
     let port = free_port();
     let up = Peer(
         Command::new(pypi_server)
-            .args(["run", "-i", "127.0.0.1", "-p", &port.to_string(), "--disable-fallback", "-a", ".", "-P", "."])
+            .args([
+                "run",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "--disable-fallback",
+                "-a",
+                ".",
+                "-P",
+                ".",
+            ])
             .arg(&packages)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -444,7 +490,10 @@ fn pip_installs_through_a_remote_of_pypiserver_and_then_from_its_cache() {
         .unwrap();
     assert_eq!(page.status(), 200);
     let page = page.text().unwrap();
-    let ours = format!("{}/artifactory/api/pypi/pypi-remote/packages/remote_app-2.0.0-py3-none-any.whl#sha256=", s.base);
+    let ours = format!(
+        "{}/artifactory/api/pypi/pypi-remote/packages/remote_app-2.0.0-py3-none-any.whl#sha256=",
+        s.base
+    );
     assert!(page.contains(&ours), "{page}");
 
     let index = format!(
@@ -456,14 +505,24 @@ fn pip_installs_through_a_remote_of_pypiserver_and_then_from_its_cache() {
         let _ = std::fs::remove_dir_all(&target);
         run_ok(
             Command::new(&python)
-                .args(["-m", "pip", "install", "--quiet", "--no-cache-dir", "--disable-pip-version-check"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-cache-dir",
+                    "--disable-pip-version-check",
+                ])
                 .args(["--index-url", &index, "--target"])
                 .arg(&target)
                 .arg("remote-app"),
             what,
         );
         let out = Command::new(&python)
-            .args(["-c", "import remote_app, remote_dep; print(remote_app.hello(), remote_dep.hello())"])
+            .args([
+                "-c",
+                "import remote_app, remote_dep; print(remote_app.hello(), remote_dep.hello())",
+            ])
             .env("PYTHONPATH", &target)
             .output()
             .unwrap();
@@ -476,7 +535,10 @@ fn pip_installs_through_a_remote_of_pypiserver_and_then_from_its_cache() {
     install("pip install through the remote");
     for f in ["remote_app-2.0.0-py3-none-any.whl", "remote_dep-1.0.0-py3-none-any.whl"] {
         let r = s
-            .admin(Method::GET, &format!("/artifactory/api/storage/pypi-remote-cache/packages/{f}"))
+            .admin(
+                Method::GET,
+                &format!("/artifactory/api/storage/pypi-remote-cache/packages/{f}"),
+            )
             .send()
             .unwrap();
         assert_eq!(r.status(), 200, "{f} cached");

@@ -107,7 +107,10 @@ mod tests {
                 Joined::Leader(_) => panic!("second is a follower"),
             })
             .collect();
-        assert!(matches!(f.join("b"), Joined::Leader(_)), "another path has its own flight");
+        assert!(
+            matches!(f.join("b"), Joined::Leader(_)),
+            "another path has its own flight"
+        );
         lead.finish(Outcome::Failed(RemoteError::NotFound("x".into())));
         for w in followers {
             assert!(matches!(w.await.unwrap(), Outcome::Failed(RemoteError::NotFound(_))));

@@ -264,7 +264,12 @@ impl Remote {
                 };
             }
             if cached.is_none() && st.remembered_miss(path) {
-                return Err(not_found(repo, &st, path, "it was not found there recently (a remembered miss)"));
+                return Err(not_found(
+                    repo,
+                    &st,
+                    path,
+                    "it was not found there recently (a remembered miss)",
+                ));
             }
             if !st.settings.store_artifacts_locally {
                 // Nothing is kept, so there is nothing for other clients to wait for.
@@ -400,7 +405,12 @@ impl Remote {
                 if cached.is_none() {
                     st.remember_miss(path);
                 }
-                let e = not_found(repo, st, path, &format!("the upstream answered {}", status_text(status)));
+                let e = not_found(
+                    repo,
+                    st,
+                    path,
+                    &format!("the upstream answered {}", status_text(status)),
+                );
                 return stale_or(flight, cached, e);
             }
             429 | 500..=599 => {
@@ -583,7 +593,9 @@ impl Pump {
         &self,
         broke: Option<String>,
         total: u64,
-        stored: Option<Result<Result<(crate::storage::Digests, crate::storage::BlobPin), ArtifactError>, tokio::task::JoinError>>,
+        stored: Option<
+            Result<Result<(crate::storage::Digests, crate::storage::BlobPin), ArtifactError>, tokio::task::JoinError>,
+        >,
     ) -> Result<Option<Item>, RemoteError> {
         let what = format!("'{}/{}' from the upstream {}", self.repo.key, self.path, self.upstream);
         if let Some(b) = broke {
@@ -710,7 +722,11 @@ fn record_of(h: &reqwest::header::HeaderMap, old: CacheRecord) -> CacheRecord {
 /// Checksums advertised by the upstream, each the right length of hex.
 fn advertised(h: &reqwest::header::HeaderMap) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    for (name, len) in [("x-checksum-sha1", 40), ("x-checksum-sha256", 64), ("x-checksum-md5", 32)] {
+    for (name, len) in [
+        ("x-checksum-sha1", 40),
+        ("x-checksum-sha256", 64),
+        ("x-checksum-md5", 32),
+    ] {
         if let Some(v) = header(h, name) {
             let v = v.trim().to_ascii_lowercase();
             if v.len() == len && v.bytes().all(|b| b.is_ascii_hexdigit()) {

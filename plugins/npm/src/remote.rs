@@ -79,7 +79,10 @@ fn version(req: &Request, name: &PackageName, spec: &str) -> Result<Response, Fa
 fn tarball(name: &PackageName, file: &str) -> Result<Response, Failure> {
     let leaf = file.rsplit('/').next().unwrap_or(file);
     if name.version_of_leaf(leaf).is_none() {
-        return Err(Failure::not_found(format!("'{file}' is not a tarball of {}", name.full)));
+        return Err(Failure::not_found(format!(
+            "'{file}' is not a tarball of {}",
+            name.full
+        )));
     }
     let fetched = upstream::fetch(&format!("{}/-/{leaf}", name.full), "", FetchKind::Immutable)?;
     let cached = fetched
@@ -98,7 +101,10 @@ fn upstream_packument(name: &PackageName) -> Result<Value, Failure> {
     if size > MAX_PACKUMENT {
         return Err(Failure::new(
             502,
-            format!("The upstream packument of {} has {size} bytes, more than this plugin reads", name.full),
+            format!(
+                "The upstream packument of {} has {size} bytes, more than this plugin reads",
+                name.full
+            ),
         ));
     }
     let mut data = Vec::with_capacity(size as usize);

@@ -55,7 +55,10 @@ fn page(req: &Request, page_path: &str) -> Result<Response, Failure> {
         .ok_or_else(|| Failure::new(502, format!("The upstream's '{page_path}' was not cached")))?;
     let size = fetched.blob.map_or(0, |b| b.size);
     if size > MAX_PAGE {
-        return Err(Failure::new(502, format!("The upstream's '{page_path}' has {size} bytes: too large")));
+        return Err(Failure::new(
+            502,
+            format!("The upstream's '{page_path}' has {size} bytes: too large"),
+        ));
     }
     let mut data = Vec::with_capacity(size as usize);
     while (data.len() as u64) < size {
@@ -185,13 +188,21 @@ mod tests {
             "http://up:1/pypi",
             "http://b/artifactory/api/pypi/r",
         );
-        assert!(out.contains(r#"href='http://b/artifactory/api/pypi/r/packages/foo-1.0-py3-none-any.whl#sha256=cd'"#), "{out}");
+        assert!(
+            out.contains(r#"href='http://b/artifactory/api/pypi/r/packages/foo-1.0-py3-none-any.whl#sha256=cd'"#),
+            "{out}"
+        );
         assert!(out.contains(r#"data-requires-python="&gt;=3.8""#));
         assert!(out.contains(r#"data-dist-info-metadata="sha256=ef""#));
         assert!(out.contains(r#"href="https://files.example/x.whl""#));
         // A root-relative link outside the upstream's path is not the upstream's.
         assert!(out.contains(r#"href="/packages/foo-1.0.tar.gz#sha256=ab""#), "{out}");
-        let out = rewrite_links(r#"<a href="/packages/a.tgz#sha256=1">"#, "http://up:1/simple/a/", "http://up:1", "http://b/r");
+        let out = rewrite_links(
+            r#"<a href="/packages/a.tgz#sha256=1">"#,
+            "http://up:1/simple/a/",
+            "http://up:1",
+            "http://b/r",
+        );
         assert_eq!(out, r#"<a href="http://b/r/packages/a.tgz#sha256=1">"#);
     }
 }
