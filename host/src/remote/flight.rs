@@ -15,7 +15,7 @@ use crate::storage::Item;
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// The file is cached (fetched, renewed or served stale): serve it.
-    Cached(Item),
+    Cached(Box<Item>),
     Failed(RemoteError),
     /// Nothing to share: ask again.
     Again,

@@ -282,13 +282,13 @@ impl Remote {
                     if let Some((item, rec)) = &cached
                         && is_fresh(kind, rec, st.settings.retrieval_cache_period_secs)
                     {
-                        flight.finish(Outcome::Cached(item.clone()));
+                        flight.finish(Outcome::Cached(Box::new(item.clone())));
                         return Ok(Answer::Cached(item.clone()));
                     }
                     return self.fetch(&st, repo, &up, path, kind, cached, by, Some(flight)).await;
                 }
                 Joined::Follower(outcome) => match outcome.await {
-                    Outcome::Cached(item) => return Ok(Answer::Cached(item)),
+                    Outcome::Cached(item) => return Ok(Answer::Cached(*item)),
                     Outcome::Failed(e) => return Err(e),
                     // The leader streamed without caching (a 304 raced a delete): ask again.
                     Outcome::Again => continue,
@@ -357,7 +357,7 @@ impl Remote {
             Some((item, _)) if !st.settings.hard_fail => {
                 tracing::warn!(repo = %repo.key, path, error = %e, "upstream failed: serving the cached copy");
                 if let Some(f) = flight {
-                    f.finish(Outcome::Cached(item.clone()));
+                    f.finish(Outcome::Cached(Box::new(item.clone())));
                 }
                 Ok(Answer::Cached(item))
             }
@@ -397,7 +397,7 @@ impl Remote {
                     return fail(flight, e);
                 }
                 if let Some(f) = flight {
-                    f.finish(Outcome::Cached(item.clone()));
+                    f.finish(Outcome::Cached(Box::new(item.clone())));
                 }
                 return Ok(Answer::Cached(item));
             }
@@ -492,6 +492,9 @@ impl Remote {
     }
 }
 
+/// What storing a body gave: its digests and the blob kept from collection, or why not.
+type Stored = Result<Result<(crate::storage::Digests, crate::storage::BlobPin), ArtifactError>, tokio::task::JoinError>;
+
 /// What is asked of the upstream.
 struct Target<'a> {
     path: &'a str,
@@ -570,7 +573,7 @@ impl Pump {
         match result {
             Ok(item) => {
                 if let Some(f) = self.flight {
-                    f.finish(item.map_or(Outcome::Again, Outcome::Cached));
+                    f.finish(item.map_or(Outcome::Again, |i| Outcome::Cached(Box::new(i))));
                 }
                 if let Some(h) = held
                     && client_open
@@ -593,9 +596,7 @@ impl Pump {
         &self,
         broke: Option<String>,
         total: u64,
-        stored: Option<
-            Result<Result<(crate::storage::Digests, crate::storage::BlobPin), ArtifactError>, tokio::task::JoinError>,
-        >,
+        stored: Option<Stored>,
     ) -> Result<Option<Item>, RemoteError> {
         let what = format!("'{}/{}' from the upstream {}", self.repo.key, self.path, self.upstream);
         if let Some(b) = broke {
