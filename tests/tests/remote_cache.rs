@@ -360,7 +360,7 @@ fn concurrent_first_requests_reach_the_upstream_once() {
     let s = Server::start();
     create_remote(&s, "rem", &up.base, json!({}));
     up.delay(Duration::from_millis(300));
-    for (path, want) in [("/index.json", sha256_hex(b"{\"all\":true}")), ("/big.bin", want)] {
+    let fifty = |path: &str, want: &str| {
         let t = Instant::now();
         let threads: Vec<_> = (0..50)
             .map(|_| {
@@ -375,9 +375,19 @@ fn concurrent_first_requests_reach_the_upstream_once() {
         for t in threads {
             assert_eq!(t.join().unwrap(), want, "{path}");
         }
-        assert_eq!(up.hits(path), 1, "{path}: one upstream request");
         eprintln!("{path}: 50 clients in {:?}", t.elapsed());
-    }
+    };
+    let index = sha256_hex(b"{\"all\":true}");
+    fifty("/index.json", &index);
+    assert_eq!(up.hits("/index.json"), 1, "one upstream request");
+    fifty("/big.bin", &want);
+    assert_eq!(up.hits("/big.bin"), 1, "one upstream request");
+    // An expired document: 50 concurrent requests revalidate it once.
+    update_remote(&s, "rem", json!({"retrievalCachePeriodSecs": 1}));
+    std::thread::sleep(Duration::from_millis(1100));
+    fifty("/index.json", &index);
+    assert_eq!(up.hits("/index.json"), 2, "one refresh");
+    assert_eq!(up.conditional_hits("/index.json"), 1);
 }
 
 #[test]
