@@ -23,6 +23,7 @@ pub struct Config {
     pub log: LogConfig,
     pub trace: TraceConfig,
     pub ui: UiConfig,
+    pub remote: RemoteConfig,
 }
 
 /// `[metrics]`: who may scrape `GET /metrics`.
@@ -346,6 +347,27 @@ pub struct GcConfig {
 impl Default for GcConfig {
     fn default() -> Self {
         GcConfig { interval_minutes: 60 }
+    }
+}
+
+/// `[remote]`: bounds of what remote repositories fetch from their upstreams
+/// (each repository's cache rules are in its own configuration).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteConfig {
+    /// The largest file fetched from an upstream (MiB): a longer body is cut off,
+    /// nothing of it is cached and the client gets 502.
+    pub max_file_mib: u64,
+    /// Upstream connections one remote repository opens at once; more requests wait.
+    pub max_connections_per_repository: usize,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        RemoteConfig {
+            max_file_mib: 64 * 1024,
+            max_connections_per_repository: 16,
+        }
     }
 }
 

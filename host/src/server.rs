@@ -35,6 +35,8 @@ pub struct AppState {
     /// Web UI sessions.
     pub sessions: crate::auth::sessions::Sessions,
     pub readiness: crate::observe::Readiness,
+    /// Remote repositories: fetching from upstreams and the cache rules.
+    pub remote: Arc<crate::remote::Remote>,
 }
 
 /// Opens the stores and builds the shared state.
@@ -107,14 +109,17 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         &data.join("sessions"),
         Duration::from_secs(config.plugins.upload_session_expiry_secs),
     )?);
+    let remote = Arc::new(crate::remote::Remote::new(artifacts.clone(), config.remote.clone()));
     let formats = Arc::new(crate::formats::Formats::new(
         plugins.clone(),
         artifacts.clone(),
         auth.clone(),
         repos.clone(),
         upload_sessions,
+        remote.clone(),
     ));
     Ok(Arc::new(AppState {
+        remote,
         formats,
         search,
         config,

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use sha2::Digest;
 
+pub mod upstream;
+
 pub use reqwest::blocking::{Client, Response};
 pub use reqwest::{Method, StatusCode};
 

@@ -154,8 +154,10 @@ fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// The Python clients the tests drive (twine, pip and build for PyPI; pyartifactory
-/// for the REST API; dohq-artifactory and artifactory-cleanup for AQL) live in a venv under `target/clients/venv`; the tests find them there.
-const PYTHON_CLIENTS: [&str; 8] = [
+/// for the REST API; dohq-artifactory and artifactory-cleanup for AQL) and pypiserver
+/// (the upstream of the PyPI remote-repository tests) live in a venv under
+/// `target/clients/venv`; the tests find them there.
+const PYTHON_CLIENTS: [&str; 10] = [
     "twine",
     "build",
     "setuptools",
@@ -164,6 +166,8 @@ const PYTHON_CLIENTS: [&str; 8] = [
     "buildinfo-om",
     "dohq-artifactory",
     "artifactory-cleanup",
+    "pypiserver",
+    "passlib",
 ];
 
 fn python_clients(root: &Path) -> Result<()> {

@@ -107,6 +107,8 @@ pub struct Formats {
     repos: Repos,
     sessions: Arc<Sessions>,
     answers: Answers,
+    /// Remote repositories' upstreams, for plugins' `upstream.fetch`.
+    remote: Arc<crate::remote::Remote>,
 }
 
 /// Whether a method only reads (it may still write caches through the plugin).
@@ -133,6 +135,7 @@ impl Formats {
         auth: Arc<Auth>,
         repos: Repos,
         sessions: Arc<Sessions>,
+        remote: Arc<crate::remote::Remote>,
     ) -> Formats {
         let answers = Answers::new((plugins.config().answer_cache_mib as usize) << 20);
         Formats {
@@ -142,6 +145,7 @@ impl Formats {
             repos,
             sessions,
             answers,
+            remote,
         }
     }
 
@@ -300,7 +304,9 @@ impl Formats {
     ) -> Result<Served, FormatError> {
         // A kept answer, if the plugin marked this one cacheable and the repository
         // has not changed since (the stamp is read before the plugin runs).
-        let cache_slot = (reads_only(&req.method) && denied.is_none() && req.body.is_none()).then(|| {
+        // A remote repository's answers follow its upstream and cache periods: none are kept.
+        let keepable = repo.rclass != crate::repos::RClass::Remote;
+        let cache_slot = (keepable && reads_only(&req.method) && denied.is_none() && req.body.is_none()).then(|| {
             let key = AnswerKey {
                 plugin_sha256: plugin.sha256.clone(),
                 repo: repo.key.clone(),
@@ -374,6 +380,7 @@ impl Formats {
             upload: upload.clone(),
             denied: denied.clone(),
             auth: Some(self.auth.clone()),
+            remote: Some(self.remote.clone()),
             sessions: Some(self.sessions.clone()),
             emitted: Vec::new(),
             fresh: Default::default(),

@@ -5,7 +5,7 @@ use axum::extract::State as Axs;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{BaseUrl, State, download, formats, json_response, raw_rest, storage_api};
+use super::{BaseUrl, State, download, formats, json_response, raw_rest, remote, storage_api};
 use crate::artifacts::DeployRequest;
 use crate::artifacts::paths::RepoPath;
 use crate::auth::{Action, Caller};
@@ -24,7 +24,15 @@ pub async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let rp = RepoPath::parse(raw_rest(&uri, "/artifactory/"))?;
+    let mut rp = RepoPath::parse(raw_rest(&uri, "/artifactory/"))?;
+    // `{remote}-cache`: the remote's cached items, never fetched.
+    let cache_only = remote::cache_alias(&state, &mut rp);
+    if let Some(repo) = state.repos.get(&rp.repo)
+        && repo.rclass == RClass::Remote
+        && (cache_only || !state.formats.serves_plain_paths(&repo))
+    {
+        return remote::handle(&state, &caller, &repo, rp, cache_only, &method, &uri, &headers).await;
+    }
     // Formats laid out on the plain path (Maven) are served by their plugin.
     if let Some(repo) = state.repos.get(&rp.repo)
         && state.formats.serves_plain_paths(&repo)

@@ -183,6 +183,18 @@ impl From<crate::retention::RetentionError> for ApiError {
     }
 }
 
+impl From<crate::remote::RemoteError> for ApiError {
+    fn from(e: crate::remote::RemoteError) -> Self {
+        use crate::remote::RemoteError as R;
+        match e {
+            R::NotFound(m) | R::Offline(m) => ApiError::not_found(m),
+            R::BadGateway(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
+            R::Timeout(m) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, m),
+            R::Storage(m) => ApiError::internal(m),
+        }
+    }
+}
+
 impl From<serde_json::Error> for ApiError {
     /// A stored record that does not parse.
     fn from(e: serde_json::Error) -> Self {

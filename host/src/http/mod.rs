@@ -12,6 +12,7 @@ pub use limits::check_path;
 pub mod listener;
 pub mod observe;
 mod plugins_api;
+mod remote;
 mod repos_api;
 mod retention_api;
 mod search;

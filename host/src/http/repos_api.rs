@@ -178,6 +178,7 @@ pub async fn delete(Axs(state): Axs<State>, caller: Caller, Path(key): Path<Stri
     let repos = state.repos.clone();
     let k = key.clone();
     crate::artifacts::blocking(move || repos.delete(&k)).await?;
+    state.remote.forget(&key);
     Ok(text_response(
         StatusCode::OK,
         format!("Repository '{key}' and all its content have been removed successfully."),

@@ -92,8 +92,11 @@ pub fn folder_info_json(base: &str, repo: &str, path: &str, item: &Item, childre
     v
 }
 
-fn parse_target(uri: &Uri) -> ApiResult<RepoPath> {
-    Ok(RepoPath::parse(raw_rest(uri, "/artifactory/api/storage/"))?)
+/// The target of a storage API call; `{remote}-cache` names the remote's cached items.
+fn parse_target(state: &State, uri: &Uri, prefix: &str) -> ApiResult<RepoPath> {
+    let mut rp = RepoPath::parse(raw_rest(uri, prefix))?;
+    super::remote::cache_alias(state, &mut rp);
+    Ok(rp)
 }
 
 /// GET: item info, `?list`, `?properties`, `?stats`.
@@ -104,7 +107,7 @@ pub async fn get(
     q: Query,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let rp = parse_target(&uri)?;
+    let rp = parse_target(&state, &uri, "/artifactory/api/storage/")?;
     let repo = state.repos.existing(&rp.repo)?;
     let item = match state.artifacts.item_or_root(&repo.key, &rp.path) {
         Ok(i) => i,
@@ -345,8 +348,8 @@ fn list_entry(rel: &str, i: &Item) -> Value {
 
 /// PUT `?properties=k=v1,v2;k2=v3[&recursive=1]`
 pub async fn set_properties(Axs(state): Axs<State>, caller: Caller, q: Query, uri: Uri) -> ApiResult<Response> {
-    let rp = parse_target(&uri)?;
-    let repo = state.repos.local(&rp.repo)?;
+    let rp = parse_target(&state, &uri, "/artifactory/api/storage/")?;
+    let repo = state.repos.stored(&rp.repo)?;
     state.auth.authorize(&caller, Action::Annotate, &repo.key, &rp.path)?;
     let raw = q
         .get("properties")
@@ -361,8 +364,8 @@ pub async fn set_properties(Axs(state): Axs<State>, caller: Caller, q: Query, ur
 
 /// DELETE `?properties=k1,k2[&recursive=1]`
 pub async fn delete_properties(Axs(state): Axs<State>, caller: Caller, q: Query, uri: Uri) -> ApiResult<Response> {
-    let rp = parse_target(&uri)?;
-    let repo = state.repos.local(&rp.repo)?;
+    let rp = parse_target(&state, &uri, "/artifactory/api/storage/")?;
+    let repo = state.repos.stored(&rp.repo)?;
     state.auth.authorize(&caller, Action::Annotate, &repo.key, &rp.path)?;
     let raw = q.get("properties").ok_or_else(|| {
         ApiError::bad_request("DELETE on the storage API removes properties: add ?properties=key1,key2")
@@ -398,8 +401,8 @@ pub async fn patch_metadata(
     uri: Uri,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let rp = RepoPath::parse(raw_rest(&uri, "/artifactory/api/metadata/"))?;
-    let repo = state.repos.local(&rp.repo)?;
+    let rp = parse_target(&state, &uri, "/artifactory/api/metadata/")?;
+    let repo = state.repos.stored(&rp.repo)?;
     state.auth.authorize(&caller, Action::Annotate, &repo.key, &rp.path)?;
     let v: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))?;

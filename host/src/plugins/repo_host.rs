@@ -44,6 +44,8 @@ pub struct RepoHost {
     pub denied: Option<Failure>,
     /// The accounts, for `accounts.login` and cross-repository mounts.
     pub auth: Option<Arc<Auth>>,
+    /// The remote service, for `upstream.fetch` (none: the host offers no upstream).
+    pub remote: Option<Arc<crate::remote::Remote>>,
     /// Upload sessions (none: the host offers none to this call).
     pub sessions: Option<Arc<Sessions>>,
     /// Format events the plugin emitted; recorded with the writes if the answer is a success.
@@ -110,7 +112,7 @@ fn from_session(e: SessionError) -> Failure {
 }
 
 /// Checks a path a plugin names: the same rules as a client's.
-fn clean(path: &str) -> Result<String, Failure> {
+pub(crate) fn clean(path: &str) -> Result<String, Failure> {
     let p = path.trim_start_matches('/');
     let encoded: String = p
         .split('/')
@@ -148,7 +150,7 @@ pub fn blob_info(d: &Digests) -> BlobInfo {
     }
 }
 
-fn artifact(path: &str, i: &Item) -> Artifact {
+pub(crate) fn artifact(path: &str, i: &Item) -> Artifact {
     Artifact {
         path: path.to_string(),
         folder: i.folder,
@@ -171,7 +173,7 @@ fn session(s: SessionInfo) -> uploads::Session {
 
 impl RepoHost {
     /// Fails with why the caller may not use the repository, if so.
-    fn allowed(&self) -> Result<(), Failure> {
+    pub(crate) fn allowed(&self) -> Result<(), Failure> {
         match &self.denied {
             Some(f) => Err(f.clone()),
             None => Ok(()),

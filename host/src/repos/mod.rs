@@ -160,6 +160,29 @@ impl Repos {
         self.cache.read().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
     }
 
+    /// The remote repository whose cache `key` names (`{remote}-cache`, Artifactory's
+    /// name for it; the cache's items are the remote's own), unless `key` itself exists.
+    pub fn cache_of(&self, key: &str) -> Option<Arc<RepoConfig>> {
+        if self.get(key).is_some() {
+            return None;
+        }
+        let remote = self.get(key.strip_suffix("-cache")?)?;
+        (remote.rclass == RClass::Remote).then_some(remote)
+    }
+
+    /// A repository whose items can be changed directly: a local one, or the cache
+    /// of a remote one (deletes and properties).
+    pub fn stored(&self, key: &str) -> Result<Arc<RepoConfig>, RepoError> {
+        let repo = self.existing(key)?;
+        if repo.rclass == RClass::Virtual {
+            return Err(RepoError::NotLocal {
+                key: key.to_string(),
+                rclass: "virtual".into(),
+            });
+        }
+        Ok(repo)
+    }
+
     /// Every repository, by key.
     pub fn all(&self) -> Vec<Arc<RepoConfig>> {
         self.cache

@@ -8,6 +8,7 @@
 mod checksums;
 mod layout;
 mod metadata;
+mod remote;
 mod search;
 mod settings;
 mod time;
@@ -59,6 +60,9 @@ impl Guest for Maven {
     fn handle(req: Request) -> Result<Response, Failure> {
         let deadline = Instant::now() + BUDGET;
         let cp = layout::clean(&req.path)?;
+        if repository::info().rclass == repository::RepoClass::Remote {
+            return remote::handle(&req, &cp);
+        }
         if cp.path == "-/search/gavc" {
             return match req.method.as_str() {
                 "GET" | "HEAD" => search::gavc(&req, deadline),

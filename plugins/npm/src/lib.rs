@@ -12,6 +12,7 @@ mod integrity;
 mod names;
 mod packument;
 mod publish;
+mod remote;
 mod search;
 mod store;
 mod tarball;
@@ -45,6 +46,9 @@ impl Guest for Npm {
     }
 
     fn handle(req: Request) -> Result<Response, Failure> {
+        if repository::info().rclass == repository::RepoClass::Remote {
+            return remote::handle(&req);
+        }
         let method = req.method.as_str();
         let path = req.path.trim_end_matches('/');
         if let Some(rest) = path.strip_prefix("-/") {

@@ -141,7 +141,7 @@ pub fn build(name: &PackageName, versions: &[Stored], base_url: &str, abbreviate
     Some(Value::Object(top))
 }
 
-fn abbreviate(doc: Value) -> Value {
+pub fn abbreviate(doc: Value) -> Value {
     match doc {
         Value::Object(mut m) => {
             m.retain(|k, _| ABBREVIATED.contains(&k.as_str()));

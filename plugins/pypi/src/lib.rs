@@ -13,6 +13,7 @@
 mod index;
 mod multipart;
 mod names;
+mod remote;
 mod simple;
 mod upload;
 mod wheel;
@@ -40,6 +41,9 @@ impl Guest for Pypi {
     }
 
     fn handle(req: Request) -> Result<Response, Failure> {
+        if repository::info().rclass == repository::RepoClass::Remote {
+            return remote::handle(&req);
+        }
         let path = req.path.clone();
         let segments: Vec<&str> = path.split('/').collect();
         let read = matches!(req.method.as_str(), "GET" | "HEAD");
