@@ -11,6 +11,7 @@
 //! `http/formats.rs` only parses requests into `FormatRequest` and renders `Served`.
 
 pub mod answers;
+mod virtuals;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use crate::plugins::repo_host::RepoHost;
 use crate::plugins::{
     BlobInfo, Body as PluginBody, Cache, CallError, Failure, LoadedPlugin, PluginCaller, Plugins, Request, Response,
 };
-use crate::repos::{RepoConfig, Repos};
+use crate::repos::{RClass, RepoConfig, Repos};
 use crate::storage::Digests;
 use answers::{Answer, AnswerBody, AnswerKey, Answers};
 
@@ -68,6 +69,12 @@ pub enum Served {
         etag: String,
     },
     Answer(Answer),
+    /// The answer of member `repo` of a virtual repository (a named artifact is
+    /// stored there).
+    Member {
+        repo: String,
+        answer: Answer,
+    },
 }
 
 /// Why a format request was not answered by the plugin.
@@ -97,6 +104,10 @@ pub enum FormatError {
     /// The body could not be received, or recording the request's writes failed.
     #[error(transparent)]
     Write(#[from] ArtifactError),
+    /// Not possible on this repository (a deploy to a virtual repository without a
+    /// `defaultDeploymentRepo`).
+    #[error("{0}")]
+    NotAllowed(String),
 }
 
 /// The format service.
@@ -244,6 +255,9 @@ impl Formats {
         req: FormatRequest,
     ) -> Result<Served, FormatError> {
         let plugin = self.plugin_for(&repo)?;
+        if repo.rclass == RClass::Virtual {
+            return self.serve_virtual(caller, repo, plugin, req).await;
+        }
         let path = plugin_path(&req.path)?;
         let action = match req.method.as_str() {
             "GET" | "HEAD" => Action::Read,
@@ -259,7 +273,7 @@ impl Formats {
             }
             Err(e) => return Err(FormatError::Denied(e)),
         };
-        self.call(caller, repo, plugin, path, denied, req).await
+        Ok(self.call(caller, repo, plugin, path, denied, req).await?.0)
     }
 
     /// A GET the host makes to a plugin on the caller's behalf (a search fanned out
@@ -284,11 +298,12 @@ impl Formats {
             body: None,
         };
         let path = plugin_path(path)?;
-        self.call(caller, repo, plugin, path, None, req).await
+        Ok(self.call(caller, repo, plugin, path, None, req).await?.0)
     }
 
     /// Calls the plugin once authorization is settled (`denied`: a login path the
-    /// caller may not otherwise use), or answers from the kept answers.
+    /// caller may not otherwise use), or answers from the kept answers; with
+    /// whether the answer may be kept (the plugin marked it cacheable).
     async fn call(
         &self,
         caller: &Caller,
@@ -297,7 +312,7 @@ impl Formats {
         path: String,
         denied: Option<Failure>,
         mut req: FormatRequest,
-    ) -> Result<Served, FormatError> {
+    ) -> Result<(Served, bool), FormatError> {
         // A kept answer, if the plugin marked this one cacheable and the repository
         // has not changed since (the stamp is read before the plugin runs).
         let cache_slot = (reads_only(&req.method) && denied.is_none() && req.body.is_none()).then(|| {
@@ -323,9 +338,9 @@ impl Formats {
             if let (Some(etag), Some(inm)) = (etag, req.header("if-none-match"))
                 && inm.split(',').any(|t| t.trim().trim_start_matches("W/") == etag)
             {
-                return Ok(Served::NotModified { etag: etag.to_string() });
+                return Ok((Served::NotModified { etag: etag.to_string() }, true));
             }
-            return Ok(Served::Answer(answer));
+            return Ok((Served::Answer(answer), true));
         }
 
         // Only a plugin call needs it: a kept answer does not depend on who asks.
@@ -397,7 +412,7 @@ impl Formats {
         {
             self.answers.put(key, stamp, answer.clone());
         }
-        Ok(Served::Answer(answer))
+        Ok((Served::Answer(answer), cacheable))
     }
 
     /// Checks a plugin's answer against the contract and turns it into an `Answer`
@@ -456,6 +471,7 @@ impl Formats {
                 status: resp.status,
                 headers,
                 body,
+                kind: resp.kind,
             },
             cacheable,
         ))
