@@ -118,11 +118,12 @@ impl Npm {
     fn new(s: &Server, user: (&str, &str)) -> Option<Npm> {
         let bin = client_tool("npm")?;
         let dir = tempfile::tempdir().unwrap();
-        let key = s.base.trim_start_matches("http:");
-        let rc = format!(
-            "{key}/:_auth={}\nalways-auth=true\n",
-            base64(format!("{}:{}", user.0, user.1).as_bytes())
-        );
+        // npm matches credentials by registry URL: one line for each repository used.
+        let auth = base64(format!("{}:{}", user.0, user.1).as_bytes());
+        let rc: String = ["npm-a", "npm-b", "npm-v"]
+            .iter()
+            .map(|r| format!("{}:_auth={auth}\n", npm_registry(s, r).trim_start_matches("http:")))
+            .collect();
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
         std::fs::write(dir.path().join("npmrc"), rc).unwrap();
         Some(Npm { bin, dir })
@@ -889,7 +890,10 @@ fn mvn_builds_through_a_virtual_repository_and_metadata_merges_exactly() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().unwrap().as_ref(), jar10.as_slice());
 
-    // A consumer built against 1.0 resolves it (from mvn-a) through the virtual.
+    // A consumer built against 1.0 resolves it (from mvn-a) through the virtual
+    // (the deploys installed the library locally: forget it).
+    let forget = || std::fs::remove_dir_all(mvn.home.path().join("m2/org/example")).unwrap();
+    forget();
     let app = tempfile::tempdir().unwrap();
     write_consumer(app.path(), &url("mvn-v"), "1.0");
     let out = mvn.ok(app.path(), &["package", "dependency:copy-dependencies"]);
@@ -905,6 +909,7 @@ fn mvn_builds_through_a_virtual_repository_and_metadata_merges_exactly() {
         jar10
     );
     // A version range resolves through the merged metadata to the newest version.
+    forget();
     let app = tempfile::tempdir().unwrap();
     write_consumer(app.path(), &url("mvn-v"), "[1.0,2.0)");
     mvn.ok(app.path(), &["package", "dependency:copy-dependencies"]);
