@@ -242,6 +242,27 @@ fn folders_and_item_info_resolve_over_members() {
         .send()
         .unwrap();
     expect_error(r, 404);
+    // Properties are the resolved file's.
+    let r = s
+        .admin(
+            Method::PUT,
+            "/artifactory/api/storage/a/lib/both.txt?properties=color=red",
+        )
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let props = json(
+        s.admin(Method::GET, "/artifactory/api/storage/v/lib/both.txt?properties")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(props["properties"], json!({"color": ["red"]}));
+    assert!(
+        props["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/artifactory/api/storage/v/lib/both.txt")
+    );
     // Listings of the whole tree are the members' business.
     let r = s
         .admin(Method::GET, "/artifactory/api/storage/v/lib?list&deep=1")

@@ -8,6 +8,9 @@
 //! times out records nothing. A request whose reads changed before it could commit
 //! (a racing request won) runs again, so it decides on what is stored now.
 //!
+//! Requests to virtual repositories are resolved over their members in
+//! `virtuals.rs` (by the kind the plugin gives each answer, and its `merge`).
+//!
 //! `http/formats.rs` only parses requests into `FormatRequest` and renders `Served`.
 
 pub mod answers;

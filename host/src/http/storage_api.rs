@@ -124,27 +124,7 @@ pub async fn get(
     let (repo, path) = (repo.key.as_str(), rp.path.as_str());
 
     if q.has("properties") {
-        let wanted: Vec<&str> = q
-            .get("properties")
-            .unwrap_or("")
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .collect();
-        let props: serde_json::Map<String, Value> = item
-            .props
-            .iter()
-            .filter(|(k, _)| wanted.is_empty() || wanted.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), json!(v)))
-            .collect();
-        if props.is_empty() {
-            return Err(ApiError::not_found(format!(
-                "No properties could be found on '{repo}/{path}'"
-            )));
-        }
-        return Ok(json_response(
-            StatusCode::OK,
-            &json!({"properties": props, "uri": storage_uri(&base, repo, path)}),
-        ));
+        return properties_answer(&base, repo, path, &item, &q);
     }
     if q.has("stats") {
         let s = state.downloads.current(state.meta.as_ref(), repo, path)?;
@@ -187,6 +167,31 @@ pub async fn get(
     Ok(json_response(StatusCode::OK, &v))
 }
 
+/// `?properties[=a,b]`: the item's properties (all, or those named); 404 when none.
+fn properties_answer(base: &str, repo: &str, path: &str, item: &Item, q: &Query) -> ApiResult<Response> {
+    let wanted: Vec<&str> = q
+        .get("properties")
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let props: serde_json::Map<String, Value> = item
+        .props
+        .iter()
+        .filter(|(k, _)| wanted.is_empty() || wanted.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    if props.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "No properties could be found on '{repo}/{path}'"
+        )));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"properties": props, "uri": storage_uri(base, repo, path)}),
+    ))
+}
+
 /// Item info through a virtual repository, as Artifactory answers it: a file is
 /// the first readable member's, a folder has the children of every member the
 /// caller may read (the first member's item for a name several have); addresses
@@ -224,28 +229,7 @@ fn virtual_get(
             .ok_or_else(|| ApiError::not_found(format!("Unable to find item '{}/{path}'", v.key)))?
     };
     if q.has("properties") {
-        let wanted: Vec<&str> = q
-            .get("properties")
-            .unwrap_or("")
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .collect();
-        let props: serde_json::Map<String, Value> = item
-            .props
-            .iter()
-            .filter(|(k, _)| wanted.is_empty() || wanted.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), json!(v)))
-            .collect();
-        if props.is_empty() {
-            return Err(ApiError::not_found(format!(
-                "No properties could be found on '{}/{path}'",
-                v.key
-            )));
-        }
-        return Ok(json_response(
-            StatusCode::OK,
-            &json!({"properties": props, "uri": storage_uri(base, &v.key, path)}),
-        ));
+        return properties_answer(base, &v.key, path, &item, q);
     }
     let info = if item.folder {
         let children = virtual_repos::children(vr, meta, auth, caller, &v.key, path).map_err(err)?;
