@@ -408,6 +408,9 @@ fn npm_a_reader_of_one_member_sees_none_of_the_others_versions() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 404);
+    // An anonymous caller is asked to log in (npm then sends its credentials).
+    let r = s.anon(Method::GET, "/artifactory/api/npm/npm-v/vf-dep").send().unwrap();
+    assert_eq!(r.status(), 401);
     // The admin sees both members.
     assert_eq!(
         packument(&s, None, "npm-v", "vf-dep", false)["versions"]
