@@ -86,8 +86,8 @@ impl Formats {
                 VirtualError::Store(e) => FormatError::Write(e.into()),
                 e => FormatError::NotAllowed(e.to_string()),
             })?;
-            // Served as if sent to the target, base URL included (links it answers
-            // then point at the repository that holds the files).
+            // Served as if sent to the target, with its permissions; the base URL
+            // stays the virtual repository's, so links in the answer point through it.
             return Box::pin(self.serve(caller, target, req)).await;
         }
         let path = plugin_path(&req.path)?;
