@@ -173,3 +173,133 @@ fn delete_through_a_virtual_is_405() {
     expect_error(r, 405);
     assert_content(&s, "a", "lib/both.txt", b"from a");
 }
+
+/// The names an HTML folder index links to.
+fn index_names(html: &str) -> Vec<String> {
+    html.split("<a href=\"")
+        .skip(1)
+        .filter_map(|p| p.split_once('"').map(|(h, _)| h.to_string()))
+        .filter(|h| h != "../")
+        .collect()
+}
+
+#[test]
+fn folders_and_item_info_resolve_over_members() {
+    let s = setup();
+    deploy(&s, "a", "lib/sub/deep.txt", b"deep");
+    deploy(&s, "b", "other/x.txt", b"x");
+
+    // Folder indexes: what every member has there, each name once.
+    let r = s.admin(Method::GET, "/artifactory/v/lib/").send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(index_names(&r.text().unwrap()), ["both.txt", "only-b.txt", "sub/"]);
+    let r = s.admin(Method::GET, "/artifactory/outer/").send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(index_names(&r.text().unwrap()), ["lib/", "other/"]);
+    let r = s.admin(Method::GET, "/artifactory/v/lib/both.txt/").send().unwrap();
+    assert_eq!(r.status(), 404, "a file is no folder");
+    assert_eq!(
+        s.admin(Method::GET, "/artifactory/v/nowhere/").send().unwrap().status(),
+        404
+    );
+
+    // Item info of a folder: the children of all members, addresses through the virtual.
+    let info = json(s.admin(Method::GET, "/artifactory/api/storage/v/lib").send().unwrap());
+    assert_eq!(info["repo"], "v");
+    assert_eq!(info["path"], "/lib");
+    assert!(
+        info["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/artifactory/api/storage/v/lib")
+    );
+    assert_eq!(
+        info["children"],
+        json!([{"uri": "/both.txt", "folder": false}, {"uri": "/only-b.txt", "folder": false}, {"uri": "/sub", "folder": true}])
+    );
+    let root = json(s.admin(Method::GET, "/artifactory/api/storage/outer").send().unwrap());
+    assert_eq!(
+        root["children"],
+        json!([{"uri": "/lib", "folder": true}, {"uri": "/other", "folder": true}])
+    );
+    // Item info of a file: the first member's file.
+    let info = json(
+        s.admin(Method::GET, "/artifactory/api/storage/v/lib/both.txt")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(info["repo"], "v");
+    assert_eq!(info["checksums"]["sha256"], sha256_hex(b"from a"));
+    assert_eq!(info["size"], "6");
+    assert!(
+        info["downloadUri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/artifactory/v/lib/both.txt")
+    );
+    let r = s
+        .admin(Method::GET, "/artifactory/api/storage/v/lib/none.txt")
+        .send()
+        .unwrap();
+    expect_error(r, 404);
+    // Properties are the resolved file's.
+    let r = s
+        .admin(
+            Method::PUT,
+            "/artifactory/api/storage/a/lib/both.txt?properties=color=red",
+        )
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let props = json(
+        s.admin(Method::GET, "/artifactory/api/storage/v/lib/both.txt?properties")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(props["properties"], json!({"color": ["red"]}));
+    assert!(
+        props["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/artifactory/api/storage/v/lib/both.txt")
+    );
+    // Listings of the whole tree are the members' business.
+    let r = s
+        .admin(Method::GET, "/artifactory/api/storage/v/lib?list&deep=1")
+        .send()
+        .unwrap();
+    let msg = expect_error(r, 400);
+    assert!(msg.contains("virtual repository"), "{msg}");
+
+    // A reader of `b` only: `a`'s files are not in the folder or its info.
+    assert_eq!(
+        s.admin(Method::DELETE, "/access/api/v2/permissions/Anything")
+            .send()
+            .unwrap()
+            .status(),
+        204
+    );
+    s.create_user("reader", PW, &[]);
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/v2/security/permissions/only-b")
+        .json(
+            &json!({"name": "only-b", "repo": {"repositories": ["b"], "include-patterns": ["**"],
+            "exclude-patterns": [], "actions": {"users": {"reader": ["read"]}}}}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    let r = s.user("reader", PW, Method::GET, "/artifactory/v/lib/").send().unwrap();
+    assert_eq!(index_names(&r.text().unwrap()), ["both.txt", "only-b.txt"]);
+    let info = json(
+        s.user("reader", PW, Method::GET, "/artifactory/api/storage/v/lib/both.txt")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(info["checksums"]["sha256"], sha256_hex(b"from b"));
+    let r = s
+        .user("reader", PW, Method::GET, "/artifactory/api/storage/v/lib/sub")
+        .send()
+        .unwrap();
+    expect_error(r, 404);
+}

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
+use crate::plugins::AnswerKind;
 use crate::storage::Item;
 
 /// What identifies one answer.
@@ -43,6 +44,8 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: AnswerBody,
+    /// What the plugin said the answer is (for virtual repositories).
+    pub kind: AnswerKind,
 }
 
 impl Answer {
@@ -139,6 +142,7 @@ mod tests {
             status: 200,
             headers: Vec::new(),
             body: AnswerBody::Bytes(Bytes::from(vec![0u8; n])),
+            kind: AnswerKind::File,
         }
     }
 

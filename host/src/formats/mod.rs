@@ -8,9 +8,13 @@
 //! times out records nothing. A request whose reads changed before it could commit
 //! (a racing request won) runs again, so it decides on what is stored now.
 //!
+//! Requests to virtual repositories are resolved over their members in
+//! `virtuals.rs` (by the kind the plugin gives each answer, and its `merge`).
+//!
 //! `http/formats.rs` only parses requests into `FormatRequest` and renders `Served`.
 
 pub mod answers;
+mod virtuals;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -27,7 +31,7 @@ use crate::plugins::repo_host::RepoHost;
 use crate::plugins::{
     BlobInfo, Body as PluginBody, Cache, CallError, Failure, LoadedPlugin, PluginCaller, Plugins, Request, Response,
 };
-use crate::repos::{RepoConfig, Repos};
+use crate::repos::{RClass, RepoConfig, Repos};
 use crate::storage::Digests;
 use answers::{Answer, AnswerBody, AnswerKey, Answers};
 
@@ -68,6 +72,12 @@ pub enum Served {
         etag: String,
     },
     Answer(Answer),
+    /// The answer of member `repo` of a virtual repository (a named artifact is
+    /// stored there).
+    Member {
+        repo: String,
+        answer: Answer,
+    },
 }
 
 /// Why a format request was not answered by the plugin.
@@ -97,6 +107,10 @@ pub enum FormatError {
     /// The body could not be received, or recording the request's writes failed.
     #[error(transparent)]
     Write(#[from] ArtifactError),
+    /// Not possible on this repository (a deploy to a virtual repository without a
+    /// `defaultDeploymentRepo`).
+    #[error("{0}")]
+    NotAllowed(String),
 }
 
 /// The format service.
@@ -248,6 +262,9 @@ impl Formats {
         req: FormatRequest,
     ) -> Result<Served, FormatError> {
         let plugin = self.plugin_for(&repo)?;
+        if repo.rclass == RClass::Virtual {
+            return self.serve_virtual(caller, repo, plugin, req).await;
+        }
         let path = plugin_path(&req.path)?;
         let action = match req.method.as_str() {
             "GET" | "HEAD" => Action::Read,
@@ -263,7 +280,7 @@ impl Formats {
             }
             Err(e) => return Err(FormatError::Denied(e)),
         };
-        self.call(caller, repo, plugin, path, denied, req).await
+        Ok(self.call(caller, repo, plugin, path, denied, req).await?.0)
     }
 
     /// A GET the host makes to a plugin on the caller's behalf (a search fanned out
@@ -288,11 +305,12 @@ impl Formats {
             body: None,
         };
         let path = plugin_path(path)?;
-        self.call(caller, repo, plugin, path, None, req).await
+        Ok(self.call(caller, repo, plugin, path, None, req).await?.0)
     }
 
     /// Calls the plugin once authorization is settled (`denied`: a login path the
-    /// caller may not otherwise use), or answers from the kept answers.
+    /// caller may not otherwise use), or answers from the kept answers; with
+    /// whether the answer may be kept (the plugin marked it cacheable).
     async fn call(
         &self,
         caller: &Caller,
@@ -301,7 +319,7 @@ impl Formats {
         path: String,
         denied: Option<Failure>,
         mut req: FormatRequest,
-    ) -> Result<Served, FormatError> {
+    ) -> Result<(Served, bool), FormatError> {
         // A kept answer, if the plugin marked this one cacheable and the repository
         // has not changed since (the stamp is read before the plugin runs).
         // A remote repository's answers follow its upstream and cache periods: none are kept.
@@ -329,9 +347,9 @@ impl Formats {
             if let (Some(etag), Some(inm)) = (etag, req.header("if-none-match"))
                 && inm.split(',').any(|t| t.trim().trim_start_matches("W/") == etag)
             {
-                return Ok(Served::NotModified { etag: etag.to_string() });
+                return Ok((Served::NotModified { etag: etag.to_string() }, true));
             }
-            return Ok(Served::Answer(answer));
+            return Ok((Served::Answer(answer), true));
         }
 
         // Only a plugin call needs it: a kept answer does not depend on who asks.
@@ -404,7 +422,7 @@ impl Formats {
         {
             self.answers.put(key, stamp, answer.clone());
         }
-        Ok(Served::Answer(answer))
+        Ok((Served::Answer(answer), cacheable))
     }
 
     /// Checks a plugin's answer against the contract and turns it into an `Answer`
@@ -463,6 +481,7 @@ impl Formats {
                 status: resp.status,
                 headers,
                 body,
+                kind: resp.kind,
             },
             cacheable,
         ))

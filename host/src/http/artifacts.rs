@@ -78,16 +78,25 @@ async fn through_virtual(
     };
     match *method {
         Method::GET | Method::HEAD => {
-            let found = virtual_repos::find_file(&state.repos, &*state.meta, &state.auth, caller, &repo.key, &rp.path)
-                .map_err(err)?;
-            let Some((member, item)) = found else {
-                // Folders are not merged yet: only files resolve through a virtual repository.
+            let (vr, meta, auth) = (&state.repos, &*state.meta, &state.auth);
+            if !rp.path.is_empty() && !rp.trailing_slash {
+                let found = virtual_repos::find_file(vr, meta, auth, caller, &repo.key, &rp.path).map_err(err)?;
+                if let Some((member, item)) = found {
+                    return download::serve_item(state, caller, &member.key, &rp.path, &item, method, headers).await;
+                }
+            }
+            // A folder lists what every member the caller may read has there.
+            let folder = rp.path.is_empty()
+                || virtual_repos::find_item(vr, meta, auth, caller, &repo.key, &rp.path)
+                    .map_err(err)?
+                    .is_some_and(|(_, i)| i.folder);
+            if !folder {
                 return Err(ApiError::not_found(format!(
                     "Unable to find item '{}/{}'",
                     repo.key, rp.path
                 )));
-            };
-            download::serve_item(state, caller, &member.key, &rp.path, &item, method, headers).await
+            }
+            virtual_listing(state, caller, repo, &rp.path, method)
         }
         Method::PUT => {
             let target = virtual_repos::deployment_repo(&state.repos, repo).map_err(err)?;
@@ -102,6 +111,23 @@ async fn through_virtual(
             uri.path()
         ))),
     }
+}
+
+/// The HTML index of a folder of a virtual repository, over its members.
+fn virtual_listing(state: &State, caller: &Caller, v: &RepoConfig, path: &str, method: &Method) -> ApiResult<Response> {
+    let children = virtual_repos::children(&state.repos, &*state.meta, &state.auth, caller, &v.key, path).map_err(
+        |e| match e {
+            VirtualError::Store(e) => ApiError::from(e),
+            e => ApiError::internal_logged("Cannot list the virtual repository", e),
+        },
+    )?;
+    let html = download::listing_html(&v.key, path, children);
+    let body = if *method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from(html)
+    };
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response())
 }
 
 async fn deploy(

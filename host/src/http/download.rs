@@ -199,6 +199,19 @@ pub fn parse_range(h: &str, size: u64) -> RangeAnswer {
 
 /// An HTML index of a folder, as Artifactory's browser view.
 fn listing(state: &State, caller: &Caller, repo: &str, path: &str) -> ApiResult<String> {
+    let children = state.artifacts.children(repo, path)?.into_iter().filter(|(name, item)| {
+        let child = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}/{name}")
+        };
+        state.auth.can_see(caller, repo, &child, item.folder)
+    });
+    Ok(listing_html(repo, path, children))
+}
+
+/// The HTML index of folder `repo/path` with these (visible) children.
+pub fn listing_html(repo: &str, path: &str, children: impl IntoIterator<Item = (String, Item)>) -> String {
     let title = if path.is_empty() {
         repo.to_string()
     } else {
@@ -217,15 +230,7 @@ fn listing(state: &State, caller: &Caller, repo: &str, path: &str) -> ApiResult<
     if !path.is_empty() {
         out.push_str("<a href=\"../\">../</a>\n");
     }
-    for (name, item) in state.artifacts.children(repo, path)? {
-        let child = if path.is_empty() {
-            name.clone()
-        } else {
-            format!("{path}/{name}")
-        };
-        if !state.auth.can_see(caller, repo, &child, item.folder) {
-            continue;
-        }
+    for (name, item) in children {
         let (href, shown, size) = if item.folder {
             (format!("{}/", url_path(&name)), format!("{name}/"), "-".to_string())
         } else {
@@ -240,7 +245,7 @@ fn listing(state: &State, caller: &Caller, repo: &str, path: &str) -> ApiResult<
         ));
     }
     out.push_str("</pre><hr/></body></html>\n");
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub fn api_error(e: FormatError) -> ApiError {
         FormatError::Call(c) => ApiError::new(status(super::plugins_api::call_status(&c)), c.to_string()),
         e @ FormatError::BadAnswer { .. } => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()),
         FormatError::Write(e) => e.into(),
+        FormatError::NotAllowed(m) => ApiError::method_not_allowed(m),
     }
 }
 
@@ -123,6 +124,7 @@ pub async fn dispatch(
     match served {
         Served::NotModified { etag } => Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response()),
         Served::Answer(a) => render(state, caller, &key, &method, &headers, a).await,
+        Served::Member { repo, answer } => render(state, caller, &repo, &method, &headers, answer).await,
     }
 }
 

@@ -12,7 +12,9 @@ use crate::artifacts::{PropertyChange, parse_property_list};
 use crate::auth::{Action, Caller};
 use crate::clock::iso8601;
 use crate::http::error::{ApiError, ApiResult};
+use crate::repos::{RClass, RepoConfig};
 use crate::storage::Item;
+use crate::virtual_repos::{self, VirtualError};
 
 pub fn storage_uri(base: &str, repo: &str, path: &str) -> String {
     if path.is_empty() {
@@ -109,6 +111,9 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let rp = parse_target(&state, &uri, "/artifactory/api/storage/")?;
     let repo = state.repos.existing(&rp.repo)?;
+    if repo.rclass == RClass::Virtual {
+        return virtual_get(&state, &caller, &base, &q, &repo, &rp.path);
+    }
     let item = match state.artifacts.item_or_root(&repo.key, &rp.path) {
         Ok(i) => i,
         Err(e) => {
@@ -122,27 +127,7 @@ pub async fn get(
     let (repo, path) = (repo.key.as_str(), rp.path.as_str());
 
     if q.has("properties") {
-        let wanted: Vec<&str> = q
-            .get("properties")
-            .unwrap_or("")
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .collect();
-        let props: serde_json::Map<String, Value> = item
-            .props
-            .iter()
-            .filter(|(k, _)| wanted.is_empty() || wanted.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), json!(v)))
-            .collect();
-        if props.is_empty() {
-            return Err(ApiError::not_found(format!(
-                "No properties could be found on '{repo}/{path}'"
-            )));
-        }
-        return Ok(json_response(
-            StatusCode::OK,
-            &json!({"properties": props, "uri": storage_uri(&base, repo, path)}),
-        ));
+        return properties_answer(&base, repo, path, &item, &q);
     }
     if q.has("stats") {
         let s = state.artifacts.download_stats(&state.downloads, repo, path)?;
@@ -183,6 +168,79 @@ pub async fn get(
         file_info_json(&base, repo, path, &item)
     };
     Ok(json_response(StatusCode::OK, &v))
+}
+
+/// `?properties[=a,b]`: the item's properties (all, or those named); 404 when none.
+fn properties_answer(base: &str, repo: &str, path: &str, item: &Item, q: &Query) -> ApiResult<Response> {
+    let wanted: Vec<&str> = q
+        .get("properties")
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let props: serde_json::Map<String, Value> = item
+        .props
+        .iter()
+        .filter(|(k, _)| wanted.is_empty() || wanted.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    if props.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "No properties could be found on '{repo}/{path}'"
+        )));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"properties": props, "uri": storage_uri(base, repo, path)}),
+    ))
+}
+
+/// Item info through a virtual repository, as Artifactory answers it: a file is
+/// the first readable member's, a folder has the children of every member the
+/// caller may read (the first member's item for a name several have); addresses
+/// are the virtual repository's. `?properties` reads the resolved file's; the
+/// other queries work on member repositories only.
+fn virtual_get(
+    state: &State,
+    caller: &Caller,
+    base: &str,
+    q: &Query,
+    v: &RepoConfig,
+    path: &str,
+) -> ApiResult<Response> {
+    if q.has("list") || q.has("stats") || q.has("limit") {
+        return Err(ApiError::bad_request(format!(
+            "'{}' is a virtual repository: ask one of its member repositories for ?list, ?stats and ?limit",
+            v.key
+        )));
+    }
+    let err = |e: VirtualError| match e {
+        VirtualError::Store(e) => ApiError::from(e),
+        e => ApiError::internal_logged("Cannot resolve through the virtual repository", e),
+    };
+    let (vr, meta, auth) = (&state.repos, &*state.meta, &state.auth);
+    let item = if path.is_empty() {
+        state.artifacts.item_or_root(&v.key, "")?
+    } else {
+        let file = virtual_repos::find_file(vr, meta, auth, caller, &v.key, path).map_err(err)?;
+        let found = match file {
+            Some(f) => Some(f),
+            None => virtual_repos::find_item(vr, meta, auth, caller, &v.key, path).map_err(err)?,
+        };
+        found
+            .map(|(_, i)| i)
+            .ok_or_else(|| ApiError::not_found(format!("Unable to find item '{}/{path}'", v.key)))?
+    };
+    if q.has("properties") {
+        return properties_answer(base, &v.key, path, &item, q);
+    }
+    let info = if item.folder {
+        let children = virtual_repos::children(vr, meta, auth, caller, &v.key, path).map_err(err)?;
+        folder_info_json(base, &v.key, path, &item, children)
+    } else {
+        file_info_json(base, &v.key, path, &item)
+    };
+    Ok(json_response(StatusCode::OK, &info))
 }
 
 /// The largest page of `?limit=N`.

@@ -35,7 +35,9 @@ use imports::v0_1 as adapt;
 use repo_host::RepoHost;
 use sandbox::{StoreData, deadline_ticks, new_store};
 pub use v0_2::package_type::binyard::plugin::types::{BlobInfo, Caller as PluginCaller, Failure};
-pub use v0_2::package_type::exports::binyard::plugin::format::{Body, Cache, Description, Request, Response};
+pub use v0_2::package_type::exports::binyard::plugin::format::{
+    AnswerKind, Body, Cache, ChecksumOf, Description, MemberAnswer, Request, Response,
+};
 pub use v0_2::retention_policy::exports::binyard::plugin::retention::{
     Candidate as RetentionCandidate, Decision as RetentionDecision,
 };
@@ -778,6 +780,34 @@ impl Plugins {
             .await?;
         let host = host.ok_or_else(|| CallError::Failed(format!("Plugin '{}' lost its repository", plugin.name)))?;
         Ok((answer, host))
+    }
+
+    /// Calls a package-type plugin's `merge` (virtual repositories) in a fresh
+    /// instance. `host` addresses the virtual repository; whatever the plugin wrote
+    /// there is dropped with it. A 0.1 plugin has no merge: a 501 failure.
+    pub async fn merge(
+        self: &Arc<Self>,
+        plugin: Arc<LoadedPlugin>,
+        host: RepoHost,
+        req: Request,
+        answers: Vec<MemberAnswer>,
+    ) -> Result<Result<Response, Failure>, CallError> {
+        let ticks = deadline_ticks(&plugin.limits);
+        let name = plugin.name.clone();
+        let (answer, _host) = self
+            .invoke(&plugin, Some(host), ticks, move |store, pre| match pre {
+                Pre::PackageType(pre) => pre
+                    .instantiate(&mut *store)?
+                    .binyard_plugin_format()
+                    .call_merge(store, &req, &answers),
+                Pre::PackageType01(_) => Ok(Err(Failure {
+                    status: 501,
+                    message: format!("Plugin '{name}' (WIT 0.1) cannot merge virtual repositories"),
+                })),
+                _ => Err(wasmtime::Error::msg(format!("plugin '{name}' is not a package type"))),
+            })
+            .await?;
+        Ok(answer)
     }
 
     /// Calls the webhook-formatter plugin `name` in a fresh instance; any failure (no

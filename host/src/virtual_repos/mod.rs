@@ -90,6 +90,61 @@ fn member_file(
     }
 }
 
+/// The item at `path` through virtual repository `key`: the first local member
+/// where it is a file or folder the caller may see (a folder also when the caller
+/// may only browse through it), with that member. (The root is the virtual
+/// repository's own.)
+pub fn find_item(
+    repos: &Repos,
+    meta: &dyn MetaStore,
+    auth: &Auth,
+    caller: &Caller,
+    key: &str,
+    path: &str,
+) -> Result<Option<(Arc<RepoConfig>, Item)>, VirtualError> {
+    for member in members(repos, key).into_iter().filter(|m| m.rclass == RClass::Local) {
+        if let Some(item) = meta.item(&member.key, path)?
+            && auth.can_see(caller, &member.key, path, item.folder)
+        {
+            return Ok(Some((member, item)));
+        }
+    }
+    Ok(None)
+}
+
+/// The children of folder `path` through virtual repository `key`, by name: every
+/// name any local member has there and the caller may see, with the first such
+/// member's item (a file in one member and a folder in a later one is the file).
+pub fn children(
+    repos: &Repos,
+    meta: &dyn MetaStore,
+    auth: &Auth,
+    caller: &Caller,
+    key: &str,
+    path: &str,
+) -> Result<Vec<(String, Item)>, VirtualError> {
+    let mut out = std::collections::BTreeMap::new();
+    for member in members(repos, key).into_iter().filter(|m| m.rclass == RClass::Local) {
+        if !path.is_empty() && !meta.item(&member.key, path)?.is_some_and(|i| i.folder) {
+            continue;
+        }
+        for (name, item) in meta.children(&member.key, path)? {
+            if out.contains_key(&name) {
+                continue;
+            }
+            let child = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}/{name}")
+            };
+            if auth.can_see(caller, &member.key, &child, item.folder) {
+                out.insert(name, item);
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
 /// Where a deploy to virtual repository `v` goes: its `defaultDeploymentRepo`.
 /// The caller's permissions are then checked on that repository.
 pub fn deployment_repo(repos: &Repos, v: &RepoConfig) -> Result<Arc<RepoConfig>, VirtualError> {

@@ -7,6 +7,7 @@
 
 mod checksums;
 mod layout;
+mod merge;
 mod metadata;
 mod remote;
 mod search;
@@ -52,9 +53,9 @@ impl Guest for Maven {
             .with_metadata_files(&["maven-metadata.xml*"])
     }
 
-    /// Virtual repositories come with the remote/virtual work: until then a clear refusal.
-    fn merge(_req: Request, _answers: Vec<MemberAnswer>) -> Result<Response, Failure> {
-        Err(Failure::new(501, "maven does not merge virtual repositories yet"))
+    /// Virtual repositories: the members' `maven-metadata.xml`, versions unioned.
+    fn merge(_req: Request, answers: Vec<MemberAnswer>) -> Result<Response, Failure> {
+        merge::merge(&answers)
     }
 
     fn handle(req: Request) -> Result<Response, Failure> {
@@ -104,7 +105,7 @@ fn get(cp: &layout::CleanPath, deadline: Instant) -> Result<Response, Failure> {
     // Metadata and its checksums are always the generated ones.
     if file_name(path) == METADATA {
         return match metadata::current(parent(path), false, None)? {
-            Some(p) => Ok(Response::artifact(p).cacheable()),
+            Some(p) => Ok(Response::artifact(p).cacheable().metadata()),
             None => Err(not_found(path)),
         };
     }
@@ -113,8 +114,9 @@ fn get(cp: &layout::CleanPath, deadline: Instant) -> Result<Response, Failure> {
         && file_name(base) == METADATA
     {
         let stored = metadata::current(parent(base), false, None)?;
+        // Through a virtual repository: the checksum of the merged document.
         return stored_checksum(stored.as_deref(), algo, deadline)?
-            .map(Response::cacheable)
+            .map(|r| r.cacheable().checksum_of(base, algo.ext()))
             .ok_or_else(|| not_found(path));
     }
     if repository::stat(path)?.is_some() {

@@ -204,6 +204,25 @@ fn document(body: impl FnOnce(&mut W) -> std::io::Result<()>) -> Vec<u8> {
 pub fn artifact_metadata(group: &str, artifact: &str, versions: &[String], last_updated: &str) -> Vec<u8> {
     let latest = versions.last();
     let release = versions.iter().rev().find(|v| !crate::layout::is_snapshot(v));
+    artifact_metadata_with(
+        group,
+        artifact,
+        latest.map(String::as_str),
+        release.map(String::as_str),
+        versions,
+        last_updated,
+    )
+}
+
+/// The artifact-level document with its `latest` and `release` given.
+pub fn artifact_metadata_with(
+    group: &str,
+    artifact: &str,
+    latest: Option<&str>,
+    release: Option<&str>,
+    versions: &[String],
+    last_updated: &str,
+) -> Vec<u8> {
     document(|w| {
         w.create_element("metadata").write_inner_content(|w| {
             text(w, "groupId", group)?;

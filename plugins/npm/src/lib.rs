@@ -9,6 +9,7 @@
 
 mod cache;
 mod integrity;
+mod merge;
 mod names;
 mod packument;
 mod publish;
@@ -40,9 +41,9 @@ impl Guest for Npm {
             .with_coordinates(PackageCoordinates::new(store::PROP_NAME, store::PROP_VERSION))
     }
 
-    /// Virtual repositories come with the remote/virtual work: until then a clear refusal.
-    fn merge(_req: Request, _answers: Vec<MemberAnswer>) -> Result<Response, Failure> {
-        Err(Failure::new(501, "npm does not merge virtual repositories yet"))
+    /// Virtual repositories: the members' packuments, versions unioned.
+    fn merge(_req: Request, answers: Vec<MemberAnswer>) -> Result<Response, Failure> {
+        merge::merge(&answers)
     }
 
     fn handle(req: Request) -> Result<Response, Failure> {
@@ -189,7 +190,8 @@ fn get_packument(req: &Request, name: &PackageName) -> Result<Response, Failure>
         .with_header("etag", etag)
         .with_header("cache-control", "no-cache")
         .with_header("vary", "accept")
-        .cacheable())
+        .cacheable()
+        .metadata())
 }
 
 /// `GET /{name}/{version|tag}`: one version's document.

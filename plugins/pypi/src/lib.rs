@@ -11,6 +11,7 @@
 //! their metadata fields as `pypi.*` properties.
 
 mod index;
+mod merge;
 mod multipart;
 mod names;
 mod remote;
@@ -35,9 +36,9 @@ impl Guest for Pypi {
         .with_coordinates(PackageCoordinates::new("pypi.normalized.name", "pypi.version"))
     }
 
-    /// Virtual repositories come with the remote/virtual work: until then a clear refusal.
-    fn merge(_req: Request, _answers: Vec<MemberAnswer>) -> Result<Response, Failure> {
-        Err(Failure::new(501, "pypi does not merge virtual repositories yet"))
+    /// Virtual repositories: the members' simple pages, files unioned.
+    fn merge(req: Request, answers: Vec<MemberAnswer>) -> Result<Response, Failure> {
+        merge::merge(&req, &answers)
     }
 
     fn handle(req: Request) -> Result<Response, Failure> {

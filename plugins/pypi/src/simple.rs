@@ -103,6 +103,7 @@ fn answer(form: Form, body: String) -> Response {
     Response::bytes(200, form.content_type(), body.into_bytes())
         .with_header("vary", "Accept")
         .cacheable()
+        .metadata()
 }
 
 /// `simple/`: every project.

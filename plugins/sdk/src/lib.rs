@@ -41,7 +41,7 @@ pub mod package_type {
     pub use binyard::plugin::uploads;
     pub use binyard::plugin::upstream;
     pub use exports::binyard::plugin::format::{
-        Body, Cache, Description, Guest, MemberAnswer, Request, Response, Routes,
+        AnswerKind, Body, Cache, ChecksumOf, Description, Guest, MemberAnswer, Request, Response, Routes,
     };
 
     impl Description {
@@ -181,6 +181,7 @@ pub mod package_type {
                 headers: vec![("content-type".into(), content_type.into())],
                 body: Body::Bytes(data),
                 cache: Cache::None,
+                kind: AnswerKind::File,
             }
         }
         /// A plain-text answer.
@@ -198,6 +199,7 @@ pub mod package_type {
                 headers: Vec::new(),
                 body: Body::Artifact(path.into()),
                 cache: Cache::None,
+                kind: AnswerKind::File,
             }
         }
         /// A status without a body.
@@ -207,6 +209,7 @@ pub mod package_type {
                 headers: Vec::new(),
                 body: Body::Empty,
                 cache: Cache::None,
+                kind: AnswerKind::File,
             }
         }
         /// Marks the answer as depending only on the request (path, query, `Accept`,
@@ -216,6 +219,25 @@ pub mod package_type {
         /// do not depend on who asks.
         pub fn cacheable(mut self) -> Self {
             self.cache = Cache::Repository;
+            self
+        }
+
+        /// Marks the answer as metadata made from the repository's content (a
+        /// packument, an index page): through a virtual repository every member's
+        /// answer is collected and `merge` combines them.
+        pub fn metadata(mut self) -> Self {
+            self.kind = AnswerKind::Metadata;
+            self
+        }
+
+        /// Marks the answer as the `algorithm` checksum of the metadata at `path`:
+        /// through a virtual repository the host answers the checksum of that path's
+        /// merged answer instead.
+        pub fn checksum_of(mut self, path: impl Into<String>, algorithm: &str) -> Self {
+            self.kind = AnswerKind::Checksum(ChecksumOf {
+                path: path.into(),
+                algorithm: algorithm.into(),
+            });
             self
         }
 

@@ -98,6 +98,8 @@ pub fn from_response(r: old_format::Response) -> new_format::Response {
             old_format::Body::Artifact(p) => new_format::Body::Artifact(p),
         },
         cache,
+        // 0.1 knows no virtual repositories: every answer is a file (first member wins).
+        kind: new_format::AnswerKind::File,
     }
 }
 
