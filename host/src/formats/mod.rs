@@ -67,7 +67,7 @@ pub enum Served {
     NotModified {
         etag: String,
     },
-    Answer(Answer),
+    Answer(Arc<Answer>),
 }
 
 /// Why a format request was not answered by the plugin.
@@ -389,6 +389,7 @@ impl Formats {
             }
         };
         let (answer, cacheable) = self.check_answer(&plugin, &repo, resp)?;
+        let answer = Arc::new(answer);
         // HEAD answers serve later GETs too, so only a GET's answer (with its body) is kept.
         if let Some((key, stamp)) = cache_slot
             && cacheable
@@ -451,14 +452,7 @@ impl Formats {
                 AnswerBody::Artifact(p, Box::new(item))
             }
         };
-        Ok((
-            Answer {
-                status: resp.status,
-                headers,
-                body,
-            },
-            cacheable,
-        ))
+        Ok((Answer::new(resp.status, headers, body), cacheable))
     }
 }
 
