@@ -12,6 +12,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 
@@ -163,25 +164,31 @@ impl TestHost {
             .map_err(|e| anyhow!("{e}"))
     }
 
+    /// Runs `n` requests one after another the way the server does, from a task on
+    /// the runtime's worker thread (where the server's request handlers run, so any
+    /// hop to another thread is measured as the server pays it), and answers how
+    /// long each took (measurements).
+    pub fn dispatch_on_worker(&self, req: Request, n: usize) -> anyhow::Result<Vec<Duration>> {
+        let (plugins, plugin) = (self.plugins.clone(), self.plugin.clone());
+        let (artifacts, repo, auth) = (self.artifacts.clone(), self.repo.clone(), self.auth.clone());
+        let task = self.rt.spawn(async move {
+            let mut took = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                let new_host = |txn| admin_host(&artifacts, &repo, &auth, txn);
+                binyard::formats::invoke(&plugins, &artifacts, &plugin, new_host, req.clone())
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?
+                    .map_err(|f| anyhow!("{}", f.message))?;
+                took.push(t.elapsed());
+            }
+            Ok(took)
+        });
+        self.rt.block_on(task)?
+    }
+
     fn repo_host(&self, txn: binyard::artifacts::Txn) -> RepoHost {
-        RepoHost {
-            artifacts: self.artifacts.clone(),
-            txn,
-            repo: self.repo.clone(),
-            caller: Caller {
-                user: Some("admin".into()),
-                admin: true,
-                user_grants: true,
-                ..Default::default()
-            },
-            can_delete: true,
-            upload: None,
-            denied: None,
-            auth: Some(self.auth.clone()),
-            sessions: None,
-            emitted: Vec::new(),
-            fresh: Default::default(),
-        }
+        admin_host(&self.artifacts, &self.repo, &self.auth, txn)
     }
 
     /// Sends a request as the admin user; a named artifact is read into the body.
@@ -272,6 +279,28 @@ impl TestHost {
         let item = self.artifacts.meta.item(&self.repo.key, path).ok()??;
         let b = item.blob?;
         self.artifacts.blobs.read(&b.sha256).ok().map(|b| b.to_vec())
+    }
+}
+
+/// The repository host of a request by the admin user.
+fn admin_host(artifacts: &Artifacts, repo: &Arc<RepoConfig>, auth: &Arc<Auth>, txn: Txn) -> RepoHost {
+    RepoHost {
+        artifacts: artifacts.clone(),
+        txn,
+        repo: repo.clone(),
+        caller: Caller {
+            user: Some("admin".into()),
+            admin: true,
+            user_grants: true,
+            ..Default::default()
+        },
+        can_delete: true,
+        upload: None,
+        denied: None,
+        auth: Some(auth.clone()),
+        sessions: None,
+        emitted: Vec::new(),
+        fresh: Default::default(),
     }
 }
 

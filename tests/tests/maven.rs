@@ -818,6 +818,95 @@ fn metadata_answered_from_memory_follows_every_change() {
 }
 
 #[test]
+fn kept_metadata_is_served_as_its_stored_file_with_ranges_validators_and_counts() {
+    // A kept maven-metadata.xml is answered from a head and bytes made once: every
+    // answer must still carry the stored file's ETag, checksums and length, HEAD and
+    // ranges and If-None-Match must behave as for the file itself, and each GET
+    // counts as a download of it.
+    let s = server();
+    create_repo(&s, "libs", json!({}));
+    let ga = "org/kept/app";
+    let path = format!("{ga}/maven-metadata.xml");
+    put_ok(
+        &s,
+        "libs",
+        &format!("{ga}/1.0/app-1.0.pom"),
+        pom("org.kept", "app", "1.0"),
+    );
+    let downloads = || {
+        let r = s
+            .admin(Method::GET, &format!("/artifactory/api/storage/libs/{path}?stats"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        json(r)["downloadCount"].as_u64().unwrap()
+    };
+    let before = downloads();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let r = get(&s, "libs", &path);
+        assert_eq!(r.status(), 200);
+        let h = |k: &str| r.headers().get(k).map(|v| v.to_str().unwrap().to_string());
+        let head = [
+            h("etag"),
+            h("content-length"),
+            h("x-checksum-sha1"),
+            h("x-checksum-sha256"),
+            h("x-checksum-md5"),
+            h("last-modified"),
+            h("content-type"),
+            h("x-artifactory-filename"),
+        ];
+        let body = r.bytes().unwrap().to_vec();
+        assert_eq!(head[0], Some(format!("\"{}\"", sha1_hex(&body))));
+        assert_eq!(head[1], Some(body.len().to_string()));
+        assert_eq!(head[2], Some(sha1_hex(&body)));
+        assert_eq!(head[3], Some(sha256_hex(&body)));
+        assert_eq!(head[4], Some(md5_hex(&body)));
+        assert!(head[5].is_some() && head[6].is_some());
+        assert_eq!(head[7].as_deref(), Some("maven-metadata.xml"));
+        seen.push((head, body));
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] == w[1]),
+        "kept answers differ from the first"
+    );
+    assert_eq!(downloads(), before + 3, "each GET of the kept answer is a download");
+    let (head, body) = &seen[0];
+    let etag = head[0].clone().unwrap();
+
+    let r = s
+        .admin(Method::HEAD, &format!("/artifactory/libs/{path}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(r.headers()["content-length"].to_str().unwrap(), body.len().to_string());
+    assert!(r.bytes().unwrap().is_empty());
+
+    let r = s
+        .admin(Method::GET, &format!("/artifactory/libs/{path}"))
+        .header("Range", "bytes=0-9")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(
+        r.headers()["content-range"].to_str().unwrap(),
+        format!("bytes 0-9/{}", body.len())
+    );
+    assert_eq!(r.bytes().unwrap().to_vec(), body[..10].to_vec());
+
+    let r = s
+        .admin(Method::GET, &format!("/artifactory/libs/{path}"))
+        .header("If-None-Match", etag.as_str())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(downloads(), before + 4, "HEAD and 304 are not downloads; the range is");
+}
+
+#[test]
 fn snapshot_metadata_lists_each_classifier_and_follows_deletes() {
     let s = server();
     create_repo(&s, "snaps", json!({}));

@@ -6,8 +6,9 @@
 //! (`MetaStore::repo_stamp`) or the plugin is replaced (its sha256 is in the key).
 //! Permission checks still run before every answer.
 
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
@@ -38,14 +39,60 @@ pub enum AnswerBody {
     Artifact(String, Box<Item>),
 }
 
-/// A kept answer.
+/// A plugin's answer, kept or not; a kept one is shared (`Arc`) by every request it
+/// answers.
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: AnswerBody,
+    /// What the HTTP layer made of it, made once and reused.
+    pub rendered: Rendered,
     /// What the plugin said the answer is (for virtual repositories).
     pub kind: AnswerKind,
+}
+
+impl Answer {
+    /// An answer with nothing rendered yet.
+    pub fn new(status: u16, headers: Vec<(String, String)>, body: AnswerBody) -> Answer {
+        Answer {
+            status,
+            headers,
+            body,
+            rendered: Rendered::default(),
+            kind: AnswerKind::File,
+        }
+    }
+}
+
+/// What the HTTP layer made of an answer (its response head and body, ETag and
+/// checksum headers included), kept beside it so that a kept answer is rendered
+/// once, not on every request it serves. Opaque here: the format service does
+/// not speak HTTP.
+#[derive(Clone, Default)]
+pub struct Rendered(Arc<OnceLock<Arc<dyn Any + Send + Sync>>>);
+
+impl Rendered {
+    /// The rendering kept, if it is a `T`.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.0.get().cloned()?.downcast().ok()
+    }
+
+    /// Keeps `value` (the first one kept stays) and answers the rendering kept.
+    pub fn keep<T: Any + Send + Sync>(&self, value: T) -> Option<Arc<T>> {
+        let _ = self.0.set(Arc::new(value));
+        self.get()
+    }
+}
+
+impl std::fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Rendered"
+        } else {
+            "NotRendered"
+        })
+    }
 }
 
 impl Answer {
@@ -61,7 +108,7 @@ impl Answer {
 
 struct Kept {
     stamp: u64,
-    answer: Answer,
+    answer: Arc<Answer>,
 }
 
 #[derive(Default)]
@@ -88,7 +135,7 @@ impl Answers {
     }
 
     /// The answer kept for `key`, if the repository is still at `stamp`.
-    pub fn get(&self, key: &AnswerKey, stamp: u64) -> Option<Answer> {
+    pub fn get(&self, key: &AnswerKey, stamp: u64) -> Option<Arc<Answer>> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let found = inner
             .map
@@ -100,7 +147,7 @@ impl Answers {
     }
 
     /// Keeps an answer made while the repository was at `stamp`.
-    pub fn put(&self, key: AnswerKey, stamp: u64, answer: Answer) {
+    pub fn put(&self, key: AnswerKey, stamp: u64, answer: Arc<Answer>) {
         let size = answer.size();
         if size > self.max_bytes / 4 {
             return;
@@ -137,13 +184,12 @@ mod tests {
         }
     }
 
-    fn answer(n: usize) -> Answer {
-        Answer {
-            status: 200,
-            headers: Vec::new(),
-            body: AnswerBody::Bytes(Bytes::from(vec![0u8; n])),
-            kind: AnswerKind::File,
-        }
+    fn answer(n: usize) -> Arc<Answer> {
+        Arc::new(Answer::new(
+            200,
+            Vec::new(),
+            AnswerBody::Bytes(Bytes::from(vec![0u8; n])),
+        ))
     }
 
     #[test]
@@ -164,5 +210,22 @@ mod tests {
         a.put(key("big"), 1, answer(5000));
         assert!(a.get(&key("big"), 1).is_none(), "too big to keep");
         assert!(Answers::new(0).get(&key("x"), 1).is_none());
+    }
+
+    #[test]
+    fn rendered_once_and_shared() {
+        let a = Answers::new(10_000);
+        a.put(key("x"), 1, answer(10));
+        let first = a.get(&key("x"), 1).unwrap();
+        assert!(first.rendered.get::<String>().is_none());
+        assert_eq!(*first.rendered.keep("head".to_string()).unwrap(), "head");
+        assert_eq!(
+            *first.rendered.keep("other".to_string()).unwrap(),
+            "head",
+            "the first stays"
+        );
+        let again = a.get(&key("x"), 1).unwrap();
+        assert_eq!(*again.rendered.get::<String>().unwrap(), "head", "every hit shares it");
+        assert!(again.rendered.get::<u32>().is_none(), "another type is not it");
     }
 }

@@ -71,12 +71,12 @@ pub enum Served {
     NotModified {
         etag: String,
     },
-    Answer(Answer),
+    Answer(Arc<Answer>),
     /// The answer of member `repo` of a virtual repository (a named artifact is
     /// stored there).
     Member {
         repo: String,
-        answer: Answer,
+        answer: Arc<Answer>,
     },
 }
 
@@ -414,6 +414,7 @@ impl Formats {
             }
         };
         let (answer, cacheable) = self.check_answer(&plugin, &repo, resp)?;
+        let answer = Arc::new(answer);
         // HEAD answers serve later GETs too, so only a GET's answer (with its body) is kept.
         if let Some((key, stamp)) = cache_slot
             && cacheable
@@ -478,10 +479,8 @@ impl Formats {
         };
         Ok((
             Answer {
-                status: resp.status,
-                headers,
-                body,
                 kind: resp.kind,
+                ..Answer::new(resp.status, headers, body)
             },
             cacheable,
         ))

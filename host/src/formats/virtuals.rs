@@ -67,9 +67,9 @@ impl Asked {
 /// A read resolved over the members.
 enum Resolved {
     /// One member's answer, as it is (a named artifact is stored in that member).
-    Member(String, Answer),
+    Member(String, Arc<Answer>),
     /// Answers merged by the plugin, or a checksum computed by the host.
-    Made(Answer),
+    Made(Arc<Answer>),
 }
 
 impl Formats {
@@ -148,7 +148,7 @@ impl Formats {
             return Ok(Resolved::Made(answer));
         }
 
-        let mut metadata: Vec<(Arc<RepoConfig>, Answer, bool)> = Vec::new();
+        let mut metadata: Vec<(Arc<RepoConfig>, Arc<Answer>, bool)> = Vec::new();
         let mut failure: Option<FormatError> = None;
         for m in &members {
             let (answer, cacheable) = match self.member_answer(caller, m, plugin, path, req).await {
@@ -195,6 +195,7 @@ impl Formats {
             _ => {
                 let all_cacheable = metadata.iter().all(|(_, _, c)| *c);
                 let (answer, cacheable) = self.merge(caller, v, plugin, path, req, metadata).await?;
+                let answer = Arc::new(answer);
                 if all_cacheable && cacheable && answer.status == 200 {
                     self.answers.put(key, stamp, answer.clone());
                 }
@@ -214,7 +215,7 @@ impl Formats {
         plugin: &Arc<LoadedPlugin>,
         path: &str,
         req: &Asked,
-    ) -> Result<(Answer, bool), FormatError> {
+    ) -> Result<(Arc<Answer>, bool), FormatError> {
         let member_req = FormatRequest {
             method: "GET".into(),
             path: path.to_string(),
@@ -247,14 +248,14 @@ impl Formats {
         plugin: &Arc<LoadedPlugin>,
         path: &str,
         req: &Asked,
-        metadata: Vec<(Arc<RepoConfig>, Answer, bool)>,
+        metadata: Vec<(Arc<RepoConfig>, Arc<Answer>, bool)>,
     ) -> Result<(Answer, bool), FormatError> {
         let mut answers = Vec::with_capacity(metadata.len());
         for (m, a, _) in metadata {
             let content = self.content_of(plugin, &a.body).await?;
             answers.push(MemberAnswer {
                 repo: m.key.clone(),
-                response: to_response(a),
+                response: to_response(&a),
                 content,
             });
         }
@@ -333,12 +334,11 @@ impl Formats {
             "sha512" => hex::encode(Sha512::digest(&content)),
             other => return Err(self.bad_answer(plugin, format!("checksum algorithm {other:?}"))),
         };
-        Ok(Resolved::Made(Answer {
-            status: 200,
-            headers: vec![("content-type".into(), "text/plain".into())],
-            body: AnswerBody::Bytes(hex.into_bytes().into()),
-            kind: AnswerKind::File,
-        }))
+        Ok(Resolved::Made(Arc::new(Answer::new(
+            200,
+            vec![("content-type".into(), "text/plain".into())],
+            AnswerBody::Bytes(hex.into_bytes().into()),
+        ))))
     }
 
     /// The bytes of an answer, for merging (at most the generated-body limit).
@@ -406,16 +406,16 @@ fn member_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
 }
 
 /// A member's answer as the plugin's merge sees it.
-fn to_response(a: Answer) -> Response {
+fn to_response(a: &Answer) -> Response {
     Response {
         status: a.status,
-        headers: a.headers,
-        body: match a.body {
+        headers: a.headers.clone(),
+        body: match &a.body {
             AnswerBody::Empty => PluginBody::Empty,
             AnswerBody::Bytes(b) => PluginBody::Bytes(b.to_vec()),
-            AnswerBody::Artifact(p, _) => PluginBody::Artifact(p),
+            AnswerBody::Artifact(p, _) => PluginBody::Artifact(p.clone()),
         },
         cache: Cache::None,
-        kind: a.kind,
+        kind: a.kind.clone(),
     }
 }

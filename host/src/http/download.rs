@@ -2,7 +2,7 @@
 //! folder listings.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::State;
@@ -10,7 +10,7 @@ use crate::artifacts::paths::{RepoPath, url_path};
 use crate::auth::{Action, Caller};
 use crate::clock;
 use crate::http::error::{ApiError, ApiResult};
-use crate::storage::{Item, SMALL_BLOB};
+use crate::storage::{Digests, Item, SMALL_BLOB};
 
 /// GET or HEAD of a repository path.
 pub async fn serve(
@@ -60,32 +60,9 @@ pub async fn serve_item(
         }
         return Ok(resp);
     }
-    let blob = item
-        .blob
-        .clone()
-        .ok_or_else(|| ApiError::internal("file without content"))?;
+    let (mut h, blob) = file_head(item, path)?;
     let size = blob.size;
     let etag = format!("\"{}\"", blob.sha1);
-
-    let mut h = HeaderMap::new();
-    let put = |h: &mut HeaderMap, k: header::HeaderName, v: &str| {
-        if let Ok(v) = HeaderValue::from_str(v) {
-            h.insert(k, v);
-        }
-    };
-    put(&mut h, header::ETAG, &etag);
-    put(&mut h, header::LAST_MODIFIED, &clock::http_date(item.modified));
-    put(&mut h, header::ACCEPT_RANGES, "bytes");
-    put(&mut h, header::CONTENT_TYPE, &content_type(item));
-    put(&mut h, "x-checksum-sha1".parse().expect("static"), &blob.sha1);
-    put(&mut h, "x-checksum-sha256".parse().expect("static"), &blob.sha256);
-    put(&mut h, "x-checksum-md5".parse().expect("static"), &blob.md5);
-    let name = path.rsplit('/').next().unwrap_or("");
-    put(
-        &mut h,
-        "x-artifactory-filename".parse().expect("static"),
-        &url_path(name),
-    );
 
     if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())
         && inm.split(',').any(|t| {
@@ -138,6 +115,36 @@ pub async fn serve_item(
     };
     state.downloads.record(repo_key, path, caller.name());
     Ok((status, h, body).into_response())
+}
+
+/// The response head of a stored file at `path` (ETag, dates, type, checksums,
+/// name; no length), and its blob.
+pub fn file_head(item: &Item, path: &str) -> ApiResult<(HeaderMap, Digests)> {
+    let blob = item
+        .blob
+        .clone()
+        .ok_or_else(|| ApiError::internal("file without content"))?;
+    let mut h = HeaderMap::new();
+    put(&mut h, header::ETAG, &format!("\"{}\"", blob.sha1));
+    put(&mut h, header::LAST_MODIFIED, &clock::http_date(item.modified));
+    put(&mut h, header::ACCEPT_RANGES, "bytes");
+    put(&mut h, header::CONTENT_TYPE, &content_type(item));
+    put(&mut h, HeaderName::from_static("x-checksum-sha1"), &blob.sha1);
+    put(&mut h, HeaderName::from_static("x-checksum-sha256"), &blob.sha256);
+    put(&mut h, HeaderName::from_static("x-checksum-md5"), &blob.md5);
+    let name = path.rsplit('/').next().unwrap_or("");
+    put(
+        &mut h,
+        HeaderName::from_static("x-artifactory-filename"),
+        &url_path(name),
+    );
+    Ok((h, blob))
+}
+
+fn put(h: &mut HeaderMap, k: HeaderName, v: &str) {
+    if let Ok(v) = HeaderValue::from_str(v) {
+        h.insert(k, v);
+    }
 }
 
 fn content_type(item: &Item) -> String {

@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::State as Axs;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures_util::TryStreamExt;
 
 use super::{BaseUrl, State, download, raw_rest};
@@ -19,6 +20,7 @@ use crate::formats::answers::{Answer, AnswerBody};
 use crate::formats::{BodyStream, FormatError, FormatRequest, Served};
 use crate::http::error::{ApiError, ApiResult};
 use crate::repos::RepoConfig;
+use crate::storage::SMALL_BLOB;
 
 /// The client's error for a format request the service did not answer.
 pub fn api_error(e: FormatError) -> ApiError {
@@ -135,31 +137,109 @@ pub async fn render(
     repo: &str,
     method: &Method,
     req_headers: &HeaderMap,
-    answer: Answer,
+    answer: Arc<Answer>,
 ) -> ApiResult<Response> {
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    let mut out = HeaderMap::new();
-    for (k, v) in &answer.headers {
-        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
-            out.append(k, v);
+    if let Some(ready) = ready(state, method, req_headers, &answer) {
+        if let Some(path) = &ready.file
+            && *method != Method::HEAD
+        {
+            state.downloads.record(repo, path, caller.name());
         }
+        let body = if *method == Method::HEAD {
+            Body::empty()
+        } else {
+            Body::from(ready.body.clone())
+        };
+        let mut r = Response::new(body);
+        *r.status_mut() = ready.status;
+        *r.headers_mut() = ready.headers.clone();
+        return Ok(r);
     }
-    match answer.body {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let out = answer_head(&answer);
+    match &answer.body {
         AnswerBody::Empty => Ok((status, out).into_response()),
         AnswerBody::Bytes(b) => {
             let body = if *method == Method::HEAD {
                 Body::empty()
             } else {
-                Body::from(b)
+                Body::from(b.clone())
             };
             Ok((status, out, body).into_response())
         }
         AnswerBody::Artifact(p, item) => {
-            let mut r = download::serve_item(state, caller, repo, &p, &item, method, req_headers).await?;
+            let mut r = download::serve_item(state, caller, repo, p, item, method, req_headers).await?;
             for (k, v) in out.iter() {
                 r.headers_mut().insert(k.clone(), v.clone());
             }
             Ok(r)
         }
     }
+}
+
+/// The headers a plugin answered, as HTTP has them.
+fn answer_head(answer: &Answer) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for (k, v) in &answer.headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            out.append(k, v);
+        }
+    }
+    out
+}
+
+/// A whole answer made once and kept with it (`Answer::rendered`), so that a kept
+/// answer costs each request it serves a copy of its head and a reference to its
+/// bytes: a generated body, or a small stored file (up to `SMALL_BLOB`, as
+/// `download::serve_item` answers it, its downloads still counted).
+struct Ready {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    /// The stored file answered, if it is one.
+    file: Option<String>,
+}
+
+/// The answer made whole, for a GET or HEAD without a range or a validator (those
+/// take the general path), when its body is bytes or a small stored file.
+fn ready(state: &State, method: &Method, req_headers: &HeaderMap, answer: &Answer) -> Option<Arc<Ready>> {
+    if !matches!(*method, Method::GET | Method::HEAD)
+        || req_headers.contains_key(header::RANGE)
+        || req_headers.contains_key(header::IF_NONE_MATCH)
+    {
+        return None;
+    }
+    if let Some(r) = answer.rendered.get::<Ready>() {
+        return Some(r);
+    }
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let ready = match &answer.body {
+        AnswerBody::Empty => return None,
+        AnswerBody::Bytes(b) => Ready {
+            status,
+            headers: answer_head(answer),
+            body: b.clone(),
+            file: None,
+        },
+        AnswerBody::Artifact(p, item) => {
+            let size = item.blob.as_ref().map(|b| b.size)?;
+            if item.folder || size > SMALL_BLOB {
+                return None;
+            }
+            let (mut headers, blob) = download::file_head(item, p).ok()?;
+            let body = state.blobs.read(&blob.sha256).ok()?;
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+            // The plugin's own headers win, as on the general path.
+            for (k, v) in answer_head(answer).iter() {
+                headers.insert(k.clone(), v.clone());
+            }
+            Ready {
+                status: StatusCode::OK,
+                headers,
+                body,
+                file: Some(p.clone()),
+            }
+        }
+    };
+    answer.rendered.keep(ready)
 }

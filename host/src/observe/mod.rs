@@ -7,12 +7,13 @@
 
 pub mod trace;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::storage::MetaStore;
@@ -42,27 +43,97 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// One HTTP request answered.
-pub fn request(route: &str, method: &str, status: u16, latency: Duration) {
-    let (route, method) = (route.to_string(), method.to_string());
-    counter!("binyard_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.to_string()).increment(1);
-    histogram!("binyard_http_request_duration_seconds", "route" => route, "method" => method)
-        .record(latency.as_secs_f64());
+/// Whether the recorder is installed: only then are series handles kept (one
+/// taken before would stay a no-op).
+fn installed() -> bool {
+    HANDLE.get().is_some_and(Option::is_some)
+}
+
+/// A series handle kept once registered: the facade's own lookup builds and hashes
+/// the whole key, label strings included, on every call (several allocations per
+/// request on the hot path); a kept handle costs one map lookup.
+fn kept<K, Q, H>(map: &RwLock<HashMap<K, H>>, key: &Q, make: impl FnOnce() -> H) -> H
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: ToOwned<Owned = K> + std::hash::Hash + Eq + ?Sized,
+    H: Clone,
+{
+    if !installed() {
+        return make();
+    }
+    if let Some(h) = map.read().unwrap_or_else(|e| e.into_inner()).get(key) {
+        return h.clone();
+    }
+    let h = make();
+    let mut m = map.write().unwrap_or_else(|e| e.into_inner());
+    m.entry(key.to_owned()).or_insert(h).clone()
+}
+
+/// A series without labels, its handle kept once the recorder is installed.
+fn plain_counter(slot: &OnceLock<Counter>, name: &'static str) -> Counter {
+    if let Some(c) = slot.get() {
+        return c.clone();
+    }
+    let c = counter!(name);
+    if installed() {
+        let _ = slot.set(c.clone());
+    }
+    c
+}
+
+/// The request series of one route and method, by status.
+type RequestSeries = HashMap<(&'static str, u16), (Counter, Histogram)>;
+
+/// One HTTP request answered (`route` a route template: a bounded set).
+pub fn request(route: &str, method: &'static str, status: u16, latency: Duration) {
+    static SERIES: LazyLock<RwLock<HashMap<String, RequestSeries>>> = LazyLock::new(Default::default);
+    let make = || {
+        let (route, method) = (route.to_string(), method.to_string());
+        (
+            counter!("binyard_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.to_string()),
+            histogram!("binyard_http_request_duration_seconds", "route" => route, "method" => method),
+        )
+    };
+    let (count, took) = if installed() {
+        let found = SERIES
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(route)
+            .and_then(|by| by.get(&(method, status)).cloned());
+        found.unwrap_or_else(|| {
+            let made = make();
+            let mut m = SERIES.write().unwrap_or_else(|e| e.into_inner());
+            let by = m.entry(route.to_string()).or_default();
+            by.entry((method, status)).or_insert(made).clone()
+        })
+    } else {
+        make()
+    };
+    count.increment(1);
+    took.record(latency.as_secs_f64());
 }
 
 /// Request body bytes read.
 pub fn bytes_in(n: u64) {
-    counter!("binyard_http_received_bytes_total").increment(n);
+    static C: OnceLock<Counter> = OnceLock::new();
+    plain_counter(&C, "binyard_http_received_bytes_total").increment(n);
 }
 
 /// Response body bytes sent.
 pub fn bytes_out(n: u64) {
-    counter!("binyard_http_sent_bytes_total").increment(n);
+    static C: OnceLock<Counter> = OnceLock::new();
+    plain_counter(&C, "binyard_http_sent_bytes_total").increment(n);
 }
 
 /// A file served from a repository.
 pub fn downloaded(repo: &str) {
-    counter!("binyard_repository_downloads_total", "repo" => repo.to_string()).increment(1);
+    static SERIES: LazyLock<RwLock<HashMap<String, Counter>>> = LazyLock::new(Default::default);
+    kept(
+        &SERIES,
+        repo,
+        || counter!("binyard_repository_downloads_total", "repo" => repo.to_string()),
+    )
+    .increment(1);
 }
 
 /// A file stored in a repository (committed).
@@ -77,10 +148,12 @@ pub fn plugin_call(plugin: &str, took: Duration) {
 
 /// A look-up in the plugin answer cache.
 pub fn answer_cache(hit: bool) {
+    static HITS: OnceLock<Counter> = OnceLock::new();
+    static MISSES: OnceLock<Counter> = OnceLock::new();
     if hit {
-        counter!("binyard_answer_cache_hits_total").increment(1);
+        plain_counter(&HITS, "binyard_answer_cache_hits_total").increment(1);
     } else {
-        counter!("binyard_answer_cache_misses_total").increment(1);
+        plain_counter(&MISSES, "binyard_answer_cache_misses_total").increment(1);
     }
 }
 

@@ -723,7 +723,7 @@ impl Plugins {
             plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
             let started = std::time::Instant::now();
             let (engine, p) = (self.engine.clone(), plugin.clone());
-            let result = tokio::task::spawn_blocking(move || {
+            let result = run_call(move || {
                 let mut store = new_store(&engine, &p.name, &p.limits, repo);
                 store.set_epoch_deadline(ticks);
                 let out = call(&mut store, &p.pre).map_err(|e| match last_words(&store.data().stderr.contents()) {
@@ -939,6 +939,22 @@ impl PackageInstance {
     }
 }
 
+/// Runs a plugin call (blocking code) for an async caller. On a worker of a
+/// multi-thread runtime (a request handler) it runs right here: `block_in_place`
+/// first hands the worker's other tasks to another thread, so a call that runs to
+/// its deadline starves nothing, and no thread has to wake up for the call to start
+/// or for its caller to go on (that hop to the blocking pool and back was most of a
+/// short call's cost). Elsewhere (a current-thread runtime) it goes to the blocking
+/// pool. A panic is an error either way.
+async fn run_call<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        return tokio::task::block_in_place(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)))
+            .map_err(|_| "it panicked".to_string());
+    }
+    tokio::task::spawn_blocking(call).await.map_err(|e| e.to_string())
+}
+
 /// The last lines a plugin wrote to stderr before it failed.
 #[derive(Debug)]
 struct PluginSaid(String);
@@ -1023,5 +1039,57 @@ fn coordinates(c: v0_2::package_type::binyard::plugin::types::PackageCoordinates
         name: c.name,
         version: c.version,
         classifier: c.classifier,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU64;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_call_runs_on_the_calling_worker() {
+        let here = std::thread::current().id();
+        assert_eq!(run_call(move || std::thread::current().id()).await.unwrap(), here);
+    }
+
+    #[tokio::test]
+    async fn on_a_current_thread_runtime_a_call_goes_to_the_blocking_pool() {
+        let here = std::thread::current().id();
+        assert_ne!(run_call(move || std::thread::current().id()).await.unwrap(), here);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_panicking_call_is_an_error() {
+        assert!(run_call(|| panic!("a host function's bug")).await.is_err());
+    }
+
+    /// A plugin running up to its deadline must not stop the server's other tasks,
+    /// even with a single runtime worker.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_long_call_starves_no_other_task() {
+        let ticks = Arc::new(AtomicU64::new(0));
+        let t = ticks.clone();
+        let other = tokio::spawn(async move {
+            loop {
+                t.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        tokio::task::yield_now().await;
+        let t = ticks.clone();
+        let during = run_call(move || {
+            let before = t.load(Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(300));
+            t.load(Ordering::Relaxed) - before
+        })
+        .await
+        .unwrap();
+        other.abort();
+        assert!(
+            during >= 10,
+            "the other task ran only {during} times during a 300 ms call"
+        );
     }
 }
