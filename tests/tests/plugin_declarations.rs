@@ -68,7 +68,10 @@ fn without_the_formats_plugin_its_files_are_plain_files() {
     // Bad parameters are still refused first.
     assert_eq!(get(&s, "/artifactory/api/search/gavc").status(), 400);
     let npm = plugin(&s, "npm");
-    assert_eq!(npm["coordinates"], json!([{"name": "npm.name", "version": "npm.version"}]));
+    assert_eq!(
+        npm["coordinates"],
+        json!([{"name": "npm.name", "version": "npm.version"}])
+    );
     assert!(npm.get("contentTypes").is_none(), "{npm}");
 }
 
@@ -83,7 +86,12 @@ fn the_formats_declarations_apply_in_every_repository() {
     assert_eq!(maven["contentTypes"], json!([["pom", "application/x-maven-pom+xml"]]));
     assert_eq!(maven["metadataFiles"], json!(["maven-metadata.xml*"]));
     // The content type is applied when a file is recorded, in any repository.
-    deploy(&s, "files", "org/acme/app/1.1/app-1.1.pom;maven.groupId=org.acme;maven.artifactId=app;maven.version=1.1", b"<project/>");
+    deploy(
+        &s,
+        "files",
+        "org/acme/app/1.1/app-1.1.pom;maven.groupId=org.acme;maven.artifactId=app;maven.version=1.1",
+        b"<project/>",
+    );
     let v = json(get(&s, "/artifactory/api/storage/files/org/acme/app/1.1/app-1.1.pom"));
     assert_eq!(v["mimeType"], "application/x-maven-pom+xml", "{v}");
     let uris = gavc_uris(&s);

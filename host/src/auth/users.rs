@@ -108,4 +108,3 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 pub fn secret_digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
-

@@ -292,7 +292,10 @@ fn folder_page(
     }
     // A full page that ended with its batch: whether anything follows it.
     if !more && !exhausted && page.len() == limit {
-        more = !state.artifacts.children_page(repo, path, after.as_deref(), 1)?.is_empty();
+        more = !state
+            .artifacts
+            .children_page(repo, path, after.as_deref(), 1)?
+            .is_empty();
     }
     let children: Vec<Value> = page
         .iter()

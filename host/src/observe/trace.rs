@@ -85,7 +85,13 @@ pub fn flush() {
 
 /// The span of one request, a child of the caller's `traceparent` when it sent one;
 /// `Span::none()` when tracing is off.
-pub fn request_span(headers: &reqwest::header::HeaderMap, method: &str, route: &str, path: &str, id: &str) -> tracing::Span {
+pub fn request_span(
+    headers: &reqwest::header::HeaderMap,
+    method: &str,
+    route: &str,
+    path: &str,
+    id: &str,
+) -> tracing::Span {
     if !enabled() {
         return tracing::Span::none();
     }

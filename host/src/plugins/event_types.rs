@@ -70,7 +70,10 @@ mod tests {
         }
         assert_eq!(domain("deployed"), None);
         let wit = "package a:b@0.1.0;\ninterface types {\n  /// doc\n  enum e {\n    /// x\n    one-two,\n    three-four,\n  }\n}\n";
-        assert_eq!(enum_cases(wit, "types", "e").expect("parsed"), ["one-two", "three-four"]);
+        assert_eq!(
+            enum_cases(wit, "types", "e").expect("parsed"),
+            ["one-two", "three-four"]
+        );
         assert!(enum_cases(wit, "types", "f").is_err());
     }
 }

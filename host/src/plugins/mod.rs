@@ -427,11 +427,20 @@ impl Plugins {
         declared.append(&mut policy_coordinates);
         if let Some(bad) = declared
             .iter()
-            .flat_map(|c| [c.group.as_deref(), Some(c.name.as_str()), Some(c.version.as_str()), c.classifier.as_deref()])
+            .flat_map(|c| {
+                [
+                    c.group.as_deref(),
+                    Some(c.name.as_str()),
+                    Some(c.version.as_str()),
+                    c.classifier.as_deref(),
+                ]
+            })
             .flatten()
             .find(|k| k.trim().is_empty() || k.len() > 255)
         {
-            return Err(format!("describe() declares the coordinate key '{bad}', which is not a property key"));
+            return Err(format!(
+                "describe() declares the coordinate key '{bad}', which is not a property key"
+            ));
         }
         let content_types: Vec<(String, String)> = d
             .content_types

@@ -74,6 +74,7 @@ impl Host for StoreData {
     }
 
     fn emit_event(&mut self, event_type: EventType, path: String, data: String) -> Result<(), Failure> {
-        self.repo()?.emit_event(crate::plugins::event_types::name(event_type), &path, &data)
+        self.repo()?
+            .emit_event(crate::plugins::event_types::name(event_type), &path, &data)
     }
 }
