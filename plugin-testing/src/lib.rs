@@ -178,6 +178,8 @@ impl TestHost {
             upload: None,
             denied: None,
             auth: Some(self.auth.clone()),
+            // The harness has no upstream: `upstream.fetch` answers that none is offered.
+            remote: None,
             sessions: None,
             emitted: Vec::new(),
             fresh: Default::default(),
@@ -239,6 +241,8 @@ impl TestHost {
             upload: upload.clone(),
             denied: None,
             auth: Some(self.auth.clone()),
+            // The harness has no upstream: `upstream.fetch` answers that none is offered.
+            remote: None,
             sessions: None,
             emitted: Vec::new(),
             fresh: Default::default(),
