@@ -246,6 +246,7 @@ impl TestHost {
             upload: upload.clone(),
             denied: None,
             auth: Some(self.auth.clone()),
+            // The harness has no upstream: `upstream.fetch` answers that none is offered.
             remote: None,
             sessions: None,
             emitted: Vec::new(),

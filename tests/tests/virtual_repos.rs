@@ -23,7 +23,7 @@ fn create(s: &Server, cfg: Value) {
     assert_eq!(r.status(), 200, "{}", r.text().unwrap());
 }
 
-/// Locals `a` and `b`, a remote `rem` listed first, virtual `v` = [rem, a, b] deploying to `b`,
+/// Locals `a` and `b`, a remote `rem` listed first (its upstream unreachable), virtual `v` = [rem, a, b] deploying to `b`,
 /// and `outer` = [v] nesting it.
 fn setup() -> Server {
     let s = Server::start();
@@ -57,8 +57,10 @@ fn reads_resolve_over_members_in_order() {
             "{v}: first member wins"
         );
         assert_eq!(download(&s, v, "lib/only-b.txt"), (200, b"only b".to_vec()), "{v}");
+        // No local has it and the remote member's upstream cannot be reached: its
+        // failure is the answer (as through a format virtual), not a 404.
         let (st, _) = download(&s, v, "lib/none.txt");
-        assert_eq!(st, 404, "{v}");
+        assert_eq!(st, 502, "{v}");
     }
     let r = s.admin(Method::HEAD, "/artifactory/v/lib/only-b.txt").send().unwrap();
     assert_eq!(r.status(), 200);

@@ -74,15 +74,18 @@ async fn through_virtual(
 ) -> ApiResult<Response> {
     let err = |e: VirtualError| match e {
         VirtualError::Store(e) => ApiError::from(e),
+        VirtualError::Remote(e) => ApiError::from(e),
         e => ApiError::method_not_allowed(e.to_string()),
     };
     match *method {
         Method::GET | Method::HEAD => {
             let (vr, meta, auth) = (&state.repos, &*state.meta, &state.auth);
             if !rp.path.is_empty() && !rp.trailing_slash {
-                let found = virtual_repos::find_file(vr, meta, auth, caller, &repo.key, &rp.path).map_err(err)?;
-                if let Some((member, item)) = found {
-                    return download::serve_item(state, caller, &member.key, &rp.path, &item, method, headers).await;
+                let found = virtual_repos::resolve_file(vr, meta, auth, &state.remote, caller, &repo.key, &rp.path)
+                    .await
+                    .map_err(err)?;
+                if let Some((member, answer)) = found {
+                    return remote::answer_response(state, caller, &member, &rp.path, answer, method, headers).await;
                 }
             }
             // A folder lists what every member the caller may read has there.

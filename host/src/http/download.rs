@@ -206,14 +206,18 @@ pub fn parse_range(h: &str, size: u64) -> RangeAnswer {
 
 /// An HTML index of a folder, as Artifactory's browser view.
 fn listing(state: &State, caller: &Caller, repo: &str, path: &str) -> ApiResult<String> {
-    let children = state.artifacts.children(repo, path)?.into_iter().filter(|(name, item)| {
-        let child = if path.is_empty() {
-            name.clone()
-        } else {
-            format!("{path}/{name}")
-        };
-        state.auth.can_see(caller, repo, &child, item.folder)
-    });
+    let children = state
+        .artifacts
+        .children(repo, path)?
+        .into_iter()
+        .filter(|(name, item)| {
+            let child = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}/{name}")
+            };
+            state.auth.can_see(caller, repo, &child, item.folder)
+        });
     Ok(listing_html(repo, path, children))
 }
 

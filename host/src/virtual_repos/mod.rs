@@ -5,12 +5,14 @@
 //! flattened in place, each repository once) with the local ones first, then the
 //! remote ones, each group in configured order. For a file the first member that
 //! has it and lets the caller read it answers; a member the caller may not read is
-//! invisible.
+//! invisible. A remote member is asked through the remote service (its cache, then
+//! its upstream) after every local one.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::auth::{Auth, Caller};
+use crate::remote::{Answer, Kind, Remote, RemoteError};
 use crate::repos::{RClass, RepoConfig, Repos};
 use crate::storage::{Item, MetaStore, StoreError};
 
@@ -27,6 +29,9 @@ pub enum VirtualError {
     BadDeploymentRepo(String, String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// No member has the file and a remote member failed (not a mere absence).
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
 }
 
 /// The leaf members of virtual repository `key` in resolution order: locals first,
@@ -71,7 +76,50 @@ pub fn find_file(
     Ok(None)
 }
 
-/// One member's answer for a file, by the member's class.
+/// The file `path` through virtual repository `key`, fetched if need be: the first
+/// local member that has it, else the first remote member whose cache or upstream
+/// has it (remotes are asked in order, so a hit stops the fetching). A remote
+/// member's failure is reported only when no member answers and it is more than
+/// an absence (an unreachable upstream, say); else `None`.
+pub async fn resolve_file(
+    repos: &Repos,
+    meta: &dyn MetaStore,
+    auth: &Auth,
+    remote: &Remote,
+    caller: &Caller,
+    key: &str,
+    path: &str,
+) -> Result<Option<(Arc<RepoConfig>, Answer)>, VirtualError> {
+    let mut failure = None;
+    for member in members(repos, key) {
+        if member.rclass != RClass::Remote {
+            if let Some(item) = member_file(meta, auth, caller, &member, path)? {
+                return Ok(Some((member, Answer::Cached(item))));
+            }
+            continue;
+        }
+        if !auth.can_see(caller, &member.key, path, false) {
+            continue;
+        }
+        // Generic files may change upstream: revalidated after the retrieval cache period.
+        match remote.get(&member, path, "", Kind::Expirable, caller.name()).await {
+            Ok(Answer::Cached(item)) if item.folder => {}
+            Ok(answer) => return Ok(Some((member, answer))),
+            Err(RemoteError::NotFound(_) | RemoteError::Offline(_)) => {}
+            Err(e) => {
+                tracing::warn!(virtual_repo = %key, member = %member.key, error = %e, "a remote member failed; resolving over the others");
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(None),
+    }
+}
+
+/// One member's stored answer for a file, by the member's class (a remote
+/// member's cache; nothing is fetched).
 fn member_file(
     meta: &dyn MetaStore,
     auth: &Auth,
@@ -80,11 +128,9 @@ fn member_file(
     path: &str,
 ) -> Result<Option<Item>, VirtualError> {
     match member.rclass {
-        RClass::Local => Ok(meta
+        RClass::Local | RClass::Remote => Ok(meta
             .item(&member.key, path)?
             .filter(|i| !i.folder && auth.can_see(caller, &member.key, path, false))),
-        // Served once remote repositories land (the remote service fetches the path).
-        RClass::Remote => Ok(None),
         // `members` flattened nested virtual repositories.
         RClass::Virtual => Ok(None),
     }
