@@ -237,7 +237,7 @@ fn a_known_digest_is_committed_without_bytes_and_mounts_need_read_permission() {
         .unwrap();
     expect_error(r, 404);
     assert_eq!(stored(&s, "stolen.bin"), None);
-    // Upstream fetches are in the contract; this server answers a clear 501.
-    let msg = expect_error(s.admin(Method::GET, &api("upstream")).send().unwrap(), 501);
-    assert!(msg.contains("does not proxy upstream repositories yet"), "{msg}");
+    // Upstream fetches are for remote repositories: a local one has no upstream.
+    let msg = expect_error(s.admin(Method::GET, &api("upstream")).send().unwrap(), 400);
+    assert!(msg.contains("is not a remote repository"), "{msg}");
 }
