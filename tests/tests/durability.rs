@@ -188,28 +188,35 @@ fn gc_never_deletes_a_blob_a_write_is_about_to_reference() {
     let s = Server::start();
     s.create_local_repo("race", "generic");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // How often GC has run: the writers go on until it ran a few times during their
+    // work, however slow a loaded machine makes it (bounded below).
+    let gc_runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let gc = {
-        let (stop, url) = (stop.clone(), s.url("/artifactory/api/system/storage/gc"));
+        let (stop, runs, url) = (
+            stop.clone(),
+            gc_runs.clone(),
+            s.url("/artifactory/api/system/storage/gc"),
+        );
         std::thread::spawn(move || {
             let c = client();
-            let mut runs = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let r = c.post(&url).basic_auth(ADMIN.0, Some(ADMIN.1)).send().unwrap();
                 assert_eq!(r.status(), 200);
-                runs += 1;
+                runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            runs
+            runs.load(std::sync::atomic::Ordering::Relaxed)
         })
     };
     let mut writers = Vec::new();
     for t in 0..3 {
-        let url = s.url("/artifactory/race");
+        let (url, gc_runs) = (s.url("/artifactory/race"), gc_runs.clone());
         writers.push(std::thread::spawn(move || {
             let c = client();
             let body = b"the same bytes, over and over".to_vec();
             let sha = sha256_hex(&body);
             let mut kept = Vec::new();
-            for n in 0..60 {
+            let mut n = 0;
+            while n < 60 || (gc_runs.load(std::sync::atomic::Ordering::Relaxed) < 4 && n < 600) {
                 let path = format!("{url}/t{t}/{n}.txt");
                 // Deploy by checksum when the blob may exist, by body otherwise.
                 let r = c
@@ -235,6 +242,7 @@ fn gc_never_deletes_a_blob_a_write_is_about_to_reference() {
                 } else {
                     kept.push(path);
                 }
+                n += 1;
             }
             (kept, sha)
         }));
