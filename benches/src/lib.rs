@@ -1,5 +1,7 @@
 //! Shared helpers of the benchmark binaries in `src/bin/`.
 
+pub mod npm;
+
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

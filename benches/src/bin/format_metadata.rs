@@ -15,15 +15,14 @@
 //! `cargo build --release -p binyard -p binyard-benches && cargo xtask plugins`.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 
 use anyhow::{Context, ensure};
-use base64::Engine;
+use binyard_benches::npm::{self, PACKAGE};
 use binyard_benches::{Binyard, Killed, Load, free_port, nginx, root, server_command, wait_for_port, wrk};
 use serde_json::json;
-use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{Digest, Sha256};
 
 const VERSIONS: usize = 500;
 const MAVEN_VERSIONS: usize = 200;
@@ -32,54 +31,12 @@ const SECONDS: u32 = 10;
 const ROUNDS: usize = 3;
 const PAIRED_SECONDS: u32 = 5;
 const CONNS: u32 = 32;
-const PACKAGE: &str = "bench-pkg";
 const PROJECT: &str = "benchproj";
 
 fn tool(rel: &str, install: &str) -> anyhow::Result<PathBuf> {
     let p = root().join("target/bench-tools").join(rel);
     ensure!(p.exists(), "{} missing: {install}", p.display());
     Ok(p)
-}
-
-/// A real npm tarball (`package/package.json`, `package/index.js`) for one version.
-fn npm_tarball(work: &Path, version: &str) -> anyhow::Result<Vec<u8>> {
-    let dir = work.join(version);
-    std::fs::create_dir_all(dir.join("package"))?;
-    let pkg = json!({"name": PACKAGE, "version": version, "description": "a package with many versions",
-        "main": "index.js", "license": "MIT", "dependencies": {"left-pad": "^1.3.0"}});
-    std::fs::write(dir.join("package/package.json"), pkg.to_string())?;
-    std::fs::write(dir.join("package/index.js"), format!("module.exports = '{version}';\n"))?;
-    let tgz = dir.join("p.tgz");
-    let st = Command::new("tar")
-        .arg("-czf")
-        .arg(&tgz)
-        .arg("-C")
-        .arg(&dir)
-        .arg("package")
-        .status()?;
-    ensure!(st.success(), "tar failed");
-    Ok(std::fs::read(tgz)?)
-}
-
-/// The body `npm publish` sends for one version.
-fn npm_publish_body(version: &str, tgz: &[u8], registry: &str) -> serde_json::Value {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let file = format!("{PACKAGE}-{version}.tgz");
-    json!({
-        "_id": PACKAGE, "name": PACKAGE, "description": "a package with many versions",
-        "dist-tags": {"latest": version},
-        "versions": {version: {
-            "name": PACKAGE, "version": version, "description": "a package with many versions",
-            "main": "index.js", "license": "MIT", "dependencies": {"left-pad": "^1.3.0"},
-            "_id": format!("{PACKAGE}@{version}"),
-            "dist": {
-                "shasum": hex(&Sha1::digest(tgz)),
-                "integrity": format!("sha512-{}", b64.encode(Sha512::digest(tgz))),
-                "tarball": format!("{registry}/{PACKAGE}/-/{file}"),
-            },
-        }},
-        "_attachments": {file: {"content_type": "application/octet-stream", "data": b64.encode(tgz), "length": tgz.len()}},
-    })
 }
 
 fn hex(b: &[u8]) -> String {
@@ -193,8 +150,8 @@ fn main() -> anyhow::Result<()> {
     let npm_work = work.join("npm");
     for i in 0..VERSIONS {
         let v = format!("1.{}.{}", i / 100, i % 100);
-        let tgz = npm_tarball(&npm_work, &v)?;
-        let body = npm_publish_body(&v, &tgz, &format!("{base}/artifactory/api/npm/npm-local"));
+        let tgz = npm::tarball(&npm_work, &v)?;
+        let body = npm::publish_body(&v, &tgz, &format!("{base}/artifactory/api/npm/npm-local"));
         let r = admin(
             reqwest::Method::PUT,
             &format!("/artifactory/api/npm/npm-local/{PACKAGE}"),
@@ -202,7 +159,7 @@ fn main() -> anyhow::Result<()> {
         .json(&body)
         .send()?;
         ensure!(r.status().is_success(), "binyard publish {v}: {}", r.text()?);
-        let body = npm_publish_body(&v, &tgz, &vbase);
+        let body = npm::publish_body(&v, &tgz, &vbase);
         let r = client.put(format!("{vbase}/{PACKAGE}")).json(&body).send()?;
         ensure!(r.status().is_success(), "Verdaccio publish {v}: {}", r.text()?);
     }

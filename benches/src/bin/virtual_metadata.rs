@@ -8,65 +8,17 @@
 //! Needs nginx and wrk (`apt-get install -y nginx wrk`) and
 //! `cargo build --release -p binyard -p binyard-benches && cargo xtask plugins`.
 
-use std::path::Path;
-use std::process::Command;
-
 use anyhow::{Context, ensure};
-use base64::Engine;
+use binyard_benches::npm::{self, PACKAGE};
 use binyard_benches::{Binyard, Load, nginx, root, wrk};
 use serde_json::json;
-use sha1::Sha1;
-use sha2::{Digest, Sha512};
 
 /// Versions in each member.
 const PER_MEMBER: usize = 250;
 const ROUNDS: usize = 3;
 const PAIRED_SECONDS: u32 = 5;
 const CONNS: u32 = 32;
-const PACKAGE: &str = "bench-pkg";
 const ACCEPT: &str = "Accept: application/json";
-
-/// A real npm tarball (`package/package.json`, `package/index.js`) for one version.
-fn npm_tarball(work: &Path, version: &str) -> anyhow::Result<Vec<u8>> {
-    let dir = work.join(version);
-    std::fs::create_dir_all(dir.join("package"))?;
-    let pkg = json!({"name": PACKAGE, "version": version, "main": "index.js", "license": "MIT",
-        "description": "a package with many versions", "dependencies": {"left-pad": "^1.3.0"}});
-    std::fs::write(dir.join("package/package.json"), pkg.to_string())?;
-    std::fs::write(dir.join("package/index.js"), format!("module.exports = '{version}';\n"))?;
-    let tgz = dir.join("p.tgz");
-    let st = Command::new("tar")
-        .arg("-czf")
-        .arg(&tgz)
-        .arg("-C")
-        .arg(&dir)
-        .arg("package")
-        .status()?;
-    ensure!(st.success(), "tar failed");
-    Ok(std::fs::read(tgz)?)
-}
-
-/// The body `npm publish` sends for one version.
-fn publish_body(version: &str, tgz: &[u8], registry: &str) -> serde_json::Value {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let file = format!("{PACKAGE}-{version}.tgz");
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    json!({
-        "_id": PACKAGE, "name": PACKAGE, "description": "a package with many versions",
-        "dist-tags": {"latest": version},
-        "versions": {version: {
-            "name": PACKAGE, "version": version, "description": "a package with many versions",
-            "main": "index.js", "license": "MIT", "dependencies": {"left-pad": "^1.3.0"},
-            "_id": format!("{PACKAGE}@{version}"),
-            "dist": {
-                "shasum": hex(&Sha1::digest(tgz)),
-                "integrity": format!("sha512-{}", b64.encode(Sha512::digest(tgz))),
-                "tarball": format!("{registry}/{PACKAGE}/-/{file}"),
-            },
-        }},
-        "_attachments": {file: {"content_type": "application/octet-stream", "data": b64.encode(tgz), "length": tgz.len()}},
-    })
-}
 
 fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -108,9 +60,9 @@ fn main() -> anyhow::Result<()> {
     for i in 0..2 * PER_MEMBER {
         let member = if i < PER_MEMBER { "npm-a" } else { "npm-b" };
         let v = format!("{}.{}.{}", 1 + i / PER_MEMBER, (i % PER_MEMBER) / 100, i % 100);
-        let tgz = npm_tarball(&npm_work, &v)?;
+        let tgz = npm::tarball(&npm_work, &v)?;
         for repo in [member, "npm-all"] {
-            let body = publish_body(&v, &tgz, &format!("{base}/artifactory/api/npm/{repo}"));
+            let body = npm::publish_body(&v, &tgz, &format!("{base}/artifactory/api/npm/{repo}"));
             let r = admin(reqwest::Method::PUT, &format!("/artifactory/api/npm/{repo}/{PACKAGE}"))
                 .json(&body)
                 .send()?;
