@@ -19,7 +19,7 @@ mod flight;
 pub mod settings;
 mod upstream;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -105,8 +105,8 @@ fn record_key(path: &str) -> String {
 
 /// One remote repository's live state: its client and the rules' memory.
 struct RepoState {
-    /// The configuration the state was built from; a change rebuilds it.
-    fingerprint: String,
+    /// The configuration fields the state was built from; a change rebuilds it.
+    source: (Option<String>, BTreeMap<String, serde_json::Value>),
     settings: RemoteSettings,
     url: String,
     client: reqwest::Client,
@@ -182,20 +182,21 @@ impl Remote {
     }
 
     /// The live state of a remote repository, built again when its configuration changed.
+    /// Called on every request: an unchanged configuration is compared, not parsed.
     fn state(&self, repo: &RepoConfig) -> Result<Arc<RepoState>, RemoteError> {
-        let settings = RemoteSettings::from_fields(&repo.extra).map_err(|e| RemoteError::Storage(e.to_string()))?;
-        let url = repo.url.clone().unwrap_or_default();
-        let fingerprint = format!("{url}\n{}", serde_json::to_string(&settings).unwrap_or_default());
         let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = states.get(&repo.key)
-            && s.fingerprint == fingerprint
+            && s.source.0 == repo.url
+            && s.source.1 == repo.extra
         {
             return Ok(s.clone());
         }
+        let settings = RemoteSettings::from_fields(&repo.extra).map_err(|e| RemoteError::Storage(e.to_string()))?;
+        let url = repo.url.clone().unwrap_or_default();
         let client = upstream::client(&url, &settings, self.config.max_connections_per_repository)
             .map_err(|e| RemoteError::BadGateway(format!("Remote repository '{}': {e}", repo.key)))?;
         let s = Arc::new(RepoState {
-            fingerprint,
+            source: (repo.url.clone(), repo.extra.clone()),
             settings,
             url,
             client,
