@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 
 use super::State;
-use crate::artifacts::paths::{RepoPath, url_path};
+use crate::artifacts::paths::{self, RepoPath, url_path};
 use crate::auth::{Action, Caller};
 use crate::clock;
 use crate::http::error::{ApiError, ApiResult};
@@ -211,11 +211,7 @@ fn listing(state: &State, caller: &Caller, repo: &str, path: &str) -> ApiResult<
         .children(repo, path)?
         .into_iter()
         .filter(|(name, item)| {
-            let child = if path.is_empty() {
-                name.clone()
-            } else {
-                format!("{path}/{name}")
-            };
+            let child = paths::join(path, name);
             state.auth.can_see(caller, repo, &child, item.folder)
         });
     Ok(listing_html(repo, path, children))

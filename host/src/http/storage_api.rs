@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{BaseUrl, Query, State, json_response, raw_rest};
-use crate::artifacts::paths::{RepoPath, url_path};
+use crate::artifacts::paths::{self, RepoPath, url_path};
 use crate::artifacts::{PropertyChange, parse_property_list};
 use crate::auth::{Action, Caller};
 use crate::clock::iso8601;
@@ -155,11 +155,7 @@ pub async fn get(
             .children(repo, path)?
             .into_iter()
             .filter(|(name, i)| {
-                let child = if path.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{path}/{name}")
-                };
+                let child = paths::join(path, name);
                 state.auth.can_see(&caller, repo, &child, i.folder)
             })
             .collect();
@@ -280,11 +276,7 @@ fn folder_page(
                 break;
             }
             after = Some(name.clone());
-            let child = if path.is_empty() {
-                name.clone()
-            } else {
-                format!("{path}/{name}")
-            };
+            let child = paths::join(path, &name);
             if state.auth.can_see(caller, repo, &child, i.folder) {
                 page.push((name, i));
             }

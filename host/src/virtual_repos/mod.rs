@@ -11,6 +11,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::artifacts::paths;
 use crate::auth::{Auth, Caller};
 use crate::remote::{Answer, Kind, Remote, RemoteError};
 use crate::repos::{RClass, RepoConfig, Repos};
@@ -178,11 +179,7 @@ pub fn children(
             if out.contains_key(&name) {
                 continue;
             }
-            let child = if path.is_empty() {
-                name.clone()
-            } else {
-                format!("{path}/{name}")
-            };
+            let child = paths::join(path, &name);
             if auth.can_see(caller, &member.key, &child, item.folder) {
                 out.insert(name, item);
             }
