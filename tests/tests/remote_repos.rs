@@ -107,41 +107,37 @@ const PLUGINS: &str = r#"<build><pluginManagement><plugins>
     <plugin><artifactId>maven-install-plugin</artifactId><version>3.1.0</version></plugin>
   </plugins></pluginManagement></build>"#;
 
-/// `mvn` builds a project depending on commons-io and commons-lang3 through a remote
-/// of an HTTP server over `/usr/share/maven-repo` (Maven plugins come from the
-/// Debian repository as a file mirror); the jars land in the remote's cache; the
-/// upstream is stopped and a build with an empty local repository still resolves
-/// them, from binyard's cache.
-#[test]
-fn mvn_resolves_through_a_remote_and_then_from_its_cache() {
-    let Some(mvn) = client_tool("mvn") else { return };
-    let (upstream, up_url) = http_server(Path::new("/usr/share/maven-repo"));
-    let s = server();
-    create(
-        &s,
-        json!({"key": "debian-remote", "rclass": "remote", "packageType": "maven", "url": up_url}),
-    );
-    let home = tempfile::tempdir().unwrap();
-    let url = format!("{}/artifactory/debian-remote", s.base);
-    let settings = format!(
-        "<settings>\n  <localRepository>{local}</localRepository>\n  <mirrors><mirror><id>debian</id>\
-         <mirrorOf>*,!binyard</mirrorOf><url>file:///usr/share/maven-repo</url></mirror></mirrors>\n  \
-         <servers><server><id>binyard</id><username>admin</username><password>password</password></server></servers>\n\
-         </settings>\n",
-        local = home.path().join("m2").display()
-    );
-    std::fs::write(home.path().join("settings.xml"), settings).unwrap();
-    let app = tempfile::tempdir().unwrap();
-    let src = app.path().join("src/main/java/org/example/app");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(
-        src.join("App.java"),
-        "package org.example.app;\npublic class App {\n  public static void main(String[] a) {\n    \
-         System.out.println(org.apache.commons.io.FilenameUtils.getExtension(org.apache.commons.lang3.StringUtils.trim(\" a.txt \")));\n  }\n}\n",
-    )
-    .unwrap();
-    let pom = format!(
-        r#"<project xmlns="http://maven.apache.org/POM/4.0.0">
+/// A Maven project depending on commons-io and commons-lang3 from the repository at
+/// `url` (Maven's own plugins come from the Debian repository as a file mirror), with
+/// a private home and local repository.
+struct MavenApp {
+    mvn: PathBuf,
+    home: tempfile::TempDir,
+    app: tempfile::TempDir,
+}
+
+impl MavenApp {
+    fn new(mvn: &Path, url: &str) -> MavenApp {
+        let home = tempfile::tempdir().unwrap();
+        let settings = format!(
+            "<settings>\n  <localRepository>{local}</localRepository>\n  <mirrors><mirror><id>debian</id>\
+             <mirrorOf>*,!binyard</mirrorOf><url>file:///usr/share/maven-repo</url></mirror></mirrors>\n  \
+             <servers><server><id>binyard</id><username>admin</username><password>password</password></server></servers>\n\
+             </settings>\n",
+            local = home.path().join("m2").display()
+        );
+        std::fs::write(home.path().join("settings.xml"), settings).unwrap();
+        let app = tempfile::tempdir().unwrap();
+        let src = app.path().join("src/main/java/org/example/app");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(
+            src.join("App.java"),
+            "package org.example.app;\npublic class App {\n  public static void main(String[] a) {\n    \
+             System.out.println(org.apache.commons.io.FilenameUtils.getExtension(org.apache.commons.lang3.StringUtils.trim(\" a.txt \")));\n  }\n}\n",
+        )
+        .unwrap();
+        let pom = format!(
+            r#"<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>org.example.binyard</groupId>
   <artifactId>app</artifactId>
@@ -158,29 +154,58 @@ fn mvn_resolves_through_a_remote_and_then_from_its_cache() {
   {PLUGINS}
 </project>
 "#
-    );
-    std::fs::write(app.path().join("pom.xml"), pom).unwrap();
-    let build = |what: &str| {
-        let _ = std::fs::remove_dir_all(home.path().join("m2"));
+        );
+        std::fs::write(app.path().join("pom.xml"), pom).unwrap();
+        MavenApp {
+            mvn: mvn.to_path_buf(),
+            home,
+            app,
+        }
+    }
+
+    /// `mvn package` with an empty local repository; its output.
+    fn build(&self, what: &str) -> String {
+        let _ = std::fs::remove_dir_all(self.home.path().join("m2"));
         run_ok(
-            Command::new(&mvn)
-                .current_dir(app.path())
+            Command::new(&self.mvn)
+                .current_dir(self.app.path())
                 .arg("-B")
                 .arg("-s")
-                .arg(home.path().join("settings.xml"))
+                .arg(self.home.path().join("settings.xml"))
                 .args(["package", "-DskipTests"])
-                .env("HOME", home.path())
-                .env("MAVEN_OPTS", format!("-Duser.home={}", home.path().display()))
+                .env("HOME", self.home.path())
+                .env("MAVEN_OPTS", format!("-Duser.home={}", self.home.path().display()))
                 .env("MAVEN_SKIP_RC", "1"),
             what,
         )
-    };
+    }
+
+    /// Where Maven says the files of local-repository folder `rel` came from.
+    fn came_from(&self, rel: &str) -> String {
+        let dir = self.home.path().join("m2").join(rel);
+        std::fs::read_to_string(dir.join("_remote.repositories")).unwrap_or_default()
+    }
+}
+
+/// `mvn` builds a project depending on commons-io and commons-lang3 through a remote
+/// of an HTTP server over `/usr/share/maven-repo` (Maven plugins come from the
+/// Debian repository as a file mirror); the jars land in the remote's cache; the
+/// upstream is stopped and a build with an empty local repository still resolves
+/// them, from binyard's cache.
+#[test]
+fn mvn_resolves_through_a_remote_and_then_from_its_cache() {
+    let Some(mvn) = client_tool("mvn") else { return };
+    let (upstream, up_url) = http_server(Path::new("/usr/share/maven-repo"));
+    let s = server();
+    create(
+        &s,
+        json!({"key": "debian-remote", "rclass": "remote", "packageType": "maven", "url": up_url}),
+    );
+    let app = MavenApp::new(&mvn, &format!("{}/artifactory/debian-remote", s.base));
+    let build = |what: &str| app.build(what);
     build("mvn package through the remote");
     // The jars came through binyard (Maven records where each file came from).
-    let came_from = |rel: &str| {
-        let dir = home.path().join("m2").join(rel);
-        std::fs::read_to_string(dir.join("_remote.repositories")).unwrap_or_default()
-    };
+    let came_from = |rel: &str| app.came_from(rel);
     for (rel, jar) in [
         ("commons-io/commons-io/2.11.0", "commons-io-2.11.0.jar"),
         ("org/apache/commons/commons-lang3/3.12.0", "commons-lang3-3.12.0.jar"),
@@ -902,63 +927,9 @@ fn mvn_resolves_through_a_virtual_of_a_local_and_a_remote() {
             .unwrap();
         assert_eq!(r.status(), 201, "deploy {f}: {}", r.text().unwrap());
     }
-    let home = tempfile::tempdir().unwrap();
-    let url = format!("{}/artifactory/libs-virtual", s.base);
-    let settings = format!(
-        "<settings>\n  <localRepository>{local}</localRepository>\n  <mirrors><mirror><id>debian</id>\
-         <mirrorOf>*,!binyard</mirrorOf><url>file:///usr/share/maven-repo</url></mirror></mirrors>\n  \
-         <servers><server><id>binyard</id><username>admin</username><password>password</password></server></servers>\n\
-         </settings>\n",
-        local = home.path().join("m2").display()
-    );
-    std::fs::write(home.path().join("settings.xml"), settings).unwrap();
-    let app = tempfile::tempdir().unwrap();
-    let src = app.path().join("src/main/java/org/example/app");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(
-        src.join("App.java"),
-        "package org.example.app;\npublic class App {\n  public static void main(String[] a) {\n    \
-         System.out.println(org.apache.commons.io.FilenameUtils.getExtension(org.apache.commons.lang3.StringUtils.trim(\" a.txt \")));\n  }\n}\n",
-    )
-    .unwrap();
-    let pom = format!(
-        r#"<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>org.example.binyard</groupId>
-  <artifactId>app</artifactId>
-  <version>1.0</version>
-  <properties>
-    <project.build.sourceEncoding>UTF-8</project.build.sourceEncoding>
-    <maven.compiler.release>17</maven.compiler.release>
-  </properties>
-  <repositories><repository><id>binyard</id><url>{url}</url></repository></repositories>
-  <dependencies>
-    <dependency><groupId>commons-io</groupId><artifactId>commons-io</artifactId><version>2.11.0</version></dependency>
-    <dependency><groupId>org.apache.commons</groupId><artifactId>commons-lang3</artifactId><version>3.12.0</version></dependency>
-  </dependencies>
-  {PLUGINS}
-</project>
-"#
-    );
-    std::fs::write(app.path().join("pom.xml"), pom).unwrap();
-    let build = |what: &str| {
-        let _ = std::fs::remove_dir_all(home.path().join("m2"));
-        run_ok(
-            Command::new(&mvn)
-                .current_dir(app.path())
-                .arg("-B")
-                .arg("-s")
-                .arg(home.path().join("settings.xml"))
-                .args(["package", "-DskipTests"])
-                .env("HOME", home.path())
-                .env("MAVEN_OPTS", format!("-Duser.home={}", home.path().display()))
-                .env("MAVEN_SKIP_RC", "1"),
-            what,
-        )
-    };
-    let came_from = |rel: &str| {
-        std::fs::read_to_string(home.path().join("m2").join(rel).join("_remote.repositories")).unwrap_or_default()
-    };
+    let app = MavenApp::new(&mvn, &format!("{}/artifactory/libs-virtual", s.base));
+    let build = |what: &str| app.build(what);
+    let came_from = |rel: &str| app.came_from(rel);
     let check = |what: &str| {
         for (rel, jar) in [
             ("commons-io/commons-io/2.11.0", "commons-io-2.11.0.jar"),
