@@ -4,7 +4,7 @@
 //! streamed by the host from its cache.
 
 use binyard_plugin_sdk::package_type::upstream::{self, FetchKind};
-use binyard_plugin_sdk::package_type::{Failure, Request, Response, repository};
+use binyard_plugin_sdk::package_type::{Failure, Request, Response, read_file, repository};
 use serde_json::{Map, Value};
 
 use crate::names::PackageName;
@@ -13,8 +13,6 @@ use crate::{CORGI, split_name};
 
 /// The largest packument read (popular packages have packuments of tens of MiB).
 const MAX_PACKUMENT: u64 = 128 << 20;
-/// One read of a stored file.
-const READ_CHUNK: u32 = 4 << 20;
 
 /// GET and HEAD of a remote npm repository.
 pub fn handle(req: &Request) -> Result<Response, Failure> {
@@ -107,14 +105,7 @@ fn upstream_packument(name: &PackageName) -> Result<Value, Failure> {
             ),
         ));
     }
-    let mut data = Vec::with_capacity(size as usize);
-    while (data.len() as u64) < size {
-        let chunk = repository::read(&path, data.len() as u64, READ_CHUNK)?;
-        if chunk.is_empty() {
-            break;
-        }
-        data.extend_from_slice(&chunk);
-    }
+    let data = read_file(&path, size)?;
     let doc: Value = serde_json::from_slice(&data)
         .map_err(|e| Failure::new(502, format!("The upstream packument of {} is not JSON: {e}", name.full)))?;
     if !doc.get("versions").is_some_and(Value::is_object) {

@@ -7,13 +7,12 @@
 //! are (this repository only talks to its configured URL).
 
 use binyard_plugin_sdk::package_type::upstream::{self, FetchKind};
-use binyard_plugin_sdk::package_type::{Failure, Request, Response, repository};
+use binyard_plugin_sdk::package_type::{Failure, Request, Response, read_file, repository};
 
 use crate::names;
 
 /// The largest simple page read.
 const MAX_PAGE: u64 = 64 << 20;
-const READ_CHUNK: u32 = 4 << 20;
 
 /// GET and HEAD of a remote PyPI repository.
 pub fn handle(req: &Request) -> Result<Response, Failure> {
@@ -60,14 +59,7 @@ fn page(req: &Request, page_path: &str) -> Result<Response, Failure> {
             format!("The upstream's '{page_path}' has {size} bytes: too large"),
         ));
     }
-    let mut data = Vec::with_capacity(size as usize);
-    while (data.len() as u64) < size {
-        let chunk = repository::read(&cached, data.len() as u64, READ_CHUNK)?;
-        if chunk.is_empty() {
-            break;
-        }
-        data.extend_from_slice(&chunk);
-    }
+    let data = read_file(&cached, size)?;
     let html = String::from_utf8_lossy(&data);
     let upstream_base = upstream_url()?;
     let page_url = format!("{}/{page_path}", upstream_base.trim_end_matches('/'));

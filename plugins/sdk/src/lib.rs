@@ -161,16 +161,29 @@ pub mod package_type {
                     format!("The body has {} bytes; at most {max} are accepted", info.size),
                 ));
             }
-            let mut out = Vec::with_capacity(info.size as usize);
-            while (out.len() as u64) < info.size {
-                let chunk = repository::read_upload(out.len() as u64, 4 << 20)?;
-                if chunk.is_empty() {
-                    break;
-                }
-                out.extend_from_slice(&chunk);
-            }
-            Ok(out)
+            read_all(info.size, |offset| repository::read_upload(offset, READ_CHUNK))
         }
+    }
+
+    /// The largest read the host answers at once.
+    const READ_CHUNK: u32 = 4 << 20;
+
+    /// Reads the first `size` bytes of the stored file `path` (fewer when it ends first).
+    pub fn read_file(path: &str, size: u64) -> Result<Vec<u8>, Failure> {
+        read_all(size, |offset| repository::read(path, offset, READ_CHUNK))
+    }
+
+    /// `size` bytes read chunk by chunk from offset 0, stopping early at an empty chunk.
+    fn read_all(size: u64, mut read: impl FnMut(u64) -> Result<Vec<u8>, Failure>) -> Result<Vec<u8>, Failure> {
+        let mut out = Vec::with_capacity(size as usize);
+        while (out.len() as u64) < size {
+            let chunk = read(out.len() as u64)?;
+            if chunk.is_empty() {
+                break;
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
     }
 
     impl Response {
