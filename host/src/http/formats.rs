@@ -227,7 +227,7 @@ fn ready(state: &State, method: &Method, req_headers: &HeaderMap, answer: &Answe
                 return None;
             }
             let (mut headers, blob) = download::file_head(item, p).ok()?;
-            let body = state.blobs.read(&blob.sha256).ok()?;
+            let body = state.artifacts.read_blob(&blob.sha256).ok()?;
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
             // The plugin's own headers win, as on the general path.
             for (k, v) in answer_head(answer).iter() {
