@@ -3,10 +3,11 @@
 //! at that path, which the plugin then reads (`repository.read`) or answers with
 //! (`body::artifact`). The plugin never holds a body it did not ask to read.
 //!
-//! Plugin calls run on a blocking thread, so the fetch is awaited there. A body the
-//! host streams is read to its end before the call goes on (it lands in the cache
-//! as it comes; the plugin's deadline bounds the wait, and a fetch that outlives it
-//! still completes, so the client's retry finds it cached).
+//! Plugin calls may block (they run in `block_in_place` or on the blocking pool), so
+//! the fetch is awaited in place. A body the host streams is read to its end before
+//! the call goes on (it lands in the cache as it comes; the plugin's deadline bounds
+//! the wait, and a fetch that outlives it still completes, so the client's retry
+//! finds it cached).
 
 use super::RepoContext;
 use crate::plugins::bindings::v0_2::package_type::binyard::plugin::types::Failure;
