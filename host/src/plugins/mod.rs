@@ -272,34 +272,27 @@ impl Plugins {
 
     /// Package types the loaded plugins serve.
     pub fn package_types(&self) -> Vec<String> {
-        self.registry
-            .load()
-            .by_name
-            .values()
-            .filter(|p| p.kind == PluginKind::PackageType)
-            .map(|p| p.package_type.clone())
-            .collect()
+        self.collect_from_package_types(|p| Some(p.package_type.clone()))
     }
 
     /// The package coordinates the loaded package-type plugins declare, by plugin name.
     pub fn package_coordinates(&self) -> Vec<Coordinates> {
-        self.registry
-            .load()
-            .by_name
-            .values()
-            .filter(|p| p.kind == PluginKind::PackageType)
-            .flat_map(|p| p.coordinates.clone())
-            .collect()
+        self.collect_from_package_types(|p| p.coordinates.clone())
     }
 
     /// Name patterns of format metadata files the loaded package-type plugins declare.
     pub fn metadata_files(&self) -> Vec<String> {
+        self.collect_from_package_types(|p| p.metadata_files.clone())
+    }
+
+    /// What `f` takes from each loaded package-type plugin, by plugin name.
+    fn collect_from_package_types<T, I: IntoIterator<Item = T>>(&self, f: impl Fn(&LoadedPlugin) -> I) -> Vec<T> {
         self.registry
             .load()
             .by_name
             .values()
             .filter(|p| p.kind == PluginKind::PackageType)
-            .flat_map(|p| p.metadata_files.clone())
+            .flat_map(|p| f(p))
             .collect()
     }
 
