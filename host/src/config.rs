@@ -360,6 +360,9 @@ pub struct RemoteConfig {
     pub max_file_mib: u64,
     /// Upstream connections one remote repository opens at once; more requests wait.
     pub max_connections_per_repository: usize,
+    /// Bytes of fetched bodies (MiB, all fetches together) that may wait to be
+    /// stored while their first clients are served at the upstream's pace.
+    pub stream_buffer_mib: u64,
 }
 
 impl Default for RemoteConfig {
@@ -367,6 +370,7 @@ impl Default for RemoteConfig {
         RemoteConfig {
             max_file_mib: 64 * 1024,
             max_connections_per_repository: 16,
+            stream_buffer_mib: 256,
         }
     }
 }

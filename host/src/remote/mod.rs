@@ -11,6 +11,10 @@
 //! - A body is recorded (one transaction through the artifact service: events,
 //!   quota) only when it is complete and matches its `Content-Length` and advertised
 //!   checksums; nothing partial is ever cached.
+//! - The first client is not held back by storing: the body goes to it as fast as
+//!   the upstream sends, while up to `stream_buffer_mib` (shared by all fetches) of
+//!   it waits to be hashed and written. Only when the upstream advertised checksums
+//!   is the last chunk held until they are checked.
 //! - Misses are remembered for `missedRetrievalCachePeriodSecs`; after a connection
 //!   failure, a timeout, 429 or 5xx the upstream is assumed offline for
 //!   `assumedOfflinePeriodSecs` and the stale copy is served.
@@ -25,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::artifacts::{ArtifactError, Artifacts, FileWrite, blocking_write};
 use crate::clock;
@@ -169,13 +173,17 @@ impl RepoState {
 pub struct Remote {
     artifacts: Artifacts,
     config: RemoteConfig,
+    /// Bytes received but not yet taken by the store, shared by all fetches.
+    buffer: Arc<Semaphore>,
     states: Mutex<HashMap<String, Arc<RepoState>>>,
 }
 
 impl Remote {
     pub fn new(artifacts: Artifacts, config: RemoteConfig) -> Remote {
+        let budget = usize::try_from(config.stream_buffer_mib.clamp(1, 1 << 30) << 20).unwrap_or(usize::MAX >> 4);
         Remote {
             artifacts,
+            buffer: Arc::new(Semaphore::new(budget.min(Semaphore::MAX_PERMITS))),
             config,
             states: Mutex::new(HashMap::new()),
         }
@@ -470,6 +478,7 @@ impl Remote {
             max,
             checksums: checksums.clone(),
             flight,
+            buffer: self.buffer.clone(),
         };
         // Detached: the file is completed and cached even when the first client leaves.
         tokio::spawn(async move {
@@ -516,19 +525,30 @@ struct Pump {
     max: u64,
     checksums: Vec<(&'static str, String)>,
     flight: Option<Flight>,
+    buffer: Arc<Semaphore>,
 }
+
+/// A piece of the body on its way to the store, with its share of the buffer.
+type ToStore = (Result<Bytes, String>, Option<OwnedSemaphorePermit>);
 
 impl Pump {
     async fn run(self, resp: reqwest::Response, client: mpsc::Sender<Result<Bytes, std::io::Error>>) {
         use futures_util::StreamExt;
         let mut up = resp.bytes_stream();
-        let (store_tx, store_rx) = mpsc::channel::<Result<Bytes, String>>(8);
+        // Unbounded in items, bounded in bytes by the shared buffer: the client is
+        // served at the upstream's pace while the store hashes and writes behind it.
+        let (store_tx, store_rx) = mpsc::unbounded_channel::<ToStore>();
         let storing = self.store.then(|| {
             let artifacts = self.artifacts.clone();
-            tokio::spawn(async move { artifacts.store_body(receiver_stream(store_rx)).await })
+            let body = futures_util::stream::unfold(store_rx, |mut rx| async move {
+                // The permit drops here: the store has taken the bytes.
+                rx.recv().await.map(|(item, _permit)| (item, rx))
+            });
+            tokio::spawn(async move { artifacts.store_body(Box::pin(body)).await })
         });
-        // The last chunk is held back until the whole body is checked, so a client
-        // never receives a complete-looking body that was not right.
+        // The last chunk is held back until the body is known to be whole (its
+        // length, and its advertised checksums once stored), so a client never
+        // receives a complete-looking body that was not right.
         let mut held: Option<Bytes> = None;
         let (mut total, mut client_open) = (0u64, true);
         let mut broke: Option<String> = None;
@@ -549,7 +569,10 @@ impl Pump {
                         client_open = client.send(Ok(h)).await.is_ok();
                     }
                     if self.store {
-                        if store_tx.send(Ok(chunk)).await.is_err() {
+                        // Counted up to 1 MiB a frame, so no frame waits for more than the buffer holds.
+                        let want = u32::try_from(chunk.len()).unwrap_or(u32::MAX).clamp(1, 1 << 20);
+                        let permit = self.buffer.clone().acquire_many_owned(want).await.ok();
+                        if store_tx.send((Ok(chunk), permit)).is_err() {
                             break; // the store failed: reported by `storing`
                         }
                     } else if !client_open {
@@ -563,9 +586,18 @@ impl Pump {
             }
         }
         if let Some(b) = &broke {
-            let _ = store_tx.send(Err(b.clone())).await;
+            let _ = store_tx.send((Err(b.clone()), None));
         }
         drop(store_tx);
+        let whole = broke.is_none() && self.length.is_none_or(|n| n == total);
+        if whole
+            && self.checksums.is_empty()
+            && let Some(h) = held.take()
+            && client_open
+        {
+            // Nothing left to check: the client is done before the store is.
+            let _ = client.send(Ok(h)).await;
+        }
         let stored = match storing {
             Some(job) => Some(job.await),
             None => None,
@@ -587,7 +619,9 @@ impl Pump {
                 if let Some(f) = self.flight {
                     f.finish(Outcome::Failed(e.clone()));
                 }
-                let _ = client.send(Err(std::io::Error::other(e.to_string()))).await;
+                if held.is_some() || !whole {
+                    let _ = client.send(Err(std::io::Error::other(e.to_string()))).await;
+                }
             }
         }
     }
