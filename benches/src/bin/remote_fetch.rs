@@ -91,7 +91,11 @@ fn main() -> anyhow::Result<()> {
         ),
     ] {
         let r = server
-            .admin(&client, reqwest::Method::PUT, &format!("/artifactory/api/repositories/{key}"))
+            .admin(
+                &client,
+                reqwest::Method::PUT,
+                &format!("/artifactory/api/repositories/{key}"),
+            )
             .json(&cfg)
             .send()?;
         ensure!(r.status().is_success(), "create {key}: {}", r.text()?);
@@ -137,7 +141,11 @@ fn main() -> anyhow::Result<()> {
         }
         if round + 1 < ROUNDS {
             let r = server
-                .admin(&client, reqwest::Method::DELETE, &format!("/artifactory/remote-cache/{FILE}"))
+                .admin(
+                    &client,
+                    reqwest::Method::DELETE,
+                    &format!("/artifactory/remote-cache/{FILE}"),
+                )
                 .send()?;
             ensure!(r.status().is_success(), "delete cached copy: {}", r.status());
         }
