@@ -3,7 +3,9 @@
 //! One folder per concern: `http/` (routes and handlers), `storage/` (blobs, metadata,
 //! garbage collection), `repos/` (repository configuration), `artifacts/` (deploy,
 //! download, copy, move, properties), `auth/` (users, credentials, permissions),
-//! `events/` (the outbox, webhook subscriptions and their delivery), `builds/`
+//! `events/` (the outbox records), `webhooks/` (subscriptions and their delivery
+//! through formatter plugins), `remote/` and `virtual_repos/` (proxy-cache and
+//! aggregate repositories), `search/` (AQL and the quick searches), `builds/`
 //! (build-info, promotion), `retention/` (retention policies run by plugins),
 //! `formats/` (requests served by package-type plugins), `plugins/` (the runtime),
 //! `observe/` (metrics and readiness for operators).
@@ -25,6 +27,7 @@ pub mod heap;
 #[cfg(feature = "server")]
 pub mod http;
 pub mod ids;
+pub mod names;
 pub mod observe;
 pub mod plugins;
 pub mod remote;
@@ -34,3 +37,4 @@ pub mod search;
 pub mod server;
 pub mod storage;
 pub mod virtual_repos;
+pub mod webhooks;

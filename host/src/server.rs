@@ -10,11 +10,11 @@ use crate::artifacts::{Artifacts, DownloadStats};
 use crate::auth::Auth;
 use crate::builds::Builds;
 use crate::config::Config;
-use crate::events::delivery::Deliveries;
 use crate::plugins::Plugins;
 use crate::repos::Repos;
 use crate::retention::Retention;
 use crate::storage::{BlobStore, FsBlobStore, MetaStore, RedbMeta};
+use crate::webhooks::delivery::Deliveries;
 
 /// Everything a request handler can reach.
 pub struct AppState {

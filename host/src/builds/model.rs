@@ -206,7 +206,9 @@ pub fn check_retention(r: &RetentionConfig, prefix: &str) -> Result<(), BuildErr
         )));
     }
     if let Some(p) = &r.policy {
-        crate::plugins::validate_name(p).map_err(|e| BuildError::Invalid(e.to_string()))?;
+        if !crate::names::plugin_name_ok(p) {
+            return Err(BuildError::Invalid(crate::names::plugin_name_error(p)));
+        }
     }
     Ok(())
 }

@@ -1,29 +1,12 @@
-//! Events and webhooks. A change records its events in the same metadata transaction
-//! (an outbox, `Change::Event`), so an event exists exactly when its change happened;
-//! delivery workers read the outbox and send each event to the matching subscriptions.
-
-pub mod delivery;
-pub mod subscriptions;
+//! Events: a change records its events in the same metadata transaction (an
+//! outbox, `Change::Event`), so an event exists exactly when its change happened.
+//! `webhooks/` reads the outbox and delivers them.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::clock;
-use crate::storage::{Change, Item, StoreError};
-
-/// What the events service refuses or fails at; `http/` maps it to a status.
-#[derive(Debug, thiserror::Error)]
-pub enum EventsError {
-    /// A subscription that is not valid (a field, a URL the policy forbids).
-    #[error("{0}")]
-    Invalid(String),
-    #[error("Subscription '{0}' does not exist")]
-    NoSuchSubscription(String),
-    #[error("Subscription '{0}' already exists")]
-    SubscriptionExists(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+use crate::storage::{Change, Item};
 
 /// The event types the host records itself (artifact and build events).
 pub const HOST_EVENTS: [&str; 9] = [
@@ -37,13 +20,6 @@ pub const HOST_EVENTS: [&str; 9] = [
     "build_promotion",
     "build_deleted",
 ];
-
-/// Every event type a subscription may name: the host's and the format events
-/// of the WIT (`types.event-type`).
-pub fn all_events() -> Vec<&'static str> {
-    let formats = crate::plugins::event_types::all().iter().map(String::as_str);
-    HOST_EVENTS.into_iter().chain(formats).collect()
-}
 
 /// One recorded event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

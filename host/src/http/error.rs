@@ -121,9 +121,9 @@ impl From<crate::repos::RepoError> for ApiError {
     }
 }
 
-impl From<crate::events::EventsError> for ApiError {
-    fn from(e: crate::events::EventsError) -> Self {
-        use crate::events::EventsError as E;
+impl From<crate::webhooks::WebhookError> for ApiError {
+    fn from(e: crate::webhooks::WebhookError) -> Self {
+        use crate::webhooks::WebhookError as E;
         match e {
             E::Invalid(_) => ApiError::bad_request(e.to_string()),
             E::NoSuchSubscription(_) => ApiError::not_found(e.to_string()),

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::{State, json_response};
 use crate::auth::Caller;
-use crate::events::subscriptions::Subscription;
 use crate::http::error::{ApiError, ApiResult};
+use crate::webhooks::subscriptions::Subscription;
 
 fn body_json(body: &Bytes) -> ApiResult<Value> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))

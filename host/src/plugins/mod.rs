@@ -192,21 +192,10 @@ pub struct Plugins {
     admin: tokio::sync::Mutex<HashMap<String, Fingerprint>>,
 }
 
-/// Checks a plugin name: 1–64 of `a-z 0-9 - _ .`, starting with a letter or digit.
+/// Checks a plugin name (`names::plugin_name_ok`).
 pub fn validate_name(name: &str) -> PluginResult<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
-    if !ok {
-        return Err(PluginError::Invalid(format!(
-            "Invalid plugin name '{name}': use 1 to 64 of a-z, 0-9, '-', '_', '.', starting with a letter or digit"
-        )));
+    if !crate::names::plugin_name_ok(name) {
+        return Err(PluginError::Invalid(crate::names::plugin_name_error(name)));
     }
     Ok(())
 }

@@ -6,9 +6,10 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::EventsError;
-use super::{EventRecord, all_events};
+use super::WebhookError;
+use super::all_events;
 use crate::config::EventsConfig;
+use crate::events::EventRecord;
 use crate::repos::patterns::ant_match;
 use crate::repos::{RClass, Repos};
 
@@ -52,30 +53,30 @@ pub struct Subscription {
     pub custom_http_headers: BTreeMap<String, String>,
 }
 
-fn str_field(o: &Map<String, Value>, k: &str) -> Result<Option<String>, EventsError> {
+fn str_field(o: &Map<String, Value>, k: &str) -> Result<Option<String>, WebhookError> {
     match o.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(v) => Err(EventsError::Invalid(format!("'{k}' must be a string, not {v}"))),
+        Some(v) => Err(WebhookError::Invalid(format!("'{k}' must be a string, not {v}"))),
     }
 }
 
 impl Subscription {
     /// Reads a subscription from the API's JSON; `key` from the path wins when given.
-    pub fn from_json(v: &Value, key: Option<&str>) -> Result<Subscription, EventsError> {
+    pub fn from_json(v: &Value, key: Option<&str>) -> Result<Subscription, WebhookError> {
         let o = v
             .as_object()
-            .ok_or_else(|| EventsError::Invalid("The body must be a JSON object".into()))?;
+            .ok_or_else(|| WebhookError::Invalid("The body must be a JSON object".into()))?;
         let body_key = str_field(o, "key")?;
         let key = match (key, body_key) {
             (Some(k), Some(b)) if k != b => {
-                return Err(EventsError::Invalid(format!(
+                return Err(WebhookError::Invalid(format!(
                     "The body names subscription '{b}' but the path '{k}'"
                 )));
             }
             (Some(k), _) => k.to_string(),
             (None, Some(b)) => b,
-            (None, None) => return Err(EventsError::Invalid("The field 'key' is required".into())),
+            (None, None) => return Err(WebhookError::Invalid("The field 'key' is required".into())),
         };
         let events: Vec<String> = match o.get("events") {
             Some(Value::Array(a)) if !a.is_empty() => a
@@ -83,18 +84,18 @@ impl Subscription {
                 .map(|e| {
                     e.as_str()
                         .map(String::from)
-                        .ok_or_else(|| EventsError::Invalid(format!("'events' must hold strings, not {e}")))
+                        .ok_or_else(|| WebhookError::Invalid(format!("'events' must hold strings, not {e}")))
                 })
-                .collect::<Result<_, EventsError>>()?,
+                .collect::<Result<_, WebhookError>>()?,
             _ => {
-                return Err(EventsError::Invalid(
+                return Err(WebhookError::Invalid(
                     "The field 'events' must list at least one event".into(),
                 ));
             }
         };
         let known = all_events();
         if let Some(e) = events.iter().find(|e| !known.contains(&e.as_str())) {
-            return Err(EventsError::Invalid(format!(
+            return Err(WebhookError::Invalid(format!(
                 "Unknown event '{e}': use one of {}",
                 known.join(", ")
             )));
@@ -102,7 +103,7 @@ impl Subscription {
         let criteria: Criteria = match o.get("criteria") {
             None | Some(Value::Null) => Criteria::default(),
             Some(c) => serde_json::from_value(c.clone())
-                .map_err(|e| EventsError::Invalid(format!("Invalid 'criteria': {e}")))?,
+                .map_err(|e| WebhookError::Invalid(format!("Invalid 'criteria': {e}")))?,
         };
         let custom_http_headers = match o.get("custom_http_headers") {
             None | Some(Value::Null) => BTreeMap::new(),
@@ -115,34 +116,34 @@ impl Subscription {
                         h.get("value").and_then(Value::as_str),
                     ) {
                         (Some(n), Some(v)) => Ok((n.to_string(), v.to_string())),
-                        _ => Err(EventsError::Invalid(
+                        _ => Err(WebhookError::Invalid(
                             "custom_http_headers entries need a 'name' and a 'value'".into(),
                         )),
                     }
                 })
-                .collect::<Result<_, EventsError>>()?,
+                .collect::<Result<_, WebhookError>>()?,
             Some(Value::Object(m)) => m
                 .iter()
                 .map(|(k, v)| {
                     v.as_str()
                         .map(|s| (k.clone(), s.to_string()))
-                        .ok_or_else(|| EventsError::Invalid(format!("header '{k}' must have a string value")))
+                        .ok_or_else(|| WebhookError::Invalid(format!("header '{k}' must have a string value")))
                 })
-                .collect::<Result<_, EventsError>>()?,
-            Some(v) => return Err(EventsError::Invalid(format!("custom_http_headers cannot be {v}"))),
+                .collect::<Result<_, WebhookError>>()?,
+            Some(v) => return Err(WebhookError::Invalid(format!("custom_http_headers cannot be {v}"))),
         };
         for (name, value) in &custom_http_headers {
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
                 || reqwest::header::HeaderValue::from_str(value).is_err()
             {
-                return Err(EventsError::Invalid(format!("Invalid custom header '{name}'")));
+                return Err(WebhookError::Invalid(format!("Invalid custom header '{name}'")));
             }
         }
         let enabled = match o.get("enabled") {
             None | Some(Value::Null) => true,
             Some(Value::Bool(b)) => *b,
             Some(v) => {
-                return Err(EventsError::Invalid(format!(
+                return Err(WebhookError::Invalid(format!(
                     "'enabled' must be true or false, not {v}"
                 )));
             }
@@ -151,7 +152,7 @@ impl Subscription {
             key,
             description: str_field(o, "description")?.unwrap_or_default(),
             enabled,
-            url: str_field(o, "url")?.ok_or_else(|| EventsError::Invalid("The field 'url' is required".into()))?,
+            url: str_field(o, "url")?.ok_or_else(|| WebhookError::Invalid("The field 'url' is required".into()))?,
             secret: str_field(o, "secret")?.unwrap_or_default(),
             events,
             criteria,
@@ -179,24 +180,24 @@ impl Subscription {
     }
 
     /// Checks the key, the URL and the repositories named.
-    pub fn validate(&self, cfg: &EventsConfig, repos: &Repos) -> Result<(), EventsError> {
+    pub fn validate(&self, cfg: &EventsConfig, repos: &Repos) -> Result<(), WebhookError> {
         let key_ok = !self.key.is_empty()
             && self.key.len() <= 64
             && self.key.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
         if !key_ok {
-            return Err(EventsError::Invalid(format!(
+            return Err(WebhookError::Invalid(format!(
                 "Invalid subscription key '{}': use 1 to 64 letters, digits, '.', '_' or '-'",
                 self.key
             )));
         }
         check_url(&self.url, cfg)?;
         if let Some(r) = self.criteria.repo_keys.iter().find(|r| repos.get(r).is_none()) {
-            return Err(EventsError::Invalid(format!(
+            return Err(WebhookError::Invalid(format!(
                 "Repository '{r}' in criteria.repoKeys does not exist"
             )));
         }
         if !self.formatter_config.is_object() {
-            return Err(EventsError::Invalid("'formatter_config' must be a JSON object".into()));
+            return Err(WebhookError::Invalid("'formatter_config' must be a JSON object".into()));
         }
         Ok(())
     }
@@ -254,19 +255,19 @@ fn is_shared_v4(a: std::net::Ipv4Addr) -> bool {
 /// Refuses URLs that are not http(s), and addresses the operator keeps webhooks from
 /// (link-local always unless allowed; loopback and private on demand). Host names
 /// are checked again against their resolved addresses at delivery time.
-pub fn check_url(url: &str, cfg: &EventsConfig) -> Result<reqwest::Url, EventsError> {
-    let u = reqwest::Url::parse(url).map_err(|e| EventsError::Invalid(format!("Invalid URL '{url}': {e}")))?;
+pub fn check_url(url: &str, cfg: &EventsConfig) -> Result<reqwest::Url, WebhookError> {
+    let u = reqwest::Url::parse(url).map_err(|e| WebhookError::Invalid(format!("Invalid URL '{url}': {e}")))?;
     if !matches!(u.scheme(), "http" | "https") {
-        return Err(EventsError::Invalid(format!(
+        return Err(WebhookError::Invalid(format!(
             "Invalid URL '{url}': only http and https are allowed"
         )));
     }
     match u.host() {
-        None => return Err(EventsError::Invalid(format!("Invalid URL '{url}': no host"))),
+        None => return Err(WebhookError::Invalid(format!("Invalid URL '{url}': no host"))),
         Some(url::Host::Ipv4(ip)) => check_ip(IpAddr::V4(ip), cfg)?,
         Some(url::Host::Ipv6(ip)) => check_ip(IpAddr::V6(ip), cfg)?,
         Some(url::Host::Domain(d)) if is_localhost_name(d) && cfg.deny_loopback => {
-            return Err(EventsError::Invalid(
+            return Err(WebhookError::Invalid(
                 "Loopback addresses are not allowed for webhooks here".into(),
             ));
         }
@@ -282,7 +283,7 @@ fn is_localhost_name(d: &str) -> bool {
 }
 
 /// Whether webhooks may go to `ip`.
-pub fn check_ip(ip: IpAddr, cfg: &EventsConfig) -> Result<(), EventsError> {
+pub fn check_ip(ip: IpAddr, cfg: &EventsConfig) -> Result<(), WebhookError> {
     let ip = canonical_ip(ip);
     let (link_local, loopback, private) = match ip {
         // 0.0.0.0/8 ("this network") and `::` reach the local host when connected to.
@@ -301,17 +302,17 @@ pub fn check_ip(ip: IpAddr, cfg: &EventsConfig) -> Result<(), EventsError> {
         }
     };
     if link_local && !cfg.allow_link_local {
-        return Err(EventsError::Invalid(format!(
+        return Err(WebhookError::Invalid(format!(
             "The address {ip} is link-local (where cloud metadata services live): not allowed for webhooks"
         )));
     }
     if loopback && cfg.deny_loopback {
-        return Err(EventsError::Invalid(format!(
+        return Err(WebhookError::Invalid(format!(
             "The loopback address {ip} is not allowed for webhooks here"
         )));
     }
     if private && cfg.deny_private {
-        return Err(EventsError::Invalid(format!(
+        return Err(WebhookError::Invalid(format!(
             "The private address {ip} is not allowed for webhooks here"
         )));
     }

@@ -13,11 +13,11 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::EventRecord;
-use super::EventsError;
+use super::WebhookError;
 use super::subscriptions::{Subscription, check_ip, check_url};
 use crate::clock;
 use crate::config::EventsConfig;
+use crate::events::EventRecord;
 use crate::plugins::{FormatterEvent, Plugins};
 use crate::repos::Repos;
 use crate::storage::StoreError;
@@ -124,18 +124,18 @@ impl Deliveries {
     }
 
     /// One subscription.
-    pub fn get(&self, key: &str) -> Result<Subscription, EventsError> {
+    pub fn get(&self, key: &str) -> Result<Subscription, WebhookError> {
         self.subs
             .load()
             .get(key)
             .cloned()
-            .ok_or_else(|| EventsError::NoSuchSubscription(key.to_string()))
+            .ok_or_else(|| WebhookError::NoSuchSubscription(key.to_string()))
     }
 
-    fn check(&self, s: &Subscription) -> Result<(), EventsError> {
+    fn check(&self, s: &Subscription) -> Result<(), WebhookError> {
         s.validate(&self.config, &self.repos)?;
         if !self.plugins.is_formatter(&s.formatter) {
-            return Err(EventsError::Invalid(format!(
+            return Err(WebhookError::Invalid(format!(
                 "No webhook formatter plugin '{}' is loaded",
                 s.formatter
             )));
@@ -144,11 +144,11 @@ impl Deliveries {
     }
 
     /// Creates a subscription: it receives the events recorded from now on.
-    pub fn create(&self, s: Subscription) -> Result<(), EventsError> {
+    pub fn create(&self, s: Subscription) -> Result<(), WebhookError> {
         self.check(&s)?;
         let _w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         if self.subs.load().contains_key(&s.key) {
-            return Err(EventsError::SubscriptionExists(s.key));
+            return Err(WebhookError::SubscriptionExists(s.key));
         }
         let head = self.meta.last_event_seq()?;
         self.meta.apply_records(&[
@@ -166,7 +166,7 @@ impl Deliveries {
     }
 
     /// Replaces a subscription's settings; an empty secret keeps the old one.
-    pub fn replace(&self, mut s: Subscription) -> Result<(), EventsError> {
+    pub fn replace(&self, mut s: Subscription) -> Result<(), WebhookError> {
         self.check(&s)?;
         let _w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.get(&s.key)?;
@@ -181,7 +181,7 @@ impl Deliveries {
     }
 
     /// Deletes a subscription, its cursor and its log.
-    pub fn delete(&self, key: &str) -> Result<(), EventsError> {
+    pub fn delete(&self, key: &str) -> Result<(), WebhookError> {
         let _w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         self.get(key)?;
         let mut writes = vec![
@@ -203,7 +203,7 @@ impl Deliveries {
         Ok(())
     }
 
-    fn log_records(&self, key: &str) -> Result<Vec<(String, DeliveryLog)>, EventsError> {
+    fn log_records(&self, key: &str) -> Result<Vec<(String, DeliveryLog)>, WebhookError> {
         let prefix = format!("{key}\u{1}");
         let mut out = Vec::new();
         for (k, v) in self.meta.records("delivery")? {
@@ -215,13 +215,13 @@ impl Deliveries {
     }
 
     /// A subscription's delivery log, oldest first.
-    pub fn log(&self, key: &str) -> Result<Vec<DeliveryLog>, EventsError> {
+    pub fn log(&self, key: &str) -> Result<Vec<DeliveryLog>, WebhookError> {
         self.get(key)?;
         Ok(self.log_records(key)?.into_iter().map(|(_, l)| l).collect())
     }
 
     /// Logs one delivery and moves the cursor past it, trimming the log to `LOG_KEEP`.
-    fn append_log(&self, key: &str, entry: &DeliveryLog) -> Result<(), EventsError> {
+    fn append_log(&self, key: &str, entry: &DeliveryLog) -> Result<(), WebhookError> {
         let log_key = format!("{key}\u{1}{:020}-{}", entry.seq, entry.time_ms);
         let mut keys = self.log_keys.lock().unwrap_or_else(|e| e.into_inner());
         let kept = keys.entry(key.to_string()).or_default();
@@ -327,7 +327,7 @@ impl Deliveries {
     }
 
     /// Delivers, in order, every event after the subscription's cursor.
-    async fn catch_up(&self, key: &str) -> Result<(), EventsError> {
+    async fn catch_up(&self, key: &str) -> Result<(), WebhookError> {
         loop {
             let events = self.meta.events_after(self.cursor(key), BATCH)?;
             let Some(&(last, _)) = events.last() else {
@@ -476,7 +476,7 @@ impl Deliveries {
     }
 
     /// Sends a sample event of the subscription's first type right away (not logged).
-    pub async fn test(&self, key: &str) -> Result<Value, EventsError> {
+    pub async fn test(&self, key: &str) -> Result<Value, WebhookError> {
         let sub = self.get(key)?;
         let event_type = sub.events.first().cloned().unwrap_or_else(|| "deployed".into());
         let domain = if event_type.starts_with("build_") {
