@@ -56,12 +56,18 @@ pub fn uploads(ctx: &Ctx, name: &Name, id: Option<&str>) -> Answer {
     match (ctx.req.method.as_str(), id) {
         ("POST", None) => start(ctx, name),
         (m, None) => Err(OciError::unsupported(format!("{m} on blob uploads: start one with POST")).into()),
+        ("PUT", Some(id)) => {
+            owned(ctx, name, id)?;
+            // A request run again (its transaction raced another) finds the session
+            // finished: the host then answers the same blob again.
+            let session = uploads::status(id).ok();
+            finish(ctx, name, id, session)
+        }
         (m, Some(id)) => {
             let session = session(ctx, name, id)?;
             match m {
                 "GET" => Ok(progress(ctx, name, &session, 204)),
                 "PATCH" => patch(ctx, name, &session),
-                "PUT" => finish(ctx, name, &session),
                 "DELETE" => {
                     uploads::abort(&session.id)?;
                     state::drop_upload_owner(&session.id)?;
@@ -158,17 +164,25 @@ fn mount(name: &Name, hex: &str, from: &str) -> Result<bool, Failure> {
     }
 }
 
-/// The session `id` of this repository, started for `name` by this caller.
-fn session(ctx: &Ctx, name: &Name, id: &str) -> Result<uploads::Session, crate::Error> {
-    let unknown = || OciError::not_found("BLOB_UPLOAD_UNKNOWN", format!("No blob upload '{id}' for '{}'", name.0));
+fn unknown_upload(name: &Name, id: &str) -> OciError {
+    OciError::not_found("BLOB_UPLOAD_UNKNOWN", format!("No blob upload '{id}' for '{}'", name.0))
+}
+
+/// Fails unless session `id` was started for `name` by this caller.
+fn owned(ctx: &Ctx, name: &Name, id: &str) -> Result<(), crate::Error> {
     let user = ctx.req.caller.name.clone().unwrap_or_default();
     match state::upload_owner(id)? {
-        Some((n, u)) if n == name.0 && u == user => {}
-        _ => return Err(unknown().into()),
+        Some((n, u)) if n == name.0 && u == user => Ok(()),
+        _ => Err(unknown_upload(name, id).into()),
     }
+}
+
+/// The session `id` of this repository, started for `name` by this caller.
+fn session(ctx: &Ctx, name: &Name, id: &str) -> Result<uploads::Session, crate::Error> {
+    owned(ctx, name, id)?;
     match uploads::status(id) {
         Ok(s) => Ok(s),
-        Err(f) if f.status == 404 => Err(unknown().into()),
+        Err(f) if f.status == 404 => Err(unknown_upload(name, id).into()),
         Err(f) => Err(f.into()),
     }
 }
@@ -226,26 +240,27 @@ fn patch(ctx: &Ctx, name: &Name, s: &uploads::Session) -> Answer {
 }
 
 /// `PUT /v2/{name}/blobs/uploads/{id}?digest=`: the last chunk (if any) and the check.
-fn finish(ctx: &Ctx, name: &Name, s: &uploads::Session) -> Answer {
+fn finish(ctx: &Ctx, name: &Name, id: &str, s: Option<uploads::Session>) -> Answer {
     let Some(digest) = ctx.req.query_param("digest") else {
         return Err(OciError::bad("DIGEST_INVALID", "Finish an upload with ?digest=sha256:…").into());
     };
     let hex = parse_digest(&digest)?;
-    if let Some((start, _)) = content_range(ctx)?
+    if let (Some((start, _)), Some(s)) = (content_range(ctx)?, &s)
         && start != s.size
     {
         return Err(OciError::new(416, "BLOB_UPLOAD_INVALID", "The last chunk does not follow the upload").into());
     }
-    match uploads::finish(&s.id, &hex) {
+    match uploads::finish(id, &hex) {
         Ok(_) => {}
         Err(f) if f.status == 400 => {
             // The host dropped the session: nothing is stored.
-            state::drop_upload_owner(&s.id)?;
+            state::drop_upload_owner(id)?;
             return Err(OciError::bad("DIGEST_INVALID", f.message).into());
         }
+        Err(f) if f.status == 404 => return Err(unknown_upload(name, id).into()),
         Err(f) => return Err(f.into()),
     }
-    state::drop_upload_owner(&s.id)?;
+    state::drop_upload_owner(id)?;
     if !has_blob(name, &hex)? {
         blobs::commit(&blob_path(name, &hex), &hex, &sha_prop(&hex))?;
     }

@@ -102,8 +102,10 @@ fn resolve(name: &Name, reference: &str) -> Result<Option<String>, crate::Error>
         .map(str::to_string))
 }
 
-/// Whether an `Accept` header allows `media`: a client that lists only manifest
-/// types, none of them this one, cannot use it.
+/// Whether an `Accept` header allows `media`. Clients list the types they know and
+/// not always all of them (skopeo leaves indexes out of some requests), so only a
+/// client that accepts nothing but schema 1 is refused: it could not use any
+/// manifest stored here.
 fn accepts(accept: Option<&str>, media: &str) -> bool {
     let Some(accept) = accept else { return true };
     let types: Vec<&str> = accept
@@ -111,8 +113,7 @@ fn accepts(accept: Option<&str>, media: &str) -> bool {
         .map(|t| t.split(';').next().unwrap_or("").trim())
         .filter(|t| !t.is_empty())
         .collect();
-    let manifest_type = |t: &str| t.starts_with("application/vnd.docker.") || t.starts_with("application/vnd.oci.");
-    types.is_empty() || types.iter().any(|t| *t == media || *t == "*/*") || !types.iter().all(|t| manifest_type(t))
+    types.is_empty() || types.contains(&media) || !types.iter().all(|t| SCHEMA1.contains(t))
 }
 
 fn get(ctx: &Ctx, name: &Name, reference: &str) -> Answer {
