@@ -244,7 +244,7 @@ fn skopeo_pushes_an_umoci_image_and_pulls_it_back_by_tag_and_digest() {
     assert_eq!(tags["Tags"], json!(["latest", "v1"]));
 
     // Pull by tag and by digest: the same manifest and the same file inside.
-    for (i, r) in [format!("app:v1"), format!("app@{pushed}")].iter().enumerate() {
+    for (i, r) in ["app:v1".to_string(), format!("app@{pushed}")].iter().enumerate() {
         let out = tmp.path().join(format!("pulled{i}"));
         run(skopeo(&skopeo_bin, &home).args([
             "copy",
