@@ -9,6 +9,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "webhooks/receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -1055,4 +1058,47 @@ fn the_catalog_shows_only_what_the_caller_may_read() {
         404,
         "NAME_UNKNOWN",
     );
+}
+
+#[test]
+fn pushes_and_deletes_are_docker_events_for_webhooks() {
+    let dir = plugin_folder(&["docker", "jfrog"]);
+    let s = Server::start_full(Options::default(), dir.path(), "");
+    s.create_local_repo(REPO, "docker");
+    let rx = receiver::Receiver::start();
+    let r = s
+        .admin(Method::POST, "/event/api/v1/subscriptions")
+        .json(
+            &json!({"key": "docker", "url": rx.url, "events": ["docker_pushed", "docker_deleted"],
+            "criteria": {"anyLocal": true}}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    let m = push_image(&s, REPO, "app", "1.0", 4);
+    // A refused push records no event.
+    let r = put_manifest(&s, ADMIN, &format!("{REPO}/app/manifests/2.0"), OCI_MANIFEST, b"{");
+    assert_eq!(r.status(), 400);
+    let r = admin_v2(&s, Method::DELETE, &format!("{REPO}/app/manifests/1.0"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let got = rx.wait_for(2, 20);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(rx.received().len(), 2);
+    let events: Vec<(String, Value)> = got
+        .iter()
+        .map(|r| {
+            let v = r.json();
+            let data: Value = serde_json::from_str(v["data"].as_str().unwrap()).unwrap();
+            (v["event_type"].as_str().unwrap().to_string(), data)
+        })
+        .collect();
+    assert_eq!(events[0].0, "docker_pushed");
+    assert_eq!(events[0].1["image_name"], "app");
+    assert_eq!(events[0].1["tag"], "1.0");
+    assert_eq!(events[0].1["digest"], digest_of(&m).as_str());
+    assert_eq!(events[0].1["path"], "app/1.0/manifest.json");
+    assert_eq!(events[1].0, "docker_deleted");
+    assert_eq!(events[1].1["tag"], "1.0");
 }
