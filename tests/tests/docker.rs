@@ -992,15 +992,26 @@ fn anonymous_pull_where_allowed_and_tag_moves_need_delete() {
         .unwrap();
     assert_eq!(r.status(), 403);
     // An upload session is its starter's: another user cannot continue it.
-    let r = v2(&s, Some(who), Method::POST, &format!("{REPO}/pub/blobs/uploads/")).send().unwrap();
+    let r = v2(&s, Some(who), Method::POST, &format!("{REPO}/pub/blobs/uploads/"))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 202);
-    let path = r.headers()["location"].to_str().unwrap().split_once("/v2/").unwrap().1.to_string();
+    let path = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .split_once("/v2/")
+        .unwrap()
+        .1
+        .to_string();
     spec_error(
         admin_v2(&s, Method::PATCH, &path).body(b"x".to_vec()).send().unwrap(),
         404,
         "BLOB_UPLOAD_UNKNOWN",
     );
-    let r = v2(&s, Some(who), Method::PATCH, &path).body(b"x".to_vec()).send().unwrap();
+    let r = v2(&s, Some(who), Method::PATCH, &path)
+        .body(b"x".to_vec())
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 202);
     assert_eq!(r.headers()["range"], "0-0");
     // The admin may.

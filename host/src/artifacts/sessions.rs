@@ -357,6 +357,18 @@ mod tests {
         assert_eq!((d.sha256.as_str(), d.size), (want.as_str(), 11));
         assert_eq!(&blobs.read(&want).unwrap()[..], b"hello world");
         assert!(matches!(s.status("r", &id), Err(SessionError::NotFound(_))));
+        // A request run again finishes it again with the same answer; another
+        // digest or repository does not.
+        let (again, _pin) = s.finish(&blobs, "r", &id, &want).unwrap();
+        assert_eq!(again, d);
+        assert!(matches!(
+            s.finish(&blobs, "r", &id, &"0".repeat(64)),
+            Err(SessionError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.finish(&blobs, "other", &id, &want),
+            Err(SessionError::NotFound(_))
+        ));
     }
 
     #[test]
