@@ -298,7 +298,9 @@ fn skopeo_pushes_an_umoci_image_and_pulls_it_back_by_tag_and_digest() {
     let r = admin_v2(&s, Method::GET, &format!("{REPO}/app/tags/list"))
         .send()
         .unwrap();
-    assert_eq!(json(r)["tags"], json!([]));
+    spec_error(r, 404, "NAME_UNKNOWN");
+    let r = admin_v2(&s, Method::GET, "_catalog").send().unwrap();
+    assert_eq!(json(r)["repositories"], json!([]), "the image left the catalog");
 }
 
 #[test]

@@ -421,6 +421,14 @@ fn delete(name: &Name, reference: &str) -> Answer {
     if on_it.is_empty() {
         deleted_event(name, &folder, "", &digest)?;
     }
+    // The name's last manifest: it leaves the catalog.
+    let left = repository::list_children(&name.0, None, 1000)?;
+    if !left
+        .iter()
+        .any(|a| a.folder && a.path.rsplit('/').next().is_some_and(|l| l.starts_with("sha256__")))
+    {
+        state::remove_name(name)?;
+    }
     Ok(Response::empty(202))
 }
 

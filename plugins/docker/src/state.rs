@@ -51,7 +51,16 @@ pub fn add_name(name: &Name) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Whether the repository has ever held a manifest of `name`.
+/// Forgets `name` (its last manifest went).
+pub fn remove_name(name: &Name) -> Result<(), Failure> {
+    let mut all = names()?;
+    if all.remove(&name.0) {
+        put_json("catalog", &all)?;
+    }
+    Ok(())
+}
+
+/// Whether the repository holds a manifest of `name` (or did, for its tag list).
 pub fn known_name(name: &Name) -> Result<bool, Failure> {
     Ok(names()?.contains(&name.0))
 }
