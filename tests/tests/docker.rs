@@ -705,6 +705,12 @@ fn manifests_by_tag_and_digest_with_content_types_and_deletes() {
         404,
         "BLOB_UNKNOWN",
     );
+    // Artifactory's API path answers the version check too.
+    let r = s
+        .admin(Method::GET, &format!("/artifactory/api/docker/{REPO}/v2/"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
     // The repository's own catalog.
     let r = admin_v2(&s, Method::GET, &format!("{REPO}/_catalog")).send().unwrap();
     assert_eq!(json(r)["repositories"], json!(["lib/app"]));
