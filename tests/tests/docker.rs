@@ -904,6 +904,20 @@ fn the_token_flow_follows_permissions_and_scopes() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 202);
+    // A token for one repository administers nothing, nor makes wider tokens.
+    let r = client()
+        .get(s.url("/access/api/v2/users"))
+        .bearer_auth(&t)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client()
+        .post(s.url("/access/api/v1/tokens"))
+        .bearer_auth(&t)
+        .json(&json!({"username": "admin"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
     let r = s
         .admin(Method::POST, "/access/api/v1/tokens")
         .json(&json!({"username": "reader", "expires_in": 600, "description": "docker test"}))

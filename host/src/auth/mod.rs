@@ -114,6 +114,11 @@ impl Caller {
     pub fn name(&self) -> &str {
         self.user.as_deref().unwrap_or("anonymous")
     }
+    /// An administrator not limited by a registry token to some repositories (only
+    /// such a caller administers the server).
+    pub fn full_admin(&self) -> bool {
+        self.admin && self.repos.is_none()
+    }
     /// Whether a registry token (if any) lets the caller act in `repo` at all.
     pub fn may_use_repo(&self, repo: &str) -> bool {
         self.repos.as_ref().is_none_or(|r| r.iter().any(|k| k == repo))
@@ -811,7 +816,7 @@ impl Auth {
 
     /// Server-wide administration (repositories, storage, users): admins only.
     pub fn require_admin(&self, caller: &Caller) -> Result<(), AuthError> {
-        if caller.admin {
+        if caller.full_admin() {
             return Ok(());
         }
         if caller.user.is_none() {
