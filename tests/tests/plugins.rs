@@ -89,11 +89,22 @@ fn plugins_are_reached_by_the_routes_they_declare() {
     let r = s.admin(Method::GET, "/echo-root/echo/some/path").send().unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().unwrap(), "echo 1.0.0 GET some/path admin repo=echo");
-    // The bare root answers an authenticated caller, challenges the anonymous.
+    // The bare root answers an authenticated caller, challenges the anonymous (root
+    // paths are registries: their errors have the registry's body and the Bearer
+    // challenge leads to the root's token endpoint).
     assert_eq!(s.admin(Method::GET, "/echo-root/").send().unwrap().status(), 200);
-    expect_error(s.anon(Method::GET, "/echo-root/").send().unwrap(), 401);
+    let r = s.anon(Method::GET, "/echo-root/").send().unwrap();
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+    assert!(
+        challenge.starts_with(&format!("Bearer realm=\"{}/echo-root/token\"", s.base)),
+        "{challenge}"
+    );
+    assert_eq!(r.status(), 401);
+    assert_eq!(json(r)["errors"][0]["code"], "UNAUTHORIZED");
     // A repository of another format is not served under that root.
-    expect_error(s.admin(Method::GET, "/echo-root/bad/x").send().unwrap(), 404);
+    let r = s.admin(Method::GET, "/echo-root/bad/x").send().unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(json(r)["errors"][0]["code"], "NAME_UNKNOWN");
     // Roots nobody declares stay 404, with or without credentials.
     expect_error(s.anon(Method::GET, "/nobody-root/echo/x").send().unwrap(), 404);
     let list = json(s.admin(Method::GET, "/artifactory/api/plugins").send().unwrap());

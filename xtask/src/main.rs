@@ -155,9 +155,10 @@ fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
 
 /// The Python clients the tests drive (twine, pip and build for PyPI; pyartifactory
 /// for the REST API; dohq-artifactory and artifactory-cleanup for AQL) and pypiserver
-/// (the upstream of the PyPI remote-repository tests) live in a venv under
+/// (the upstream of the PyPI remote-repository tests) and oras (OCI artifacts, for the
+/// Docker tests) live in a venv under
 /// `target/clients/venv`; the tests find them there.
-const PYTHON_CLIENTS: [&str; 10] = [
+const PYTHON_CLIENTS: [&str; 11] = [
     "twine",
     "build",
     "setuptools",
@@ -168,6 +169,7 @@ const PYTHON_CLIENTS: [&str; 10] = [
     "artifactory-cleanup",
     "pypiserver",
     "passlib",
+    "oras",
 ];
 
 fn python_clients(root: &Path) -> Result<()> {

@@ -58,7 +58,14 @@ pub struct Sessions {
     expiry: Duration,
     /// One lock per session in use, so appends to one session are serialised.
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Sessions finished lately (repository, what they made, when), so that a
+    /// plugin request run again after its transaction went stale finishes the
+    /// same session again with the same answer.
+    finished: Mutex<HashMap<String, (String, Digests, std::time::Instant)>>,
 }
+
+/// How long a finished session can be finished again (a retried request).
+const REFINISH: Duration = Duration::from_secs(600);
 
 fn valid_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
@@ -76,6 +83,7 @@ impl Sessions {
             dir: dir.to_path_buf(),
             expiry,
             locks: Mutex::new(HashMap::new()),
+            finished: Mutex::new(HashMap::new()),
         };
         s.sweep();
         Ok(s)
@@ -240,7 +248,15 @@ impl Sessions {
     ) -> Result<(Digests, BlobPin), SessionError> {
         let lock = self.lock_of(id);
         let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let r = self.load(repo, id)?;
+        let want = expected.trim_start_matches("sha256:").to_ascii_lowercase();
+        let r = match self.load(repo, id) {
+            Ok(r) => r,
+            Err(SessionError::NotFound(m)) => match self.refinish(blobs, repo, id, &want)? {
+                Some(again) => return Ok(again),
+                None => return Err(SessionError::NotFound(m)),
+            },
+            Err(e) => return Err(e),
+        };
         let mut f = File::open(self.part(id))?;
         let mut staged = blobs.stage()?;
         let (mut s256, mut s1, mut m5) = (Sha256::new(), Sha1::new(), Md5::new());
@@ -259,7 +275,6 @@ impl Sessions {
             left -= n as u64;
         }
         let got = hex::encode(s256.finalize());
-        let want = expected.trim_start_matches("sha256:").to_ascii_lowercase();
         if got != want {
             drop(staged);
             self.remove(id);
@@ -274,7 +289,31 @@ impl Sessions {
         };
         let pin = blobs.commit(staged, &digests.sha256)?;
         self.remove(id);
+        let mut done = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+        done.retain(|_, (_, _, at)| at.elapsed() < REFINISH);
+        done.insert(
+            id.to_string(),
+            (repo.to_string(), digests.clone(), std::time::Instant::now()),
+        );
         Ok((digests, pin))
+    }
+
+    /// The answer of a session of `repo` finished lately with content `want`, again.
+    fn refinish(
+        &self,
+        blobs: &dyn BlobStore,
+        repo: &str,
+        id: &str,
+        want: &str,
+    ) -> Result<Option<(Digests, BlobPin)>, SessionError> {
+        let done = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((r, d, at)) = done.get(id) else {
+            return Ok(None);
+        };
+        if r != repo || d.sha256 != want || at.elapsed() >= REFINISH {
+            return Ok(None);
+        }
+        Ok(blobs.pin_existing(&d.sha256)?.map(|pin| (d.clone(), pin)))
     }
 
     /// Drops a session.
@@ -318,6 +357,18 @@ mod tests {
         assert_eq!((d.sha256.as_str(), d.size), (want.as_str(), 11));
         assert_eq!(&blobs.read(&want).unwrap()[..], b"hello world");
         assert!(matches!(s.status("r", &id), Err(SessionError::NotFound(_))));
+        // A request run again finishes it again with the same answer; another
+        // digest or repository does not.
+        let (again, _pin) = s.finish(&blobs, "r", &id, &want).unwrap();
+        assert_eq!(again, d);
+        assert!(matches!(
+            s.finish(&blobs, "r", &id, &"0".repeat(64)),
+            Err(SessionError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.finish(&blobs, "other", &id, &want),
+            Err(SessionError::NotFound(_))
+        ));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod directory;
 mod manage;
 pub mod permissions;
 pub mod projects;
+pub mod registry;
 pub mod sessions;
 pub mod tokens;
 mod users;
@@ -100,6 +101,8 @@ pub struct Caller {
     pub user_grants: bool,
     /// The id of the token the request came with, if any.
     pub token_id: Option<String>,
+    /// The repositories a registry token limits the caller to (none: no limit).
+    pub repos: Option<Vec<String>>,
 }
 
 impl Caller {
@@ -110,6 +113,15 @@ impl Caller {
     /// The name recorded as creator/modifier (`anonymous` when none).
     pub fn name(&self) -> &str {
         self.user.as_deref().unwrap_or("anonymous")
+    }
+    /// An administrator not limited by a registry token to some repositories (only
+    /// such a caller administers the server).
+    pub fn full_admin(&self) -> bool {
+        self.admin && self.repos.is_none()
+    }
+    /// Whether a registry token (if any) lets the caller act in `repo` at all.
+    pub fn may_use_repo(&self, repo: &str) -> bool {
+        self.repos.as_ref().is_none_or(|r| r.iter().any(|k| k == repo))
     }
     /// The caller a user record stands for.
     fn of_user(u: &User, dir: &Directory) -> Caller {
@@ -122,6 +134,7 @@ impl Caller {
             groups: u.groups.iter().cloned().collect(),
             user_grants: true,
             token_id: None,
+            repos: None,
         }
     }
 }
@@ -298,6 +311,9 @@ impl Auth {
         let (name, secret) = match credentials {
             Credentials::None => return Ok(Caller::anonymous()),
             Credentials::ApiKey(key) => return self.api_key_caller(None, &key),
+            Credentials::Bearer(token) if registry::is_registry_token(&token) => {
+                return self.registry_token_caller(&token);
+            }
             Credentials::Bearer(token) => return self.token_caller(None, &token),
             Credentials::Basic { user, secret } => (user, secret),
         };
@@ -361,6 +377,7 @@ impl Auth {
                 groups: groups.clone(),
                 user_grants: false,
                 token_id: None,
+                repos: None,
             },
             (_, Some(u)) => Caller::of_user(u, &dir),
             (_, None) => {
@@ -704,6 +721,9 @@ impl Auth {
     }
 
     fn decide(&self, caller: &Caller, action: Action, repo: &str, path: &str, toward: bool) -> bool {
+        if !caller.may_use_repo(repo) {
+            return false;
+        }
         if caller.admin {
             return true;
         }
@@ -796,7 +816,7 @@ impl Auth {
 
     /// Server-wide administration (repositories, storage, users): admins only.
     pub fn require_admin(&self, caller: &Caller) -> Result<(), AuthError> {
-        if caller.admin {
+        if caller.full_admin() {
             return Ok(());
         }
         if caller.user.is_none() {

@@ -235,6 +235,11 @@ impl Formats {
         Ok(Some((repo, path.to_string())))
     }
 
+    /// The package type of the plugin serving root path `root`, if any.
+    pub fn root_package_type(&self, root: &str) -> Option<String> {
+        self.plugins.for_root_path(root).map(|p| p.package_type.clone())
+    }
+
     /// Whether the plugin of `repo` also serves its plain paths `/artifactory/{repo}/…`.
     pub fn serves_plain_paths(&self, repo: &RepoConfig) -> bool {
         repo.package_type != "generic"

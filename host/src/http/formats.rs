@@ -56,8 +56,7 @@ pub async fn format_api(
     dispatch(&state, &caller, repo, &path, &base, method, &uri, headers, body).await
 }
 
-/// `/{root}/…` for roots plugins declare (Docker's `/v2/`); else 404. The bare
-/// `/{root}/` is the format's version check: 200 to an authenticated caller.
+/// `/{root}/…` for roots plugins declare (Docker's `/v2/`); else 404 (`root_paths`).
 pub async fn root_api(
     Axs(state): Axs<State>,
     BaseUrl(base): BaseUrl,
@@ -65,22 +64,8 @@ pub async fn root_api(
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
-    let full = uri.path().trim_start_matches('/');
-    let (root, rest) = full.split_once('/').unwrap_or((full, ""));
-    let route = state.formats.route_root(root, rest).map_err(api_error)?;
-    // Only a path a plugin serves authenticates (an unknown path stays a plain 404).
-    let caller = super::security::authenticate(&state, &headers).await?;
-    match route {
-        None => {
-            state.auth.require_access(&caller)?;
-            Ok(StatusCode::OK.into_response())
-        }
-        Some((repo, path)) => {
-            let base = format!("{base}/{root}/{}", repo.key);
-            dispatch(&state, &caller, repo, &path, &base, method, &uri, headers, body).await
-        }
-    }
+) -> Response {
+    super::root_paths::handle(state, base, method, uri, headers, body).await
 }
 
 /// Whether a request carries a body to store before the plugin runs.

@@ -15,6 +15,7 @@ mod plugins_api;
 mod remote;
 mod repos_api;
 mod retention_api;
+mod root_paths;
 mod search;
 pub mod security;
 pub mod serve;

@@ -482,15 +482,21 @@ impl RepoHost {
     pub fn session_finish(&mut self, id: &str, expected: &str) -> Result<BlobInfo, Failure> {
         let s = self.sessions()?;
         if let Some(d) = &self.upload {
-            let size = s.status(&self.repo.key, id).map_err(from_session)?.size;
-            s.append(
-                self.artifacts.blobs.as_ref(),
-                &self.repo.key,
-                id,
-                size,
-                Some((&d.sha256, d.size)),
-            )
-            .map_err(from_session)?;
+            match s.status(&self.repo.key, id) {
+                Ok(st) => {
+                    s.append(
+                        self.artifacts.blobs.as_ref(),
+                        &self.repo.key,
+                        id,
+                        st.size,
+                        Some((&d.sha256, d.size)),
+                    )
+                    .map_err(from_session)?;
+                }
+                // Finished by an earlier run of this request: `finish` answers it again.
+                Err(SessionError::NotFound(_)) => {}
+                Err(e) => return Err(from_session(e)),
+            }
         }
         let (d, pin) = s
             .finish(self.artifacts.blobs.as_ref(), &self.repo.key, id, expected)

@@ -55,7 +55,13 @@ fn subject_user(s: &str) -> &str {
 /// Who may create which token: admins any; a user only for themselves, with their own
 /// permissions or a subset of their groups.
 fn check_grant(caller: &Caller, username: &str, scope: &Scope) -> ApiResult<()> {
-    if caller.admin {
+    // A registry token is limited to some repositories: it makes no wider token.
+    if caller.repos.is_some() {
+        return Err(ApiError::forbidden(
+            "A registry token cannot create access tokens: use a password or an access token",
+        ));
+    }
+    if caller.full_admin() {
         return Ok(());
     }
     let me = caller
@@ -152,7 +158,7 @@ fn visible(state: &State, caller: &Caller) -> ApiResult<Vec<TokenRecord>> {
         .directory()
         .tokens
         .values()
-        .filter(|t| caller.admin || t.username == me)
+        .filter(|t| caller.full_admin() || t.username == me)
         .cloned()
         .collect())
 }
@@ -164,7 +170,7 @@ fn find_visible(state: &State, caller: &Caller, id: &str) -> ApiResult<TokenReco
         .directory()
         .tokens
         .get(id)
-        .filter(|t| caller.admin || t.username == me || caller.token_id.as_deref() == Some(id))
+        .filter(|t| caller.full_admin() || t.username == me || caller.token_id.as_deref() == Some(id))
         .cloned()
         .ok_or_else(|| ApiError::not_found(format!("Token '{id}' does not exist")))
 }

@@ -1,0 +1,1149 @@
+//! Docker / OCI registries (the `docker` plugin) with real clients: images built
+//! offline with `umoci`, pushed, inspected, listed, pulled and deleted with
+//! `skopeo`, a multi-arch index, OCI artifacts and referrers with oras (Python);
+//! and, over HTTP as the distribution spec words it, chunked and resumable
+//! uploads, mounts, tag pagination, the catalog, the token flow and bad input
+//! (each a spec error that stores nothing).
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "webhooks/receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use binyard_e2e::*;
+use common::{bytes_of, host_port};
+use serde_json::{Value, json};
+
+const REPO: &str = "dock";
+const PW: &str = "Secret-pw-1";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// A server with the docker plugin and one local docker repository.
+fn server(extra_config: &str) -> (Server, tempfile::TempDir) {
+    let dir = plugin_folder(&["docker"]);
+    let s = Server::start_full(
+        Options {
+            extra_config: extra_config.into(),
+        },
+        dir.path(),
+        "",
+    );
+    s.create_local_repo(REPO, "docker");
+    (s, dir)
+}
+
+fn digest_of(b: &[u8]) -> String {
+    format!("sha256:{}", sha256_hex(b))
+}
+
+/// A request to `/v2/{path}` with Basic credentials (`None`: anonymous).
+fn v2(s: &Server, who: Option<(&str, &str)>, method: Method, path: &str) -> reqwest::blocking::RequestBuilder {
+    let r = client().request(method, s.url(&format!("/v2/{path}")));
+    match who {
+        Some((u, p)) => r.basic_auth(u, Some(p)),
+        None => r,
+    }
+}
+
+fn admin_v2(s: &Server, method: Method, path: &str) -> reqwest::blocking::RequestBuilder {
+    v2(s, Some(ADMIN), method, path)
+}
+
+/// Asserts the distribution spec's error body with `status` and `code`; answers the message.
+fn spec_error(r: Response, status: u16, code: &str) -> String {
+    let got = r.status().as_u16();
+    let text = r.text().unwrap();
+    assert_eq!(got, status, "status; body: {text}");
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert_eq!(v["errors"][0]["code"], code, "{v}");
+    let m = v["errors"][0]["message"].as_str().unwrap_or_default().to_string();
+    assert!(!m.is_empty(), "{v}");
+    m
+}
+
+/// Pushes a blob monolithically (`POST ?digest=`) into `name` of `repo`.
+fn push_blob(s: &Server, repo: &str, name: &str, data: &[u8]) -> String {
+    let d = digest_of(data);
+    let r = admin_v2(s, Method::POST, &format!("{repo}/{name}/blobs/uploads/?digest={d}"))
+        .body(data.to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    d
+}
+
+/// An OCI image manifest of a config and layers (already pushed).
+fn image_manifest(config: &[u8], layers: &[&[u8]]) -> Vec<u8> {
+    let desc = |m: &str, b: &[u8]| json!({"mediaType": m, "digest": digest_of(b), "size": b.len()});
+    serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": desc("application/vnd.oci.image.config.v1+json", config),
+        "layers": layers.iter().map(|l| desc("application/vnd.oci.image.layer.v1.tar", l)).collect::<Vec<_>>(),
+    }))
+    .unwrap()
+}
+
+fn put_manifest(s: &Server, who: (&str, &str), path: &str, media: &str, body: &[u8]) -> Response {
+    v2(s, Some(who), Method::PUT, path)
+        .header("content-type", media)
+        .body(body.to_vec())
+        .send()
+        .unwrap()
+}
+
+/// Pushes an image of one config and one layer to `repo/name:tag`; its manifest.
+fn push_image(s: &Server, repo: &str, name: &str, tag: &str, seed: u64) -> Vec<u8> {
+    let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"seed\":{seed}}}").into_bytes();
+    let layer = bytes_of(3000, seed);
+    push_blob(s, repo, name, &config);
+    push_blob(s, repo, name, &layer);
+    let m = image_manifest(&config, &[&layer]);
+    let r = put_manifest(s, ADMIN, &format!("{repo}/{name}/manifests/{tag}"), OCI_MANIFEST, &m);
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    m
+}
+
+/// What the Artifactory storage API says of a path (none: not stored).
+fn storage(s: &Server, path: &str) -> Option<Value> {
+    let r = s
+        .admin(Method::GET, &format!("/artifactory/api/storage/{REPO}/{path}"))
+        .send()
+        .unwrap();
+    (r.status() == 200).then(|| json(r))
+}
+
+// ---------------------------------------------------------------- real clients
+
+/// A client program, or none (then the test is skipped, except under CI=true).
+fn tool(name: &str) -> Option<PathBuf> {
+    client_tool(name)
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(!out.status.success(), "{cmd:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `skopeo` with a private home, no signature policy and plain HTTP.
+fn skopeo(bin: &Path, home: &Path) -> Command {
+    let mut c = Command::new(bin);
+    c.env("HOME", home)
+        .env("XDG_RUNTIME_DIR", home)
+        .arg("--insecure-policy");
+    c
+}
+
+/// Builds image `layout:tag` offline with umoci: one layer holding `files`.
+fn umoci_image(umoci: &Path, layout: &Path, tag: &str, files: &[(&str, &[u8])]) {
+    let image = format!("{}:{tag}", layout.display());
+    if !layout.join("index.json").exists() {
+        run(Command::new(umoci).args(["init", "--layout"]).arg(layout));
+    }
+    run(Command::new(umoci).args(["new", "--image", &image]));
+    let bundle = layout.with_extension(format!("bundle-{tag}"));
+    run(Command::new(umoci)
+        .args(["unpack", "--rootless", "--image", &image])
+        .arg(&bundle));
+    for (name, data) in files {
+        std::fs::write(bundle.join("rootfs").join(name), data).unwrap();
+    }
+    run(Command::new(umoci).args(["repack", "--image", &image]).arg(&bundle));
+}
+
+/// The manifest (raw bytes) of `layout:tag`.
+fn layout_manifest(layout: &Path, tag: &str) -> Vec<u8> {
+    let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let d = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap_or_else(|| panic!("no tag {tag} in {index}"))["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::read(layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"))).unwrap()
+}
+
+#[test]
+fn skopeo_pushes_an_umoci_image_and_pulls_it_back_by_tag_and_digest() {
+    let (Some(skopeo_bin), Some(umoci)) = (tool("skopeo"), tool("umoci")) else {
+        return;
+    };
+    let (s, _d) = server("");
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let layout = tmp.path().join("img");
+    umoci_image(&umoci, &layout, "v1", &[("hello.txt", b"hello from binyard\n")]);
+    let local = layout_manifest(&layout, "v1");
+    let host = host_port(&s);
+    let creds = format!("{}:{}", ADMIN.0, ADMIN.1);
+    let dest = |r: &str| format!("docker://{host}/{REPO}/{r}");
+
+    // Push (the Bearer challenge leads skopeo to the token endpoint).
+    for tag in ["v1", "latest"] {
+        run(skopeo(&skopeo_bin, &home).args([
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &creds,
+            &format!("oci:{}:v1", layout.display()),
+            &dest(&format!("app:{tag}")),
+        ]));
+    }
+    let pushed = digest_of(&local);
+    let raw = run(skopeo(&skopeo_bin, &home).args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &dest("app:v1"),
+    ]));
+    assert_eq!(
+        digest_of(raw.as_bytes()),
+        pushed,
+        "the manifest comes back byte for byte"
+    );
+    let info: Value = serde_json::from_str(&run(skopeo(&skopeo_bin, &home).args([
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &dest("app:v1"),
+    ])))
+    .unwrap();
+    assert_eq!(info["Digest"], pushed.as_str());
+    let tags: Value = serde_json::from_str(&run(skopeo(&skopeo_bin, &home).args([
+        "list-tags",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &dest("app"),
+    ])))
+    .unwrap();
+    assert_eq!(tags["Tags"], json!(["latest", "v1"]));
+
+    // Pull by tag and by digest: the same manifest and the same file inside.
+    for (i, r) in ["app:v1".to_string(), format!("app@{pushed}")].iter().enumerate() {
+        let out = tmp.path().join(format!("pulled{i}"));
+        run(skopeo(&skopeo_bin, &home).args([
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            &creds,
+            &dest(r),
+            &format!("oci:{}:x", out.display()),
+        ]));
+        assert_eq!(digest_of(&layout_manifest(&out, "x")), pushed, "pull of {r}");
+        let bundle = tmp.path().join(format!("unpacked{i}"));
+        run(Command::new(&umoci)
+            .args(["unpack", "--rootless", "--image", &format!("{}:x", out.display())])
+            .arg(&bundle));
+        assert_eq!(
+            std::fs::read(bundle.join("rootfs/hello.txt")).unwrap(),
+            b"hello from binyard\n"
+        );
+    }
+
+    // Artifactory's layout and properties; layers stored beside the manifest.
+    let m: Value = serde_json::from_slice(&local).unwrap();
+    let layer = m["layers"][0]["digest"].as_str().unwrap().replace(':', "__");
+    assert!(storage(&s, &format!("app/v1/{layer}")).is_some());
+    let props = s
+        .admin(
+            Method::GET,
+            &format!("/artifactory/api/storage/{REPO}/app/v1/manifest.json?properties"),
+        )
+        .send()
+        .unwrap();
+    let props = json(props)["properties"].clone();
+    assert_eq!(props["docker.repoName"], json!(["app"]));
+    assert_eq!(props["docker.manifest"], json!(["v1"]));
+    assert_eq!(props["docker.manifest.digest"], json!([pushed]));
+    assert_eq!(props["sha256"], json!([pushed.trim_start_matches("sha256:")]));
+
+    // Delete: by digest, the manifest and every tag on it go.
+    run(skopeo(&skopeo_bin, &home).args([
+        "delete",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &dest(&format!("app@{pushed}")),
+    ]));
+    fails(skopeo(&skopeo_bin, &home).args(["inspect", "--tls-verify=false", "--creds", &creds, &dest("app:v1")]));
+    assert!(storage(&s, "app/v1").is_none());
+    let r = admin_v2(&s, Method::GET, &format!("{REPO}/app/tags/list"))
+        .send()
+        .unwrap();
+    spec_error(r, 404, "NAME_UNKNOWN");
+    let r = admin_v2(&s, Method::GET, "_catalog").send().unwrap();
+    assert_eq!(json(r)["repositories"], json!([]), "the image left the catalog");
+}
+
+#[test]
+fn a_multi_arch_index_is_pushed_and_pulled_whole() {
+    let (Some(skopeo_bin), Some(umoci)) = (tool("skopeo"), tool("umoci")) else {
+        return;
+    };
+    let (s, _d) = server("");
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let layout = tmp.path().join("img");
+    umoci_image(&umoci, &layout, "amd64", &[("arch", b"amd64")]);
+    umoci_image(&umoci, &layout, "arm64", &[("arch", b"arm64")]);
+    // An index of the two, tagged `multi` in the layout.
+    let child = |tag: &str, arch: &str| {
+        let m = layout_manifest(&layout, tag);
+        json!({"mediaType": OCI_MANIFEST, "digest": digest_of(&m), "size": m.len(),
+               "platform": {"architecture": arch, "os": "linux"}})
+    };
+    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [child("amd64", "amd64"), child("arm64", "arm64")]}))
+    .unwrap();
+    std::fs::write(layout.join("blobs/sha256").join(sha256_hex(&index)), &index).unwrap();
+    let mut top: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    top["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"mediaType": OCI_INDEX,
+        "digest": digest_of(&index), "size": index.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "multi"}}));
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+
+    let host = host_port(&s);
+    let creds = format!("{}:{}", ADMIN.0, ADMIN.1);
+    let dest = format!("docker://{host}/{REPO}/multi:1.0");
+    run(skopeo(&skopeo_bin, &home).args([
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &format!("oci:{}:multi", layout.display()),
+        &dest,
+    ]));
+    let raw =
+        run(skopeo(&skopeo_bin, &home).args(["inspect", "--raw", "--tls-verify=false", "--creds", &creds, &dest]));
+    assert_eq!(digest_of(raw.as_bytes()), digest_of(&index));
+    let r = admin_v2(&s, Method::HEAD, &format!("{REPO}/multi/manifests/1.0"))
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], OCI_INDEX);
+    assert!(storage(&s, "multi/1.0/list.manifest.json").is_some());
+    // Pulled back whole: the index and both images.
+    let out = tmp.path().join("pulled");
+    run(skopeo(&skopeo_bin, &home).args([
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &creds,
+        &dest,
+        &format!("oci:{}:m", out.display()),
+    ]));
+    for tag in ["amd64", "arm64"] {
+        let m = layout_manifest(&layout, tag);
+        assert!(out.join("blobs/sha256").join(sha256_hex(&m)).exists(), "{tag} pulled");
+    }
+    // A pull of one platform resolves the index.
+    let one = tmp.path().join("one");
+    run(skopeo(&skopeo_bin, &home).args([
+        "copy",
+        "--override-arch",
+        "arm64",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &creds,
+        &dest,
+        &format!("oci:{}:a", one.display()),
+    ]));
+    assert_eq!(
+        digest_of(&layout_manifest(&one, "a")),
+        digest_of(&layout_manifest(&layout, "arm64"))
+    );
+}
+
+/// Runs a Python script with oras installed; none when oras is missing (skipped).
+fn oras_python(script: &str, home: &Path) -> Option<String> {
+    let py = tool("python3")?;
+    let has = Command::new(&py).args(["-c", "import oras.client"]).output().unwrap();
+    if !has.status.success() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "oras (PyPI) is missing: `cargo xtask test` installs it"
+        );
+        eprintln!("SKIPPED: oras (PyPI) is not installed");
+        return None;
+    }
+    Some(run(Command::new(&py)
+        .env("HOME", home)
+        .current_dir(home)
+        .args(["-c", script])))
+}
+
+#[test]
+fn oras_pushes_pulls_and_attaches_an_artifact_found_through_referrers() {
+    let (s, _d) = server("");
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    std::fs::write(home.join("notes.txt"), b"release notes\n").unwrap();
+    std::fs::write(home.join("sbom.json"), b"{\"sbom\":true}\n").unwrap();
+    let host = host_port(&s);
+    let script = format!(
+        r#"
+import json, os, oras.client
+c = oras.client.OrasClient(hostname="{host}", insecure=True)
+c.auth.set_basic_auth("{u}", "{p}")
+c.push(target="{host}/{REPO}/art:1", files=["notes.txt"])
+os.makedirs("out", exist_ok=True)
+files = c.pull(target="{host}/{REPO}/art:1", outdir="out")
+print(json.dumps({{"pulled": [open(f).read() for f in files]}}))
+"#,
+        u = ADMIN.0,
+        p = ADMIN.1
+    );
+    let Some(out) = oras_python(&script, home) else {
+        return;
+    };
+    let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(v["pulled"], json!(["release notes\n"]));
+
+    // Attach: a manifest whose subject is the artifact, with an artifact type.
+    let r = admin_v2(&s, Method::GET, &format!("{REPO}/art/manifests/1"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .unwrap();
+    let subject_digest = r.headers()["docker-content-digest"].to_str().unwrap().to_string();
+    let subject_bytes = r.bytes().unwrap();
+    let attach = format!(
+        r#"
+import oras.client, oras.oci
+c = oras.client.OrasClient(hostname="{host}", insecure=True)
+c.auth.set_basic_auth("{u}", "{p}")
+s = oras.oci.Subject(mediaType="{OCI_MANIFEST}", digest="{subject_digest}", size={size})
+c.push(target="{host}/{REPO}/art:sbom", files=["sbom.json"], subject=s, manifest_config="sbom.json:application/vnd.example.sbom")
+"#,
+        u = ADMIN.0,
+        p = ADMIN.1,
+        size = subject_bytes.len()
+    );
+    oras_python(&attach, home).unwrap();
+    let r = admin_v2(&s, Method::GET, &format!("{REPO}/art/referrers/{subject_digest}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], OCI_INDEX);
+    let idx = json(r);
+    let found = idx["manifests"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{idx}");
+    assert_eq!(found[0]["artifactType"], "application/vnd.example.sbom");
+    // Filtered by artifact type.
+    let r = admin_v2(
+        &s,
+        Method::GET,
+        &format!("{REPO}/art/referrers/{subject_digest}?artifactType=application/vnd.other"),
+    )
+    .send()
+    .unwrap();
+    assert_eq!(r.headers()["oci-filters-applied"], "artifactType");
+    assert_eq!(json(r)["manifests"], json!([]));
+}
+
+// ---------------------------------------------------------------- the HTTP API
+
+#[test]
+fn chunked_uploads_resume_after_a_restart_and_mounts_and_tag_pages_work() {
+    let (mut s, _d) = server("");
+    s.create_local_repo("other", "docker");
+    let data = bytes_of(3 << 20, 11);
+    let (a, b) = (1 << 20, 2 << 20);
+    let r = admin_v2(&s, Method::POST, &format!("{REPO}/chunky/blobs/uploads/"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["range"], "0-0");
+    assert!(r.headers().contains_key("docker-upload-uuid"));
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let path = loc.split_once("/v2/").unwrap().1.to_string();
+    let patch = |s: &Server, range: &str, body: &[u8]| {
+        admin_v2(s, Method::PATCH, &path)
+            .header("content-range", range)
+            .body(body.to_vec())
+            .send()
+            .unwrap()
+    };
+    let r = patch(&s, &format!("0-{}", a - 1), &data[..a]);
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["range"], format!("0-{}", a - 1).as_str());
+    // A chunk that does not follow is 416 with the range the server has.
+    let r = patch(&s, &format!("5-{}", a + 4), &data[..a]);
+    assert_eq!(r.headers()["range"], format!("0-{}", a - 1).as_str());
+    spec_error(r, 416, "BLOB_UPLOAD_INVALID");
+    let r = patch(&s, "garbage", &data[a..b]);
+    spec_error(r, 416, "BLOB_UPLOAD_INVALID");
+
+    // The session survives a restart.
+    s.restart();
+    let r = admin_v2(&s, Method::GET, &path).send().unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["range"], format!("0-{}", a - 1).as_str());
+    let r = patch(&s, &format!("{a}-{}", b - 1), &data[a..b]);
+    assert_eq!(r.status(), 202);
+    // Another name, another repository: no such upload.
+    let other_name = path.replace("/chunky/", "/elsewhere/");
+    spec_error(
+        admin_v2(&s, Method::GET, &other_name).send().unwrap(),
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+    );
+    let other_repo = path.replacen(REPO, "other", 1);
+    spec_error(
+        admin_v2(&s, Method::GET, &other_repo).send().unwrap(),
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+    );
+    // A wrong digest at the end stores nothing.
+    let digest = digest_of(&data);
+    let wrong = digest_of(b"something else");
+    let r = admin_v2(&s, Method::PUT, &format!("{path}?digest={wrong}"))
+        .body(data[b..].to_vec())
+        .send()
+        .unwrap();
+    spec_error(r, 400, "DIGEST_INVALID");
+    let r = admin_v2(&s, Method::HEAD, &format!("{REPO}/chunky/blobs/{wrong}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Again, right this time: the last chunk comes with the PUT.
+    let r = admin_v2(&s, Method::POST, &format!("{REPO}/chunky/blobs/uploads/"))
+        .send()
+        .unwrap();
+    let path = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .split_once("/v2/")
+        .unwrap()
+        .1
+        .to_string();
+    let r = admin_v2(&s, Method::PATCH, &path)
+        .body(data[..b].to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let r = admin_v2(&s, Method::PUT, &format!("{path}?digest={digest}"))
+        .body(data[b..].to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
+    let r = admin_v2(&s, Method::HEAD, &format!("{REPO}/chunky/blobs/{digest}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], data.len().to_string().as_str());
+    assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
+    let r = admin_v2(&s, Method::GET, &format!("{REPO}/chunky/blobs/{digest}"))
+        .header("range", "bytes=10-19")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().unwrap().as_ref(), &data[10..20]);
+
+    // Mount into another name and another repository: no bytes sent.
+    for (repo, name) in [(REPO, "mounted"), ("other", "mounted")] {
+        let r = admin_v2(
+            &s,
+            Method::POST,
+            &format!("{repo}/{name}/blobs/uploads/?mount={digest}&from={REPO}/chunky"),
+        )
+        .send()
+        .unwrap();
+        assert_eq!(r.status(), 201, "mount into {repo}");
+        let r = admin_v2(&s, Method::HEAD, &format!("{repo}/{name}/blobs/{digest}"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // From where the blob is not: a normal upload starts instead.
+    let r = admin_v2(
+        &s,
+        Method::POST,
+        &format!("other/x/blobs/uploads/?mount={wrong}&from={REPO}/chunky"),
+    )
+    .send()
+    .unwrap();
+    assert_eq!(r.status(), 202);
+
+    // Tags, a page at a time, in order, with a Link to the next page.
+    for t in ["e", "a", "d", "b", "c"] {
+        push_image(&s, REPO, "paged", t, 1);
+    }
+    let r = admin_v2(&s, Method::GET, &format!("{REPO}/paged/tags/list?n=2"))
+        .send()
+        .unwrap();
+    let link = r.headers()["link"].to_str().unwrap().to_string();
+    assert_eq!(json(r)["tags"], json!(["a", "b"]));
+    let next = link.trim_start_matches('<').split('>').next().unwrap();
+    let next = next.split_once("/v2/").unwrap().1;
+    let r = admin_v2(&s, Method::GET, next).send().unwrap();
+    assert_eq!(json(r)["tags"], json!(["c", "d"]));
+    let r = admin_v2(&s, Method::GET, &format!("{REPO}/paged/tags/list?n=2&last=d"))
+        .send()
+        .unwrap();
+    assert!(!r.headers().contains_key("link"));
+    assert_eq!(json(r)["tags"], json!(["e"]));
+
+    // Through Artifactory's API path too.
+    let r = s
+        .admin(
+            Method::GET,
+            &format!("/artifactory/api/docker/{REPO}/v2/paged/tags/list"),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(json(r)["tags"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn manifests_by_tag_and_digest_with_content_types_and_deletes() {
+    let (s, _d) = server("");
+    let m = push_image(&s, REPO, "lib/app", "1.0", 5);
+    let d = digest_of(&m);
+    for reference in ["1.0", d.as_str()] {
+        let r = admin_v2(&s, Method::GET, &format!("{REPO}/lib/app/manifests/{reference}"))
+            .header("accept", format!("{OCI_MANIFEST}, {DOCKER_MANIFEST}"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], OCI_MANIFEST);
+        assert_eq!(r.headers()["docker-content-digest"], d.as_str());
+        assert_eq!(r.bytes().unwrap().as_ref(), m.as_slice());
+    }
+    // A Docker schema 2 manifest keeps its own type.
+    let config = b"{\"architecture\":\"arm64\"}".to_vec();
+    let layer = bytes_of(100, 9);
+    push_blob(&s, REPO, "lib/app", &config);
+    push_blob(&s, REPO, "lib/app", &layer);
+    let dm = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": digest_of(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": digest_of(&layer), "size": layer.len()}]}))
+    .unwrap();
+    let r = put_manifest(
+        &s,
+        ADMIN,
+        &format!("{REPO}/lib/app/manifests/docker"),
+        DOCKER_MANIFEST,
+        &dm,
+    );
+    assert_eq!(r.status(), 201);
+    let r = admin_v2(&s, Method::HEAD, &format!("{REPO}/lib/app/manifests/docker"))
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], DOCKER_MANIFEST);
+    // Only schema 1 accepted by the client: nothing it can use.
+    let r = admin_v2(&s, Method::GET, &format!("{REPO}/lib/app/manifests/docker"))
+        .header("accept", "application/vnd.docker.distribution.manifest.v1+prettyjws")
+        .send()
+        .unwrap();
+    spec_error(r, 404, "MANIFEST_UNKNOWN");
+
+    // Deleting the tag.
+    let r = admin_v2(&s, Method::DELETE, &format!("{REPO}/lib/app/manifests/docker"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    spec_error(
+        admin_v2(&s, Method::GET, &format!("{REPO}/lib/app/manifests/docker"))
+            .send()
+            .unwrap(),
+        404,
+        "MANIFEST_UNKNOWN",
+    );
+    // The digest stays reachable after its tag went (as in the distribution registry).
+    let r = admin_v2(&s, Method::GET, &format!("{REPO}/lib/app/manifests/{}", digest_of(&dm)))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Blob delete.
+    let r = admin_v2(
+        &s,
+        Method::DELETE,
+        &format!("{REPO}/lib/app/blobs/{}", digest_of(&layer)),
+    )
+    .send()
+    .unwrap();
+    assert_eq!(r.status(), 202);
+    spec_error(
+        admin_v2(&s, Method::GET, &format!("{REPO}/lib/app/blobs/{}", digest_of(&layer)))
+            .send()
+            .unwrap(),
+        404,
+        "BLOB_UNKNOWN",
+    );
+    // Artifactory's API path answers the version check too.
+    let r = s
+        .admin(Method::GET, &format!("/artifactory/api/docker/{REPO}/v2/"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The repository's own catalog.
+    let r = admin_v2(&s, Method::GET, &format!("{REPO}/_catalog")).send().unwrap();
+    assert_eq!(json(r)["repositories"], json!(["lib/app"]));
+}
+
+#[test]
+fn bad_input_is_a_spec_error_and_stores_nothing() {
+    let (s, _d) = server("");
+    let config = b"{}".to_vec();
+    let layer = bytes_of(500, 3);
+    push_blob(&s, REPO, "good", &config);
+    let missing = image_manifest(&config, &[&layer]);
+    let path = format!("{REPO}/bad/manifests/1");
+    // A layer the repository does not have (it is in another name only).
+    push_blob(&s, REPO, "good", &layer);
+    let m = spec_error(
+        put_manifest(&s, ADMIN, &path, OCI_MANIFEST, &missing),
+        400,
+        "MANIFEST_BLOB_UNKNOWN",
+    );
+    assert!(m.contains("sha256:"), "{m}");
+    // Truncated, oversized, unknown type, schema 1, wrong digest.
+    spec_error(
+        put_manifest(&s, ADMIN, &path, OCI_MANIFEST, &missing[..missing.len() / 2]),
+        400,
+        "MANIFEST_INVALID",
+    );
+    let mut big = b"{\"schemaVersion\":2,\"annotations\":{\"x\":\"".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 5 << 20));
+    big.extend(b"\"}}");
+    spec_error(
+        put_manifest(&s, ADMIN, &path, OCI_MANIFEST, &big),
+        413,
+        "MANIFEST_INVALID",
+    );
+    spec_error(
+        put_manifest(
+            &s,
+            ADMIN,
+            &path,
+            "application/vnd.example.thing",
+            b"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.example.thing\"}",
+        ),
+        400,
+        "MANIFEST_INVALID",
+    );
+    let m = spec_error(
+        put_manifest(
+            &s,
+            ADMIN,
+            &path,
+            "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            b"{\"schemaVersion\":1,\"name\":\"bad\",\"tag\":\"1\",\"fsLayers\":[]}",
+        ),
+        400,
+        "MANIFEST_INVALID",
+    );
+    assert!(m.contains("schema 1"), "{m}");
+    let good = image_manifest(&config, &[]);
+    push_blob(&s, REPO, "bad", &config);
+    spec_error(
+        put_manifest(
+            &s,
+            ADMIN,
+            &format!("{REPO}/bad/manifests/{}", digest_of(b"other")),
+            OCI_MANIFEST,
+            &good,
+        ),
+        400,
+        "DIGEST_INVALID",
+    );
+    // An index whose child is not here.
+    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": digest_of(b"nope"), "size": 4}]}))
+    .unwrap();
+    spec_error(
+        put_manifest(&s, ADMIN, &path, OCI_INDEX, &index),
+        400,
+        "MANIFEST_BLOB_UNKNOWN",
+    );
+    // A blob whose digest is not its content, a bad digest, a bad name.
+    let r = admin_v2(
+        &s,
+        Method::POST,
+        &format!("{REPO}/bad/blobs/uploads/?digest={}", digest_of(b"x")),
+    )
+    .body(b"y".to_vec())
+    .send()
+    .unwrap();
+    spec_error(r, 400, "DIGEST_INVALID");
+    spec_error(
+        admin_v2(&s, Method::GET, &format!("{REPO}/bad/blobs/sha256:xyz"))
+            .send()
+            .unwrap(),
+        400,
+        "DIGEST_INVALID",
+    );
+    spec_error(
+        admin_v2(&s, Method::GET, &format!("{REPO}/Bad_Name/tags/list"))
+            .send()
+            .unwrap(),
+        400,
+        "NAME_INVALID",
+    );
+    // Nothing of all that was stored: no manifest, no tag, no blob but the config.
+    spec_error(
+        admin_v2(&s, Method::GET, &format!("{REPO}/bad/tags/list"))
+            .send()
+            .unwrap(),
+        404,
+        "NAME_UNKNOWN",
+    );
+    let uploads = storage(&s, "bad/_uploads").unwrap();
+    assert_eq!(uploads["children"].as_array().unwrap().len(), 1, "{uploads}");
+    let top = storage(&s, "bad").unwrap();
+    assert_eq!(top["children"].as_array().unwrap().len(), 1, "only _uploads: {top}");
+    // The good manifest then goes in.
+    assert_eq!(put_manifest(&s, ADMIN, &path, OCI_MANIFEST, &good).status(), 201);
+}
+
+/// Reads `WWW-Authenticate` and checks it is the registry's Bearer challenge.
+fn challenge(r: &Response, s: &Server) -> String {
+    let c = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+    let realm = format!("Bearer realm=\"{}/v2/token\",service=\"{}\"", s.base, host_port(s));
+    assert!(c.starts_with(&realm), "{c}");
+    c
+}
+
+fn token(s: &Server, who: Option<(&str, &str)>, scope: &str) -> Response {
+    v2(s, who, Method::GET, &format!("token?service=x&scope={scope}"))
+        .send()
+        .unwrap()
+}
+
+fn bearer(s: &Server, t: &str, method: Method, path: &str) -> reqwest::blocking::RequestBuilder {
+    client().request(method, s.url(&format!("/v2/{path}"))).bearer_auth(t)
+}
+
+#[test]
+fn the_token_flow_follows_permissions_and_scopes() {
+    let (s, _d) = server("");
+    s.create_local_repo("second", "docker");
+    s.create_user("reader", PW, &[]);
+    push_image(&s, REPO, "app", "1", 1);
+    push_image(&s, "second", "app", "1", 2);
+
+    // Anonymous: the challenge, with the scope on a repository request.
+    let r = v2(&s, None, Method::GET, "").send().unwrap();
+    challenge(&r, &s);
+    spec_error(r, 401, "UNAUTHORIZED");
+    let r = v2(&s, None, Method::GET, &format!("{REPO}/app/manifests/1"))
+        .send()
+        .unwrap();
+    let c = challenge(&r, &s);
+    assert!(c.contains(&format!("scope=\"repository:{REPO}/app:pull\"")), "{c}");
+    // Anonymous access is off: no token either; a wrong password neither.
+    assert_eq!(token(&s, None, &format!("repository:{REPO}/app:pull")).status(), 401);
+    assert_eq!(
+        token(&s, Some(("reader", "wrong")), &format!("repository:{REPO}/app:pull")).status(),
+        401
+    );
+
+    // A token for one repository: it reads there, not in another.
+    let r = token(&s, Some(("reader", PW)), &format!("repository:{REPO}/app:pull,push"));
+    assert_eq!(r.status(), 200);
+    let v = json(r);
+    assert!(v["expires_in"].as_i64().unwrap() > 0);
+    let t = v["token"].as_str().unwrap().to_string();
+    assert_eq!(bearer(&s, &t, Method::GET, "").send().unwrap().status(), 200);
+    let r = bearer(&s, &t, Method::GET, &format!("{REPO}/app/manifests/1"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = bearer(&s, &t, Method::GET, "second/app/manifests/1").send().unwrap();
+    let c = challenge(&r, &s);
+    assert!(c.contains("error=\"insufficient_scope\""), "{c}");
+    spec_error(r, 401, "UNAUTHORIZED");
+    // The reader may not push, whatever the token asked for.
+    let r = bearer(&s, &t, Method::POST, &format!("{REPO}/app/blobs/uploads/"))
+        .send()
+        .unwrap();
+    spec_error(r, 403, "DENIED");
+    // A forged token is refused.
+    let forged = format!("{}x", t);
+    assert_eq!(bearer(&s, &forged, Method::GET, "").send().unwrap().status(), 401);
+
+    // The admin's token pushes; an access token works as the password too.
+    let r = token(&s, Some(ADMIN), &format!("repository:{REPO}/app:pull,push"));
+    let t = json(r)["token"].as_str().unwrap().to_string();
+    let r = bearer(&s, &t, Method::POST, &format!("{REPO}/new/blobs/uploads/"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    // A token for one repository administers nothing, nor makes wider tokens.
+    let r = client()
+        .get(s.url("/access/api/v2/users"))
+        .bearer_auth(&t)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client()
+        .post(s.url("/access/api/v1/tokens"))
+        .bearer_auth(&t)
+        .json(&json!({"username": "admin"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = s
+        .admin(Method::POST, "/access/api/v1/tokens")
+        .json(&json!({"username": "reader", "expires_in": 600, "description": "docker test"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let access = json(r)["access_token"].as_str().unwrap().to_string();
+    let r = token(&s, Some(("reader", &access)), &format!("repository:{REPO}/app:pull"));
+    assert_eq!(r.status(), 200);
+
+    // Skopeo with the reader's password pulls and cannot push.
+    if let Some(skopeo_bin) = tool("skopeo") {
+        let home = tempfile::tempdir().unwrap();
+        let creds = format!("reader:{PW}");
+        let src = format!("docker://{}/{REPO}/app:1", host_port(&s));
+        let out = home.path().join("out");
+        run(skopeo(&skopeo_bin, home.path()).args([
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            &creds,
+            &src,
+            &format!("oci:{}:x", out.display()),
+        ]));
+        let err = fails(skopeo(&skopeo_bin, home.path()).args([
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &creds,
+            &format!("oci:{}:x", out.display()),
+            &format!("docker://{}/{REPO}/pushed:1", host_port(&s)),
+        ]));
+        assert!(err.to_lowercase().contains("denied") || err.contains("403"), "{err}");
+    }
+}
+
+#[test]
+fn anonymous_pull_where_allowed_and_tag_moves_need_delete() {
+    let (s, _d) = server("[security]\nanonymous_access = true\n");
+    push_image(&s, REPO, "pub", "1", 1);
+    assert_eq!(v2(&s, None, Method::GET, "").send().unwrap().status(), 200);
+    let r = v2(&s, None, Method::GET, &format!("{REPO}/pub/manifests/1"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t = json(token(&s, None, &format!("repository:{REPO}/pub:pull")))["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        bearer(&s, &t, Method::GET, &format!("{REPO}/pub/manifests/1"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = v2(&s, None, Method::POST, &format!("{REPO}/pub/blobs/uploads/"))
+        .send()
+        .unwrap();
+    challenge(&r, &s);
+    assert_eq!(r.status(), 401);
+
+    // A deployer may push a new tag but not move one (that needs delete).
+    s.create_user("deployer", PW, &[]);
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/v2/security/permissions/deploy")
+        .json(
+            &json!({"name": "deploy", "repo": {"repositories": [REPO], "include-patterns": ["**"],
+            "exclude-patterns": [], "actions": {"users": {"deployer": ["read", "write"]}}}}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    let config = b"{\"n\":1}".to_vec();
+    push_blob(&s, REPO, "pub", &config);
+    let m = image_manifest(&config, &[]);
+    let who = ("deployer", PW);
+    assert_eq!(
+        put_manifest(&s, who, &format!("{REPO}/pub/manifests/2"), OCI_MANIFEST, &m).status(),
+        201
+    );
+    // The same manifest again is fine; another one on an existing tag is not.
+    assert_eq!(
+        put_manifest(&s, who, &format!("{REPO}/pub/manifests/2"), OCI_MANIFEST, &m).status(),
+        201
+    );
+    spec_error(
+        put_manifest(&s, who, &format!("{REPO}/pub/manifests/1"), OCI_MANIFEST, &m),
+        403,
+        "DENIED",
+    );
+    let r = v2(&s, Some(who), Method::DELETE, &format!("{REPO}/pub/manifests/2"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // An upload session is its starter's: another user cannot continue it.
+    let r = v2(&s, Some(who), Method::POST, &format!("{REPO}/pub/blobs/uploads/"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let path = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .split_once("/v2/")
+        .unwrap()
+        .1
+        .to_string();
+    spec_error(
+        admin_v2(&s, Method::PATCH, &path).body(b"x".to_vec()).send().unwrap(),
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+    );
+    let r = v2(&s, Some(who), Method::PATCH, &path)
+        .body(b"x".to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["range"], "0-0");
+    // The admin may.
+    assert_eq!(
+        put_manifest(&s, ADMIN, &format!("{REPO}/pub/manifests/1"), OCI_MANIFEST, &m).status(),
+        201
+    );
+    let r = admin_v2(&s, Method::GET, &format!("{REPO}/pub/manifests/1"))
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["docker-content-digest"], digest_of(&m).as_str());
+}
+
+#[test]
+fn the_catalog_shows_only_what_the_caller_may_read() {
+    let (s, _d) = server("");
+    s.create_local_repo("hidden", "docker");
+    for n in ["b", "a", "c/d"] {
+        push_image(&s, REPO, n, "1", 1);
+    }
+    push_image(&s, "hidden", "secret", "1", 2);
+    // Only the targets below apply: the default one would let every user read all.
+    let r = s
+        .admin(Method::DELETE, "/access/api/v2/permissions/Anything")
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    s.create_user("viewer", PW, &[]);
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/v2/security/permissions/view")
+        .json(
+            &json!({"name": "view", "repo": {"repositories": [REPO], "include-patterns": ["**"],
+            "exclude-patterns": [], "actions": {"users": {"viewer": ["read"]}}}}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    let all = json(admin_v2(&s, Method::GET, "_catalog").send().unwrap());
+    assert_eq!(
+        all["repositories"],
+        json!([
+            format!("{REPO}/a"),
+            format!("{REPO}/b"),
+            format!("{REPO}/c/d"),
+            "hidden/secret"
+        ])
+    );
+    let mine = json(v2(&s, Some(("viewer", PW)), Method::GET, "_catalog").send().unwrap());
+    assert_eq!(
+        mine["repositories"],
+        json!([format!("{REPO}/a"), format!("{REPO}/b"), format!("{REPO}/c/d")])
+    );
+    let r = v2(&s, Some(("viewer", PW)), Method::GET, "_catalog?n=2")
+        .send()
+        .unwrap();
+    assert!(
+        r.headers()["link"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("last={REPO}/b"))
+    );
+    assert_eq!(json(r)["repositories"].as_array().unwrap().len(), 2);
+    spec_error(
+        v2(&s, Some(("viewer", PW)), Method::GET, "hidden/secret/manifests/1")
+            .send()
+            .unwrap(),
+        404,
+        "NAME_UNKNOWN",
+    );
+}
+
+#[test]
+fn pushes_and_deletes_are_docker_events_for_webhooks() {
+    let dir = plugin_folder(&["docker", "jfrog"]);
+    let s = Server::start_full(Options::default(), dir.path(), "");
+    s.create_local_repo(REPO, "docker");
+    let rx = receiver::Receiver::start();
+    let r = s
+        .admin(Method::POST, "/event/api/v1/subscriptions")
+        .json(
+            &json!({"key": "docker", "url": rx.url, "events": ["docker_pushed", "docker_deleted"],
+            "criteria": {"anyLocal": true}}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    let m = push_image(&s, REPO, "app", "1.0", 4);
+    // A refused push records no event.
+    let r = put_manifest(&s, ADMIN, &format!("{REPO}/app/manifests/2.0"), OCI_MANIFEST, b"{");
+    assert_eq!(r.status(), 400);
+    let r = admin_v2(&s, Method::DELETE, &format!("{REPO}/app/manifests/1.0"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let got = rx.wait_for(2, 20);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(rx.received().len(), 2);
+    let events: Vec<(String, Value)> = got
+        .iter()
+        .map(|r| {
+            let v = r.json();
+            let data: Value = serde_json::from_str(v["data"].as_str().unwrap()).unwrap();
+            (v["event_type"].as_str().unwrap().to_string(), data)
+        })
+        .collect();
+    assert_eq!(events[0].0, "docker_pushed");
+    assert_eq!(events[0].1["image_name"], "app");
+    assert_eq!(events[0].1["tag"], "1.0");
+    assert_eq!(events[0].1["digest"], digest_of(&m).as_str());
+    assert_eq!(events[0].1["path"], "app/1.0/manifest.json");
+    assert_eq!(events[1].0, "docker_deleted");
+    assert_eq!(events[1].1["tag"], "1.0");
+}
