@@ -281,8 +281,41 @@ fn the_proxy_protocol_answers_what_was_published() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 200, "stored in the GOPROXY layout");
-    // The un-encoded path is not a module path the go command sends.
-    expect_error(get(&s, "go-local", "github.com/Azure/go-Thing/@v/list"), 404);
+
+    // JFrog CLI's publish: the plain module path, properties as matrix parameters,
+    // checksum headers; it reads the stored sha256 from the answer.
+    let cli = Module::new("github.com/Azure/cli-Mod", "v1.0.0", &[], &[("c.go", "package c\n")]);
+    let zip = cli.zip();
+    let cli_put = |ext: &str, body: Vec<u8>, sha256: &str| {
+        s.admin(
+            Method::PUT,
+            &api("go-local", &format!("github.com/Azure/cli-Mod/@v/v1.0.0.{ext};go.version=v1.0.0;build.name=b1")),
+        )
+        .header("X-Checksum-Sha256", sha256)
+        .body(body)
+        .send()
+        .unwrap()
+    };
+    let before = snapshot(&s, "go-local");
+    let msg = expect_error(cli_put("zip", zip.clone(), &sha256_hex(b"other")), 400);
+    assert!(msg.contains("x-checksum-sha256"), "{msg}");
+    assert_eq!(snapshot(&s, "go-local"), before);
+    let r = cli_put("zip", zip.clone(), &sha256_hex(&zip));
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["x-checksum-sha256"].to_str().unwrap(), sha256_hex(&zip));
+    let r = cli_put("mod", cli.go_mod.clone().into_bytes(), &sha256_hex(cli.go_mod.as_bytes()));
+    assert_eq!(r.status(), 201);
+    assert_eq!(list(&s, "go-local", "github.com/Azure/cli-Mod"), "v1.0.0\n");
+    let props = json(
+        s.admin(
+            Method::GET,
+            "/artifactory/api/storage/go-local/github.com/!azure/cli-!mod/@v/v1.0.0.zip?properties",
+        )
+        .send()
+        .unwrap(),
+    );
+    assert_eq!(props["properties"]["build.name"], json!(["b1"]));
+    assert_eq!(props["properties"]["go.module"], json!(["github.com/Azure/cli-Mod"]));
 
     // Major version suffixes, +incompatible and pseudo-versions.
     let v2 = Module::new("example.com/base/v2", "v2.0.0", &[], &[("base.go", "package base\n")]);

@@ -53,11 +53,13 @@ impl Guest for Go {
                 req.base_url
             )));
         }
+        // JFrog CLI sends properties as matrix parameters: `…/v1.0.0.zip;go.version=v1.0.0`.
+        let (path, matrix) = path.split_once(';').unwrap_or((path, ""));
         let target = names::parse(path).map_err(Failure::not_found)?;
         if repository::info().rclass == repository::RepoClass::Remote {
             return remote::handle(&req, &target);
         }
-        local::handle(&req, &target)
+        local::handle(&req, &target, matrix)
     }
 }
 

@@ -6,7 +6,7 @@
 //! `go.module` and `go.version`. A version is listed once its `.mod` and `.zip` are
 //! both stored; its `.info` is generated from the zip's date when none was published.
 
-use binyard_plugin_sdk::package_type::{Artifact, Failure, Request, Response, read_file, repository};
+use binyard_plugin_sdk::package_type::{Artifact, BlobInfo, Failure, Request, Response, read_file, repository};
 use serde_json::{Value, json};
 
 use crate::gomod::{self, MAX_GO_MOD};
@@ -19,13 +19,13 @@ pub const PROP_VERSION: &str = "go.version";
 const MAX_INFO: u64 = 64 << 10;
 
 /// GET/HEAD, PUT and DELETE of one module's endpoints.
-pub fn handle(req: &Request, t: &Target) -> Result<Response, Failure> {
+pub fn handle(req: &Request, t: &Target, matrix: &str) -> Result<Response, Failure> {
     let read = matches!(req.method.as_str(), "GET" | "HEAD");
     match (&t.endpoint, req.method.as_str()) {
         (Endpoint::List, _) if read => list(t),
         (Endpoint::Latest, _) if read => latest(t),
         (Endpoint::File(v, ext), _) if read => file(t, v, *ext),
-        (Endpoint::File(v, ext), "PUT") => publish(req, t, v, *ext),
+        (Endpoint::File(v, ext), "PUT") => publish(req, t, v, *ext, matrix),
         (Endpoint::File(v, ext), "DELETE") => delete(req, t, v, *ext),
         _ => Err(Failure::new(
             405,
@@ -216,7 +216,7 @@ impl Source for StoredFile {
 /// `PUT {module}/@v/{version}.{zip|mod|info}`: checks the file against the module
 /// rules and the version's other files, then stores it. A file that is already
 /// there is replaced only by a caller who may delete (else 409).
-fn publish(req: &Request, t: &Target, v: &str, ext: Ext) -> Result<Response, Failure> {
+fn publish(req: &Request, t: &Target, v: &str, ext: Ext, matrix: &str) -> Result<Response, Failure> {
     let bad = |why: String| Failure::bad_request(format!("{} {v}: the .{} is refused: {why}", t.module, ext.as_str()));
     let version = Version::parse(v).ok_or_else(|| {
         bad(format!(
@@ -232,6 +232,7 @@ fn publish(req: &Request, t: &Target, v: &str, ext: Ext) -> Result<Response, Fai
         .upload
         .as_ref()
         .ok_or_else(|| bad("the request has no body".into()))?;
+    check_digests(req, info).map_err(bad)?;
     let path = t.file_path(v, ext);
     if repository::stat(&path)?.is_some() && !req.caller.can_delete {
         return Err(Failure::conflict(format!(
@@ -280,10 +281,11 @@ fn publish(req: &Request, t: &Target, v: &str, ext: Ext) -> Result<Response, Fai
             }
         }
     }
-    let props = vec![
+    let mut props = vec![
         (PROP_MODULE.to_string(), vec![t.module.clone()]),
         (PROP_VERSION.to_string(), vec![v.to_string()]),
     ];
+    props.extend(matrix_properties(matrix));
     let stored = repository::commit_upload(&path, 0, None, &props)?;
     let body = json!({
         "repo": repository::info().key,
@@ -293,7 +295,48 @@ fn publish(req: &Request, t: &Target, v: &str, ext: Ext) -> Result<Response, Fai
         "size": stored.blob.as_ref().map_or(0, |b| b.size),
         "checksums": stored.blob.as_ref().map(|b| json!({"sha256": b.sha256, "sha1": b.sha1, "md5": b.md5})),
     });
-    Ok(Response::json(201, body.to_string()))
+    let mut resp = Response::json(201, body.to_string());
+    if let Some(b) = &stored.blob {
+        // JFrog CLI reads the stored file's sha256 from this header.
+        resp = resp
+            .with_header("x-checksum-sha256", b.sha256.clone())
+            .with_header("x-checksum-sha1", b.sha1.clone())
+            .with_header("x-checksum-md5", b.md5.clone());
+    }
+    Ok(resp)
+}
+
+/// The `;key=value` matrix parameters as properties (`go.module` and `go.version`
+/// are the plugin's own, taken from the path).
+fn matrix_properties(matrix: &str) -> Vec<(String, Vec<String>)> {
+    matrix
+        .split(';')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            let k = k.trim();
+            (!k.is_empty() && k != PROP_MODULE && k != PROP_VERSION).then(|| (k.to_string(), vec![v.to_string()]))
+        })
+        .collect()
+}
+
+/// The checksums a client sends with a deploy (`X-Checksum-Sha256`, `-Sha1`,
+/// `X-Checksum` for md5) must be those of the bytes received.
+fn check_digests(req: &Request, got: &BlobInfo) -> Result<(), String> {
+    for (header, have) in [
+        ("x-checksum-sha256", &got.sha256),
+        ("x-checksum-sha1", &got.sha1),
+        ("x-checksum-md5", &got.md5),
+        ("x-checksum", &got.md5),
+    ] {
+        if let Some(sent) = req.header(header)
+            && !sent.trim().eq_ignore_ascii_case(have)
+        {
+            return Err(format!(
+                "the {header} header ({sent}) does not match the received content ({have})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A `.mod` must be UTF-8 text whose `module` directive names the module.

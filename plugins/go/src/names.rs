@@ -269,22 +269,32 @@ pub fn parse(path: &str) -> Result<Target, String> {
             "zip" => Ext::Zip,
             _ => return Err(format!("'{file}' is not a .info, .mod or .zip file")),
         };
-        let version = unescape(v).ok_or_else(|| format!("'{v}' is not a case-encoded version"))?;
+        let version = decode(v).ok_or_else(|| format!("'{v}' is not a case-encoded version"))?;
         (m, Endpoint::File(version, ext))
     } else {
         return Err(format!(
             "'{path}' is not a module proxy path: {{module}}/@v/list, {{module}}/@v/{{version}}.info|.mod|.zip or {{module}}/@latest"
         ));
     };
-    let module = unescape(escaped).ok_or_else(|| {
+    let module = decode(escaped).ok_or_else(|| {
         format!("'{escaped}' is not a case-encoded module path (upper-case letters are sent as '!' and the lower-case letter)")
     })?;
     check_module(&module)?;
     Ok(Target {
+        escaped: escape(&module),
         module,
-        escaped: escaped.to_string(),
         endpoint,
     })
+}
+
+/// A path or version as sent: case-encoded (what the go command sends), or plain
+/// with upper-case letters and no `!` (what JFrog CLI's publish sends).
+fn decode(s: &str) -> Option<String> {
+    if s.contains('!') || !s.bytes().any(|b| b.is_ascii_uppercase()) {
+        unescape(s)
+    } else {
+        Some(s.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -360,7 +370,10 @@ mod tests {
         assert_eq!(parse("example.com/m/@v/list").unwrap().endpoint, Endpoint::List);
         assert_eq!(parse("example.com/m/@latest").unwrap().endpoint, Endpoint::Latest);
         assert!(parse("example.com/m/@v/v1.0.0.tar").is_err());
-        assert!(parse("github.com/Azure/x/@v/list").is_err());
+        let plain = parse("github.com/Azure/x/@v/v1.0.0-RC1.mod").unwrap();
+        assert_eq!(plain.escaped, "github.com/!azure/x");
+        assert_eq!(plain.endpoint, Endpoint::File("v1.0.0-RC1".into(), Ext::Mod));
+        assert!(parse("github.com/Azure/!x/@v/list").is_err());
         assert!(parse("example.com/m").is_err());
     }
 }
