@@ -68,7 +68,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -170,10 +174,7 @@ fn put(s: &Server, repo: &str, path: &str, body: Vec<u8>) -> Response {
 
 /// Publishes a version's `.mod`, `.zip` and `.info`, the zip first or last.
 fn publish(s: &Server, repo: &str, m: &Module, zip_first: bool) {
-    let mut parts = vec![
-        ("mod", m.go_mod.clone().into_bytes()),
-        ("info", m.info().into_bytes()),
-    ];
+    let mut parts = vec![("mod", m.go_mod.clone().into_bytes()), ("info", m.info().into_bytes())];
     if zip_first {
         parts.insert(0, ("zip", m.zip()));
     } else {
@@ -259,7 +260,10 @@ fn the_proxy_protocol_answers_what_was_published() {
     assert_eq!(put(&s, "go-local", &half.file("zip"), half.zip()).status(), 201);
     assert_eq!(list(&s, "go-local", "example.com/base"), "v1.0.0\nv1.1.0\n");
     expect_error(get(&s, "go-local", &half.file("zip")), 404);
-    assert_eq!(put(&s, "go-local", &half.file("mod"), half.go_mod.clone().into_bytes()).status(), 201);
+    assert_eq!(
+        put(&s, "go-local", &half.file("mod"), half.go_mod.clone().into_bytes()).status(),
+        201
+    );
     assert_eq!(list(&s, "go-local", "example.com/base"), "v1.0.0\nv1.1.0\nv1.2.0\n");
     let info = json(get(&s, "go-local", &half.file("info")));
     assert_eq!(info["Version"], "v1.2.0");
@@ -275,9 +279,15 @@ fn the_proxy_protocol_answers_what_was_published() {
     publish(&s, "go-local", &azure, false);
     assert_eq!(azure.file("zip"), "github.com/!azure/go-!thing/@v/v0.3.0-!r!c1.zip");
     assert_eq!(list(&s, "go-local", "github.com/Azure/go-Thing"), "v0.3.0-RC1\n");
-    assert_eq!(get(&s, "go-local", &azure.file("zip")).bytes().unwrap().to_vec(), azure.zip());
+    assert_eq!(
+        get(&s, "go-local", &azure.file("zip")).bytes().unwrap().to_vec(),
+        azure.zip()
+    );
     let r = s
-        .admin(Method::GET, "/artifactory/api/storage/go-local/github.com/!azure/go-!thing/@v/v0.3.0-!r!c1.mod")
+        .admin(
+            Method::GET,
+            "/artifactory/api/storage/go-local/github.com/!azure/go-!thing/@v/v0.3.0-!r!c1.mod",
+        )
         .send()
         .unwrap();
     assert_eq!(r.status(), 200, "stored in the GOPROXY layout");
@@ -289,7 +299,10 @@ fn the_proxy_protocol_answers_what_was_published() {
     let cli_put = |ext: &str, body: Vec<u8>, sha256: &str| {
         s.admin(
             Method::PUT,
-            &api("go-local", &format!("github.com/Azure/cli-Mod/@v/v1.0.0.{ext};go.version=v1.0.0;build.name=b1")),
+            &api(
+                "go-local",
+                &format!("github.com/Azure/cli-Mod/@v/v1.0.0.{ext};go.version=v1.0.0;build.name=b1"),
+            ),
         )
         .header("X-Checksum-Sha256", sha256)
         .body(body)
@@ -303,7 +316,11 @@ fn the_proxy_protocol_answers_what_was_published() {
     let r = cli_put("zip", zip.clone(), &sha256_hex(&zip));
     assert_eq!(r.status(), 201);
     assert_eq!(r.headers()["x-checksum-sha256"].to_str().unwrap(), sha256_hex(&zip));
-    let r = cli_put("mod", cli.go_mod.clone().into_bytes(), &sha256_hex(cli.go_mod.as_bytes()));
+    let r = cli_put(
+        "mod",
+        cli.go_mod.clone().into_bytes(),
+        &sha256_hex(cli.go_mod.as_bytes()),
+    );
     assert_eq!(r.status(), 201);
     assert_eq!(list(&s, "go-local", "github.com/Azure/cli-Mod"), "v1.0.0\n");
     let props = json(
@@ -322,7 +339,10 @@ fn the_proxy_protocol_answers_what_was_published() {
     publish(&s, "go-local", &v2, true);
     assert_eq!(list(&s, "go-local", "example.com/base/v2"), "v2.0.0\n");
     let wrong = Module::new("example.com/base/v2", "v1.5.0", &[], &[("base.go", "package base\n")]);
-    let msg = expect_error(put(&s, "go-local", &wrong.file("mod"), wrong.go_mod.clone().into_bytes()), 400);
+    let msg = expect_error(
+        put(&s, "go-local", &wrong.file("mod"), wrong.go_mod.clone().into_bytes()),
+        400,
+    );
     assert!(msg.contains("major version"), "{msg}");
     let old = Module {
         path: "example.com/old".into(),
@@ -339,7 +359,10 @@ fn the_proxy_protocol_answers_what_was_published() {
         None,
     );
     assert_eq!(put(&s, "go-local", &old.file("zip"), old_zip).status(), 201);
-    assert_eq!(put(&s, "go-local", &old.file("mod"), old.go_mod.clone().into_bytes()).status(), 201);
+    assert_eq!(
+        put(&s, "go-local", &old.file("mod"), old.go_mod.clone().into_bytes()).status(),
+        201
+    );
     assert_eq!(list(&s, "go-local", "example.com/old"), "v3.0.0+incompatible\n");
     let pseudo = Module::new(
         "example.com/snap",
@@ -348,7 +371,11 @@ fn the_proxy_protocol_answers_what_was_published() {
         &[("snap.go", "package snap\n")],
     );
     publish(&s, "go-local", &pseudo, true);
-    assert_eq!(list(&s, "go-local", "example.com/snap"), "", "pseudo-versions are not listed");
+    assert_eq!(
+        list(&s, "go-local", "example.com/snap"),
+        "",
+        "pseudo-versions are not listed"
+    );
     assert_eq!(
         json(get(&s, "go-local", "example.com/snap/@latest"))["Version"],
         "v0.0.0-20240301100000-abcdef123456"
@@ -358,7 +385,10 @@ fn the_proxy_protocol_answers_what_was_published() {
     for (v, extra) in [
         ("v1.0.0", ""),
         ("v1.1.0", ""),
-        ("v1.2.0", "\nretract (\n\tv1.2.0 // published by mistake\n\t[v1.1.0, v1.1.9]\n)\n"),
+        (
+            "v1.2.0",
+            "\nretract (\n\tv1.2.0 // published by mistake\n\t[v1.1.0, v1.1.9]\n)\n",
+        ),
     ] {
         let m = Module::new("example.com/retracting", v, &[], &[("r.go", "package r\n")]).with_go_mod_extra(extra);
         publish(&s, "go-local", &m, false);
@@ -367,7 +397,10 @@ fn the_proxy_protocol_answers_what_was_published() {
         json(get(&s, "go-local", "example.com/retracting/@latest"))["Version"],
         "v1.0.0"
     );
-    assert_eq!(list(&s, "go-local", "example.com/retracting"), "v1.0.0\nv1.1.0\nv1.2.0\n");
+    assert_eq!(
+        list(&s, "go-local", "example.com/retracting"),
+        "v1.0.0\nv1.1.0\nv1.2.0\n"
+    );
 
     // Unknown modules and versions are 404s, as the go command expects; so is sumdb.
     for path in [
@@ -389,7 +422,10 @@ fn the_proxy_protocol_answers_what_was_published() {
     assert_eq!(r.status(), 204);
     assert_eq!(list(&s, "go-local", "example.com/base"), "v1.0.0\nv1.1.0\n");
     let r = s
-        .admin(Method::GET, "/artifactory/api/storage/go-local/example.com/base/@v/v1.2.0.mod")
+        .admin(
+            Method::GET,
+            "/artifactory/api/storage/go-local/example.com/base/@v/v1.2.0.mod",
+        )
         .send()
         .unwrap();
     assert_eq!(r.status(), 404);
@@ -403,25 +439,57 @@ fn bad_zips_and_mods_are_refused_and_nothing_is_stored() {
     let prefix = "example.com/m@v1.0.0/";
     let go_mod = good.go_mod.clone().into_bytes();
     let with = |extra: Vec<(String, Vec<u8>)>| {
-        let mut files = vec![(format!("{prefix}go.mod"), go_mod.clone()), (format!("{prefix}m.go"), b"package m\n".to_vec())];
+        let mut files = vec![
+            (format!("{prefix}go.mod"), go_mod.clone()),
+            (format!("{prefix}m.go"), b"package m\n".to_vec()),
+        ];
         files.extend(extra);
         zip_declaring(&files, None)
     };
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("a path outside the prefix", with(vec![("evil/x.go".into(), b"package x\n".to_vec())]), "not under"),
-        ("another version's prefix", with(vec![("example.com/m@v1.0.1/x.go".into(), b"x".to_vec())]), "not under"),
-        ("a '..' element", with(vec![(format!("{prefix}../x.go"), b"x".to_vec())]), "'..'"),
-        ("a duplicate file", with(vec![(format!("{prefix}m.go"), b"package m\n".to_vec())]), "twice"),
-        ("paths equal but for case", with(vec![(format!("{prefix}M.go"), b"package m\n".to_vec())]), "case"),
+        (
+            "a path outside the prefix",
+            with(vec![("evil/x.go".into(), b"package x\n".to_vec())]),
+            "not under",
+        ),
+        (
+            "another version's prefix",
+            with(vec![("example.com/m@v1.0.1/x.go".into(), b"x".to_vec())]),
+            "not under",
+        ),
+        (
+            "a '..' element",
+            with(vec![(format!("{prefix}../x.go"), b"x".to_vec())]),
+            "'..'",
+        ),
+        (
+            "a duplicate file",
+            with(vec![(format!("{prefix}m.go"), b"package m\n".to_vec())]),
+            "twice",
+        ),
+        (
+            "paths equal but for case",
+            with(vec![(format!("{prefix}M.go"), b"package m\n".to_vec())]),
+            "case",
+        ),
         (
             "an oversized file",
-            zip_declaring(&[(format!("{prefix}go.mod"), go_mod.clone()), (format!("{prefix}big.bin"), vec![0; 16])], Some(600 << 20)),
+            zip_declaring(
+                &[
+                    (format!("{prefix}go.mod"), go_mod.clone()),
+                    (format!("{prefix}big.bin"), vec![0; 16]),
+                ],
+                Some(600 << 20),
+            ),
             "bytes",
         ),
         ("not a zip", b"this is not a zip archive at all".to_vec(), "not a zip"),
         (
             "a go.mod of another module",
-            zip_declaring(&[(format!("{prefix}go.mod"), b"module example.com/other\n".to_vec())], None),
+            zip_declaring(
+                &[(format!("{prefix}go.mod"), b"module example.com/other\n".to_vec())],
+                None,
+            ),
             "differs",
         ),
     ];
@@ -430,7 +498,10 @@ fn bad_zips_and_mods_are_refused_and_nothing_is_stored() {
     let before = snapshot(&s, "go-local");
     for (what, zip, want) in cases {
         let msg = expect_error(put(&s, "go-local", &good.file("zip"), zip), 400);
-        assert!(msg.contains(want) && msg.contains("example.com/m v1.0.0"), "{what}: {msg}");
+        assert!(
+            msg.contains(want) && msg.contains("example.com/m v1.0.0"),
+            "{what}: {msg}"
+        );
         assert_eq!(snapshot(&s, "go-local"), before, "{what}: nothing stored");
         assert_eq!(list(&s, "go-local", "example.com/m"), "", "{what}: nothing listed");
     }
@@ -459,7 +530,10 @@ fn bad_zips_and_mods_are_refused_and_nothing_is_stored() {
     );
     assert!(msg.contains("Version"), "{msg}");
     expect_error(put(&s, "go-local", "example.com/n/@v/v1.0.0.tar", b"x".to_vec()), 404);
-    expect_error(put(&s, "go-local", "nodot/n/@v/v1.0.0.mod", b"module nodot/n\n".to_vec()), 404);
+    expect_error(
+        put(&s, "go-local", "nodot/n/@v/v1.0.0.mod", b"module nodot/n\n".to_vec()),
+        404,
+    );
     assert_eq!(snapshot(&s, "go-local"), before);
 }
 
@@ -489,12 +563,18 @@ fn readers_read_deployers_publish_and_nobody_overwrites_without_delete() {
         .send()
         .unwrap()
     };
-    assert_eq!(put_as(Some("reader"), "mod", m.go_mod.clone().into_bytes()).status(), 403);
+    assert_eq!(
+        put_as(Some("reader"), "mod", m.go_mod.clone().into_bytes()).status(),
+        403
+    );
     let r = put_as(None, "mod", m.go_mod.clone().into_bytes());
     assert!(matches!(r.status().as_u16(), 401 | 403), "{}", r.status());
     assert!(snapshot(&s, "go-local").is_empty());
 
-    assert_eq!(put_as(Some("deployer"), "mod", m.go_mod.clone().into_bytes()).status(), 201);
+    assert_eq!(
+        put_as(Some("deployer"), "mod", m.go_mod.clone().into_bytes()).status(),
+        201
+    );
     assert_eq!(put_as(Some("deployer"), "zip", m.zip()).status(), 201);
     let stored = snapshot(&s, "go-local");
     let msg = expect_error(put_as(Some("deployer"), "zip", m.zip()), 409);
@@ -519,7 +599,11 @@ fn readers_read_deployers_publish_and_nobody_overwrites_without_delete() {
         assert_eq!(r.text().unwrap(), "v1.0.0\n");
     }
     // An admin may overwrite (with the same go.mod).
-    let r = s.admin(Method::PUT, &api("go-local", &m.file("zip"))).body(m.zip()).send().unwrap();
+    let r = s
+        .admin(Method::PUT, &api("go-local", &m.file("zip")))
+        .body(m.zip())
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 201);
 }
 
@@ -589,7 +673,10 @@ fn go_builds_through_a_virtual_of_a_local_and_a_remote_then_from_the_cache() {
             "example.org/strutil",
             "v1.0.0",
             &[],
-            &[("strutil.go", "package strutil\n\nfunc Shout(s string) string { return s + \"?\" }\n")],
+            &[(
+                "strutil.go",
+                "package strutil\n\nfunc Shout(s string) string { return s + \"?\" }\n",
+            )],
         ),
         Module::new(
             "example.org/strutil",
@@ -631,7 +718,10 @@ fn go_builds_through_a_virtual_of_a_local_and_a_remote_then_from_the_cache() {
             "example.com/base",
             "v1.1.0",
             &[],
-            &[("base.go", "package base\n\nfunc Greeting() string { return \"hello\" }\n")],
+            &[(
+                "base.go",
+                "package base\n\nfunc Greeting() string { return \"hello\" }\n",
+            )],
         ),
     ];
     let greet = [
@@ -650,17 +740,27 @@ fn go_builds_through_a_virtual_of_a_local_and_a_remote_then_from_the_cache() {
             )],
         ),
         // Retracted by v1.3.0 itself, so @latest is v1.2.0.
-        Module::new("example.com/greet", "v1.3.0", &[("example.com/base", "v1.0.0")], &[(
-            "greet.go",
-            "package greet\n\nfunc Hello() string { return \"broken\" }\n",
-        )])
+        Module::new(
+            "example.com/greet",
+            "v1.3.0",
+            &[("example.com/base", "v1.0.0")],
+            &[(
+                "greet.go",
+                "package greet\n\nfunc Hello() string { return \"broken\" }\n",
+            )],
+        )
         .with_go_mod_extra("\nretract v1.3.0 // broken\n"),
     ];
     for (i, m) in base.iter().chain(&greet).chain([&azure]).enumerate() {
         publish(&s, "go-local", m, i % 2 == 0);
     }
     // Publishing through the virtual repository lands in its deployment repository.
-    let extra = Module::new("example.com/base", "v1.0.1", &[], &[("base.go", "package base\n\nfunc Greeting() string { return \"hey\" }\n")]);
+    let extra = Module::new(
+        "example.com/base",
+        "v1.0.1",
+        &[],
+        &[("base.go", "package base\n\nfunc Greeting() string { return \"hey\" }\n")],
+    );
     publish(&s, "go-virtual", &extra, true);
     assert_eq!(list(&s, "go-local", "example.com/base"), "v1.0.0\nv1.0.1\nv1.1.0\n");
 
@@ -676,23 +776,63 @@ fn go_builds_through_a_virtual_of_a_local_and_a_remote_then_from_the_cache() {
     .unwrap();
 
     let out = run_ok(
-        &mut go(&go_bin, h, "modcache", &proxy, app.path(), &["mod", "download", "-json", "example.com/greet@v1.2.0", "example.org/strutil@v1.0.0"]),
+        &mut go(
+            &go_bin,
+            h,
+            "modcache",
+            &proxy,
+            app.path(),
+            &[
+                "mod",
+                "download",
+                "-json",
+                "example.com/greet@v1.2.0",
+                "example.org/strutil@v1.0.0",
+            ],
+        ),
         "go mod download",
     );
-    assert!(out.contains("\"Version\": \"v1.2.0\"") && out.contains("\"Version\": \"v1.0.0\""), "{out}");
+    assert!(
+        out.contains("\"Version\": \"v1.2.0\"") && out.contains("\"Version\": \"v1.0.0\""),
+        "{out}"
+    );
     let out = run_ok(
-        &mut go(&go_bin, h, "modcache", &proxy, app.path(), &["list", "-m", "-versions", "example.com/base", "example.org/strutil", "github.com/Azure/go-names"]),
+        &mut go(
+            &go_bin,
+            h,
+            "modcache",
+            &proxy,
+            app.path(),
+            &[
+                "list",
+                "-m",
+                "-versions",
+                "example.com/base",
+                "example.org/strutil",
+                "github.com/Azure/go-names",
+            ],
+        ),
         "go list -m -versions",
     );
     assert!(out.contains("example.com/base v1.0.0 v1.0.1 v1.1.0"), "{out}");
     assert!(out.contains("example.org/strutil v1.0.0 v1.1.0"), "{out}");
     assert!(out.contains("github.com/Azure/go-names v0.2.0"), "{out}");
     run_ok(
-        &mut go(&go_bin, h, "modcache", &proxy, app.path(), &["get", "example.com/greet@latest"]),
+        &mut go(
+            &go_bin,
+            h,
+            "modcache",
+            &proxy,
+            app.path(),
+            &["get", "example.com/greet@latest"],
+        ),
         "go get example.com/greet@latest",
     );
     let go_mod = std::fs::read_to_string(app.path().join("go.mod")).unwrap();
-    assert!(go_mod.contains("example.com/greet v1.2.0"), "the retracted v1.3.0 is not @latest:\n{go_mod}");
+    assert!(
+        go_mod.contains("example.com/greet v1.2.0"),
+        "the retracted v1.3.0 is not @latest:\n{go_mod}"
+    );
     assert!(go_mod.contains("github.com/Azure/go-names v0.2.0"), "{go_mod}");
     let build = |modcache: &str, what: &str| {
         run_ok(
@@ -705,7 +845,10 @@ fn go_builds_through_a_virtual_of_a_local_and_a_remote_then_from_the_cache() {
     build("modcache", "go build");
     // The upstream's module went through the remote and is in its cache.
     let r = s
-        .admin(Method::GET, "/artifactory/api/storage/go-remote-cache/example.org/strutil/@v/v1.1.0.zip?properties")
+        .admin(
+            Method::GET,
+            "/artifactory/api/storage/go-remote-cache/example.org/strutil/@v/v1.1.0.zip?properties",
+        )
         .send()
         .unwrap();
     assert_eq!(json(r)["properties"]["go.module"], json!(["example.org/strutil"]));
@@ -716,7 +859,14 @@ fn go_builds_through_a_virtual_of_a_local_and_a_remote_then_from_the_cache() {
     up.stop();
     build("modcache-2", "go build with the upstream stopped");
     let out = run_ok(
-        &mut go(&go_bin, h, "modcache-3", &proxy, app.path(), &["list", "-m", "-versions", "example.org/strutil"]),
+        &mut go(
+            &go_bin,
+            h,
+            "modcache-3",
+            &proxy,
+            app.path(),
+            &["list", "-m", "-versions", "example.org/strutil"],
+        ),
         "go list -m -versions with the upstream stopped",
     );
     assert!(out.contains("example.org/strutil v1.0.0 v1.1.0"), "{out}");

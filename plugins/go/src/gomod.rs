@@ -86,8 +86,8 @@ pub fn retractions(text: &str) -> Vec<Retraction> {
             continue;
         };
         let rest = rest.trim();
-        if rest.starts_with('(') {
-            let inside = rest[1..].trim();
+        if let Some(inside) = rest.strip_prefix('(') {
+            let inside = inside.trim();
             match inside.strip_suffix(')') {
                 Some(one) => out.extend(retraction(one)),
                 None => {
@@ -108,7 +108,10 @@ mod tests {
 
     #[test]
     fn module_directive() {
-        assert_eq!(module_path("// c\nmodule example.com/m // x\n\ngo 1.19\n").unwrap(), "example.com/m");
+        assert_eq!(
+            module_path("// c\nmodule example.com/m // x\n\ngo 1.19\n").unwrap(),
+            "example.com/m"
+        );
         assert_eq!(module_path("module \"example.com/q\"\n").unwrap(), "example.com/q");
         assert!(module_path("modulex a\n").is_none());
         assert!(module_path("go 1.19\n").is_none());

@@ -67,7 +67,9 @@ pub fn versions(t: &Target) -> Vec<Stored> {
     let mut out: Vec<Stored> = Vec::new();
     for a in files.into_iter().filter(|a| !a.folder) {
         let name = a.path.rsplit('/').next().unwrap_or_default();
-        let Some((v, ext)) = name.rsplit_once('.') else { continue };
+        let Some((v, ext)) = name.rsplit_once('.') else {
+            continue;
+        };
         let Some(version) = crate::names::unescape(v).and_then(|v| Version::parse(&v)) else {
             continue;
         };
@@ -96,7 +98,11 @@ pub fn versions(t: &Target) -> Vec<Stored> {
 
 /// A 404 about the module: "{module} {what} in repository '{key}'".
 fn not_found(t: &Target, what: &str) -> Failure {
-    Failure::not_found(format!("{} {what} in repository '{}'", t.module, repository::info().key))
+    Failure::not_found(format!(
+        "{} {what} in repository '{}'",
+        t.module,
+        repository::info().key
+    ))
 }
 
 /// `@v/list`: the complete versions, pseudo-versions left out, one per line (an
@@ -142,7 +148,9 @@ fn latest(t: &Target) -> Result<Response, Failure> {
         .filter(|s| !retracted.iter().any(|r| r.covers(&s.version)))
         .max_by(|a, b| a.version.latest_order(&b.version))
         .ok_or_else(|| not_found(t, "has only retracted versions"))?;
-    Ok(Response::bytes(200, "application/json", info_doc(pick)?).cacheable().metadata())
+    Ok(Response::bytes(200, "application/json", info_doc(pick)?)
+        .cacheable()
+        .metadata())
 }
 
 /// The `.info` document of a version: the published one, or one made from the
@@ -172,8 +180,12 @@ pub fn content_type(ext: Ext) -> &'static str {
 
 /// `.info`, `.mod` or `.zip` of a complete version, streamed by the host.
 fn file(t: &Target, v: &str, ext: Ext) -> Result<Response, Failure> {
-    let version = Version::parse(v)
-        .ok_or_else(|| not_found(t, &format!("has no version '{v}' (not a canonical version such as v1.2.3)")))?;
+    let version = Version::parse(v).ok_or_else(|| {
+        not_found(
+            t,
+            &format!("has no version '{v}' (not a canonical version such as v1.2.3)"),
+        )
+    })?;
     let s = versions(t)
         .into_iter()
         .find(|s| s.version.text == version.text && s.complete())
@@ -248,10 +260,14 @@ fn publish(req: &Request, t: &Target, v: &str, ext: Ext, matrix: &str) -> Result
             if info.size > MAX_ZIP {
                 return Err(Failure::new(
                     413,
-                    format!("{} {v}: the zip has {} bytes; a module zip has at most {MAX_ZIP}", t.module, info.size),
+                    format!(
+                        "{} {v}: the zip has {} bytes; a module zip has at most {MAX_ZIP}",
+                        t.module, info.size
+                    ),
                 ));
             }
-            let zip_mod = zip::check(&Upload(info.size), &t.module, v).map_err(|e| bad(format!("the zip is not a valid module zip: {e}")))?;
+            let zip_mod = zip::check(&Upload(info.size), &t.module, v)
+                .map_err(|e| bad(format!("the zip is not a valid module zip: {e}")))?;
             if let Some(m) = others.as_ref().and_then(|s| s.go_mod.as_ref()) {
                 let stored = read_file(&m.path, m.blob.as_ref().map_or(0, |b| b.size).min(MAX_GO_MOD))?;
                 same_go_mod(zip_mod.as_deref(), &stored, &t.module).map_err(bad)?;
@@ -364,7 +380,10 @@ fn same_go_mod(zip_mod: Option<&[u8]>, published: &[u8], module: &str) -> Result
 /// `.info` removes only the published `.info`.
 fn delete(req: &Request, t: &Target, v: &str, ext: Ext) -> Result<Response, Failure> {
     if !req.caller.can_delete {
-        return Err(Failure::new(403, "Deleting a module version needs the delete permission"));
+        return Err(Failure::new(
+            403,
+            "Deleting a module version needs the delete permission",
+        ));
     }
     let s = versions(t)
         .into_iter()

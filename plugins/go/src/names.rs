@@ -68,7 +68,11 @@ pub fn check_module(path: &str) -> Result<(), String> {
     if !first.contains('.') {
         return bad("its first element is not a host name (no dot)");
     }
-    if first.starts_with('-') || !first.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b)) {
+    if first.starts_with('-')
+        || !first
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
+    {
         return bad("its first element must be lower-case letters, digits, dots and dashes");
     }
     if let Some(last) = path.rsplit('/').next().filter(|_| path.contains('/'))
@@ -304,7 +308,10 @@ mod tests {
     #[test]
     fn case_encoding_round_trips() {
         assert_eq!(escape("github.com/Azure/azure-sdk"), "github.com/!azure/azure-sdk");
-        assert_eq!(unescape("github.com/!azure/azure-sdk").unwrap(), "github.com/Azure/azure-sdk");
+        assert_eq!(
+            unescape("github.com/!azure/azure-sdk").unwrap(),
+            "github.com/Azure/azure-sdk"
+        );
         assert_eq!(unescape("v1.0.0-!r!c1").unwrap(), "v1.0.0-RC1");
         assert!(unescape("github.com/Azure").is_none());
         assert!(unescape("a!").is_none());
@@ -366,7 +373,10 @@ mod tests {
         let t = parse("github.com/!azure/x/@v/v1.0.0-!r!c1.zip").unwrap();
         assert_eq!(t.module, "github.com/Azure/x");
         assert_eq!(t.endpoint, Endpoint::File("v1.0.0-RC1".into(), Ext::Zip));
-        assert_eq!(t.file_path("v1.0.0-RC1", Ext::Zip), "github.com/!azure/x/@v/v1.0.0-!r!c1.zip");
+        assert_eq!(
+            t.file_path("v1.0.0-RC1", Ext::Zip),
+            "github.com/!azure/x/@v/v1.0.0-!r!c1.zip"
+        );
         assert_eq!(parse("example.com/m/@v/list").unwrap().endpoint, Endpoint::List);
         assert_eq!(parse("example.com/m/@latest").unwrap().endpoint, Endpoint::Latest);
         assert!(parse("example.com/m/@v/v1.0.0.tar").is_err());

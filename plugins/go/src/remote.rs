@@ -64,7 +64,10 @@ fn metadata(path: &str) -> Result<Vec<u8>, Failure> {
         .ok_or_else(|| Failure::new(502, format!("The upstream's '{path}' was not cached")))?;
     let size = fetched.blob.map_or(0, |b| b.size);
     if size > MAX_METADATA {
-        return Err(Failure::new(502, format!("The upstream's '{path}' has {size} bytes: too large")));
+        return Err(Failure::new(
+            502,
+            format!("The upstream's '{path}' has {size} bytes: too large"),
+        ));
     }
     read_file(&cached, size)
 }

@@ -93,7 +93,9 @@ fn central_directory(src: &dyn Source) -> Result<(u64, u64), String> {
         }
     }
     if size > MAX_CENTRAL_DIRECTORY {
-        return Err(format!("its central directory has {size} bytes (at most {MAX_CENTRAL_DIRECTORY})"));
+        return Err(format!(
+            "its central directory has {size} bytes (at most {MAX_CENTRAL_DIRECTORY})"
+        ));
     }
     if offset.checked_add(size).is_none_or(|end| end > len) {
         return Err("its central directory lies outside the file (truncated or damaged)".into());
@@ -106,7 +108,8 @@ fn entries(cd: &[u8]) -> Result<Vec<Entry>, String> {
     let mut i = 0;
     while i + 46 <= cd.len() && cd[i..].starts_with(b"PK\x01\x02") {
         let h = &cd[i..];
-        let (name_len, extra_len, comment_len) = (u16_at(h, 28) as usize, u16_at(h, 30) as usize, u16_at(h, 32) as usize);
+        let (name_len, extra_len, comment_len) =
+            (u16_at(h, 28) as usize, u16_at(h, 30) as usize, u16_at(h, 32) as usize);
         let end = 46 + name_len + extra_len + comment_len;
         if end > h.len() {
             return Err("its central directory is truncated".into());
@@ -158,7 +161,9 @@ fn check_file_path(path: &str) -> Result<(), String> {
             .chars()
             .find(|&c| c.is_control() || matches!(c, '"' | '\'' | '*' | ':' | ';' | '<' | '>' | '?' | '\\' | '`' | '|'))
         {
-            return Err(format!("'{path}' has the character {c:?}, which module file paths may not have"));
+            return Err(format!(
+                "'{path}' has the character {c:?}, which module file paths may not have"
+            ));
         }
     }
     Ok(())
@@ -167,7 +172,10 @@ fn check_file_path(path: &str) -> Result<(), String> {
 /// Checks the zip of `module`@`version` and answers its root `go.mod`, if it has one.
 pub fn check(src: &dyn Source, module: &str, version: &str) -> Result<Option<Vec<u8>>, String> {
     if src.size() > MAX_ZIP {
-        return Err(format!("it has {} bytes; a module zip has at most {MAX_ZIP}", src.size()));
+        return Err(format!(
+            "it has {} bytes; a module zip has at most {MAX_ZIP}",
+            src.size()
+        ));
     }
     let (cd_offset, cd_size) = central_directory(src)?;
     let all = entries(&exact(src, cd_offset, cd_size)?)?;
@@ -216,7 +224,10 @@ pub fn check(src: &dyn Source, module: &str, version: &str) -> Result<Option<Vec
 /// The bytes of one (small) entry, inflated and checked against its CRC.
 fn read_entry(src: &dyn Source, e: &Entry) -> Result<Vec<u8>, String> {
     if e.compressed > MAX_GO_MOD {
-        return Err(format!("its {} takes {} bytes packed (too large)", e.name, e.compressed));
+        return Err(format!(
+            "its {} takes {} bytes packed (too large)",
+            e.name, e.compressed
+        ));
     }
     let local = exact(src, e.local_offset, 30)?;
     if !local.starts_with(b"PK\x03\x04") {
@@ -228,7 +239,12 @@ fn read_entry(src: &dyn Source, e: &Entry) -> Result<Vec<u8>, String> {
         0 => raw,
         8 => miniz_oxide::inflate::decompress_to_vec_with_limit(&raw, MAX_GO_MOD as usize)
             .map_err(|err| format!("its {} does not inflate ({:?})", e.name, err.status))?,
-        m => return Err(format!("its {} uses zip compression method {m} (only stored and deflate are allowed)", e.name)),
+        m => {
+            return Err(format!(
+                "its {} uses zip compression method {m} (only stored and deflate are allowed)",
+                e.name
+            ));
+        }
     };
     if bytes.len() as u64 != e.size || crc32fast::hash(&bytes) != e.crc {
         return Err(format!("its {} fails the zip CRC/size check (damaged)", e.name));
@@ -306,19 +322,30 @@ pub mod tests {
     #[test]
     fn bad_zips_are_refused() {
         let cases: Vec<(Vec<(&str, &[u8])>, &str)> = vec![
-            (vec![("example.com/m@v1.0.0/a.go", b"x"), ("evil/a.go", b"x")], "not under"),
+            (
+                vec![("example.com/m@v1.0.0/a.go", b"x"), ("evil/a.go", b"x")],
+                "not under",
+            ),
             (vec![("example.com/m@v1.0.1/a.go", b"x")], "not under"),
             (vec![("example.com/m@v1.0.0/../a.go", b"x")], "'..'"),
-            (vec![("example.com/m@v1.0.0/a.go", b"x"), ("example.com/m@v1.0.0/a.go", b"y")], "twice"),
-            (vec![("example.com/m@v1.0.0/A.go", b"x"), ("example.com/m@v1.0.0/a.go", b"y")], "only in case"),
+            (
+                vec![("example.com/m@v1.0.0/a.go", b"x"), ("example.com/m@v1.0.0/a.go", b"y")],
+                "twice",
+            ),
+            (
+                vec![("example.com/m@v1.0.0/A.go", b"x"), ("example.com/m@v1.0.0/a.go", b"y")],
+                "only in case",
+            ),
             (vec![("example.com/m@v1.0.0/a:b.go", b"x")], "character"),
         ];
         for (files, want) in cases {
             let err = check(&Mem(zip_of(&files)), "example.com/m", "v1.0.0").unwrap_err();
             assert!(err.contains(want), "{err} (wanted {want})");
         }
-        assert!(check(&Mem(b"not a zip at all, just text".to_vec()), "example.com/m", "v1.0.0")
-            .unwrap_err()
-            .contains("not a zip"));
+        assert!(
+            check(&Mem(b"not a zip at all, just text".to_vec()), "example.com/m", "v1.0.0")
+                .unwrap_err()
+                .contains("not a zip")
+        );
     }
 }
