@@ -12,6 +12,8 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -63,58 +65,6 @@ fn esc(s: &str) -> String {
 
 // ---------------------------------------------------------------- zips
 
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-/// A zip of stored (uncompressed) files; `declared` overrides the size the central
-/// directory announces for every file (an oversized zip without the bytes).
-fn zip_declaring(files: &[(String, Vec<u8>)], declared: Option<u32>) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut cd = Vec::new();
-    for (name, data) in files {
-        let offset = out.len() as u32;
-        let crc = crc32(data);
-        let len = data.len() as u32;
-        out.extend_from_slice(b"PK\x03\x04\x14\0\0\0\0\0\0\0\0\0");
-        for v in [crc, len, len] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        out.extend_from_slice(&[0, 0]);
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(data);
-        cd.extend_from_slice(b"PK\x01\x02\x14\0\x14\0\0\0\0\0\0\0\0\0");
-        for v in [crc, len, declared.unwrap_or(len)] {
-            cd.extend_from_slice(&v.to_le_bytes());
-        }
-        cd.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        cd.extend_from_slice(&[0; 12]);
-        cd.extend_from_slice(&offset.to_le_bytes());
-        cd.extend_from_slice(name.as_bytes());
-    }
-    let cd_offset = out.len() as u32;
-    out.extend_from_slice(&cd);
-    out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
-    out.extend_from_slice(&(files.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(files.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(cd.len() as u32).to_le_bytes());
-    out.extend_from_slice(&cd_offset.to_le_bytes());
-    out.extend_from_slice(&[0, 0]);
-    out
-}
-
 /// One module version: its go.mod and its files (besides go.mod).
 struct Module {
     path: String,
@@ -155,7 +105,7 @@ impl Module {
                 .iter()
                 .map(|(n, c)| (format!("{prefix}{n}"), c.clone().into_bytes())),
         );
-        zip_declaring(&files, None)
+        common::stored_zip(&files, None)
     }
 
     fn info(&self) -> String {
@@ -351,7 +301,7 @@ fn the_proxy_protocol_answers_what_was_published() {
         files: vec![("old.go".into(), "package old\n".into())],
     };
     // An +incompatible module has no go.mod in its zip.
-    let old_zip = zip_declaring(
+    let old_zip = common::stored_zip(
         &[(
             "example.com/old@v3.0.0+incompatible/old.go".into(),
             b"package old\n".to_vec(),
@@ -444,7 +394,7 @@ fn bad_zips_and_mods_are_refused_and_nothing_is_stored() {
             (format!("{prefix}m.go"), b"package m\n".to_vec()),
         ];
         files.extend(extra);
-        zip_declaring(&files, None)
+        common::stored_zip(&files, None)
     };
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
@@ -474,7 +424,7 @@ fn bad_zips_and_mods_are_refused_and_nothing_is_stored() {
         ),
         (
             "an oversized file",
-            zip_declaring(
+            common::stored_zip(
                 &[
                     (format!("{prefix}go.mod"), go_mod.clone()),
                     (format!("{prefix}big.bin"), vec![0; 16]),
@@ -486,7 +436,7 @@ fn bad_zips_and_mods_are_refused_and_nothing_is_stored() {
         ("not a zip", b"this is not a zip archive at all".to_vec(), "not a zip"),
         (
             "a go.mod of another module",
-            zip_declaring(
+            common::stored_zip(
                 &[(format!("{prefix}go.mod"), b"module example.com/other\n".to_vec())],
                 None,
             ),
