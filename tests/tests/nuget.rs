@@ -586,3 +586,107 @@ fn nuget_exe_packs_pushes_installs_and_deletes() {
     let found = get(&s, "query?q=contoso.core");
     assert_eq!(found["totalHits"], 0, "unlisted packages are not found: {found}");
 }
+
+/// A remote of a second feed (another binyard's local repository) and a virtual
+/// repository over a local one and that remote: versions, registrations and search
+/// merged; NuGet.exe installs a local package whose dependency comes from the
+/// remote, and again once the second feed is stopped (from binyard's cache).
+#[test]
+fn a_virtual_merges_a_local_and_a_remote_of_another_feed() {
+    let (up, _up_plugins) = server();
+    let r = push_as(&up, Some(ADMIN), &nupkg("Contoso.Core", "1.0.0", &[]));
+    assert_eq!(r.status(), 201);
+    push(&up, &nupkg("Contoso.Core", "1.1.0", &[]));
+    let (s, _p) = server();
+    for cfg in [
+        json!({"key": "nuget-remote", "rclass": "remote", "packageType": "nuget",
+               "url": format!("{}/artifactory/api/nuget/v3/{REPO}", up.base)}),
+        json!({"key": "nuget-virtual", "rclass": "virtual", "packageType": "nuget",
+               "repositories": [REPO, "nuget-remote"], "defaultDeploymentRepo": REPO}),
+    ] {
+        let key = cfg["key"].as_str().unwrap().to_string();
+        let r = s
+            .admin(Method::PUT, &format!("/artifactory/api/repositories/{key}"))
+            .json(&cfg)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    }
+    push(&s, &nupkg("Contoso.Core", "0.9.0", &[]));
+    push(&s, &nupkg("Contoso.Utils", "1.2.0", &[("Contoso.Core", "1.0.0")]));
+    let v = |path: &str| {
+        let r = s
+            .anon(Method::GET, &format!("/artifactory/api/nuget/v3/nuget-virtual/{path}"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        json(r)
+    };
+    assert_eq!(
+        v("flatcontainer/contoso.core/index.json"),
+        json!({"versions": ["0.9.0", "1.0.0", "1.1.0"]})
+    );
+    let reg = v("registration/contoso.core/index.json");
+    let leaves = reg["items"][0]["items"].as_array().unwrap();
+    assert_eq!(leaves.len(), 3);
+    let base = format!("{}/artifactory/api/nuget/v3/nuget-virtual/", s.base);
+    for l in leaves {
+        let content = l["packageContent"].as_str().unwrap();
+        assert!(
+            content.starts_with(&base),
+            "links point through the virtual repository: {content}"
+        );
+    }
+    let hits = v("query?q=contoso");
+    assert_eq!(hits["totalHits"], 2, "{hits}");
+    let r = s
+        .anon(
+            Method::GET,
+            "/artifactory/api/nuget/v3/nuget-virtual/flatcontainer/contoso.core/1.1.0/contoso.core.1.1.0.nupkg",
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().unwrap().to_vec(), nupkg("Contoso.Core", "1.1.0", &[]));
+
+    let client = nuget_exe();
+    let feed = format!("{base}index.json");
+    let install = |what: &str| {
+        let Some((mono, exe)) = client.clone() else { return };
+        let c = NugetExe::new(mono, exe, &feed, ADMIN);
+        let work = tempfile::tempdir().unwrap();
+        let out = c.ok(
+            work.path(),
+            &[
+                "install",
+                "Contoso.Utils",
+                "-Source",
+                "binyard",
+                "-OutputDirectory",
+                "inst",
+                "-NoCache",
+            ],
+        );
+        assert!(
+            out.contains("Successfully installed 'Contoso.Utils 1.2.0'"),
+            "{what}: {out}"
+        );
+        assert!(
+            work.path()
+                .join("inst/Contoso.Core.1.0.0/Contoso.Core.1.0.0.nupkg")
+                .exists(),
+            "{what}"
+        );
+    };
+    install("through the virtual repository");
+    drop(up);
+    install("with the second feed stopped");
+    let r = s
+        .anon(
+            Method::GET,
+            "/artifactory/api/nuget/v3/nuget-virtual/flatcontainer/contoso.core/1.1.0/contoso.core.1.1.0.nupkg",
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "a cached package outlives its upstream");
+}

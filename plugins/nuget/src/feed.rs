@@ -320,7 +320,11 @@ pub fn search(req: &Request) -> Result<Response, Failure> {
     }
     let total = hits.len();
     let data: Vec<Value> = hits.into_iter().skip(q.skip).take(q.take).collect();
-    Ok(Response::json(200, json!({"totalHits": total, "data": data}).to_string()).cacheable())
+    Ok(
+        Response::json(200, json!({"totalHits": total, "data": data}).to_string())
+            .cacheable()
+            .metadata(),
+    )
 }
 
 /// `autocomplete?q=` (ids starting with or containing `q`) or `autocomplete?id=`
@@ -337,5 +341,9 @@ pub fn autocomplete(req: &Request) -> Result<Response, Failure> {
     };
     let total = data.len();
     let data: Vec<String> = data.into_iter().skip(q.skip).take(q.take).collect();
-    Ok(Response::json(200, json!({"totalHits": total, "data": data}).to_string()).cacheable())
+    Ok(
+        Response::json(200, json!({"totalHits": total, "data": data}).to_string())
+            .cacheable()
+            .metadata(),
+    )
 }

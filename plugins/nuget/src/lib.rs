@@ -13,11 +13,13 @@
 //! `1.0.0+build` are `1.0.0`).
 
 mod feed;
+mod merge;
 mod multipart;
 mod names;
 mod nupkg;
 mod nuspec;
 mod push;
+mod remote;
 mod store;
 
 use binyard_plugin_sdk::package_type::{
@@ -39,19 +41,17 @@ impl Guest for Nuget {
         .with_content_types(&[("nupkg", "application/octet-stream"), ("nuspec", "application/xml")])
     }
 
-    fn merge(_req: Request, _answers: Vec<MemberAnswer>) -> Result<Response, Failure> {
-        Err(Failure::new(501, "NuGet virtual repositories are not served yet"))
+    /// Virtual repositories: version lists, registrations and search unioned.
+    fn merge(req: Request, answers: Vec<MemberAnswer>) -> Result<Response, Failure> {
+        merge::merge(&req, &answers)
     }
 
     fn handle(req: Request) -> Result<Response, Failure> {
-        if repository::info().rclass != repository::RepoClass::Local {
-            return Err(Failure::new(
-                501,
-                "Only local NuGet repositories are served yet (remote and virtual ones are not)",
-            ));
-        }
         let path = req.path.strip_prefix("v3/").unwrap_or(&req.path).trim_end_matches('/');
         let segments: Vec<&str> = path.split('/').collect();
+        if repository::info().rclass == repository::RepoClass::Remote {
+            return remote::handle(&req, path, &segments);
+        }
         let read = matches!(req.method.as_str(), "GET" | "HEAD");
         match (req.method.as_str(), segments.as_slice()) {
             (_, ["index.json"] | [""]) if read => Ok(feed::service_index(&req.base_url)),
