@@ -72,6 +72,15 @@ fn push_as(s: &Server, user: Option<(&str, &str)>, package: &[u8]) -> Response {
     .unwrap()
 }
 
+/// A push whose only credentials are in `X-NuGet-ApiKey`.
+fn push_with_key(s: &Server, key: &str, package: &[u8]) -> Response {
+    s.anon(Method::PUT, &api("package/"))
+        .header("X-NuGet-ApiKey", key)
+        .body(package.to_vec())
+        .send()
+        .unwrap()
+}
+
 fn push(s: &Server, package: &[u8]) {
     let r = push_as(s, Some(ADMIN), package);
     assert_eq!(r.status(), 201, "{}", r.text().unwrap());
@@ -390,6 +399,25 @@ fn readers_read_deployers_push_and_nobody_overwrites_without_delete() {
         .send()
         .unwrap();
     assert_eq!(json(r), json!({"versions": ["1.0.0"]}));
+
+    // X-NuGet-ApiKey alone carries `user:password` or an access token, as in Artifactory.
+    let pkg2 = nupkg("Perm.Pkg", "2.0.0", &[]);
+    assert_eq!(push_with_key(&s, &format!("reader:{PW}"), &pkg2).status(), 403);
+    assert_eq!(push_with_key(&s, "deployer:wrong", &pkg2).status(), 401);
+    assert_eq!(push_with_key(&s, "not-a-key", &pkg2).status(), 401);
+    assert_eq!(snapshot(&s), stored);
+    assert_eq!(push_with_key(&s, &format!("deployer:{PW}"), &pkg2).status(), 201);
+    let token = json(
+        s.admin(Method::POST, "/access/api/v1/tokens")
+            .json(&json!({"username": "deployer", "scope": "applied-permissions/user"}))
+            .send()
+            .unwrap(),
+    )["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = push_with_key(&s, &token, &nupkg("Perm.Pkg", "3.0.0", &[]));
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
 }
 
 // ---------------------------------------------------------------- NuGet.exe
@@ -416,15 +444,21 @@ struct NugetExe {
 }
 
 impl NugetExe {
-    /// A NuGet.Config with the feed as source `binyard` and the user's credentials.
-    fn new(mono: PathBuf, exe: PathBuf, feed: &str, user: (&str, &str)) -> NugetExe {
+    /// A NuGet.Config with the feed as source `binyard` and the user's credentials
+    /// (none: only what `-ApiKey` says).
+    fn new(mono: PathBuf, exe: PathBuf, feed: &str, user: Option<(&str, &str)>) -> NugetExe {
         let home = tempfile::tempdir().unwrap();
+        let credentials = user
+            .map(|(u, p)| {
+                format!(
+                    "  <packageSourceCredentials>\n    <binyard>\n      <add key=\"Username\" value=\"{u}\" />\n      \
+                     <add key=\"ClearTextPassword\" value=\"{p}\" />\n    </binyard>\n  </packageSourceCredentials>\n"
+                )
+            })
+            .unwrap_or_default();
         let config = format!(
             "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <packageSources>\n    <clear />\n    \
-             <add key=\"binyard\" value=\"{feed}\" />\n  </packageSources>\n  <packageSourceCredentials>\n    <binyard>\n      \
-             <add key=\"Username\" value=\"{}\" />\n      <add key=\"ClearTextPassword\" value=\"{}\" />\n    </binyard>\n  \
-             </packageSourceCredentials>\n</configuration>\n",
-            user.0, user.1
+             <add key=\"binyard\" value=\"{feed}\" />\n  </packageSources>\n{credentials}</configuration>\n"
         );
         std::fs::write(home.path().join("NuGet.Config"), config).unwrap();
         NugetExe { mono, exe, home }
@@ -489,8 +523,9 @@ fn nuget_exe_packs_pushes_installs_and_deletes() {
         .unwrap();
     assert_eq!(r.status(), 201);
     let feed = format!("{}/artifactory/api/nuget/v3/{REPO}/index.json", s.base);
-    let admin = NugetExe::new(mono.clone(), exe.clone(), &feed, ADMIN);
-    let deployer = NugetExe::new(mono, exe, &feed, ("deployer", "pw-123"));
+    let admin = NugetExe::new(mono.clone(), exe.clone(), &feed, Some(ADMIN));
+    let deployer = NugetExe::new(mono.clone(), exe.clone(), &feed, Some(("deployer", "pw-123")));
+    let key_only = NugetExe::new(mono, exe, &feed, None);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     write_nuspec(w, "Contoso.Core", "1.0.0", "");
@@ -503,7 +538,8 @@ fn nuget_exe_packs_pushes_installs_and_deletes() {
     );
     admin.ok(w, &["pack", "Contoso.Utils.nuspec", "-OutputDirectory", "out"]);
 
-    deployer.ok(
+    // The API key alone authenticates (`user:password`, as Artifactory accepts it).
+    key_only.ok(
         w,
         &[
             "push",
@@ -511,7 +547,7 @@ fn nuget_exe_packs_pushes_installs_and_deletes() {
             "-Source",
             "binyard",
             "-ApiKey",
-            "key",
+            "deployer:pw-123",
         ],
     );
     deployer.ok(
@@ -653,7 +689,7 @@ fn a_virtual_merges_a_local_and_a_remote_of_another_feed() {
     let feed = format!("{base}index.json");
     let install = |what: &str| {
         let Some((mono, exe)) = client.clone() else { return };
-        let c = NugetExe::new(mono, exe, &feed, ADMIN);
+        let c = NugetExe::new(mono, exe, &feed, Some(ADMIN));
         let work = tempfile::tempdir().unwrap();
         let out = c.ok(
             work.path(),
