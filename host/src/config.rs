@@ -487,6 +487,10 @@ mod tests {
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:8081");
         assert_eq!(c.storage.data_dir, PathBuf::from("./data"));
         assert!(!c.security.anonymous_access);
+        assert_eq!(
+            c.security.credential_headers,
+            SecurityConfig::default().credential_headers
+        );
         assert_eq!(c.plugins.limits_for("any"), PluginLimits::default());
         assert_eq!(c.log.format, LogFormat::Text);
         assert!(c.metrics.token.is_empty() && c.metrics.listen.is_none());
