@@ -726,3 +726,34 @@ fn a_virtual_merges_a_local_and_a_remote_of_another_feed() {
         .unwrap();
     assert_eq!(r.status(), 200, "a cached package outlives its upstream");
 }
+
+/// A repository with `"nugetDelete": "remove"` removes a deleted version (and the
+/// package's folder with its last version) instead of unlisting it.
+#[test]
+fn delete_removes_when_the_repository_says_so() {
+    let (s, _p) = server();
+    let r = s
+        .admin(Method::POST, &format!("/artifactory/api/repositories/{REPO}"))
+        .json(&json!({"nugetDelete": "remove"}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().unwrap());
+    push(&s, &nupkg("Gone.Pkg", "1.0.0", &[]));
+    push(&s, &nupkg("Gone.Pkg", "2.0.0", &[]));
+    let r = s
+        .admin(Method::DELETE, &api("package/gone.pkg/1.0.0.0"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        get(&s, "flatcontainer/gone.pkg/index.json"),
+        json!({"versions": ["2.0.0"]})
+    );
+    let r = s.admin(Method::DELETE, &api("package/Gone.Pkg/2.0.0")).send().unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(snapshot(&s).is_empty(), "{:?}", snapshot(&s));
+    expect_error(
+        s.admin(Method::DELETE, &api("package/Gone.Pkg/2.0.0")).send().unwrap(),
+        404,
+    );
+}
