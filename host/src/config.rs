@@ -287,6 +287,10 @@ pub struct SecurityConfig {
     pub lock_after_failed_logins: u32,
     /// How long a locked account stays locked, in seconds.
     pub lock_seconds: u64,
+    /// More request headers that carry credentials when a request has neither
+    /// `Authorization` nor `X-JFrog-Art-Api` (clients that send a key in a header of
+    /// their own): `user:password` is a login, anything else a token or an API key.
+    pub credential_headers: Vec<String>,
 }
 
 impl Default for SecurityConfig {
@@ -298,6 +302,7 @@ impl Default for SecurityConfig {
             max_token_expiry_seconds: 0,
             lock_after_failed_logins: 5,
             lock_seconds: 300,
+            credential_headers: vec!["X-NuGet-ApiKey".into()],
         }
     }
 }
@@ -486,6 +491,10 @@ mod tests {
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:8081");
         assert_eq!(c.storage.data_dir, PathBuf::from("./data"));
         assert!(!c.security.anonymous_access);
+        assert_eq!(
+            c.security.credential_headers,
+            SecurityConfig::default().credential_headers
+        );
         assert_eq!(c.plugins.limits_for("any"), PluginLimits::default());
         assert_eq!(c.log.format, LogFormat::Text);
         assert!(c.metrics.token.is_empty() && c.metrics.listen.is_none());

@@ -246,9 +246,35 @@ pub fn credentials(headers: &HeaderMap) -> ApiResult<Credentials> {
     })
 }
 
-/// The caller a request's headers identify.
+/// The caller a request's headers identify: the standard headers first, then the
+/// configured `credential_headers`.
 pub async fn authenticate(state: &State, headers: &HeaderMap) -> ApiResult<Caller> {
-    Ok(state.auth.authenticate(credentials(headers)?).await?)
+    let mut creds = credentials(headers)?;
+    if creds == Credentials::None {
+        creds = header_credentials(&state.config.security.credential_headers, headers)?;
+    }
+    Ok(state.auth.authenticate(creds).await?)
+}
+
+/// Credentials in one of `names` (the first present): `user:password` (or a token
+/// or API key after the colon) is a Basic login, a JWT an access token, anything
+/// else an API key.
+pub fn header_credentials(names: &[String], headers: &HeaderMap) -> ApiResult<Credentials> {
+    let Some((name, value)) = names.iter().find_map(|n| headers.get(n.as_str()).map(|v| (n, v))) else {
+        return Ok(Credentials::None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized(format!("Malformed {name} header")))?
+        .trim();
+    Ok(match value.split_once(':') {
+        Some((user, secret)) if !user.is_empty() => Credentials::Basic {
+            user: user.to_string(),
+            secret: secret.to_string(),
+        },
+        _ if crate::auth::tokens::looks_like_jwt(value) => Credentials::Bearer(value.to_string()),
+        _ => Credentials::ApiKey(value.to_string()),
+    })
 }
 
 /// Decodes and checks one security API body as its handler would.
