@@ -38,8 +38,12 @@ fn main() -> Result<()> {
                 .arg("--target-dir")
                 .arg(root.join("target/native-plugins"));
             run(c)?;
+            // The server binary the end-to-end tests start, built with the whole
+            // workspace's features so the test build that follows reuses every
+            // dependency (`-p binyard` alone resolves other features and rebuilds
+            // wasmtime and most dependencies a second time).
             let mut c = cargo(&root);
-            c.args(["build", "--package", "binyard"]);
+            c.args(["build", "--workspace", "--all-targets"]);
             run(c)?;
             if has_nextest(&root) {
                 let mut c = cargo(&root);

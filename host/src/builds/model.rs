@@ -205,10 +205,10 @@ pub fn check_retention(r: &RetentionConfig, prefix: &str) -> Result<(), BuildErr
             "Invalid field '{prefix}minimumBuildDate': {v} is neither milliseconds nor an ISO-8601 date"
         )));
     }
-    if let Some(p) = &r.policy {
-        if !crate::names::plugin_name_ok(p) {
-            return Err(BuildError::Invalid(crate::names::plugin_name_error(p)));
-        }
+    if let Some(p) = &r.policy
+        && !crate::names::plugin_name_ok(p)
+    {
+        return Err(BuildError::Invalid(crate::names::plugin_name_error(p)));
     }
     Ok(())
 }
