@@ -3,7 +3,7 @@
 #![no_main]
 
 use binyard::config::EventsConfig;
-use binyard::events::subscriptions::{Subscription, check_url};
+use binyard::webhooks::subscriptions::{Subscription, check_url};
 use binyard::http::security::{BodyKind, parse_body};
 use libfuzzer_sys::fuzz_target;
 
