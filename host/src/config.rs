@@ -217,6 +217,10 @@ pub struct PluginsConfig {
     pub answer_cache_mib: u64,
     /// Upload sessions (chunked uploads) unused for this long expire (seconds).
     pub upload_session_expiry_secs: u64,
+    /// Folder of the plugins' compiled code (empty: `plugin-cache` in the data folder).
+    /// Several servers of one binary may share it: files are named by the plugin's
+    /// sha256 and the engine's configuration, and written whole by rename.
+    pub compiled_cache_dir: PathBuf,
     /// Per-plugin limits, by plugin name.
     pub limits: std::collections::BTreeMap<String, PluginLimits>,
 }
@@ -231,6 +235,7 @@ impl Default for PluginsConfig {
             max_instances: PluginLimits::default().max_instances,
             answer_cache_mib: 64,
             upload_session_expiry_secs: 86_400,
+            compiled_cache_dir: PathBuf::new(),
             limits: Default::default(),
         }
     }

@@ -195,12 +195,19 @@ impl Server {
 
     fn spawn(&mut self) {
         let cfg = self.dir.path().join("config.toml");
+        // The compiled plugins are shared by every test server (a fresh server
+        // otherwise spends seconds of both cores compiling all plugins again).
+        let mut plugin_config = self.plugin_config.clone();
+        if !plugin_config.contains("compiled_cache_dir") {
+            let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugin-cache-tests");
+            plugin_config.push_str(&format!("\ncompiled_cache_dir = \"{}\"\n", shared.display()));
+        }
         let toml = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\ndata_dir = \"{}\"\n{}\n\n[plugins]\ndir = \"{}\"\n{}\n\n{}\n",
             self.data_dir().display(),
             self.launch.storage_config,
             self.plugins.display(),
-            self.plugin_config,
+            plugin_config,
             self.opts.extra_config
         );
         std::fs::write(&cfg, toml).expect("write config");

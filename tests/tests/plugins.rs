@@ -432,7 +432,8 @@ fn plugins_are_removed_reloaded_and_picked_up_from_the_folder() {
 #[test]
 fn compiled_plugins_are_cached_across_restarts() {
     let dir = plugin_folder(&["test_echo"]);
-    let mut s = Server::start_full(Options::default(), dir.path(), "");
+    // The default place, in the data folder (other tests share one folder).
+    let mut s = Server::start_full(Options::default(), dir.path(), "compiled_cache_dir = \"\"");
     let cache = s.data_dir().join("plugin-cache");
     let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
     assert_eq!(cached.len(), 1, "one compiled plugin is cached");

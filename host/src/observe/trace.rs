@@ -65,8 +65,10 @@ where
     let tracer = provider.tracer("binyard");
     let _ = PROVIDER.set(provider);
     // Only the spans made here are exported: the listener's and tower-http's log
-    // spans stay in the log, and a plugin call's parent is its request span.
-    let only_ours = tracing_subscriber::filter::Targets::new().with_target("binyard::trace", tracing::Level::TRACE);
+    // spans stay in the log, and a plugin call's parent is its request span. At INFO,
+    // their level: a TRACE filter here raised the global maximum level and sent every
+    // `log::trace!` of the plugin compiler through the subscriber (a minute per start).
+    let only_ours = tracing_subscriber::filter::Targets::new().with_target("binyard::trace", tracing::Level::INFO);
     Ok(Some(
         tracing_opentelemetry::layer()
             .with_tracer(tracer)

@@ -223,8 +223,12 @@ impl Plugins {
             engine,
             linker,
             registry: ArcSwap::from_pointee(Registry::default()),
+            cache_dir: if config.compiled_cache_dir.as_os_str().is_empty() {
+                data_dir.join("plugin-cache")
+            } else {
+                config.compiled_cache_dir.clone()
+            },
             config,
-            cache_dir: data_dir.join("plugin-cache"),
             admin: tokio::sync::Mutex::new(HashMap::new()),
         })
     }
