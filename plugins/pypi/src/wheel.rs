@@ -1,15 +1,13 @@
-//! A wheel's `*.dist-info/METADATA`, read from the zip by ranges: the end of central
-//! directory record, the central directory, then the one entry (PEP 658 serves it).
+//! A wheel's `*.dist-info/METADATA`, read from the zip by ranges (the shared
+//! `binyard-plugin-zip` reader: the end record, the central directory, then the one
+//! entry PEP 658 serves).
+
+use binyard_plugin_zip::{Entry, entries, read_entry};
 
 use crate::multipart::Source;
 
 /// The most METADATA may take (compressed or not); real ones are a few KiB.
 const MAX_METADATA: u64 = 8 << 20;
-/// The most a central directory may take: about 100,000 entries.
-const MAX_CENTRAL_DIRECTORY: u64 = 16 << 20;
-/// End of central directory record: 22 bytes and a comment of up to 64 KiB.
-const EOCD_LEN: u64 = 22;
-const EOCD_SEARCH: u64 = EOCD_LEN + 0xFFFF;
 
 /// A window of a source: the file part of an upload.
 pub struct Slice<'a, S: Source + ?Sized> {
@@ -18,134 +16,22 @@ pub struct Slice<'a, S: Source + ?Sized> {
     pub len: u64,
 }
 
-impl<S: Source + ?Sized> Slice<'_, S> {
-    /// Exactly `len` bytes at `offset` inside the window.
-    fn exact(&self, offset: u64, len: u64) -> Result<Vec<u8>, String> {
-        if offset.checked_add(len).is_none_or(|end| end > self.len) {
-            return Err(format!(
-                "a record at offset {offset} (+{len} bytes) lies outside the {}-byte file",
-                self.len
-            ));
+impl<S: Source + ?Sized> binyard_plugin_zip::Source for Slice<'_, S> {
+    fn read(&self, offset: u64, len: u32) -> Result<Vec<u8>, String> {
+        let len = (len as u64).min(self.len.saturating_sub(offset)) as u32;
+        if len == 0 {
+            return Ok(Vec::new());
         }
-        let mut out = Vec::with_capacity(len as usize);
-        while (out.len() as u64) < len {
-            let want = (len - out.len() as u64).min(crate::multipart::CHUNK as u64) as u32;
-            let chunk = self.src.read(self.start + offset + out.len() as u64, want)?;
-            if chunk.is_empty() {
-                return Err("the file ends early".into());
-            }
-            out.extend_from_slice(&chunk);
-        }
-        Ok(out)
+        self.src.read(self.start + offset, len)
     }
-}
-
-fn u16_at(b: &[u8], i: usize) -> u64 {
-    u16::from_le_bytes([b[i], b[i + 1]]) as u64
-}
-fn u32_at(b: &[u8], i: usize) -> u64 {
-    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as u64
-}
-fn u64_at(b: &[u8], i: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[i..i + 8]);
-    u64::from_le_bytes(a)
-}
-
-/// One entry of the central directory.
-struct Entry {
-    name: String,
-    method: u64,
-    crc: u32,
-    compressed: u64,
-    size: u64,
-    local_offset: u64,
-}
-
-/// Where the central directory is: (offset, size).
-fn central_directory<S: Source + ?Sized>(zip: &Slice<S>) -> Result<(u64, u64), String> {
-    if zip.len < EOCD_LEN {
-        return Err("it is too short to be a zip archive".into());
+    fn size(&self) -> u64 {
+        self.len
     }
-    let tail_len = zip.len.min(EOCD_SEARCH);
-    let tail_start = zip.len - tail_len;
-    let tail = zip.exact(tail_start, tail_len)?;
-    let eocd = (0..=tail.len() - EOCD_LEN as usize)
-        .rev()
-        .find(|&i| tail[i..].starts_with(b"PK\x05\x06"))
-        .ok_or("it has no zip end of central directory record (not a zip archive, or truncated)")?;
-    let e = &tail[eocd..];
-    let (mut size, mut offset) = (u32_at(e, 12), u32_at(e, 16));
-    if (size == 0xFFFF_FFFF || offset == 0xFFFF_FFFF || u16_at(e, 10) == 0xFFFF) && eocd >= 20 {
-        // Zip64: the locator before the record points at the zip64 record.
-        let loc = &tail[eocd - 20..eocd];
-        if loc.starts_with(b"PK\x06\x07") {
-            let z = zip.exact(u64_at(loc, 8), 56)?;
-            if !z.starts_with(b"PK\x06\x06") {
-                return Err("its zip64 end of central directory record is damaged".into());
-            }
-            size = u64_at(&z, 40);
-            offset = u64_at(&z, 48);
-        }
-    }
-    if size > MAX_CENTRAL_DIRECTORY {
-        return Err(format!(
-            "its central directory has {size} bytes (at most {MAX_CENTRAL_DIRECTORY})"
-        ));
-    }
-    if offset.checked_add(size).is_none_or(|end| end > zip.len) {
-        return Err("its central directory lies outside the file (truncated or damaged)".into());
-    }
-    Ok((offset, size))
-}
-
-fn entries(cd: &[u8]) -> Result<Vec<Entry>, String> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i + 46 <= cd.len() && cd[i..].starts_with(b"PK\x01\x02") {
-        let h = &cd[i..];
-        let (name_len, extra_len, comment_len) =
-            (u16_at(h, 28) as usize, u16_at(h, 30) as usize, u16_at(h, 32) as usize);
-        let end = 46 + name_len + extra_len + comment_len;
-        if end > h.len() {
-            return Err("its central directory is truncated".into());
-        }
-        let mut entry = Entry {
-            name: String::from_utf8_lossy(&h[46..46 + name_len]).into_owned(),
-            method: u16_at(h, 10),
-            crc: u32_at(h, 16) as u32,
-            compressed: u32_at(h, 20),
-            size: u32_at(h, 24),
-            local_offset: u32_at(h, 42),
-        };
-        // Zip64 sizes and offset live in the extra field 0x0001, in this order.
-        let mut extra = &h[46 + name_len..46 + name_len + extra_len];
-        while extra.len() >= 4 {
-            let (id, len) = (u16_at(extra, 0), u16_at(extra, 2) as usize);
-            let data = extra.get(4..4 + len).unwrap_or(&[]);
-            if id == 1 {
-                let mut values = data.chunks_exact(8).map(|c| u64_at(c, 0));
-                for field in [&mut entry.size, &mut entry.compressed, &mut entry.local_offset] {
-                    if *field == 0xFFFF_FFFF {
-                        *field = values.next().unwrap_or(*field);
-                    }
-                }
-            }
-            extra = extra.get(4 + len..).unwrap_or(&[]);
-        }
-        out.push(entry);
-        i += end;
-    }
-    if out.is_empty() {
-        return Err("its central directory has no entries".into());
-    }
-    Ok(out)
 }
 
 /// The bytes of the wheel's `{name}-{version}.dist-info/METADATA`.
 pub fn metadata<S: Source + ?Sized>(zip: &Slice<S>, filename: &str) -> Result<Vec<u8>, String> {
-    let (cd_offset, cd_size) = central_directory(zip)?;
-    let all = entries(&zip.exact(cd_offset, cd_size)?)?;
+    let all = entries(zip)?;
     // The dist-info folder is named like the file: {distribution}-{version}.
     let mut stem = filename.trim_end_matches(".whl").splitn(3, '-');
     let expected = format!(
@@ -175,30 +61,7 @@ pub fn metadata<S: Source + ?Sized>(zip: &Slice<S>, filename: &str) -> Result<Ve
             }
         }
     };
-    if entry.compressed > MAX_METADATA || entry.size > MAX_METADATA {
-        return Err(format!("its {} is larger than {MAX_METADATA} bytes", entry.name));
-    }
-    let local = zip.exact(entry.local_offset, 30)?;
-    if !local.starts_with(b"PK\x03\x04") {
-        return Err(format!("the local header of {} is damaged", entry.name));
-    }
-    let data_offset = entry.local_offset + 30 + u16_at(&local, 26) + u16_at(&local, 28);
-    let raw = zip.exact(data_offset, entry.compressed)?;
-    let bytes = match entry.method {
-        0 => raw,
-        8 => miniz_oxide::inflate::decompress_to_vec_with_limit(&raw, MAX_METADATA as usize)
-            .map_err(|e| format!("its {} does not inflate ({:?})", entry.name, e.status))?,
-        m => {
-            return Err(format!(
-                "its {} uses zip compression method {m} (only stored and deflate are read)",
-                entry.name
-            ));
-        }
-    };
-    if bytes.len() as u64 != entry.size || crc32fast::hash(&bytes) != entry.crc {
-        return Err(format!("its {} fails the zip CRC/size check (damaged)", entry.name));
-    }
-    Ok(bytes)
+    read_entry(zip, entry, MAX_METADATA)
 }
 
 /// The first value of a header of a core metadata file (RFC 822 style headers up to
