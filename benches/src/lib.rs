@@ -296,3 +296,38 @@ pub fn wrk_with(
         p99_ms: unit(&field("99%")?, &time)?,
     })
 }
+
+/// The median of each figure of several runs.
+pub fn median_load(runs: &[Load]) -> Load {
+    let mid = |f: fn(&Load) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Load {
+        rps: mid(|l| l.rps),
+        bytes_per_sec: mid(|l| l.bytes_per_sec),
+        p50_ms: mid(|l| l.p50_ms),
+        p99_ms: mid(|l| l.p99_ms),
+    }
+}
+
+/// Loads `ours` and `reference` alternately with `wrk` (2 threads, `conns`
+/// connections, `seconds` each), `rounds` times each, and answers the median of each
+/// side: on a machine shared with other work, a burst of it then lands on both sides
+/// instead of on whichever happened to run at the time.
+pub fn paired(
+    ours: &str,
+    reference: &str,
+    header: &str,
+    conns: u32,
+    seconds: u32,
+    rounds: usize,
+) -> anyhow::Result<(Load, Load)> {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        a.push(wrk(ours, 2, conns, seconds, &[header])?);
+        b.push(wrk(reference, 2, conns, seconds, &[header])?);
+    }
+    Ok((median_load(&a), median_load(&b)))
+}

@@ -271,7 +271,14 @@ fn main() -> anyhow::Result<()> {
         "document", "binyard/s", "p50 ms", "p99 ms", "nginx/s", "p99 ms", "ratio", "peer/s", "p99 ms", "ratio"
     );
     for ((what, path, accept, file), peer) in docs.iter().zip(peers) {
-        let (ours, reference) = paired(&format!("{base}{path}"), &format!("{nbase}/{file}"), accept)?;
+        let (ours, reference) = binyard_benches::paired(
+            &format!("{base}{path}"),
+            &format!("{nbase}/{file}"),
+            accept,
+            CONNS,
+            PAIRED_SECONDS,
+            ROUNDS,
+        )?;
         let (pname, prps, pp99, pratio) = match peer {
             Some((n, l)) => (
                 n,
@@ -296,30 +303,4 @@ fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Loads `ours` and `reference` alternately, `ROUNDS` times each, and answers the
-/// median of each figure: on a machine shared with other work, a burst of it then
-/// lands on both sides instead of on whichever happened to run at the time.
-fn paired(ours: &str, reference: &str, header: &str) -> anyhow::Result<(Load, Load)> {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        a.push(wrk(ours, 2, CONNS, PAIRED_SECONDS, &[header])?);
-        b.push(wrk(reference, 2, CONNS, PAIRED_SECONDS, &[header])?);
-    }
-    Ok((median(&a), median(&b)))
-}
-
-fn median(runs: &[Load]) -> Load {
-    let mid = |f: fn(&Load) -> f64| {
-        let mut v: Vec<f64> = runs.iter().map(f).collect();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    Load {
-        rps: mid(|l| l.rps),
-        bytes_per_sec: mid(|l| l.bytes_per_sec),
-        p50_ms: mid(|l| l.p50_ms),
-        p99_ms: mid(|l| l.p99_ms),
-    }
 }

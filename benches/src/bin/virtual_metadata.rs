@@ -10,7 +10,7 @@
 
 use anyhow::{Context, ensure};
 use binyard_benches::npm::{self, PACKAGE};
-use binyard_benches::{Binyard, Load, nginx, root, wrk};
+use binyard_benches::{Binyard, median_load, nginx, root, wrk};
 use serde_json::json;
 
 /// Versions in each member.
@@ -95,7 +95,7 @@ fn main() -> anyhow::Result<()> {
         n.push(wrk(&nginx_url, 2, CONNS, PAIRED_SECONDS, &[ACCEPT])?);
         l.push(wrk(&local_url, 2, CONNS, PAIRED_SECONDS, &[ACCEPT])?);
     }
-    let (v, n, l) = (median(&v), median(&n), median(&l));
+    let (v, n, l) = (median_load(&v), median_load(&n), median_load(&l));
     println!(
         "npm packument, {} versions ({} KB), {CONNS} connections, {} cores{}",
         2 * PER_MEMBER,
@@ -125,18 +125,4 @@ fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn median(runs: &[Load]) -> Load {
-    let mid = |f: fn(&Load) -> f64| {
-        let mut v: Vec<f64> = runs.iter().map(f).collect();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    Load {
-        rps: mid(|l| l.rps),
-        bytes_per_sec: mid(|l| l.bytes_per_sec),
-        p50_ms: mid(|l| l.p50_ms),
-        p99_ms: mid(|l| l.p99_ms),
-    }
 }
