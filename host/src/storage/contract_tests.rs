@@ -440,7 +440,11 @@ fn indexes_follow_every_write(s: &Stores) {
     assert_eq!(found(m, Lookup::Md5(format!("{:0>32}", "bb"))), vec!["r/b/x.jar"]);
     assert_eq!(found(m, Lookup::Sha1(format!("{:0>40}", "aa"))), vec!["r/a/x.jar"]);
     assert_eq!(found(m, Lookup::Sha256(format!("{:0>64}", "aa"))), vec!["r/a/x.jar"]);
-    assert_eq!(found(m, Lookup::All), vec!["r/a", "r/a/x.jar", "r/b", "r/b/x.jar"]);
+    assert_eq!(
+        found(m, Lookup::All),
+        vec!["r/a", "r/b", "r/a/x.jar", "r/b/x.jar"],
+        "by repository, parent folder, name"
+    );
     assert_eq!(
         found(
             m,
@@ -695,6 +699,7 @@ fn gc_spares_pinned_and_referenced_blobs(s: &Stores) {
     let mut want = vec![kept.clone(), orphan_pinned.clone(), reused.clone()];
     want.sort();
     assert_eq!(listed, want, "freed and orphan went; pinned and referenced stayed");
+    assert!(!listed.contains(&orphan));
     assert!(!m.blob_known(&freed).unwrap());
     assert!(m.blob_known(&reused).unwrap(), "a pinned blob keeps its record");
     drop((pin1, pin3));
