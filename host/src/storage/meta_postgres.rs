@@ -49,6 +49,8 @@ const STATS: &str = "stats";
 const COUNTERS: &str = "counters";
 const KV: &str = "kv";
 const INDEX: &str = "search_index";
+/// The tables of keys without values.
+const KEY_ONLY: [&str; 3] = [UNREFERENCED, PLACES, INDEX];
 
 /// Logs a database or connection failure and answers "unavailable": a client sees a
 /// 503 with no internals, the log has the cause.
@@ -172,13 +174,14 @@ impl PgMeta {
 
     /// Every row of `t` whose key starts with `prefix`, by key.
     fn with_prefix(&self, t: &'static str, prefix: &str, end: String) -> R<Vec<Row>> {
+        let values = !KEY_ONLY.contains(&t);
         let mut out = Vec::new();
         self.scan(
             t,
             prefix.as_bytes().to_vec(),
             Some(end.into_bytes()),
             false,
-            true,
+            values,
             &mut |p| {
                 out.extend(p);
                 Ok(true)
