@@ -189,6 +189,42 @@ pub struct StorageConfig {
     /// MiB of memory the metadata database keeps as its page cache (the operating
     /// system's file cache still holds the rest of the file).
     pub metadata_cache_mib: u64,
+    /// Where the metadata lives: `redb` (a file in `data_dir`) or `postgres`.
+    pub metadata: MetadataBackend,
+    /// `postgres://user:password@host:port/database` (with `metadata = "postgres"`).
+    pub postgres_url: String,
+    /// Connections the node keeps to PostgreSQL at most.
+    pub postgres_pool: usize,
+    /// Where the blobs live: `fs` (`data_dir/blobs`) or `s3` (a bucket).
+    pub blobs: BlobsBackend,
+    /// The S3 API's `http(s)://host:port`; empty: AWS's endpoint for `s3_region`.
+    pub s3_endpoint: String,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: String,
+    /// Address the bucket in the path (most self-hosted S3 servers) rather than the host name.
+    pub s3_path_style: bool,
+    /// Key prefix of the blobs in the bucket.
+    pub s3_prefix: String,
+}
+
+/// `[storage] metadata`
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MetadataBackend {
+    #[default]
+    Redb,
+    Postgres,
+}
+
+/// `[storage] blobs`
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobsBackend {
+    #[default]
+    Fs,
+    S3,
 }
 
 impl Default for StorageConfig {
@@ -197,6 +233,17 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from("./data"),
             reserve_free_mib: 128,
             metadata_cache_mib: 64,
+            metadata: MetadataBackend::Redb,
+            postgres_url: String::new(),
+            postgres_pool: 16,
+            blobs: BlobsBackend::Fs,
+            s3_endpoint: String::new(),
+            s3_bucket: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            s3_path_style: true,
+            s3_prefix: "blobs".into(),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::plugins::Plugins;
 use crate::repos::Repos;
 use crate::retention::Retention;
-use crate::storage::{BlobStore, FsBlobStore, MetaStore, RedbMeta};
+use crate::storage::{BlobStore, FsBlobStore, MetaStore, PgMeta, RedbMeta, S3BlobStore, S3Settings};
 use crate::webhooks::delivery::Deliveries;
 
 /// Everything a request handler can reach.
@@ -39,15 +39,56 @@ pub struct AppState {
     pub remote: Arc<crate::remote::Remote>,
 }
 
+/// The metadata store `[storage]` names.
+fn open_meta(c: &crate::config::StorageConfig) -> anyhow::Result<Arc<dyn MetaStore>> {
+    use crate::config::MetadataBackend;
+    Ok(match c.metadata {
+        MetadataBackend::Redb => {
+            let data = &c.data_dir;
+            let redb = RedbMeta::open(&data.join("meta.redb"), c.metadata_cache_mib << 20)
+                .with_context(|| format!("cannot open the metadata in {}", data.display()))?;
+            redb.set_reserve(c.reserve_free_mib << 20);
+            Arc::new(redb)
+        }
+        MetadataBackend::Postgres => {
+            anyhow::ensure!(
+                !c.postgres_url.is_empty(),
+                "[storage] metadata = \"postgres\" needs postgres_url"
+            );
+            Arc::new(
+                PgMeta::connect(&c.postgres_url, c.postgres_pool).context("cannot open the metadata on PostgreSQL")?,
+            )
+        }
+    })
+}
+
+/// The blob store `[storage]` names.
+fn open_blobs(c: &crate::config::StorageConfig) -> anyhow::Result<Arc<dyn BlobStore>> {
+    use crate::config::BlobsBackend;
+    Ok(match c.blobs {
+        BlobsBackend::Fs => Arc::new(FsBlobStore::open(&c.data_dir)?),
+        BlobsBackend::S3 => {
+            anyhow::ensure!(!c.s3_bucket.is_empty(), "[storage] blobs = \"s3\" needs s3_bucket");
+            let s = S3Settings {
+                endpoint: c.s3_endpoint.clone(),
+                bucket: c.s3_bucket.clone(),
+                region: c.s3_region.clone(),
+                access_key_id: c.s3_access_key_id.clone(),
+                secret_access_key: c.s3_secret_access_key.clone(),
+                path_style: c.s3_path_style,
+                prefix: c.s3_prefix.clone(),
+            };
+            Arc::new(S3BlobStore::open(s, c.data_dir.join("tmp")).context("cannot open the S3 bucket")?)
+        }
+    })
+}
+
 /// Opens the stores and builds the shared state.
 pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     let data = &config.storage.data_dir;
     std::fs::create_dir_all(data).with_context(|| format!("cannot create data folder {}", data.display()))?;
-    let redb = RedbMeta::open(&data.join("meta.redb"), config.storage.metadata_cache_mib << 20)
-        .with_context(|| format!("cannot open the metadata in {}", data.display()))?;
-    redb.set_reserve(config.storage.reserve_free_mib << 20);
-    let meta: Arc<dyn MetaStore> = Arc::new(redb);
-    let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(data)?);
+    let meta = open_meta(&config.storage)?;
+    let blobs = open_blobs(&config.storage)?;
     let repos = Repos::load(meta.clone())?;
     let auth = Arc::new(Auth::open(
         meta.clone(),

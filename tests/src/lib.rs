@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use sha2::Digest;
 
+pub mod backends;
 pub mod upstream;
 
 pub use reqwest::blocking::{Client, Response};
@@ -160,8 +161,18 @@ impl Server {
     }
 
     /// Starts a server with launch settings (file limit, captured log, data folder).
-    pub fn launch(opts: Options, launch: Launch, plugins: &Path, plugin_config: &str) -> Server {
+    pub fn launch(opts: Options, mut launch: Launch, plugins: &Path, plugin_config: &str) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
+        // `BINYARD_TEST_STORAGE=postgres+s3` runs any suite on PostgreSQL and S3 (each
+        // server with its own database and bucket, kept across restarts).
+        if std::env::var("BINYARD_TEST_STORAGE").as_deref() == Ok("postgres+s3")
+            && !launch.storage_config.contains("metadata")
+        {
+            let keys = backends::scaleout_storage()
+                .expect("BINYARD_TEST_STORAGE=postgres+s3 needs PostgreSQL and s3s-fs installed");
+            launch.storage_config.push('\n');
+            launch.storage_config.push_str(&keys);
+        }
         let mut s = Server {
             child: None,
             dir,

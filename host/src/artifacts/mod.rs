@@ -204,7 +204,7 @@ impl Artifacts {
         let digests = received.digests.clone();
         let blobs = self.blobs.clone();
         let sha = digests.sha256.clone();
-        let pin = blocking(move || blobs.commit(received.staged, &sha).map_err(StoreError::Io)).await?;
+        let pin = blocking(move || blobs.commit(received.staged, &sha).map_err(StoreError::from)).await?;
         let item = self.record_file(&d, existing, digests).await;
         drop(pin);
         item
@@ -258,7 +258,7 @@ impl Artifacts {
         let pin = self
             .blobs
             .pin_existing(&sha256)
-            .map_err(StoreError::Io)?
+            .map_err(StoreError::from)?
             .ok_or_else(not_found)?;
         let item = self.record_file(&d, existing, digests).await;
         drop(pin);
@@ -430,7 +430,7 @@ impl Artifacts {
 fn upload_error(e: UploadError) -> ArtifactError {
     match e {
         UploadError::Body(m) => ArtifactError::Invalid(format!("The upload was interrupted: {m}")),
-        UploadError::Io(e) => ArtifactError::Store(StoreError::Io(e)),
+        UploadError::Io(e) => ArtifactError::Store(StoreError::from(e)),
     }
 }
 

@@ -227,7 +227,7 @@ impl Artifacts {
                     _ => match &item.blob {
                         // Pinned so that a collection cannot take the bytes before the
                         // copy references them.
-                        Some(b) => match self.blobs.pin_existing(&b.sha256).map_err(StoreError::Io)? {
+                        Some(b) => match self.blobs.pin_existing(&b.sha256).map_err(StoreError::from)? {
                             Some(p) => {
                                 pin = Some(p);
                                 None

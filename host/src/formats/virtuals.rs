@@ -358,7 +358,7 @@ impl Formats {
                     ));
                 }
                 let blobs = self.artifacts.blobs.clone();
-                let bytes = blocking(move || blobs.read_range(&blob.sha256, 0, blob.size).map_err(StoreError::Io))
+                let bytes = blocking(move || blobs.read_range(&blob.sha256, 0, blob.size).map_err(StoreError::from))
                     .await
                     .map_err(|e| FormatError::Write(e.into()))?;
                 Ok(bytes)

@@ -101,20 +101,25 @@ pub async fn serve_item(
     }
     let body = if len <= SMALL_BLOB && start == 0 && len == size {
         // Small files are cached in memory or are one short read: no thread hop.
-        let bytes = state
-            .artifacts
-            .read_blob(&blob.sha256)
-            .map_err(|e| ApiError::internal_logged("Cannot read the stored file", e))?;
+        let bytes = state.artifacts.read_blob(&blob.sha256).map_err(read_failed)?;
         Body::from(bytes)
     } else {
         let stream = state
             .artifacts
             .open_blob_range(&blob.sha256, start, len)
-            .map_err(|e| ApiError::internal_logged("Cannot read the stored file", e))?;
+            .map_err(read_failed)?;
         Body::from_stream(stream)
     };
     state.downloads.record(repo_key, path, caller.name());
     Ok((status, h, body).into_response())
+}
+
+/// A blob that cannot be read: a 503 when its store is unreachable, else a 500.
+fn read_failed(e: std::io::Error) -> ApiError {
+    match crate::storage::StoreError::from(e) {
+        crate::storage::StoreError::Io(e) => ApiError::internal_logged("Cannot read the stored file", e),
+        other => other.into(),
+    }
 }
 
 /// The response head of a stored file at `path` (ETag, dates, type, checksums,

@@ -55,7 +55,7 @@ impl PinTable {
     pub fn is_pinned(&self, sha256: &str) -> bool {
         self.counts.contains_key(sha256)
     }
-    fn pin(&mut self, sha256: &str) {
+    pub(super) fn pin(&mut self, sha256: &str) {
         *self.counts.entry(sha256.to_string()).or_insert(0) += 1;
     }
     fn unpin(&mut self, sha256: &str) {
@@ -74,13 +74,31 @@ pub struct BlobPin {
     table: Arc<Mutex<PinTable>>,
 }
 
+impl BlobPin {
+    /// Pins `sha256` in `table` (which the caller has not locked).
+    pub(super) fn take(table: &Arc<Mutex<PinTable>>, sha256: &str) -> BlobPin {
+        lock(table).pin(sha256);
+        BlobPin {
+            sha256: sha256.to_string(),
+            table: table.clone(),
+        }
+    }
+}
+
+/// The cause of a blob store failure that is not the caller's: the object store
+/// cannot be reached or answers with an error. Carried inside an `io::Error`, so the
+/// storage layer reports it as unavailability (503) rather than a server fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BlobsUnavailable(pub String);
+
 impl Drop for BlobPin {
     fn drop(&mut self) {
         lock(&self.table).unpin(&self.sha256);
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -93,6 +111,10 @@ pub struct StagedFile {
 }
 
 impl StagedFile {
+    /// Where the staged bytes are.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
     /// Appends bytes.
     pub fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
         self.file.write_all(b)
@@ -142,20 +164,70 @@ impl Drop for StagedFile {
     }
 }
 
+/// Temporary files of uploads in flight, in a local folder.
+pub(super) struct Staging {
+    tmp: PathBuf,
+    live: Arc<Mutex<HashSet<PathBuf>>>,
+    seq: AtomicU64,
+}
+
+impl Staging {
+    /// Staging in `tmp` (created).
+    pub(super) fn open(tmp: PathBuf) -> io::Result<Staging> {
+        std::fs::create_dir_all(&tmp)?;
+        Ok(Staging {
+            tmp,
+            live: Arc::default(),
+            seq: AtomicU64::new(0),
+        })
+    }
+
+    pub(super) fn stage(&self) -> io::Result<StagedFile> {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let path = self.tmp.join(format!(
+            "upload-{}-{n}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        // Created and registered under one lock, so the temp sweep never sees it unowned.
+        let mut live = lock(&self.live);
+        let file = File::options().write(true).create_new(true).open(&path)?;
+        live.insert(path.clone());
+        drop(live);
+        Ok(StagedFile {
+            path,
+            file,
+            live: self.live.clone(),
+            kept: false,
+        })
+    }
+
+    pub(super) fn sweep(&self) -> io::Result<usize> {
+        // Held throughout: a file staged meanwhile is registered before it exists.
+        let live = lock(&self.live);
+        let mut n = 0;
+        for e in std::fs::read_dir(&self.tmp)? {
+            let p = e?.path();
+            if !live.contains(&p) && std::fs::remove_file(&p).is_ok() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Blobs in a local folder.
 pub struct FsBlobStore {
     root: PathBuf,
-    tmp: PathBuf,
-    live: Arc<Mutex<HashSet<PathBuf>>>,
+    staging: Staging,
     pins: Arc<Mutex<PinTable>>,
-    seq: AtomicU64,
     small: SmallBlobCache,
 }
 
 /// Small blobs kept in memory: blobs never change once written, so a cached copy
 /// is always right, and serving a popular small file skips three system calls.
 #[derive(Default)]
-struct SmallBlobCache {
+pub(super) struct SmallBlobCache {
     map: std::sync::RwLock<HashMap<String, Bytes>>,
     bytes: AtomicU64,
 }
@@ -166,11 +238,11 @@ pub const SMALL_BLOB: u64 = 64 * 1024;
 const SMALL_CACHE_BUDGET: u64 = 32 << 20;
 
 impl SmallBlobCache {
-    fn get(&self, sha256: &str) -> Option<Bytes> {
+    pub(super) fn get(&self, sha256: &str) -> Option<Bytes> {
         self.map.read().unwrap_or_else(|e| e.into_inner()).get(sha256).cloned()
     }
 
-    fn put(&self, sha256: &str, b: &Bytes) {
+    pub(super) fn put(&self, sha256: &str, b: &Bytes) {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         if self.bytes.load(Ordering::Relaxed) + b.len() as u64 > SMALL_CACHE_BUDGET {
             map.clear();
@@ -181,18 +253,18 @@ impl SmallBlobCache {
         }
     }
 
-    fn forget(&self, sha256: &str) {
+    pub(super) fn forget(&self, sha256: &str) {
         if let Some(b) = self.map.write().unwrap_or_else(|e| e.into_inner()).remove(sha256) {
             self.bytes.fetch_sub(b.len() as u64, Ordering::Relaxed);
         }
     }
 }
 
-fn valid_sha256(s: &str) -> bool {
+pub(super) fn valid_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn invalid(s: &str) -> io::Error {
+pub(super) fn invalid(s: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, format!("not a sha256: {s:?}"))
 }
 
@@ -204,15 +276,11 @@ impl FsBlobStore {
     /// Opens the store in `data_dir` (`blobs/` and `tmp/` are created).
     pub fn open(data_dir: &Path) -> io::Result<FsBlobStore> {
         let root = data_dir.join("blobs");
-        let tmp = data_dir.join("tmp");
         std::fs::create_dir_all(&root)?;
-        std::fs::create_dir_all(&tmp)?;
         Ok(FsBlobStore {
             root,
-            tmp,
-            live: Arc::default(),
+            staging: Staging::open(data_dir.join("tmp"))?,
             pins: Arc::default(),
-            seq: AtomicU64::new(0),
             small: SmallBlobCache::default(),
         })
     }
@@ -235,23 +303,7 @@ impl FsBlobStore {
 
 impl BlobStore for FsBlobStore {
     fn stage(&self) -> io::Result<StagedFile> {
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        let path = self.tmp.join(format!(
-            "upload-{}-{n}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        // Created and registered under one lock, so the temp sweep never sees it unowned.
-        let mut live = lock(&self.live);
-        let file = File::options().write(true).create_new(true).open(&path)?;
-        live.insert(path.clone());
-        drop(live);
-        Ok(StagedFile {
-            path,
-            file,
-            live: self.live.clone(),
-            kept: false,
-        })
+        self.staging.stage()
     }
 
     fn commit(&self, mut staged: StagedFile, sha256: &str) -> io::Result<BlobPin> {
@@ -359,16 +411,7 @@ impl BlobStore for FsBlobStore {
     }
 
     fn sweep_temp(&self) -> io::Result<usize> {
-        // Held throughout: a file staged meanwhile is registered before it exists.
-        let live = lock(&self.live);
-        let mut n = 0;
-        for e in std::fs::read_dir(&self.tmp)? {
-            let p = e?.path();
-            if !live.contains(&p) && std::fs::remove_file(&p).is_ok() {
-                n += 1;
-            }
-        }
-        Ok(n)
+        self.staging.sweep()
     }
 
     fn pins(&self) -> MutexGuard<'_, PinTable> {

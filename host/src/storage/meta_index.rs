@@ -49,7 +49,7 @@ fn name_of(path: &str) -> &str {
 }
 
 /// The entries of one item (without its download time, which STATS holds).
-fn item_entries(repo: &str, path: &str, item: &Item) -> Vec<String> {
+pub fn item_entries(repo: &str, path: &str, item: &Item) -> Vec<String> {
     let tail = format!("{repo}\0{path}");
     let mut out = Vec::with_capacity(3 + 2 * item.props.len());
     out.push(format!("n\0{}\0{tail}", name_of(path)));
@@ -106,7 +106,7 @@ pub fn md5_key(md5: &str, sha256: &str) -> String {
 
 /// The entries of a stored build run (`raw`: the run record, whose `buildInfo` is the
 /// published body).
-fn run_entries(run_key: &str, raw: &[u8]) -> Vec<String> {
+pub fn run_entries(run_key: &str, raw: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(ts) = run_key.rsplit('\0').next().and_then(|s| s.parse::<i64>().ok()) {
         out.push(format!("s\0{}\0{run_key}", time_key(ts)));

@@ -39,13 +39,14 @@ const PLACES: TableDefinition<&str, ()> = TableDefinition::new("places");
 const PLACES_BUILT_KEY: &str = "\0places-built";
 /// The event outbox: sequence number → event JSON.
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
-const TOTALS_KEY: &str = "\0totals";
+pub(super) const TOTALS_KEY: &str = "\0totals";
 
+/// A blob's record: its digests and how many items reference it (shared with PostgreSQL).
 #[derive(Debug, Serialize, Deserialize)]
-struct BlobRow {
+pub(super) struct BlobRow {
     #[serde(flatten)]
-    digests: Digests,
-    refs: u64,
+    pub(super) digests: Digests,
+    pub(super) refs: u64,
 }
 
 /// redb-backed `MetaStore`.
@@ -68,7 +69,7 @@ pub struct RedbMeta {
     stamps: std::sync::RwLock<HashMap<String, u64>>,
 }
 
-fn item_key(repo: &str, path: &str) -> String {
+pub(super) fn item_key(repo: &str, path: &str) -> String {
     let (parent, name) = match path.rfind('/') {
         Some(i) => (&path[..i], &path[i + 1..]),
         None => ("", path),
@@ -77,7 +78,7 @@ fn item_key(repo: &str, path: &str) -> String {
 }
 
 /// The exclusive end of the key range that starts with `prefix` (which ends in `\0`).
-fn prefix_end(prefix: &str) -> String {
+pub(super) fn prefix_end(prefix: &str) -> String {
     let mut end = prefix[..prefix.len() - 1].to_string();
     end.push('\u{1}');
     end
@@ -264,7 +265,7 @@ impl RedbMeta {
     }
 }
 
-fn place_key(sha256: &str, repo: &str, path: &str) -> String {
+pub(super) fn place_key(sha256: &str, repo: &str, path: &str) -> String {
     format!("{sha256}\0{repo}\0{path}")
 }
 
@@ -298,7 +299,7 @@ fn build_places(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
 }
 
 /// The record kind of build runs, whose checksums and start times are indexed.
-const RUN_RECORD_KIND: &str = "build";
+pub(super) const RUN_RECORD_KIND: &str = "build";
 
 /// Writes or deletes one record, keeping the index of build runs.
 fn write_record(
@@ -382,7 +383,7 @@ fn build_index(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
 }
 
 /// `(repo, path)` of an item key `repo \0 parent \0 name`.
-fn split_item_key(k: &str) -> (&str, String) {
+pub(super) fn split_item_key(k: &str) -> (&str, String) {
     let mut parts = k.splitn(3, '\0');
     let (repo, parent, name) = (
         parts.next().unwrap_or(""),
@@ -1219,45 +1220,9 @@ impl MetaStore for RedbMeta {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    //! The behaviour both stores share is tested in `storage::contract_tests`; here,
+    //! what only the embedded store does.
     use super::*;
-
-    #[test]
-    fn preconditions_fail_the_whole_transaction() {
-        let m = RedbMeta::in_memory().expect("db");
-        let put = |p: &str| Change::Put {
-            repo: "r".into(),
-            path: p.into(),
-            item: Box::new(Item::new_folder("t", 1)),
-        };
-        let absent = |p: &str| Change::ExpectAbsent {
-            repo: "r".into(),
-            path: p.into(),
-        };
-        m.apply(&[absent("a"), put("a")]).expect("first");
-        let e = m.apply(&[put("b"), absent("a"), put("a")]).unwrap_err();
-        assert!(matches!(e, StoreError::Exists(_)), "{e}");
-        assert!(m.item("r", "b").expect("read").is_none(), "a failed precondition wrote");
-
-        let rec = |v: Option<&[u8]>| Change::ExpectRecord {
-            kind: "k",
-            key: "x".into(),
-            value: v.map(<[u8]>::to_vec),
-        };
-        let write = |v: &[u8]| {
-            Change::Record(RecordWrite {
-                kind: "k",
-                key: "x".into(),
-                value: Some(v.to_vec()),
-            })
-        };
-        m.apply(&[rec(None), write(b"1")]).expect("absent then set");
-        let e = m.apply(&[rec(None), write(b"2")]).unwrap_err();
-        assert!(matches!(e, StoreError::Changed(_)), "{e}");
-        m.apply(&[rec(Some(b"1")), write(b"2")]).expect("check and set");
-        assert_eq!(m.record("k", "x").expect("read").as_deref(), Some(b"2".as_slice()));
-    }
-
-    use crate::storage::TimeField;
 
     fn file(content: &str, at: i64, props: &[(&str, &[&str])]) -> Item {
         Item {
@@ -1308,127 +1273,6 @@ mod tests {
             value: Some(v.into()),
             prefix: false,
         }
-    }
-
-    #[test]
-    fn indexes_follow_every_write() {
-        let m = RedbMeta::in_memory().unwrap();
-        m.apply(&[
-            put("r", "a/x.jar", file("aa", 100, &[("team", &["core", "web"])])),
-            put("r", "b/x.jar", file("bb", 200, &[])),
-        ])
-        .unwrap();
-        assert_eq!(found(&m, name("x.jar")), vec!["r/a/x.jar", "r/b/x.jar"]);
-        assert_eq!(found(&m, name("a")), vec!["r/a"], "created parents are indexed");
-        assert_eq!(found(&m, kv("team", "web")), vec!["r/a/x.jar"]);
-        assert_eq!(found(&m, Lookup::Md5(format!("{:0>32}", "bb"))), vec!["r/b/x.jar"]);
-        assert_eq!(found(&m, Lookup::Sha1(format!("{:0>40}", "aa"))), vec!["r/a/x.jar"]);
-        let t = |lo, hi, desc| Lookup::Time {
-            field: TimeField::Created,
-            lo,
-            hi,
-            desc,
-        };
-        // (The parent folders were made at the time of their first file.)
-        assert_eq!(found(&m, t(Some(150), None, false)), vec!["r/b", "r/b/x.jar"]);
-        assert_eq!(
-            found(&m, t(Some(100), Some(199), true)),
-            vec!["r/a/x.jar", "r/a"],
-            "newest first, the upper bound included"
-        );
-        // A property change replaces its entries; a delete removes all.
-        m.apply(&[put("r", "a/x.jar", file("aa", 100, &[("team", &["ops"])]))])
-            .unwrap();
-        assert!(found(&m, kv("team", "web")).is_empty());
-        assert_eq!(found(&m, kv("team", "ops")), vec!["r/a/x.jar"]);
-        m.apply(&[Change::Delete {
-            repo: "r".into(),
-            path: "a/x.jar".into(),
-        }])
-        .unwrap();
-        assert_eq!(found(&m, name("x.jar")), vec!["r/b/x.jar"]);
-        assert!(found(&m, kv("team", "ops")).is_empty());
-        // Downloads move the item in the download-time index.
-        let d = |lo| Lookup::Time {
-            field: TimeField::LastDownloaded,
-            lo: Some(lo),
-            hi: None,
-            desc: false,
-        };
-        let s = |at| Stats {
-            downloads: 1,
-            last_downloaded: at,
-            last_downloaded_by: "u".into(),
-        };
-        m.add_downloads(&[("r".into(), "b/x.jar".into(), s(500))]).unwrap();
-        m.add_downloads(&[("r".into(), "b/x.jar".into(), s(900))]).unwrap();
-        assert_eq!(found(&m, d(800)), vec!["r/b/x.jar"]);
-        assert_eq!(found(&m, d(0)).len(), 1, "the old time is gone");
-        m.delete_repo("r").unwrap();
-        assert!(found(&m, name("x.jar")).is_empty());
-        assert!(found(&m, d(0)).is_empty());
-        // A failed transaction leaves no entries behind.
-        m.apply(&[put("q", "f", file("cc", 1, &[]))]).unwrap();
-        assert!(
-            m.apply(&[
-                put("q", "g", file("dd", 1, &[])),
-                put("q", "f/under", file("ee", 1, &[]))
-            ])
-            .is_err()
-        );
-        assert!(found(&m, name("g")).is_empty());
-    }
-
-    #[test]
-    fn build_runs_are_indexed_by_start_and_checksum() {
-        let m = RedbMeta::in_memory().unwrap();
-        let run = |sha1: &str| {
-            serde_json::to_vec(
-                &serde_json::json!({"buildInfo": {"modules": [{"artifacts": [{"sha1": sha1}],
-                "dependencies": [{"sha1": "d1"}]}]}}),
-            )
-            .unwrap()
-        };
-        let w = |key: &str, v: Option<Vec<u8>>| RecordWrite {
-            kind: RUN_RECORD_KIND,
-            key: key.into(),
-            value: v,
-        };
-        m.apply(&[Change::Record(w("app\u{0}1\u{0}00000000000000000100", Some(run("a1"))))])
-            .unwrap();
-        m.apply_records(&[w("app\u{0}2\u{0}00000000000000000200", Some(run("a2")))])
-            .unwrap();
-        let keys = |l: BuildLookup| {
-            let mut out = Vec::new();
-            m.build_lookup(&l, &mut |k| {
-                out.push(k.replace('\0', "/"));
-                true
-            })
-            .unwrap();
-            out
-        };
-        assert_eq!(
-            keys(BuildLookup::Artifact("A1".into())),
-            vec!["app/1/00000000000000000100"]
-        );
-        assert_eq!(keys(BuildLookup::Dependency("d1".into())).len(), 2);
-        assert_eq!(
-            keys(BuildLookup::Started {
-                lo: Some(150),
-                hi: None,
-                desc: false
-            }),
-            vec!["app/2/00000000000000000200"]
-        );
-        assert_eq!(keys(BuildLookup::Name("app".into())).len(), 2);
-        // Replacing a run drops its old checksums; deleting drops all.
-        m.apply_records(&[w("app\u{0}1\u{0}00000000000000000100", Some(run("b1")))])
-            .unwrap();
-        assert!(keys(BuildLookup::Artifact("a1".into())).is_empty());
-        m.apply_records(&[w("app\u{0}1\u{0}00000000000000000100", None)])
-            .unwrap();
-        assert!(keys(BuildLookup::Artifact("b1".into())).is_empty());
-        assert_eq!(keys(BuildLookup::Dependency("d1".into())).len(), 1);
     }
 
     #[test]

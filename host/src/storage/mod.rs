@@ -5,13 +5,20 @@
 //! and PostgreSQL can replace the embedded defaults.
 
 mod blobs;
+mod blobs_s3;
+mod bridge;
+#[cfg(test)]
+mod contract_tests;
 pub mod gc;
 mod meta_index;
+mod meta_postgres;
 mod meta_redb;
 mod model;
 pub mod upload;
 
-pub use blobs::{BlobPin, BlobStore, ByteStream, FsBlobStore, SMALL_BLOB, StagedFile};
+pub use blobs::{BlobPin, BlobStore, BlobsUnavailable, ByteStream, FsBlobStore, SMALL_BLOB, StagedFile};
+pub use blobs_s3::{S3BlobStore, S3Settings};
+pub use meta_postgres::PgMeta;
 pub use meta_redb::RedbMeta;
 pub use model::{
     BuildLookup, Change, Checksums, Digests, Expectation, Item, Lookup, Properties, RepoCounters, Stats, StoreTotals,
@@ -32,7 +39,7 @@ pub enum StoreError {
     #[error("database: {0}")]
     Db(#[from] redb::Error),
     #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("corrupt record: {0}")]
     Corrupt(#[from] serde_json::Error),
     /// The change contradicts what is stored (a file where a folder should be).
@@ -63,6 +70,16 @@ impl StoreError {
             StoreError::Io(e) => is_full_io(e),
             StoreError::Db(redb::Error::Io(e)) => is_full_io(e),
             _ => false,
+        }
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    /// An object store that cannot be reached is unavailability (503), not a fault.
+    fn from(e: std::io::Error) -> Self {
+        match e.get_ref().and_then(|i| i.downcast_ref::<BlobsUnavailable>()) {
+            Some(u) => StoreError::Unavailable(u.0.clone()),
+            None => StoreError::Io(e),
         }
     }
 }
