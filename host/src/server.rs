@@ -157,7 +157,7 @@ pub fn spawn_background(state: Arc<AppState>) {
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             loop {
                 tick.tick().await;
-                match state.artifacts.collect_garbage().await {
+                match state.artifacts.collect_garbage(state.config.staged_expiry()).await {
                     Ok(r) => tracing::info!(?r, "scheduled garbage collection"),
                     Err(e) => tracing::error!(error = %e, "scheduled garbage collection failed"),
                 }

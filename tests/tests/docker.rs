@@ -1147,3 +1147,194 @@ fn pushes_and_deletes_are_docker_events_for_webhooks() {
     assert_eq!(events[1].0, "docker_deleted");
     assert_eq!(events[1].1["tag"], "1.0");
 }
+
+// ---------------------------------------------------------------- layer GC
+
+/// Bytes of the files under `dir` (the blob folder's disk usage).
+fn disk_usage(dir: &Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let m = e.metadata().unwrap();
+        total += if m.is_dir() { disk_usage(&e.path()) } else { m.len() };
+    }
+    total
+}
+
+/// Whether the blob store holds a file named `hex` (the stored bytes of a blob).
+fn blob_on_disk(dir: &Path, hex: &str) -> bool {
+    std::fs::read_dir(dir).unwrap().flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            blob_on_disk(&p, hex)
+        } else {
+            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(hex))
+        }
+    })
+}
+
+fn gc(s: &Server) -> Value {
+    let r = s
+        .admin(Method::POST, "/artifactory/api/system/storage/gc")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    json(r)
+}
+
+/// Starts a chunked upload and sends `chunk`; the session's path under `/v2/`.
+fn start_chunked(s: &Server, name: &str, chunk: &[u8]) -> String {
+    let r = admin_v2(s, Method::POST, &format!("{REPO}/{name}/blobs/uploads/"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let path = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .split_once("/v2/")
+        .unwrap()
+        .1
+        .to_string();
+    let r = admin_v2(s, Method::PATCH, &path).body(chunk.to_vec()).send().unwrap();
+    assert_eq!(r.status(), 202);
+    path
+}
+
+/// Layer GC: two images share a layer; deleting one (by digest, as `skopeo delete`
+/// does) and collecting frees its own layer and config on disk and keeps the
+/// shared one. A push in flight (a chunked upload half sent, a layer pushed
+/// without its manifest yet) survives a collection; a layer whose push was
+/// abandoned expires after the upload session expiry and is then collected.
+#[test]
+fn gc_frees_the_layers_of_deleted_images_keeps_shared_ones_and_pushes_in_flight() {
+    const EXPIRY_SECS: u64 = 3;
+    let dir = plugin_folder(&["docker"]);
+    let s = Server::start_full(
+        Options::default(),
+        dir.path(),
+        &format!("upload_session_expiry_secs = {EXPIRY_SECS}"),
+    );
+    s.create_local_repo(REPO, "docker");
+    let blob_dir = s.data_dir().join("blobs");
+    const MIB: usize = 1 << 20;
+    let shared = bytes_of(2 * MIB, 101);
+    let (only_a, only_b) = (bytes_of(2 * MIB, 102), bytes_of(2 * MIB, 103));
+    let (config_a, config_b) = (br#"{"os":"linux","a":1}"#.to_vec(), br#"{"os":"linux","b":1}"#.to_vec());
+    let mut digests = Vec::new();
+    for (tag, config, own) in [("a", &config_a, &only_a), ("b", &config_b, &only_b)] {
+        for blob in [config, &shared, own] {
+            push_blob(&s, REPO, "gc/app", blob);
+        }
+        let m = image_manifest(config, &[&shared, own]);
+        let r = put_manifest(&s, ADMIN, &format!("{REPO}/gc/app/manifests/{tag}"), OCI_MANIFEST, &m);
+        assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+        digests.push(digest_of(&m));
+    }
+    // The pushed layers are no longer staged: the manifests hold them.
+    assert!(storage(&s, "gc/app/_uploads").is_none_or(|v| v["children"] == json!([])));
+    assert!(disk_usage(&blob_dir) >= 6 * MIB as u64);
+
+    // A push in flight: half a chunked upload and a layer without its manifest yet.
+    let late = bytes_of(MIB, 104);
+    let session = start_chunked(&s, "gc/late", &late[..MIB / 2]);
+    let pending = bytes_of(MIB, 105);
+    push_blob(&s, REPO, "gc/late", &pending);
+    let before = disk_usage(&blob_dir);
+
+    // Delete image a by digest (its tag goes with it).
+    let r = admin_v2(&s, Method::DELETE, &format!("{REPO}/gc/app/manifests/{}", digests[0]))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let report = gc(&s);
+    let after = disk_usage(&blob_dir);
+    eprintln!("blob folder: {before} bytes before, {after} after; {report}");
+    assert!(
+        report["bytesFreed"].as_u64().unwrap() >= (2 * MIB + config_a.len()) as u64,
+        "{report}"
+    );
+    assert!(before - after >= 2 * MIB as u64, "{before} → {after}");
+    assert!(!blob_on_disk(&blob_dir, &sha256_hex(&only_a)), "a's own layer is gone");
+    assert!(!blob_on_disk(&blob_dir, &sha256_hex(&config_a)), "a's config is gone");
+    assert!(blob_on_disk(&blob_dir, &sha256_hex(&shared)), "the shared layer stays");
+    assert!(
+        blob_on_disk(&blob_dir, &sha256_hex(&pending)),
+        "the pending layer stays"
+    );
+    spec_error(
+        admin_v2(&s, Method::GET, &format!("{REPO}/gc/app/manifests/a"))
+            .send()
+            .unwrap(),
+        404,
+        "MANIFEST_UNKNOWN",
+    );
+    spec_error(
+        admin_v2(&s, Method::GET, &format!("{REPO}/gc/app/blobs/{}", digest_of(&only_a)))
+            .send()
+            .unwrap(),
+        404,
+        "BLOB_UNKNOWN",
+    );
+    // Image b is whole: its manifest and every blob it names come back.
+    let r = admin_v2(&s, Method::GET, &format!("{REPO}/gc/app/manifests/b"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["docker-content-digest"], digests[1].as_str());
+    for blob in [&config_b, &shared, &only_b] {
+        let r = admin_v2(&s, Method::GET, &format!("{REPO}/gc/app/blobs/{}", digest_of(blob)))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(sha256_hex(&r.bytes().unwrap()), sha256_hex(blob));
+    }
+    // The push in flight completes after the collection and is pulled whole.
+    let r = admin_v2(&s, Method::PUT, &format!("{session}?digest={}", digest_of(&late)))
+        .body(late[MIB / 2..].to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    let config_late = br#"{"os":"linux","late":1}"#.to_vec();
+    push_blob(&s, REPO, "gc/late", &config_late);
+    let m = image_manifest(&config_late, &[&late, &pending]);
+    let r = put_manifest(&s, ADMIN, &format!("{REPO}/gc/late/manifests/1"), OCI_MANIFEST, &m);
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    gc(&s);
+    for blob in [&late, &pending] {
+        let r = admin_v2(&s, Method::GET, &format!("{REPO}/gc/late/blobs/{}", digest_of(blob)))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(sha256_hex(&r.bytes().unwrap()), sha256_hex(blob));
+    }
+
+    // An abandoned push: its layer is kept until the upload session expiry, then
+    // collected like any unused blob.
+    let abandoned = bytes_of(MIB, 106);
+    push_blob(&s, REPO, "gc/gone", &abandoned);
+    let report = gc(&s);
+    assert_eq!(report["stagedFilesDeleted"], 0, "{report}");
+    assert!(blob_on_disk(&blob_dir, &sha256_hex(&abandoned)));
+    std::thread::sleep(std::time::Duration::from_millis(EXPIRY_SECS * 1000 + 300));
+    let report = gc(&s);
+    assert_eq!(report["stagedFilesDeleted"], 1, "{report}");
+    assert!(report["bytesFreed"].as_u64().unwrap() >= MIB as u64, "{report}");
+    assert!(!blob_on_disk(&blob_dir, &sha256_hex(&abandoned)));
+    let r = admin_v2(
+        &s,
+        Method::HEAD,
+        &format!("{REPO}/gc/gone/blobs/{}", digest_of(&abandoned)),
+    )
+    .send()
+    .unwrap();
+    assert_eq!(r.status(), 404);
+    // Images with manifests are not touched by the expiry.
+    let r = admin_v2(
+        &s,
+        Method::GET,
+        &format!("{REPO}/gc/late/blobs/{}", digest_of(&pending)),
+    )
+    .send()
+    .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -8,9 +8,16 @@
 //! Storage follows Artifactory's layout: `{name}/{tag}/manifest.json` (an index:
 //! `list.manifest.json`) with the layers beside it as `sha256__{hex}`, every
 //! manifest also under `{name}/sha256__{hex}/`, and blobs pushed before their
-//! manifest under `{name}/_uploads/sha256__{hex}`. The host stores each content
-//! once, so these paths cost no bytes. The tags of a name, upload sessions and
-//! referrers are kept in the repository's key-value space (`state`).
+//! manifest staged under `{name}/_uploads/sha256__{hex}` until a manifest takes
+//! them (abandoned ones expire: see `blobs`). The host stores each content once, so
+//! these paths cost no bytes. The tags of a name, upload sessions, referrers and
+//! which manifests use each layer are kept in the repository's key-value space
+//! (`state`).
+//!
+//! Deleting a manifest (by digest, as `skopeo delete` does) deletes its folders
+//! and every tag on it; its layers stay only where another manifest still uses
+//! them, so the next garbage collection frees the rest. Deleting a tag leaves the
+//! manifest reachable by digest (the OCI spec's tag deletion).
 
 mod blobs;
 mod error;

@@ -1,7 +1,8 @@
 //! What the repository keeps beside its files, in the key-value space: the tags of
 //! each name (`tags/{name}`: tag → digest), the names it holds (`catalog`), who
-//! started each upload session (`upload/{id}`) and the referrers of each subject
-//! (`referrers/{name}/{hex}`).
+//! started each upload session (`upload/{id}`), the referrers of each subject
+//! (`referrers/{name}/{hex}`) and the manifests of a name that use each blob
+//! (`layer/{name}/{hex}`: the manifests' digests, hex).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,6 +81,31 @@ pub fn set_upload_owner(id: &str, name: &Name, user: &str) -> Result<(), Failure
 
 pub fn drop_upload_owner(id: &str) -> Result<(), Failure> {
     repository::kv_delete(&format!("upload/{id}"))
+}
+
+/// The manifests of `name` (hex digests) that use blob `hex`, oldest first.
+pub fn layer_users(name: &Name, hex: &str) -> Result<Vec<String>, Failure> {
+    get_json(&format!("layer/{}/{hex}", name.0))
+}
+
+/// Records that manifest `manifest` of `name` uses blob `hex` (`used`) or no longer does.
+pub fn set_layer_user(name: &Name, hex: &str, manifest: &str, used: bool) -> Result<(), Failure> {
+    let key = format!("layer/{}/{hex}", name.0);
+    let mut users = layer_users(name, hex)?;
+    let had = users.iter().any(|m| m == manifest);
+    if used == had {
+        return Ok(());
+    }
+    if used {
+        users.push(manifest.to_string());
+    } else {
+        users.retain(|m| m != manifest);
+    }
+    if users.is_empty() {
+        repository::kv_delete(&key)
+    } else {
+        put_json(&key, &users)
+    }
 }
 
 /// The descriptors of the manifests whose `subject` is `hex`.
