@@ -1338,3 +1338,230 @@ fn gc_frees_the_layers_of_deleted_images_keeps_shared_ones_and_pushes_in_flight(
     .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+// ---------------------------------------------------------------- remote and virtual
+
+/// A distribution registry (`docker-registry`) on a free loopback port with a
+/// private storage folder; stopped when dropped.
+struct Registry {
+    child: Option<std::process::Child>,
+    host: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(bin: &Path) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let r = Registry {
+            child: Some(child),
+            host,
+            _dir: dir,
+        };
+        for _ in 0..100 {
+            if client()
+                .get(format!("http://{}/v2/", r.host))
+                .send()
+                .is_ok_and(|x| x.status() == 200)
+            {
+                return r;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("docker-registry did not start on {}", r.host);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A pull-through cache of a real distribution registry, then a virtual
+/// repository over a local repository and that cache: the first pull fills the
+/// cache; a tag is revalidated after the retrieval cache period; with the
+/// registry stopped, pulls by tag and by digest still work. Through the virtual
+/// repository the local member answers first, tag lists are merged, and a push
+/// goes to the `defaultDeploymentRepo` (or is refused clearly without one).
+#[test]
+fn a_remote_caches_a_docker_registry_and_a_virtual_merges_it_with_a_local() {
+    let (Some(skopeo_bin), Some(umoci), Some(registry_bin)) = (tool("skopeo"), tool("umoci"), tool("docker-registry"))
+    else {
+        return;
+    };
+    let mut upstream = Registry::start(&registry_bin);
+    let (s, _d) = server("");
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let layout = tmp.path().join("img");
+    umoci_image(&umoci, &layout, "one", &[("hello.txt", b"first\n")]);
+    umoci_image(&umoci, &layout, "two", &[("hello.txt", b"second\n")]);
+    umoci_image(&umoci, &layout, "three", &[("hello.txt", b"local\n")]);
+    let (one, two, three) = (
+        digest_of(&layout_manifest(&layout, "one")),
+        digest_of(&layout_manifest(&layout, "two")),
+        digest_of(&layout_manifest(&layout, "three")),
+    );
+    let up = |tag: &str, to: &str| {
+        run(skopeo(&skopeo_bin, &home).args([
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:{tag}", layout.display()),
+            &format!("docker://{}/{to}", upstream.host),
+        ]));
+    };
+    up("one", "team/app:v1");
+    up("one", "team/app:stable");
+
+    let create = |cfg: Value| {
+        let key = cfg["key"].as_str().unwrap().to_string();
+        let r = s
+            .admin(Method::PUT, &format!("/artifactory/api/repositories/{key}"))
+            .json(&cfg)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "create {key}: {}", r.text().unwrap());
+    };
+    create(
+        json!({"key": "dock-remote", "rclass": "remote", "packageType": "docker",
+        "url": format!("http://{}", upstream.host), "retrievalCachePeriodSecs": 1}),
+    );
+    let host = host_port(&s);
+    let creds = format!("{}:{}", ADMIN.0, ADMIN.1);
+    let pull = |from: &str, out: &str| -> String {
+        let dir = tmp.path().join(out);
+        run(skopeo(&skopeo_bin, &home).args([
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            &creds,
+            &format!("docker://{host}/{from}"),
+            &format!("oci:{}:x", dir.display()),
+        ]));
+        digest_of(&layout_manifest(&dir, "x"))
+    };
+    let inspect = |what: &str| -> String {
+        let raw = run(skopeo(&skopeo_bin, &home).args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            &creds,
+            &format!("docker://{host}/{what}"),
+        ]));
+        digest_of(raw.as_bytes())
+    };
+
+    // The first pull fills the cache with the upstream's bytes.
+    assert_eq!(pull("dock-remote/team/app:v1", "p1"), one);
+    let tags = json(
+        admin_v2(&s, Method::GET, "dock-remote/team/app/tags/list")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(tags["tags"], json!(["stable", "v1"]));
+    // Pushing to a remote repository is refused.
+    spec_error(
+        admin_v2(&s, Method::POST, "dock-remote/team/app/blobs/uploads/")
+            .send()
+            .unwrap(),
+        405,
+        "UNSUPPORTED",
+    );
+
+    // A tag is metadata: moved upstream, it is seen after the retrieval cache period.
+    up("two", "team/app:v1");
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    assert_eq!(inspect("dock-remote/team/app:v1"), two);
+
+    // The virtual repository: local first, then the remote's cache.
+    create(
+        json!({"key": "dock-virtual", "rclass": "virtual", "packageType": "docker",
+        "repositories": [REPO, "dock-remote"], "defaultDeploymentRepo": REPO}),
+    );
+    create(
+        json!({"key": "dock-virtual-ro", "rclass": "virtual", "packageType": "docker",
+        "repositories": [REPO, "dock-remote"]}),
+    );
+    run(skopeo(&skopeo_bin, &home).args([
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &format!("oci:{}:three", layout.display()),
+        &format!("docker://{host}/dock-virtual/team/app:stable"),
+    ]));
+    // It went to the local repository.
+    assert_eq!(inspect(&format!("{REPO}/team/app:stable")), three);
+    assert_eq!(
+        inspect("dock-virtual/team/app:stable"),
+        three,
+        "the local member answers first"
+    );
+    assert_eq!(inspect("dock-virtual/team/app:v1"), two, "the remote member has v1");
+    assert_eq!(pull("dock-virtual/team/app:v1", "pv"), two);
+    let tags = json(
+        admin_v2(&s, Method::GET, "dock-virtual/team/app/tags/list")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(tags["tags"], json!(["stable", "v1"]));
+    let r = admin_v2(&s, Method::GET, "dock-virtual/team/app/tags/list?n=1")
+        .send()
+        .unwrap();
+    assert!(r.headers()["link"].to_str().unwrap().contains("last=stable"));
+    assert_eq!(json(r)["tags"], json!(["stable"]));
+    // Without a default deployment repository a push is refused, clearly.
+    let r = admin_v2(&s, Method::POST, "dock-virtual-ro/team/app/blobs/uploads/")
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().unwrap();
+    assert!((400..500).contains(&status), "{status} {body}");
+    assert!(body.contains("defaultDeploymentRepo"), "{body}");
+
+    // The upstream goes away: by tag (stale metadata) and by digest, from the cache.
+    upstream.stop();
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    assert_eq!(pull("dock-remote/team/app:v1", "p2"), two);
+    assert_eq!(pull(&format!("dock-remote/team/app@{two}"), "p3"), two);
+    assert_eq!(pull(&format!("dock-remote/team/app@{one}"), "p4"), one);
+    assert_eq!(pull("dock-virtual/team/app:v1", "p5"), two);
+    // What was never cached is a clear miss.
+    let r = admin_v2(&s, Method::GET, "dock-remote/team/other/manifests/v9")
+        .send()
+        .unwrap();
+    assert!(r.status().is_client_error() || r.status().is_server_error());
+    let v: Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+    assert!(v["errors"][0]["code"].is_string(), "{v}");
+}

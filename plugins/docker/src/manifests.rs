@@ -23,7 +23,7 @@ const SCHEMA1: [&str; 2] = [
 ];
 
 /// The largest manifest accepted (what the spec asks registries to take at least).
-const MAX_MANIFEST: u64 = 4 << 20;
+pub const MAX_MANIFEST: u64 = 4 << 20;
 
 pub const PROP_REPO_NAME: &str = "docker.repoName";
 pub const PROP_MANIFEST: &str = "docker.manifest";
@@ -106,7 +106,7 @@ fn resolve(name: &Name, reference: &str) -> Result<Option<String>, crate::Error>
 /// not always all of them (skopeo leaves indexes out of some requests), so only a
 /// client that accepts nothing but schema 1 is refused: it could not use any
 /// manifest stored here.
-fn accepts(accept: Option<&str>, media: &str) -> bool {
+pub fn accepts(accept: Option<&str>, media: &str) -> bool {
     let Some(accept) = accept else { return true };
     let types: Vec<&str> = accept
         .split(',')

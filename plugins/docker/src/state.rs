@@ -158,10 +158,45 @@ pub fn tags_list(ctx: &Ctx, name: &Name) -> Answer {
     if tags.is_empty() && !known_name(name)? {
         return Err(OciError::not_found("NAME_UNKNOWN", format!("No repository '{}' here", name.0)).into());
     }
+    tags_page(ctx, name, tags.into_keys().collect())
+}
+
+/// The answer of a tag list: one page of the sorted `tags` (metadata: a virtual
+/// repository merges its members' lists).
+pub fn tags_page(ctx: &Ctx, name: &Name, tags: Vec<String>) -> Answer {
     let (n, last) = page(ctx)?;
     let url = format!("{}/{}/tags/list", ctx.base, name.0);
-    let (page, next) = paginate(tags.into_keys().collect(), n, last, &url);
-    let mut r = Response::json(200, json!({"name": name.0, "tags": page}).to_string());
+    let (page, next) = paginate(tags, n, last, &url);
+    let mut r = Response::json(200, json!({"name": name.0, "tags": page}).to_string()).metadata();
+    if let Some(link) = next {
+        r = r.with_header("link", link);
+    }
+    Ok(r)
+}
+
+/// A virtual repository's tag list or catalog: the union of its members' lists
+/// (`key`: "tags" or "repositories"), paginated again.
+pub fn merge_lists(ctx: &Ctx, key: &str, lists: &[Value], more: bool) -> Answer {
+    let mut all: BTreeSet<String> = BTreeSet::new();
+    for l in lists {
+        if let Some(a) = l[key].as_array() {
+            all.extend(a.iter().filter_map(Value::as_str).map(str::to_string));
+        }
+    }
+    let (n, last) = page(ctx)?;
+    let (mut doc, url) = match lists.first().and_then(|l| l["name"].as_str()) {
+        Some(name) if key == "tags" => (json!({"name": name}), format!("{}/{name}/tags/list", ctx.base)),
+        _ => (json!({}), format!("{}/_catalog", ctx.base)),
+    };
+    let (page, mut next) = paginate(all.into_iter().collect(), n, last, &url);
+    if next.is_none()
+        && more
+        && let (Some(n), Some(l)) = (n, page.last())
+    {
+        next = Some(format!("<{url}?n={n}&last={l}>; rel=\"next\""));
+    }
+    doc[key] = json!(page);
+    let mut r = Response::json(200, doc.to_string());
     if let Some(link) = next {
         r = r.with_header("link", link);
     }
@@ -174,7 +209,7 @@ pub fn catalog(ctx: &Ctx) -> Answer {
     let url = format!("{}/_catalog", ctx.base);
     let all: Vec<String> = names()?.into_iter().collect();
     let (page, next) = paginate(all, n, last, &url);
-    let mut r = Response::json(200, json!({"repositories": page}).to_string());
+    let mut r = Response::json(200, json!({"repositories": page}).to_string()).metadata();
     if let Some(link) = next {
         r = r.with_header("link", link);
     }
