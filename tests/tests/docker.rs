@@ -1565,3 +1565,110 @@ fn a_remote_caches_a_docker_registry_and_a_virtual_merges_it_with_a_local() {
     let v: Value = serde_json::from_str(&r.text().unwrap()).unwrap();
     assert!(v["errors"][0]["code"].is_string(), "{v}");
 }
+
+// ---------------------------------------------------------------- podman
+
+/// `podman` with private storage (vfs, as root without overlay), no cgroup manager
+/// or journal, and a private home.
+fn podman(bin: &Path, home: &Path, root: &str) -> Command {
+    let mut c = Command::new(bin);
+    c.env("HOME", home)
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .args(["--root"])
+        .arg(home.join(root))
+        .args(["--runroot"])
+        .arg(home.join(format!("{root}-run")))
+        .args([
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "none",
+        ]);
+    c
+}
+
+/// `podman push` of an image built offline (umoci, loaded into podman's storage),
+/// pulled back by podman (by tag and by digest, into empty storage) and by skopeo:
+/// the image id (config digest) and the pushed manifest digest come back.
+#[test]
+fn podman_pushes_an_image_and_pulls_it_back_with_skopeo_agreeing() {
+    let (Some(podman_bin), Some(skopeo_bin), Some(umoci)) = (tool("podman"), tool("skopeo"), tool("umoci")) else {
+        return;
+    };
+    let (s, _d) = server("");
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join("run")).unwrap();
+    let layout = tmp.path().join("img");
+    umoci_image(&umoci, &layout, "v1", &[("hello.txt", b"pushed by podman\n")]);
+    let config = serde_json::from_slice::<Value>(&layout_manifest(&layout, "v1")).unwrap()["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let host = host_port(&s);
+    let creds = format!("{}:{}", ADMIN.0, ADMIN.1);
+    let image = format!("{host}/{REPO}/podman/app");
+
+    // Into podman's storage (skopeo writes it), then pushed by podman (which
+    // compresses the layers itself).
+    run(skopeo(&skopeo_bin, &home).args([
+        "copy",
+        &format!("oci:{}:v1", layout.display()),
+        &format!(
+            "containers-storage:[vfs@{}+{}]localhost/built:v1",
+            home.join("a").display(),
+            home.join("a-run").display()
+        ),
+    ]));
+    let id = run(podman(&podman_bin, &home, "a").args(["images", "--quiet", "--no-trunc"]));
+    assert_eq!(
+        id.trim().trim_start_matches("sha256:"),
+        config,
+        "image id is the config digest"
+    );
+    run(podman(&podman_bin, &home, "a").args(["tag", &config, &format!("{image}:v1")]));
+    let digest_file = tmp.path().join("digest");
+    run(podman(&podman_bin, &home, "a")
+        .args(["push", "--tls-verify=false", "--creds", &creds, "--digestfile"])
+        .arg(&digest_file)
+        .arg(format!("{image}:v1")));
+    let pushed = std::fs::read_to_string(&digest_file).unwrap().trim().to_string();
+    assert!(pushed.starts_with("sha256:"), "{pushed}");
+
+    // skopeo sees the same manifest and pulls it whole.
+    let raw = run(skopeo(&skopeo_bin, &home).args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &format!("docker://{image}:v1"),
+    ]));
+    assert_eq!(digest_of(raw.as_bytes()), pushed);
+    let out = tmp.path().join("pulled");
+    run(skopeo(&skopeo_bin, &home).args([
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &creds,
+        &format!("docker://{image}@{pushed}"),
+        &format!("oci:{}:x", out.display()),
+    ]));
+    assert_eq!(digest_of(&layout_manifest(&out, "x")), pushed);
+
+    // podman pulls it back into empty storage, by tag and by digest.
+    for (root, reference) in [("b", format!("{image}:v1")), ("c", format!("{image}@{pushed}"))] {
+        run(podman(&podman_bin, &home, root).args(["pull", "--tls-verify=false", "--creds", &creds, &reference]));
+        let listed =
+            run(podman(&podman_bin, &home, root).args(["images", "--digests", "--format", "{{.Id}} {{.Digest}}"]));
+        let (got_id, got_digest) = listed.trim().split_once(' ').unwrap();
+        assert!(
+            config.starts_with(got_id) || got_id.starts_with(&config[..12]),
+            "{listed}"
+        );
+        assert_eq!(got_digest, pushed, "{reference}");
+    }
+}
