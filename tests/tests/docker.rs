@@ -1350,7 +1350,8 @@ struct Registry {
 }
 
 impl Registry {
-    fn start(bin: &Path) -> Registry {
+    /// `auth`: the registry's `auth:` section (YAML, indented), or "" for none.
+    fn start(bin: &Path, auth: &str) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -1362,7 +1363,7 @@ impl Registry {
         std::fs::write(
             &cfg,
             format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n{auth}",
                 dir.path().join("data").display()
             ),
         )
@@ -1383,7 +1384,7 @@ impl Registry {
             if client()
                 .get(format!("http://{}/v2/", r.host))
                 .send()
-                .is_ok_and(|x| x.status() == 200)
+                .is_ok_and(|x| x.status() == 200 || x.status() == 401)
             {
                 return r;
             }
@@ -1418,7 +1419,7 @@ fn a_remote_caches_a_docker_registry_and_a_virtual_merges_it_with_a_local() {
     else {
         return;
     };
-    let mut upstream = Registry::start(&registry_bin);
+    let mut upstream = Registry::start(&registry_bin, "");
     let (s, _d) = server("");
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
@@ -1671,4 +1672,165 @@ fn podman_pushes_an_image_and_pulls_it_back_with_skopeo_agreeing() {
         );
         assert_eq!(got_digest, pushed, "{reference}");
     }
+}
+
+/// The token server of a registry with `auth: token`: answers every request with
+/// one JWT (RS256, signed by `openssl` with a self-signed certificate the registry
+/// trusts, carried in `x5c`) granting pull and push on `names`, to anyone — the
+/// anonymous token flow. Counts the tokens it gave.
+struct TokenServer {
+    /// The registry's `auth:` section.
+    auth: String,
+    given: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TokenServer {
+    fn start(dir: &Path, names: &[&str]) -> TokenServer {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        use std::io::{Read, Write};
+        let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+        run(Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=token",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert));
+        let der = Command::new("openssl")
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(&cert)
+            .output()
+            .unwrap()
+            .stdout;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = json!({"alg": "RS256", "typ": "JWT", "x5c": [STANDARD.encode(&der)]});
+        let access: Vec<Value> = names
+            .iter()
+            .map(|n| json!({"type": "repository", "name": n, "actions": ["pull", "push", "delete"]}))
+            .collect();
+        let claims = json!({"iss": "binyard-test", "sub": "", "aud": "registry-test", "exp": now + 3600,
+            "nbf": now - 60, "iat": now - 60, "jti": "1", "access": access});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let input_file = dir.join("jwt-input");
+        std::fs::write(&input_file, &input).unwrap();
+        let sig = Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign"])
+            .arg(&key)
+            .arg(&input_file)
+            .output()
+            .unwrap();
+        assert!(sig.status.success());
+        let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig.stdout));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let given = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = given.clone();
+        std::thread::spawn(move || {
+            let body = json!({"token": token, "expires_in": 3600}).to_string();
+            for mut conn in listener.incoming().flatten() {
+                let mut buf = [0u8; 8192];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        TokenServer {
+            auth: format!(
+                "auth:\n  token:\n    realm: http://{addr}/token\n    service: registry-test\n    issuer: binyard-test\n    rootcertbundle: {}\n",
+                cert.display()
+            ),
+            given,
+        }
+    }
+
+    fn given(&self) -> usize {
+        self.given.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A remote repository whose upstream registry asks for a token (401 with a
+/// `Bearer` challenge): binyard gets one from the upstream's realm, anonymously,
+/// and pulls; without the token the upstream refuses.
+#[test]
+fn a_remote_follows_the_upstream_registrys_token_flow() {
+    let (Some(skopeo_bin), Some(umoci), Some(registry_bin)) = (tool("skopeo"), tool("umoci"), tool("docker-registry"))
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let tokens = TokenServer::start(tmp.path(), &["team/app"]);
+    let upstream = Registry::start(&registry_bin, &tokens.auth);
+    let r = client()
+        .get(format!("http://{}/v2/team/app/tags/list", upstream.host))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401, "the upstream wants a token");
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer realm=")
+    );
+
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let layout = tmp.path().join("img");
+    umoci_image(&umoci, &layout, "v1", &[("hello.txt", b"behind a token\n")]);
+    let digest = digest_of(&layout_manifest(&layout, "v1"));
+    run(skopeo(&skopeo_bin, &home).args([
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{}/team/app:v1", upstream.host),
+    ]));
+
+    let (s, _d) = server("");
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/repositories/dock-remote")
+        .json(
+            &json!({"key": "dock-remote", "rclass": "remote", "packageType": "docker",
+            "url": format!("http://{}", upstream.host)}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let before = tokens.given();
+    let out = tmp.path().join("pulled");
+    run(skopeo(&skopeo_bin, &home).args([
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &format!("{}:{}", ADMIN.0, ADMIN.1),
+        &format!("docker://{}/dock-remote/team/app:v1", host_port(&s)),
+        &format!("oci:{}:x", out.display()),
+    ]));
+    assert_eq!(digest_of(&layout_manifest(&out, "x")), digest);
+    assert!(tokens.given() > before, "binyard asked the realm for a token");
 }
