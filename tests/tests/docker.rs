@@ -711,6 +711,27 @@ fn manifests_by_tag_and_digest_with_content_types_and_deletes() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Outside `v2/` it is Artifactory's REST API: its error body, not the registry's.
+    let r = s
+        .admin(
+            Method::GET,
+            &format!("/artifactory/api/docker/{REPO}/lib/app/manifests/docker"),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v = json(r);
+    assert_eq!(v["errors"][0]["status"], 404, "{v}");
+    assert!(v["errors"][0]["message"].as_str().unwrap().contains("v2/"), "{v}");
+    // Under `v2/` the registry's errors, with the spec's codes.
+    let r = s
+        .admin(
+            Method::GET,
+            &format!("/artifactory/api/docker/{REPO}/v2/lib/app/manifests/nope"),
+        )
+        .send()
+        .unwrap();
+    spec_error(r, 404, "MANIFEST_UNKNOWN");
     // The repository's own catalog.
     let r = admin_v2(&s, Method::GET, &format!("{REPO}/_catalog")).send().unwrap();
     assert_eq!(json(r)["repositories"], json!(["lib/app"]));

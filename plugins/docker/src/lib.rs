@@ -127,7 +127,15 @@ fn route(req: &Request) -> Answer {
     let (path, base) = if via_api {
         match path.strip_prefix("v2").map(|p| p.trim_start_matches('/')) {
             Some(p) => (p, format!("{}/v2", req.base_url)),
-            None => return Err(OciError::not_found("NAME_UNKNOWN", "Docker requests are under v2/").into()),
+            // Not a registry route: Artifactory's own error body, as its REST API answers.
+            None => {
+                let message = format!(
+                    "No Docker API at '{}': registry requests are under {}/v2/",
+                    req.path, req.base_url
+                );
+                let body = serde_json::json!({"errors": [{"status": 404, "message": message}]});
+                return Ok(Response::json(404, body.to_string()));
+            }
         }
     } else {
         (path, req.base_url.clone())
