@@ -1333,12 +1333,26 @@ fn gc_frees_the_layers_of_deleted_images_keeps_shared_ones_and_pushes_in_flight(
     // collected like any unused blob.
     let abandoned = bytes_of(MIB, 106);
     push_blob(&s, REPO, "gc/gone", &abandoned);
+    let abandoned_session = start_chunked(&s, "gc/gone", &bytes_of(MIB / 4, 107));
     let report = gc(&s);
     assert_eq!(report["stagedFilesDeleted"], 0, "{report}");
+    assert_eq!(report["uploadSessionsExpired"], 0, "{report}");
     assert!(blob_on_disk(&blob_dir, &sha256_hex(&abandoned)));
     std::thread::sleep(std::time::Duration::from_millis(EXPIRY_SECS * 1000 + 300));
     let report = gc(&s);
     assert_eq!(report["stagedFilesDeleted"], 1, "{report}");
+    assert_eq!(report["uploadSessionsExpired"], 1, "{report}");
+    let parts = std::fs::read_dir(s.data_dir().join("sessions"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        .count();
+    assert_eq!(parts, 0, "the abandoned chunked upload's bytes are gone");
+    spec_error(
+        admin_v2(&s, Method::GET, &abandoned_session).send().unwrap(),
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+    );
     assert!(report["bytesFreed"].as_u64().unwrap() >= MIB as u64, "{report}");
     assert!(!blob_on_disk(&blob_dir, &sha256_hex(&abandoned)));
     let r = admin_v2(

@@ -17,6 +17,8 @@ pub struct GcReport {
     pub temp_files_deleted: u64,
     /// Staged files (`binyard.staged`) abandoned for longer than the upload session expiry.
     pub staged_files_deleted: u64,
+    /// Upload sessions (chunked uploads) unused for longer than their expiry.
+    pub upload_sessions_expired: u64,
 }
 
 /// Runs one collection (blocking: call from a blocking thread).
