@@ -50,6 +50,11 @@ struct Record {
     size: u64,
     created_ms: i64,
     touched_ms: i64,
+    /// The session's content is this one stored blob, whole (its part file is a
+    /// hard link to the blob's bytes, never written to): `finish` answers it
+    /// without reading the bytes again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    whole: Option<Digests>,
 }
 
 /// The upload sessions of the server.
@@ -188,6 +193,7 @@ impl Sessions {
             size: 0,
             created_ms: now,
             touched_ms: now,
+            whole: None,
         };
         self.write_record(&id, &r)?;
         Ok(self.info(&id, &r))
@@ -215,6 +221,7 @@ impl Sessions {
             return Err(SessionError::Offset { size: r.size, offset });
         }
         if let Some((sha256, len)) = source.filter(|(_, len)| *len > 0) {
+            self.unlink_whole(id, &mut r)?;
             let mut f = File::options().write(true).open(self.part(id))?;
             // Bytes past the recorded size are from an append a crash cut short.
             f.set_len(r.size)?;
@@ -237,6 +244,49 @@ impl Sessions {
         Ok(self.info(id, &r))
     }
 
+    /// `append` of a whole stored blob (the request body, digests `d`): into an
+    /// empty session it is linked, not copied, so a large layer sent in one
+    /// request costs no copy and no second hashing.
+    pub fn append_whole(
+        &self,
+        blobs: &dyn BlobStore,
+        repo: &str,
+        id: &str,
+        offset: u64,
+        d: &Digests,
+    ) -> Result<SessionInfo, SessionError> {
+        {
+            let lock = self.lock_of(id);
+            let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let mut r = self.load(repo, id)?;
+            if offset == 0 && r.size == 0 && r.whole.is_none() && d.size > 0 {
+                let link = self.dir.join(format!("{id}.link"));
+                let _ = fs::remove_file(&link);
+                if blobs.link_into(&d.sha256, &link)? {
+                    fs::rename(&link, self.part(id))?;
+                    r.size = d.size;
+                    r.whole = Some(d.clone());
+                    r.touched_ms = clock::now_ms();
+                    self.write_record(id, &r)?;
+                    return Ok(self.info(id, &r));
+                }
+            }
+        }
+        self.append(blobs, repo, id, offset, Some((&d.sha256, d.size)))
+    }
+
+    /// A session whose part file is a link to a blob gets a copy of its own before
+    /// anything is written to it (the blob's bytes must never change).
+    fn unlink_whole(&self, id: &str, r: &mut Record) -> io::Result<()> {
+        if r.whole.take().is_some() {
+            let copy = self.dir.join(format!("{id}.copy"));
+            fs::copy(self.part(id), &copy)?;
+            File::open(&copy)?.sync_all()?;
+            fs::rename(&copy, self.part(id))?;
+        }
+        Ok(())
+    }
+
     /// Ends a session: its content must have the sha256 `expected`; answers the
     /// stored blob, pinned. On a digest mismatch the session is dropped.
     pub fn finish(
@@ -257,6 +307,15 @@ impl Sessions {
             },
             Err(e) => return Err(e),
         };
+        // A session that is one stored blob: that blob, if the store still has it.
+        if let Some(d) = r.whole.as_ref().filter(|d| d.sha256 == want && d.size == r.size)
+            && let Some(pin) = blobs.pin_existing(&d.sha256)?
+        {
+            let digests = d.clone();
+            self.remove(id);
+            self.remember_finished(repo, id, &digests);
+            return Ok((digests, pin));
+        }
         let mut f = File::open(self.part(id))?;
         let mut staged = blobs.stage()?;
         let (mut s256, mut s1, mut m5) = (Sha256::new(), Sha1::new(), Md5::new());
@@ -289,13 +348,18 @@ impl Sessions {
         };
         let pin = blobs.commit(staged, &digests.sha256)?;
         self.remove(id);
+        self.remember_finished(repo, id, &digests);
+        Ok((digests, pin))
+    }
+
+    /// Keeps a finished session's answer for a request run again.
+    fn remember_finished(&self, repo: &str, id: &str, digests: &Digests) {
         let mut done = self.finished.lock().unwrap_or_else(|e| e.into_inner());
         done.retain(|_, (_, _, at)| at.elapsed() < REFINISH);
         done.insert(
             id.to_string(),
             (repo.to_string(), digests.clone(), std::time::Instant::now()),
         );
-        Ok((digests, pin))
     }
 
     /// The answer of a session of `repo` finished lately with content `want`, again.
@@ -369,6 +433,37 @@ mod tests {
             s.finish(&blobs, "other", &id, &want),
             Err(SessionError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn a_whole_body_is_linked_not_copied_and_later_appends_do_not_touch_the_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FsBlobStore::open(dir.path()).unwrap();
+        let (a, _pa) = crate::storage::upload::store_bytes(&blobs, b"hello ").unwrap();
+        let (b, _pb) = crate::storage::upload::store_bytes(&blobs, b"world").unwrap();
+        let s = Sessions::open(&dir.path().join("sessions"), Duration::from_secs(60)).unwrap();
+        // One body, whole: finished as that very blob.
+        let id = s.begin("r").unwrap().id;
+        assert_eq!(s.append_whole(&blobs, "r", &id, 0, &a).unwrap().size, 6);
+        let (d, _pin) = s.finish(&blobs, "r", &id, &a.sha256).unwrap();
+        assert_eq!(d, a);
+        // Linked, then appended to: the stored blob keeps its bytes.
+        let id = s.begin("r").unwrap().id;
+        s.append_whole(&blobs, "r", &id, 0, &a).unwrap();
+        assert_eq!(s.append_whole(&blobs, "r", &id, 6, &b).unwrap().size, 11);
+        assert_eq!(&blobs.read(&a.sha256).unwrap()[..], b"hello ");
+        let want = hex::encode(Sha256::digest(b"hello world"));
+        let (d, _pin) = s.finish(&blobs, "r", &id, &want).unwrap();
+        assert_eq!(&blobs.read(&d.sha256).unwrap()[..], b"hello world");
+        assert_eq!(&blobs.read(&a.sha256).unwrap()[..], b"hello ");
+        // A wrong digest on a linked session drops it and stores nothing.
+        let id = s.begin("r").unwrap().id;
+        s.append_whole(&blobs, "r", &id, 0, &b).unwrap();
+        assert!(matches!(
+            s.finish(&blobs, "r", &id, &"0".repeat(64)),
+            Err(SessionError::Digest { .. })
+        ));
+        assert_eq!(&blobs.read(&b.sha256).unwrap()[..], b"world");
     }
 
     #[test]

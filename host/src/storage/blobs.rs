@@ -42,6 +42,13 @@ pub trait BlobStore: Send + Sync + 'static {
     fn pins(&self) -> MutexGuard<'_, PinTable>;
     /// Where the blobs live, for the storage summary.
     fn describe(&self) -> (String, PathBuf);
+    /// Makes `dest` (a new file) a hard link to blob `sha256`'s bytes, so a large
+    /// upload session starts from a stored request body without copying it; false
+    /// when the store cannot (another file system, another kind of store).
+    fn link_into(&self, sha256: &str, dest: &Path) -> io::Result<bool> {
+        let _ = (sha256, dest);
+        Ok(false)
+    }
 }
 
 /// Blobs pinned by writes that have not committed their metadata yet.
@@ -234,6 +241,10 @@ impl FsBlobStore {
 }
 
 impl BlobStore for FsBlobStore {
+    fn link_into(&self, sha256: &str, dest: &Path) -> io::Result<bool> {
+        Ok(std::fs::hard_link(self.path_of(sha256)?, dest).is_ok())
+    }
+
     fn stage(&self) -> io::Result<StagedFile> {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         let path = self.tmp.join(format!(
