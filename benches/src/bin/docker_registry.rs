@@ -281,6 +281,8 @@ fn main() -> anyhow::Result<()> {
     // to store it again here).
     eprintln!("1 GiB pushes (3 rounds each)…");
     let mut times: [[Vec<Duration>; 2]; 2] = Default::default();
+    // A failed push is reported (with its error), not the end of the run.
+    let mut failures: Vec<String> = Vec::new();
     for round in 0..3 {
         for (i, t) in [&ours, &theirs].into_iter().enumerate() {
             for (k, chunked) in [false, true].into_iter().enumerate() {
@@ -288,32 +290,48 @@ fn main() -> anyhow::Result<()> {
                 Command::new("sync").status()?;
                 let name = format!("push{round}{k}");
                 let start = Instant::now();
-                if chunked {
-                    t.push_chunked(&client, &name, &big, &big_digest)?;
+                let pushed = if chunked {
+                    t.push_chunked(&client, &name, &big, &big_digest)
                 } else {
-                    t.push_monolithic(&client, &name, &big, &big_digest)?;
+                    t.push_monolithic(&client, &name, &big, &big_digest)
+                };
+                match pushed {
+                    Ok(()) => times[i][k].push(start.elapsed()),
+                    Err(e) => failures.push(format!(
+                        "{} {} round {round} after {:.1} s: {e}",
+                        ["binyard", "distribution"][i],
+                        ["monolithic", "chunked"][k],
+                        start.elapsed().as_secs_f64()
+                    )),
                 }
-                times[i][k].push(start.elapsed());
             }
         }
     }
-    let median = |v: &mut Vec<Duration>| {
+    let median = |v: &mut Vec<Duration>| -> Option<f64> {
         v.sort();
-        1024.0 / v[v.len() / 2].as_secs_f64()
+        v.get(v.len() / 2).map(|d| 1024.0 / d.as_secs_f64())
     };
     let [[mut bm, mut bc], [mut dm, mut dc]] = times;
-    row(
-        "1 GiB layer push, monolithic (MiB/s, median of 3)",
-        median(&mut bm),
-        Some(median(&mut dm)),
-        None,
-    );
-    row(
-        "1 GiB layer push, 10 MiB chunks (MiB/s, median of 3)",
-        median(&mut bc),
-        Some(median(&mut dc)),
-        None,
-    );
+    for (label, b, d) in [
+        (
+            "1 GiB layer push, monolithic (MiB/s, median)",
+            median(&mut bm),
+            median(&mut dm),
+        ),
+        (
+            "1 GiB layer push, 10 MiB chunks (MiB/s, median)",
+            median(&mut bc),
+            median(&mut dc),
+        ),
+    ] {
+        match b {
+            Some(b) => row(label, b, d, None),
+            None => println!("{label:<52} {:>12} {:>12.1}", "failed", d.unwrap_or(0.0)),
+        }
+    }
+    for f in &failures {
+        println!("push failed: {f}");
+    }
     Ok(())
 }
 
