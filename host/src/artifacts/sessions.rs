@@ -67,6 +67,37 @@ pub struct Sessions {
     /// plugin request run again after its transaction went stale finishes the
     /// same session again with the same answer.
     finished: Mutex<HashMap<String, (String, Digests, std::time::Instant)>>,
+    /// The digests of each session's bytes so far, kept as they are appended, so
+    /// `finish` need not read a large session again (lost on a restart: `finish`
+    /// then reads it).
+    hashing: Mutex<HashMap<String, Hashing>>,
+}
+
+/// Running digests of the first `covered` bytes of a session.
+#[derive(Clone, Default)]
+struct Hashing {
+    covered: u64,
+    sha256: Sha256,
+    sha1: Sha1,
+    md5: Md5,
+}
+
+impl Hashing {
+    fn update(&mut self, b: &[u8]) {
+        self.sha256.update(b);
+        self.sha1.update(b);
+        self.md5.update(b);
+        self.covered += b.len() as u64;
+    }
+
+    fn digests(self) -> Digests {
+        Digests {
+            sha256: hex::encode(self.sha256.finalize()),
+            sha1: hex::encode(self.sha1.finalize()),
+            md5: hex::encode(self.md5.finalize()),
+            size: self.covered,
+        }
+    }
 }
 
 /// How long a finished session can be finished again (a retried request).
@@ -89,6 +120,7 @@ impl Sessions {
             expiry,
             locks: Mutex::new(HashMap::new()),
             finished: Mutex::new(HashMap::new()),
+            hashing: Mutex::new(HashMap::new()),
         };
         s.sweep();
         Ok(s)
@@ -154,6 +186,20 @@ impl Sessions {
         let _ = fs::remove_file(self.record_path(id));
         let _ = fs::remove_file(self.part(id));
         self.locks.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        self.hashing.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
+    /// The running digests of session `id` if they cover its first `size` bytes.
+    fn take_hashing(&self, id: &str, size: u64) -> Option<Hashing> {
+        let h = self.hashing.lock().unwrap_or_else(|e| e.into_inner()).remove(id)?;
+        (h.covered == size).then_some(h)
+    }
+
+    fn put_hashing(&self, id: &str, h: Hashing) {
+        self.hashing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), h);
     }
 
     /// Removes expired sessions (and leftovers without a record); answers how many went.
@@ -196,6 +242,7 @@ impl Sessions {
             whole: None,
         };
         self.write_record(&id, &r)?;
+        self.put_hashing(&id, Hashing::default());
         Ok(self.info(&id, &r))
     }
 
@@ -221,7 +268,7 @@ impl Sessions {
             return Err(SessionError::Offset { size: r.size, offset });
         }
         if let Some((sha256, len)) = source.filter(|(_, len)| *len > 0) {
-            self.unlink_whole(id, &mut r)?;
+            let mut hashing = self.unlink_whole(id, &mut r)?.or_else(|| self.take_hashing(id, r.size));
             let mut f = File::options().write(true).open(self.part(id))?;
             // Bytes past the recorded size are from an append a crash cut short.
             f.set_len(r.size)?;
@@ -234,10 +281,16 @@ impl Sessions {
                     return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the request body ended early").into());
                 }
                 f.write_all(&chunk)?;
+                if let Some(h) = hashing.as_mut() {
+                    h.update(&chunk);
+                }
                 done += chunk.len() as u64;
             }
             f.sync_all()?;
             r.size += len;
+            if let Some(h) = hashing {
+                self.put_hashing(id, h);
+            }
         }
         r.touched_ms = clock::now_ms();
         self.write_record(id, &r)?;
@@ -276,15 +329,34 @@ impl Sessions {
     }
 
     /// A session whose part file is a link to a blob gets a copy of its own before
-    /// anything is written to it (the blob's bytes must never change).
-    fn unlink_whole(&self, id: &str, r: &mut Record) -> io::Result<()> {
-        if r.whole.take().is_some() {
-            let copy = self.dir.join(format!("{id}.copy"));
-            fs::copy(self.part(id), &copy)?;
-            File::open(&copy)?.sync_all()?;
-            fs::rename(&copy, self.part(id))?;
+    /// anything is written to it (the blob's bytes must never change); answers
+    /// the digests of the copied bytes.
+    fn unlink_whole(&self, id: &str, r: &mut Record) -> io::Result<Option<Hashing>> {
+        if r.whole.take().is_none() {
+            return Ok(None);
         }
-        Ok(())
+        let copy_path = self.dir.join(format!("{id}.copy"));
+        let mut from = File::open(self.part(id))?;
+        let mut to = File::create(&copy_path)?;
+        let mut h = Hashing::default();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut left = r.size;
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            let n = from.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the staged upload is short",
+                ));
+            }
+            to.write_all(&buf[..n])?;
+            h.update(&buf[..n]);
+            left -= n as u64;
+        }
+        to.sync_all()?;
+        fs::rename(&copy_path, self.part(id))?;
+        Ok(Some(h))
     }
 
     /// Ends a session: its content must have the sha256 `expected`; answers the
@@ -315,6 +387,26 @@ impl Sessions {
             self.remove(id);
             self.remember_finished(repo, id, &digests);
             return Ok((digests, pin));
+        }
+        // Digests kept while appending: the session's file itself becomes the blob.
+        if let Some(h) = self.take_hashing(id, r.size) {
+            let digests = h.digests();
+            if digests.sha256 != want {
+                self.remove(id);
+                return Err(SessionError::Digest {
+                    expected: want,
+                    got: digests.sha256,
+                });
+            }
+            let pin = match blobs.pin_existing(&digests.sha256)? {
+                Some(pin) => Some(pin),
+                None => blobs.adopt(&self.part(id), &digests.sha256)?,
+            };
+            if let Some(pin) = pin {
+                self.remove(id);
+                self.remember_finished(repo, id, &digests);
+                return Ok((digests, pin));
+            }
         }
         let mut f = File::open(self.part(id))?;
         let mut staged = blobs.stage()?;
@@ -464,6 +556,40 @@ mod tests {
             Err(SessionError::Digest { .. })
         ));
         assert_eq!(&blobs.read(&b.sha256).unwrap()[..], b"world");
+    }
+
+    #[test]
+    fn digests_kept_while_appending_make_the_session_file_the_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FsBlobStore::open(dir.path()).unwrap();
+        let (a, _pa) = crate::storage::upload::store_bytes(&blobs, b"hello ").unwrap();
+        let (b, _pb) = crate::storage::upload::store_bytes(&blobs, b"world").unwrap();
+        let s = Sessions::open(&dir.path().join("sessions"), Duration::from_secs(60)).unwrap();
+        for linked in [false, true] {
+            let id = s.begin("r").unwrap().id;
+            if linked {
+                s.append_whole(&blobs, "r", &id, 0, &a).unwrap();
+            } else {
+                s.append(&blobs, "r", &id, 0, Some((&a.sha256, a.size))).unwrap();
+            }
+            s.append(&blobs, "r", &id, 6, Some((&b.sha256, b.size))).unwrap();
+            let want = hex::encode(Sha256::digest(b"hello world"));
+            let (d, _pin) = s.finish(&blobs, "r", &id, &want).unwrap();
+            assert_eq!(d.sha1, hex::encode(sha1::Sha1::digest(b"hello world")));
+            assert_eq!(d.md5, hex::encode(md5::Md5::digest(b"hello world")));
+            assert_eq!(&blobs.read(&want).unwrap()[..], b"hello world");
+            assert_eq!(&blobs.read(&a.sha256).unwrap()[..], b"hello ");
+            assert!(!s.part(&id).exists());
+        }
+        // A wrong digest stores nothing.
+        let id = s.begin("r").unwrap().id;
+        s.append(&blobs, "r", &id, 0, Some((&b.sha256, b.size))).unwrap();
+        let before = blobs.list().unwrap().len();
+        assert!(matches!(
+            s.finish(&blobs, "r", &id, &"0".repeat(64)),
+            Err(SessionError::Digest { .. })
+        ));
+        assert_eq!(blobs.list().unwrap().len(), before);
     }
 
     #[test]
