@@ -514,6 +514,12 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// How long a staged file (a layer pushed before its manifest) or an upload
+    /// session may sit unused before it is abandoned: the upload session expiry.
+    pub fn staged_expiry(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.plugins.upload_session_expiry_secs)
+    }
+
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -711,6 +711,27 @@ fn manifests_by_tag_and_digest_with_content_types_and_deletes() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Outside `v2/` it is Artifactory's REST API: its error body, not the registry's.
+    let r = s
+        .admin(
+            Method::GET,
+            &format!("/artifactory/api/docker/{REPO}/lib/app/manifests/docker"),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v = json(r);
+    assert_eq!(v["errors"][0]["status"], 404, "{v}");
+    assert!(v["errors"][0]["message"].as_str().unwrap().contains("v2/"), "{v}");
+    // Under `v2/` the registry's errors, with the spec's codes.
+    let r = s
+        .admin(
+            Method::GET,
+            &format!("/artifactory/api/docker/{REPO}/v2/lib/app/manifests/nope"),
+        )
+        .send()
+        .unwrap();
+    spec_error(r, 404, "MANIFEST_UNKNOWN");
     // The repository's own catalog.
     let r = admin_v2(&s, Method::GET, &format!("{REPO}/_catalog")).send().unwrap();
     assert_eq!(json(r)["repositories"], json!(["lib/app"]));
@@ -1146,4 +1167,705 @@ fn pushes_and_deletes_are_docker_events_for_webhooks() {
     assert_eq!(events[0].1["path"], "app/1.0/manifest.json");
     assert_eq!(events[1].0, "docker_deleted");
     assert_eq!(events[1].1["tag"], "1.0");
+}
+
+// ---------------------------------------------------------------- layer GC
+
+/// Bytes of the files under `dir` (the blob folder's disk usage).
+fn disk_usage(dir: &Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let m = e.metadata().unwrap();
+        total += if m.is_dir() { disk_usage(&e.path()) } else { m.len() };
+    }
+    total
+}
+
+/// Whether the blob store holds a file named `hex` (the stored bytes of a blob).
+fn blob_on_disk(dir: &Path, hex: &str) -> bool {
+    std::fs::read_dir(dir).unwrap().flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            blob_on_disk(&p, hex)
+        } else {
+            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(hex))
+        }
+    })
+}
+
+fn gc(s: &Server) -> Value {
+    let r = s
+        .admin(Method::POST, "/artifactory/api/system/storage/gc")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    json(r)
+}
+
+/// Starts a chunked upload and sends `chunk`; the session's path under `/v2/`.
+fn start_chunked(s: &Server, name: &str, chunk: &[u8]) -> String {
+    let r = admin_v2(s, Method::POST, &format!("{REPO}/{name}/blobs/uploads/"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let path = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .split_once("/v2/")
+        .unwrap()
+        .1
+        .to_string();
+    let r = admin_v2(s, Method::PATCH, &path).body(chunk.to_vec()).send().unwrap();
+    assert_eq!(r.status(), 202);
+    path
+}
+
+/// Layer GC: two images share a layer; deleting one (by digest, as `skopeo delete`
+/// does) and collecting frees its own layer and config on disk and keeps the
+/// shared one. A push in flight (a chunked upload half sent, a layer pushed
+/// without its manifest yet) survives a collection; a layer whose push was
+/// abandoned expires after the upload session expiry and is then collected.
+#[test]
+fn gc_frees_the_layers_of_deleted_images_keeps_shared_ones_and_pushes_in_flight() {
+    const EXPIRY_SECS: u64 = 3;
+    let dir = plugin_folder(&["docker"]);
+    let s = Server::start_full(
+        Options::default(),
+        dir.path(),
+        &format!("upload_session_expiry_secs = {EXPIRY_SECS}"),
+    );
+    s.create_local_repo(REPO, "docker");
+    let blob_dir = s.data_dir().join("blobs");
+    const MIB: usize = 1 << 20;
+    let shared = bytes_of(2 * MIB, 101);
+    let (only_a, only_b) = (bytes_of(2 * MIB, 102), bytes_of(2 * MIB, 103));
+    let (config_a, config_b) = (br#"{"os":"linux","a":1}"#.to_vec(), br#"{"os":"linux","b":1}"#.to_vec());
+    let mut digests = Vec::new();
+    for (tag, config, own) in [("a", &config_a, &only_a), ("b", &config_b, &only_b)] {
+        for blob in [config, &shared, own] {
+            push_blob(&s, REPO, "gc/app", blob);
+        }
+        let m = image_manifest(config, &[&shared, own]);
+        let r = put_manifest(&s, ADMIN, &format!("{REPO}/gc/app/manifests/{tag}"), OCI_MANIFEST, &m);
+        assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+        digests.push(digest_of(&m));
+    }
+    // The pushed layers are no longer staged: the manifests hold them.
+    assert!(storage(&s, "gc/app/_uploads").is_none_or(|v| v["children"] == json!([])));
+    assert!(disk_usage(&blob_dir) >= 6 * MIB as u64);
+
+    // A push in flight: half a chunked upload and a layer without its manifest yet.
+    let late = bytes_of(MIB, 104);
+    let session = start_chunked(&s, "gc/late", &late[..MIB / 2]);
+    let pending = bytes_of(MIB, 105);
+    push_blob(&s, REPO, "gc/late", &pending);
+    let before = disk_usage(&blob_dir);
+
+    // Delete image a by digest (its tag goes with it).
+    let r = admin_v2(&s, Method::DELETE, &format!("{REPO}/gc/app/manifests/{}", digests[0]))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let report = gc(&s);
+    let after = disk_usage(&blob_dir);
+    eprintln!("blob folder: {before} bytes before, {after} after; {report}");
+    assert!(
+        report["bytesFreed"].as_u64().unwrap() >= (2 * MIB + config_a.len()) as u64,
+        "{report}"
+    );
+    assert!(before - after >= 2 * MIB as u64, "{before} → {after}");
+    assert!(!blob_on_disk(&blob_dir, &sha256_hex(&only_a)), "a's own layer is gone");
+    assert!(!blob_on_disk(&blob_dir, &sha256_hex(&config_a)), "a's config is gone");
+    assert!(blob_on_disk(&blob_dir, &sha256_hex(&shared)), "the shared layer stays");
+    assert!(
+        blob_on_disk(&blob_dir, &sha256_hex(&pending)),
+        "the pending layer stays"
+    );
+    spec_error(
+        admin_v2(&s, Method::GET, &format!("{REPO}/gc/app/manifests/a"))
+            .send()
+            .unwrap(),
+        404,
+        "MANIFEST_UNKNOWN",
+    );
+    spec_error(
+        admin_v2(&s, Method::GET, &format!("{REPO}/gc/app/blobs/{}", digest_of(&only_a)))
+            .send()
+            .unwrap(),
+        404,
+        "BLOB_UNKNOWN",
+    );
+    // Image b is whole: its manifest and every blob it names come back.
+    let r = admin_v2(&s, Method::GET, &format!("{REPO}/gc/app/manifests/b"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["docker-content-digest"], digests[1].as_str());
+    for blob in [&config_b, &shared, &only_b] {
+        let r = admin_v2(&s, Method::GET, &format!("{REPO}/gc/app/blobs/{}", digest_of(blob)))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(sha256_hex(&r.bytes().unwrap()), sha256_hex(blob));
+    }
+    // The push in flight completes after the collection and is pulled whole.
+    let r = admin_v2(&s, Method::PUT, &format!("{session}?digest={}", digest_of(&late)))
+        .body(late[MIB / 2..].to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    let config_late = br#"{"os":"linux","late":1}"#.to_vec();
+    push_blob(&s, REPO, "gc/late", &config_late);
+    let m = image_manifest(&config_late, &[&late, &pending]);
+    let r = put_manifest(&s, ADMIN, &format!("{REPO}/gc/late/manifests/1"), OCI_MANIFEST, &m);
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    gc(&s);
+    for blob in [&late, &pending] {
+        let r = admin_v2(&s, Method::GET, &format!("{REPO}/gc/late/blobs/{}", digest_of(blob)))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(sha256_hex(&r.bytes().unwrap()), sha256_hex(blob));
+    }
+
+    // An abandoned push: its layer is kept until the upload session expiry, then
+    // collected like any unused blob.
+    let abandoned = bytes_of(MIB, 106);
+    push_blob(&s, REPO, "gc/gone", &abandoned);
+    let abandoned_session = start_chunked(&s, "gc/gone", &bytes_of(MIB / 4, 107));
+    let report = gc(&s);
+    assert_eq!(report["stagedFilesDeleted"], 0, "{report}");
+    assert_eq!(report["uploadSessionsExpired"], 0, "{report}");
+    assert!(blob_on_disk(&blob_dir, &sha256_hex(&abandoned)));
+    std::thread::sleep(std::time::Duration::from_millis(EXPIRY_SECS * 1000 + 300));
+    let report = gc(&s);
+    assert_eq!(report["stagedFilesDeleted"], 1, "{report}");
+    assert_eq!(report["uploadSessionsExpired"], 1, "{report}");
+    let parts = std::fs::read_dir(s.data_dir().join("sessions"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        .count();
+    assert_eq!(parts, 0, "the abandoned chunked upload's bytes are gone");
+    spec_error(
+        admin_v2(&s, Method::GET, &abandoned_session).send().unwrap(),
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+    );
+    assert!(report["bytesFreed"].as_u64().unwrap() >= MIB as u64, "{report}");
+    assert!(!blob_on_disk(&blob_dir, &sha256_hex(&abandoned)));
+    let r = admin_v2(
+        &s,
+        Method::HEAD,
+        &format!("{REPO}/gc/gone/blobs/{}", digest_of(&abandoned)),
+    )
+    .send()
+    .unwrap();
+    assert_eq!(r.status(), 404);
+    // Images with manifests are not touched by the expiry.
+    let r = admin_v2(
+        &s,
+        Method::GET,
+        &format!("{REPO}/gc/late/blobs/{}", digest_of(&pending)),
+    )
+    .send()
+    .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+// ---------------------------------------------------------------- remote and virtual
+
+/// A distribution registry (`docker-registry`) on a free loopback port with a
+/// private storage folder; stopped when dropped.
+struct Registry {
+    child: Option<std::process::Child>,
+    host: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// `auth`: the registry's `auth:` section (YAML, indented), or "" for none.
+    fn start(bin: &Path, auth: &str) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n{auth}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let r = Registry {
+            child: Some(child),
+            host,
+            _dir: dir,
+        };
+        for _ in 0..100 {
+            if client()
+                .get(format!("http://{}/v2/", r.host))
+                .send()
+                .is_ok_and(|x| x.status() == 200 || x.status() == 401)
+            {
+                return r;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("docker-registry did not start on {}", r.host);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A pull-through cache of a real distribution registry, then a virtual
+/// repository over a local repository and that cache: the first pull fills the
+/// cache; a tag is revalidated after the retrieval cache period; with the
+/// registry stopped, pulls by tag and by digest still work. Through the virtual
+/// repository the local member answers first, tag lists are merged, and a push
+/// goes to the `defaultDeploymentRepo` (or is refused clearly without one).
+#[test]
+fn a_remote_caches_a_docker_registry_and_a_virtual_merges_it_with_a_local() {
+    let (Some(skopeo_bin), Some(umoci), Some(registry_bin)) = (tool("skopeo"), tool("umoci"), tool("docker-registry"))
+    else {
+        return;
+    };
+    let mut upstream = Registry::start(&registry_bin, "");
+    let (s, _d) = server("");
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let layout = tmp.path().join("img");
+    umoci_image(&umoci, &layout, "one", &[("hello.txt", b"first\n")]);
+    umoci_image(&umoci, &layout, "two", &[("hello.txt", b"second\n")]);
+    umoci_image(&umoci, &layout, "three", &[("hello.txt", b"local\n")]);
+    let (one, two, three) = (
+        digest_of(&layout_manifest(&layout, "one")),
+        digest_of(&layout_manifest(&layout, "two")),
+        digest_of(&layout_manifest(&layout, "three")),
+    );
+    let up = |tag: &str, to: &str| {
+        run(skopeo(&skopeo_bin, &home).args([
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:{tag}", layout.display()),
+            &format!("docker://{}/{to}", upstream.host),
+        ]));
+    };
+    up("one", "team/app:v1");
+    up("one", "team/app:stable");
+
+    let create = |cfg: Value| {
+        let key = cfg["key"].as_str().unwrap().to_string();
+        let r = s
+            .admin(Method::PUT, &format!("/artifactory/api/repositories/{key}"))
+            .json(&cfg)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "create {key}: {}", r.text().unwrap());
+    };
+    create(
+        json!({"key": "dock-remote", "rclass": "remote", "packageType": "docker",
+        "url": format!("http://{}", upstream.host), "retrievalCachePeriodSecs": 1}),
+    );
+    let host = host_port(&s);
+    let creds = format!("{}:{}", ADMIN.0, ADMIN.1);
+    let pull = |from: &str, out: &str| -> String {
+        let dir = tmp.path().join(out);
+        run(skopeo(&skopeo_bin, &home).args([
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            &creds,
+            &format!("docker://{host}/{from}"),
+            &format!("oci:{}:x", dir.display()),
+        ]));
+        digest_of(&layout_manifest(&dir, "x"))
+    };
+    let inspect = |what: &str| -> String {
+        let raw = run(skopeo(&skopeo_bin, &home).args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            &creds,
+            &format!("docker://{host}/{what}"),
+        ]));
+        digest_of(raw.as_bytes())
+    };
+
+    // The first pull fills the cache with the upstream's bytes.
+    assert_eq!(pull("dock-remote/team/app:v1", "p1"), one);
+    let tags = json(
+        admin_v2(&s, Method::GET, "dock-remote/team/app/tags/list")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(tags["tags"], json!(["stable", "v1"]));
+    // Pushing to a remote repository is refused.
+    spec_error(
+        admin_v2(&s, Method::POST, "dock-remote/team/app/blobs/uploads/")
+            .send()
+            .unwrap(),
+        405,
+        "UNSUPPORTED",
+    );
+
+    // A tag is metadata: moved upstream, it is seen after the retrieval cache period.
+    up("two", "team/app:v1");
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    assert_eq!(inspect("dock-remote/team/app:v1"), two);
+
+    // The virtual repository: local first, then the remote's cache.
+    create(
+        json!({"key": "dock-virtual", "rclass": "virtual", "packageType": "docker",
+        "repositories": [REPO, "dock-remote"], "defaultDeploymentRepo": REPO}),
+    );
+    create(
+        json!({"key": "dock-virtual-ro", "rclass": "virtual", "packageType": "docker",
+        "repositories": [REPO, "dock-remote"]}),
+    );
+    run(skopeo(&skopeo_bin, &home).args([
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &format!("oci:{}:three", layout.display()),
+        &format!("docker://{host}/dock-virtual/team/app:stable"),
+    ]));
+    // It went to the local repository.
+    assert_eq!(inspect(&format!("{REPO}/team/app:stable")), three);
+    assert_eq!(
+        inspect("dock-virtual/team/app:stable"),
+        three,
+        "the local member answers first"
+    );
+    assert_eq!(inspect("dock-virtual/team/app:v1"), two, "the remote member has v1");
+    assert_eq!(pull("dock-virtual/team/app:v1", "pv"), two);
+    let tags = json(
+        admin_v2(&s, Method::GET, "dock-virtual/team/app/tags/list")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(tags["tags"], json!(["stable", "v1"]));
+    let r = admin_v2(&s, Method::GET, "dock-virtual/team/app/tags/list?n=1")
+        .send()
+        .unwrap();
+    assert!(r.headers()["link"].to_str().unwrap().contains("last=stable"));
+    assert_eq!(json(r)["tags"], json!(["stable"]));
+    // Without a default deployment repository a push is refused, clearly.
+    let r = admin_v2(&s, Method::POST, "dock-virtual-ro/team/app/blobs/uploads/")
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().unwrap();
+    assert!((400..500).contains(&status), "{status} {body}");
+    assert!(body.contains("defaultDeploymentRepo"), "{body}");
+
+    // The upstream goes away: by tag (stale metadata) and by digest, from the cache.
+    upstream.stop();
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    assert_eq!(pull("dock-remote/team/app:v1", "p2"), two);
+    assert_eq!(pull(&format!("dock-remote/team/app@{two}"), "p3"), two);
+    assert_eq!(pull(&format!("dock-remote/team/app@{one}"), "p4"), one);
+    assert_eq!(pull("dock-virtual/team/app:v1", "p5"), two);
+    // What was never cached is a clear miss.
+    let r = admin_v2(&s, Method::GET, "dock-remote/team/other/manifests/v9")
+        .send()
+        .unwrap();
+    assert!(r.status().is_client_error() || r.status().is_server_error());
+    let v: Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+    assert!(v["errors"][0]["code"].is_string(), "{v}");
+}
+
+// ---------------------------------------------------------------- podman
+
+/// `podman` with private storage (vfs, as root without overlay), no cgroup manager
+/// or journal, and a private home.
+fn podman(bin: &Path, home: &Path, root: &str) -> Command {
+    let mut c = Command::new(bin);
+    c.env("HOME", home)
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .args(["--root"])
+        .arg(home.join(root))
+        .args(["--runroot"])
+        .arg(home.join(format!("{root}-run")))
+        .args([
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "none",
+        ]);
+    c
+}
+
+/// `podman push` of an image built offline (umoci, loaded into podman's storage),
+/// pulled back by podman (by tag and by digest, into empty storage) and by skopeo:
+/// the image id (config digest) and the pushed manifest digest come back.
+#[test]
+fn podman_pushes_an_image_and_pulls_it_back_with_skopeo_agreeing() {
+    let (Some(podman_bin), Some(skopeo_bin), Some(umoci)) = (tool("podman"), tool("skopeo"), tool("umoci")) else {
+        return;
+    };
+    let (s, _d) = server("");
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join("run")).unwrap();
+    let layout = tmp.path().join("img");
+    umoci_image(&umoci, &layout, "v1", &[("hello.txt", b"pushed by podman\n")]);
+    let config = serde_json::from_slice::<Value>(&layout_manifest(&layout, "v1")).unwrap()["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let host = host_port(&s);
+    let creds = format!("{}:{}", ADMIN.0, ADMIN.1);
+    let image = format!("{host}/{REPO}/podman/app");
+
+    // Into podman's storage (skopeo writes it), then pushed by podman (which
+    // compresses the layers itself).
+    run(skopeo(&skopeo_bin, &home).args([
+        "copy",
+        &format!("oci:{}:v1", layout.display()),
+        &format!(
+            "containers-storage:[vfs@{}+{}]localhost/built:v1",
+            home.join("a").display(),
+            home.join("a-run").display()
+        ),
+    ]));
+    let id = run(podman(&podman_bin, &home, "a").args(["images", "--quiet", "--no-trunc"]));
+    assert_eq!(
+        id.trim().trim_start_matches("sha256:"),
+        config,
+        "image id is the config digest"
+    );
+    run(podman(&podman_bin, &home, "a").args(["tag", &config, &format!("{image}:v1")]));
+    let digest_file = tmp.path().join("digest");
+    run(podman(&podman_bin, &home, "a")
+        .args(["push", "--tls-verify=false", "--creds", &creds, "--digestfile"])
+        .arg(&digest_file)
+        .arg(format!("{image}:v1")));
+    let pushed = std::fs::read_to_string(&digest_file).unwrap().trim().to_string();
+    assert!(pushed.starts_with("sha256:"), "{pushed}");
+
+    // skopeo sees the same manifest and pulls it whole.
+    let raw = run(skopeo(&skopeo_bin, &home).args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &format!("docker://{image}:v1"),
+    ]));
+    assert_eq!(digest_of(raw.as_bytes()), pushed);
+    let out = tmp.path().join("pulled");
+    run(skopeo(&skopeo_bin, &home).args([
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &creds,
+        &format!("docker://{image}@{pushed}"),
+        &format!("oci:{}:x", out.display()),
+    ]));
+    assert_eq!(digest_of(&layout_manifest(&out, "x")), pushed);
+
+    // podman pulls it back into empty storage, by tag and by digest.
+    for (root, reference) in [("b", format!("{image}:v1")), ("c", format!("{image}@{pushed}"))] {
+        run(podman(&podman_bin, &home, root).args(["pull", "--tls-verify=false", "--creds", &creds, &reference]));
+        let listed =
+            run(podman(&podman_bin, &home, root).args(["images", "--digests", "--format", "{{.Id}} {{.Digest}}"]));
+        let (got_id, got_digest) = listed.trim().split_once(' ').unwrap();
+        assert!(
+            config.starts_with(got_id) || got_id.starts_with(&config[..12]),
+            "{listed}"
+        );
+        assert_eq!(got_digest, pushed, "{reference}");
+    }
+}
+
+/// The token server of a registry with `auth: token`: answers every request with
+/// one JWT (RS256, signed by `openssl` with a self-signed certificate the registry
+/// trusts, carried in `x5c`) granting pull and push on `names`, to anyone — the
+/// anonymous token flow. Counts the tokens it gave.
+struct TokenServer {
+    /// The registry's `auth:` section.
+    auth: String,
+    given: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TokenServer {
+    fn start(dir: &Path, names: &[&str]) -> TokenServer {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        use std::io::{Read, Write};
+        let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+        run(Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=token",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert));
+        let der = Command::new("openssl")
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(&cert)
+            .output()
+            .unwrap()
+            .stdout;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = json!({"alg": "RS256", "typ": "JWT", "x5c": [STANDARD.encode(&der)]});
+        let access: Vec<Value> = names
+            .iter()
+            .map(|n| json!({"type": "repository", "name": n, "actions": ["pull", "push", "delete"]}))
+            .collect();
+        let claims = json!({"iss": "binyard-test", "sub": "", "aud": "registry-test", "exp": now + 3600,
+            "nbf": now - 60, "iat": now - 60, "jti": "1", "access": access});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let input_file = dir.join("jwt-input");
+        std::fs::write(&input_file, &input).unwrap();
+        let sig = Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign"])
+            .arg(&key)
+            .arg(&input_file)
+            .output()
+            .unwrap();
+        assert!(sig.status.success());
+        let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig.stdout));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let given = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = given.clone();
+        std::thread::spawn(move || {
+            let body = json!({"token": token, "expires_in": 3600}).to_string();
+            for mut conn in listener.incoming().flatten() {
+                let mut buf = [0u8; 8192];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        TokenServer {
+            auth: format!(
+                "auth:\n  token:\n    realm: http://{addr}/token\n    service: registry-test\n    issuer: binyard-test\n    rootcertbundle: {}\n",
+                cert.display()
+            ),
+            given,
+        }
+    }
+
+    fn given(&self) -> usize {
+        self.given.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A remote repository whose upstream registry asks for a token (401 with a
+/// `Bearer` challenge): binyard gets one from the upstream's realm, anonymously,
+/// and pulls; without the token the upstream refuses.
+#[test]
+fn a_remote_follows_the_upstream_registrys_token_flow() {
+    let (Some(skopeo_bin), Some(umoci), Some(registry_bin)) = (tool("skopeo"), tool("umoci"), tool("docker-registry"))
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let tokens = TokenServer::start(tmp.path(), &["team/app"]);
+    let upstream = Registry::start(&registry_bin, &tokens.auth);
+    let r = client()
+        .get(format!("http://{}/v2/team/app/tags/list", upstream.host))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401, "the upstream wants a token");
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer realm=")
+    );
+
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let layout = tmp.path().join("img");
+    umoci_image(&umoci, &layout, "v1", &[("hello.txt", b"behind a token\n")]);
+    let digest = digest_of(&layout_manifest(&layout, "v1"));
+    run(skopeo(&skopeo_bin, &home).args([
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{}/team/app:v1", upstream.host),
+    ]));
+
+    let (s, _d) = server("");
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/repositories/dock-remote")
+        .json(
+            &json!({"key": "dock-remote", "rclass": "remote", "packageType": "docker",
+            "url": format!("http://{}", upstream.host)}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let before = tokens.given();
+    let out = tmp.path().join("pulled");
+    run(skopeo(&skopeo_bin, &home).args([
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &format!("{}:{}", ADMIN.0, ADMIN.1),
+        &format!("docker://{}/dock-remote/team/app:v1", host_port(&s)),
+        &format!("oci:{}:x", out.display()),
+    ]));
+    assert_eq!(digest_of(&layout_manifest(&out, "x")), digest);
+    assert!(tokens.given() > before, "binyard asked the realm for a token");
 }

@@ -3,9 +3,16 @@
 //! layer goes through these rather than the stores.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::{ArtifactError, Artifacts, DownloadStats};
-use crate::storage::{ByteStream, Item, RepoCounters, Stats, StoreTotals, gc};
+use crate::storage::{ByteStream, Item, Lookup, RepoCounters, Stats, StoreTotals, gc};
+
+/// The property that marks a staged file: content a client sent ahead of what
+/// will reference it (an OCI layer before its manifest). A staged file left
+/// unmodified for the upload session expiry is abandoned: garbage collection
+/// deletes it, so it stops holding its blob.
+pub const STAGED_PROPERTY: &str = "binyard.staged";
 
 pub use crate::storage::gc::GcReport;
 
@@ -61,11 +68,47 @@ impl Artifacts {
         self.blobs.describe()
     }
 
-    /// One garbage collection now, off the async workers.
-    pub async fn collect_garbage(&self) -> Result<GcReport, ArtifactError> {
+    /// One garbage collection now, off the async workers: staged files older than
+    /// `staged_expiry` go first, then every blob nothing references any more.
+    pub async fn collect_garbage(&self, staged_expiry: Duration) -> Result<GcReport, ArtifactError> {
+        let staged = self.expire_staged(staged_expiry).await?;
         let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
-        let report = super::blocking(move || gc::collect(meta.as_ref(), blobs.as_ref())).await?;
+        let mut report = super::blocking(move || gc::collect(meta.as_ref(), blobs.as_ref())).await?;
+        report.staged_files_deleted = staged;
         crate::observe::gc_run(report.bytes_freed);
         Ok(report)
+    }
+
+    /// Deletes the staged files (`binyard.staged`) not modified for `expiry`;
+    /// answers how many went. Each goes through the ordinary delete (events, counters).
+    async fn expire_staged(&self, expiry: Duration) -> Result<u64, ArtifactError> {
+        let cutoff = crate::clock::now_ms().saturating_sub(i64::try_from(expiry.as_millis()).unwrap_or(i64::MAX));
+        let meta = self.meta.clone();
+        let old: Vec<(String, String)> = super::blocking(move || {
+            let mut old = Vec::new();
+            let l = Lookup::Prop {
+                key: STAGED_PROPERTY.to_string(),
+                value: None,
+                prefix: false,
+            };
+            meta.lookup(&l, &mut |repo, path, item| {
+                if !item.folder && item.modified < cutoff {
+                    old.push((repo.to_string(), path.to_string()));
+                }
+                true
+            })?;
+            Ok::<_, ArtifactError>(old)
+        })
+        .await?;
+        let mut n = 0;
+        for (repo, path) in old {
+            match self.delete(&repo, &path).await {
+                Ok(_) => n += 1,
+                // Deleted or used meanwhile (a manifest took it): nothing to do.
+                Err(ArtifactError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
     }
 }

@@ -50,6 +50,11 @@ struct Record {
     size: u64,
     created_ms: i64,
     touched_ms: i64,
+    /// The session's content is this one stored blob, whole (its part file is a
+    /// hard link to the blob's bytes, never written to): `finish` answers it
+    /// without reading the bytes again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    whole: Option<Digests>,
 }
 
 /// The upload sessions of the server.
@@ -62,6 +67,37 @@ pub struct Sessions {
     /// plugin request run again after its transaction went stale finishes the
     /// same session again with the same answer.
     finished: Mutex<HashMap<String, (String, Digests, std::time::Instant)>>,
+    /// The digests of each session's bytes so far, kept as they are appended, so
+    /// `finish` need not read a large session again (lost on a restart: `finish`
+    /// then reads it).
+    hashing: Mutex<HashMap<String, Hashing>>,
+}
+
+/// Running digests of the first `covered` bytes of a session.
+#[derive(Clone, Default)]
+struct Hashing {
+    covered: u64,
+    sha256: Sha256,
+    sha1: Sha1,
+    md5: Md5,
+}
+
+impl Hashing {
+    fn update(&mut self, b: &[u8]) {
+        self.sha256.update(b);
+        self.sha1.update(b);
+        self.md5.update(b);
+        self.covered += b.len() as u64;
+    }
+
+    fn digests(self) -> Digests {
+        Digests {
+            sha256: hex::encode(self.sha256.finalize()),
+            sha1: hex::encode(self.sha1.finalize()),
+            md5: hex::encode(self.md5.finalize()),
+            size: self.covered,
+        }
+    }
 }
 
 /// How long a finished session can be finished again (a retried request).
@@ -84,6 +120,7 @@ impl Sessions {
             expiry,
             locks: Mutex::new(HashMap::new()),
             finished: Mutex::new(HashMap::new()),
+            hashing: Mutex::new(HashMap::new()),
         };
         s.sweep();
         Ok(s)
@@ -149,6 +186,20 @@ impl Sessions {
         let _ = fs::remove_file(self.record_path(id));
         let _ = fs::remove_file(self.part(id));
         self.locks.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        self.hashing.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
+    /// The running digests of session `id` if they cover its first `size` bytes.
+    fn take_hashing(&self, id: &str, size: u64) -> Option<Hashing> {
+        let h = self.hashing.lock().unwrap_or_else(|e| e.into_inner()).remove(id)?;
+        (h.covered == size).then_some(h)
+    }
+
+    fn put_hashing(&self, id: &str, h: Hashing) {
+        self.hashing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), h);
     }
 
     /// Removes expired sessions (and leftovers without a record); answers how many went.
@@ -188,8 +239,10 @@ impl Sessions {
             size: 0,
             created_ms: now,
             touched_ms: now,
+            whole: None,
         };
         self.write_record(&id, &r)?;
+        self.put_hashing(&id, Hashing::default());
         Ok(self.info(&id, &r))
     }
 
@@ -215,6 +268,7 @@ impl Sessions {
             return Err(SessionError::Offset { size: r.size, offset });
         }
         if let Some((sha256, len)) = source.filter(|(_, len)| *len > 0) {
+            let mut hashing = self.unlink_whole(id, &mut r)?.or_else(|| self.take_hashing(id, r.size));
             let mut f = File::options().write(true).open(self.part(id))?;
             // Bytes past the recorded size are from an append a crash cut short.
             f.set_len(r.size)?;
@@ -227,14 +281,82 @@ impl Sessions {
                     return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the request body ended early").into());
                 }
                 f.write_all(&chunk)?;
+                if let Some(h) = hashing.as_mut() {
+                    h.update(&chunk);
+                }
                 done += chunk.len() as u64;
             }
             f.sync_all()?;
             r.size += len;
+            if let Some(h) = hashing {
+                self.put_hashing(id, h);
+            }
         }
         r.touched_ms = clock::now_ms();
         self.write_record(id, &r)?;
         Ok(self.info(id, &r))
+    }
+
+    /// `append` of a whole stored blob (the request body, digests `d`): into an
+    /// empty session it is linked, not copied, so a large layer sent in one
+    /// request costs no copy and no second hashing.
+    pub fn append_whole(
+        &self,
+        blobs: &dyn BlobStore,
+        repo: &str,
+        id: &str,
+        offset: u64,
+        d: &Digests,
+    ) -> Result<SessionInfo, SessionError> {
+        {
+            let lock = self.lock_of(id);
+            let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let mut r = self.load(repo, id)?;
+            if offset == 0 && r.size == 0 && r.whole.is_none() && d.size > 0 {
+                let link = self.dir.join(format!("{id}.link"));
+                let _ = fs::remove_file(&link);
+                if blobs.link_into(&d.sha256, &link)? {
+                    fs::rename(&link, self.part(id))?;
+                    r.size = d.size;
+                    r.whole = Some(d.clone());
+                    r.touched_ms = clock::now_ms();
+                    self.write_record(id, &r)?;
+                    return Ok(self.info(id, &r));
+                }
+            }
+        }
+        self.append(blobs, repo, id, offset, Some((&d.sha256, d.size)))
+    }
+
+    /// A session whose part file is a link to a blob gets a copy of its own before
+    /// anything is written to it (the blob's bytes must never change); answers
+    /// the digests of the copied bytes.
+    fn unlink_whole(&self, id: &str, r: &mut Record) -> io::Result<Option<Hashing>> {
+        if r.whole.take().is_none() {
+            return Ok(None);
+        }
+        let copy_path = self.dir.join(format!("{id}.copy"));
+        let mut from = File::open(self.part(id))?;
+        let mut to = File::create(&copy_path)?;
+        let mut h = Hashing::default();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut left = r.size;
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            let n = from.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the staged upload is short",
+                ));
+            }
+            to.write_all(&buf[..n])?;
+            h.update(&buf[..n]);
+            left -= n as u64;
+        }
+        to.sync_all()?;
+        fs::rename(&copy_path, self.part(id))?;
+        Ok(Some(h))
     }
 
     /// Ends a session: its content must have the sha256 `expected`; answers the
@@ -257,6 +379,35 @@ impl Sessions {
             },
             Err(e) => return Err(e),
         };
+        // A session that is one stored blob: that blob, if the store still has it.
+        if let Some(d) = r.whole.as_ref().filter(|d| d.sha256 == want && d.size == r.size)
+            && let Some(pin) = blobs.pin_existing(&d.sha256)?
+        {
+            let digests = d.clone();
+            self.remove(id);
+            self.remember_finished(repo, id, &digests);
+            return Ok((digests, pin));
+        }
+        // Digests kept while appending: the session's file itself becomes the blob.
+        if let Some(h) = self.take_hashing(id, r.size) {
+            let digests = h.digests();
+            if digests.sha256 != want {
+                self.remove(id);
+                return Err(SessionError::Digest {
+                    expected: want,
+                    got: digests.sha256,
+                });
+            }
+            let pin = match blobs.pin_existing(&digests.sha256)? {
+                Some(pin) => Some(pin),
+                None => blobs.adopt(&self.part(id), &digests.sha256)?,
+            };
+            if let Some(pin) = pin {
+                self.remove(id);
+                self.remember_finished(repo, id, &digests);
+                return Ok((digests, pin));
+            }
+        }
         let mut f = File::open(self.part(id))?;
         let mut staged = blobs.stage()?;
         let (mut s256, mut s1, mut m5) = (Sha256::new(), Sha1::new(), Md5::new());
@@ -289,13 +440,18 @@ impl Sessions {
         };
         let pin = blobs.commit(staged, &digests.sha256)?;
         self.remove(id);
+        self.remember_finished(repo, id, &digests);
+        Ok((digests, pin))
+    }
+
+    /// Keeps a finished session's answer for a request run again.
+    fn remember_finished(&self, repo: &str, id: &str, digests: &Digests) {
         let mut done = self.finished.lock().unwrap_or_else(|e| e.into_inner());
         done.retain(|_, (_, _, at)| at.elapsed() < REFINISH);
         done.insert(
             id.to_string(),
             (repo.to_string(), digests.clone(), std::time::Instant::now()),
         );
-        Ok((digests, pin))
     }
 
     /// The answer of a session of `repo` finished lately with content `want`, again.
@@ -369,6 +525,71 @@ mod tests {
             s.finish(&blobs, "other", &id, &want),
             Err(SessionError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn a_whole_body_is_linked_not_copied_and_later_appends_do_not_touch_the_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FsBlobStore::open(dir.path()).unwrap();
+        let (a, _pa) = crate::storage::upload::store_bytes(&blobs, b"hello ").unwrap();
+        let (b, _pb) = crate::storage::upload::store_bytes(&blobs, b"world").unwrap();
+        let s = Sessions::open(&dir.path().join("sessions"), Duration::from_secs(60)).unwrap();
+        // One body, whole: finished as that very blob.
+        let id = s.begin("r").unwrap().id;
+        assert_eq!(s.append_whole(&blobs, "r", &id, 0, &a).unwrap().size, 6);
+        let (d, _pin) = s.finish(&blobs, "r", &id, &a.sha256).unwrap();
+        assert_eq!(d, a);
+        // Linked, then appended to: the stored blob keeps its bytes.
+        let id = s.begin("r").unwrap().id;
+        s.append_whole(&blobs, "r", &id, 0, &a).unwrap();
+        assert_eq!(s.append_whole(&blobs, "r", &id, 6, &b).unwrap().size, 11);
+        assert_eq!(&blobs.read(&a.sha256).unwrap()[..], b"hello ");
+        let want = hex::encode(Sha256::digest(b"hello world"));
+        let (d, _pin) = s.finish(&blobs, "r", &id, &want).unwrap();
+        assert_eq!(&blobs.read(&d.sha256).unwrap()[..], b"hello world");
+        assert_eq!(&blobs.read(&a.sha256).unwrap()[..], b"hello ");
+        // A wrong digest on a linked session drops it and stores nothing.
+        let id = s.begin("r").unwrap().id;
+        s.append_whole(&blobs, "r", &id, 0, &b).unwrap();
+        assert!(matches!(
+            s.finish(&blobs, "r", &id, &"0".repeat(64)),
+            Err(SessionError::Digest { .. })
+        ));
+        assert_eq!(&blobs.read(&b.sha256).unwrap()[..], b"world");
+    }
+
+    #[test]
+    fn digests_kept_while_appending_make_the_session_file_the_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FsBlobStore::open(dir.path()).unwrap();
+        let (a, _pa) = crate::storage::upload::store_bytes(&blobs, b"hello ").unwrap();
+        let (b, _pb) = crate::storage::upload::store_bytes(&blobs, b"world").unwrap();
+        let s = Sessions::open(&dir.path().join("sessions"), Duration::from_secs(60)).unwrap();
+        for linked in [false, true] {
+            let id = s.begin("r").unwrap().id;
+            if linked {
+                s.append_whole(&blobs, "r", &id, 0, &a).unwrap();
+            } else {
+                s.append(&blobs, "r", &id, 0, Some((&a.sha256, a.size))).unwrap();
+            }
+            s.append(&blobs, "r", &id, 6, Some((&b.sha256, b.size))).unwrap();
+            let want = hex::encode(Sha256::digest(b"hello world"));
+            let (d, _pin) = s.finish(&blobs, "r", &id, &want).unwrap();
+            assert_eq!(d.sha1, hex::encode(sha1::Sha1::digest(b"hello world")));
+            assert_eq!(d.md5, hex::encode(md5::Md5::digest(b"hello world")));
+            assert_eq!(&blobs.read(&want).unwrap()[..], b"hello world");
+            assert_eq!(&blobs.read(&a.sha256).unwrap()[..], b"hello ");
+            assert!(!s.part(&id).exists());
+        }
+        // A wrong digest stores nothing.
+        let id = s.begin("r").unwrap().id;
+        s.append(&blobs, "r", &id, 0, Some((&b.sha256, b.size))).unwrap();
+        let before = blobs.list().unwrap().len();
+        assert!(matches!(
+            s.finish(&blobs, "r", &id, &"0".repeat(64)),
+            Err(SessionError::Digest { .. })
+        ));
+        assert_eq!(blobs.list().unwrap().len(), before);
     }
 
     #[test]

@@ -143,6 +143,13 @@ pub fn plugin_path(raw: &str) -> Result<String, FormatError> {
 }
 
 impl Formats {
+    /// Drops the upload sessions unused for longer than their expiry (and what
+    /// they staged); answers how many went. Garbage collection calls it, so an idle
+    /// server reclaims abandoned chunked uploads too.
+    pub fn sweep_upload_sessions(&self) -> usize {
+        self.sessions.sweep()
+    }
+
     pub fn new(
         plugins: Arc<Plugins>,
         artifacts: Artifacts,

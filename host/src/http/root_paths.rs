@@ -171,7 +171,7 @@ async fn token(state: &State, uri: &Uri, headers: &HeaderMap) -> Result<Response
                 && let Some(key) = name.split('/').next()
                 && !repos.iter().any(|r| r == key)
             {
-                repos.push(key.to_string());
+                with_virtual_members(state, key, &mut repos);
             }
         }
     }
@@ -188,6 +188,25 @@ async fn token(state: &State, uri: &Uri, headers: &HeaderMap) -> Result<Response
         "issued_at": issued,
     }))
     .into_response())
+}
+
+/// Adds `key` to `repos` and, for a virtual repository, the repositories it
+/// resolves over and deploys to: a token for a virtual repository reads its members
+/// and pushes to its `defaultDeploymentRepo` (each still with the user's own rights).
+fn with_virtual_members(state: &State, key: &str, repos: &mut Vec<String>) {
+    if repos.iter().any(|r| r == key) {
+        return;
+    }
+    repos.push(key.to_string());
+    let Some(repo) = state.repos.get(key) else { return };
+    for m in repo
+        .repositories
+        .iter()
+        .flatten()
+        .chain(repo.default_deployment_repo.iter())
+    {
+        with_virtual_members(state, m, repos);
+    }
 }
 
 /// `GET /{root}/_catalog[?n=&last=]`: the names in every repository of the root's

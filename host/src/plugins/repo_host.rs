@@ -468,10 +468,11 @@ impl RepoHost {
 
     pub fn session_append(&mut self, id: &str, offset: u64) -> Result<uploads::Session, Failure> {
         let s = self.sessions()?;
-        let body = self.upload.as_ref().map(|d| (d.sha256.as_str(), d.size));
-        s.append(self.artifacts.blobs.as_ref(), &self.repo.key, id, offset, body)
-            .map(session)
-            .map_err(from_session)
+        let appended = match &self.upload {
+            Some(d) => s.append_whole(self.artifacts.blobs.as_ref(), &self.repo.key, id, offset, d),
+            None => s.append(self.artifacts.blobs.as_ref(), &self.repo.key, id, offset, None),
+        };
+        appended.map(session).map_err(from_session)
     }
 
     pub fn session_status(&mut self, id: &str) -> Result<uploads::Session, Failure> {
@@ -484,14 +485,8 @@ impl RepoHost {
         if let Some(d) = &self.upload {
             match s.status(&self.repo.key, id) {
                 Ok(st) => {
-                    s.append(
-                        self.artifacts.blobs.as_ref(),
-                        &self.repo.key,
-                        id,
-                        st.size,
-                        Some((&d.sha256, d.size)),
-                    )
-                    .map_err(from_session)?;
+                    s.append_whole(self.artifacts.blobs.as_ref(), &self.repo.key, id, st.size, d)
+                        .map_err(from_session)?;
                 }
                 // Finished by an earlier run of this request: `finish` answers it again.
                 Err(SessionError::NotFound(_)) => {}

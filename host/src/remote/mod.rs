@@ -120,6 +120,8 @@ struct RepoState {
     /// Remembered misses: path → until when.
     misses: Mutex<HashMap<String, Instant>>,
     flights: flight::Flights,
+    /// The last bearer token the upstream's token endpoint gave (registries' token flow).
+    bearer: Mutex<Option<String>>,
 }
 
 impl RepoState {
@@ -214,6 +216,7 @@ impl Remote {
             offline_until: Mutex::new(None),
             misses: Mutex::new(HashMap::new()),
             flights: flight::Flights::default(),
+            bearer: Mutex::new(None),
         });
         states.insert(repo.key.clone(), s.clone());
         Ok(s)
@@ -235,15 +238,18 @@ impl Remote {
         kind: Kind,
         by: &str,
     ) -> Result<Answer, RemoteError> {
-        self.get_at(repo, path, query, path, kind, by).await
+        self.get_at(repo, path, query, &[], path, kind, by).await
     }
 
-    /// `get`, with the file cached at `cached` instead of its upstream path.
+    /// `get`, with request `headers` for the upstream and the file cached at
+    /// `cached` instead of its upstream path.
+    #[allow(clippy::too_many_arguments)]
     pub async fn get_at(
         &self,
         repo: &RepoConfig,
         upstream_path: &str,
         query: &str,
+        headers: &[(String, String)],
         cached: &str,
         kind: Kind,
         by: &str,
@@ -252,6 +258,7 @@ impl Remote {
         let up = Target {
             path: upstream_path,
             query,
+            headers,
         };
         let path = cached;
         loop {
@@ -382,7 +389,7 @@ impl Remote {
             (Some((_, rec)), Kind::Expirable) => Some(rec.clone()),
             _ => None,
         };
-        let sent = upstream::send(st, up.path, up.query, kind, conditional.as_ref()).await;
+        let sent = upstream::send(st, up.path, up.query, up.headers, kind, conditional.as_ref()).await;
         let resp = match sent {
             Ok(r) => r,
             Err(e) => {
@@ -509,6 +516,8 @@ type Stored = Result<Result<(crate::storage::Digests, crate::storage::BlobPin), 
 struct Target<'a> {
     path: &'a str,
     query: &'a str,
+    /// Request headers the format sends (e.g. `accept`).
+    headers: &'a [(String, String)],
 }
 
 /// The body of one fetch: streamed to the first client while it is stored, checked,

@@ -42,6 +42,20 @@ pub trait BlobStore: Send + Sync + 'static {
     fn pins(&self) -> MutexGuard<'_, PinTable>;
     /// Where the blobs live, for the storage summary.
     fn describe(&self) -> (String, PathBuf);
+    /// Makes `dest` (a new file) a hard link to blob `sha256`'s bytes, so a large
+    /// upload session starts from a stored request body without copying it; false
+    /// when the store cannot (another file system, another kind of store).
+    fn link_into(&self, sha256: &str, dest: &Path) -> io::Result<bool> {
+        let _ = (sha256, dest);
+        Ok(false)
+    }
+    /// Moves `file` (synced, whose sha256 the caller computed) into the store as
+    /// blob `sha256`, pinned, without copying it; `None` when the store cannot
+    /// (then the caller copies it through `stage`).
+    fn adopt(&self, file: &Path, sha256: &str) -> io::Result<Option<BlobPin>> {
+        let _ = (file, sha256);
+        Ok(None)
+    }
 }
 
 /// Blobs pinned by writes that have not committed their metadata yet.
@@ -302,6 +316,39 @@ impl FsBlobStore {
 }
 
 impl BlobStore for FsBlobStore {
+    fn link_into(&self, sha256: &str, dest: &Path) -> io::Result<bool> {
+        Ok(std::fs::hard_link(self.path_of(sha256)?, dest).is_ok())
+    }
+
+    fn adopt(&self, file: &Path, sha256: &str) -> io::Result<Option<BlobPin>> {
+        let dest = self.path_of(sha256)?;
+        let dir = dest.parent().map(Path::to_path_buf).unwrap_or_default();
+        let new_dir = !dir.exists();
+        let (pin, renamed) = {
+            let mut table = lock(&self.pins);
+            let renamed = if dest.exists() {
+                false
+            } else {
+                std::fs::create_dir_all(&dir)?;
+                if std::fs::rename(file, &dest).is_err() {
+                    return Ok(None);
+                }
+                true
+            };
+            (self.pin_guard(&mut table, sha256), renamed)
+        };
+        if renamed {
+            sync_dir(&dir)?;
+            if new_dir && let Some(p) = dir.parent() {
+                sync_dir(p)?;
+                if let Some(pp) = p.parent() {
+                    sync_dir(pp)?;
+                }
+            }
+        }
+        Ok(Some(pin))
+    }
+
     fn stage(&self) -> io::Result<StagedFile> {
         self.staging.stage()
     }

@@ -15,6 +15,10 @@ pub struct GcReport {
     pub blobs_deleted: u64,
     pub bytes_freed: u64,
     pub temp_files_deleted: u64,
+    /// Staged files (`binyard.staged`) abandoned for longer than the upload session expiry.
+    pub staged_files_deleted: u64,
+    /// Upload sessions (chunked uploads) unused for longer than their expiry.
+    pub upload_sessions_expired: u64,
 }
 
 /// Runs one collection (blocking: call from a blocking thread).

@@ -2,8 +2,13 @@
 //! monolithic (`POST ?digest=`, or POST then PUT), chunked (POST, PATCH…, PUT
 //! `?digest=`) and cross-repository mounts (`POST ?mount=&from=`).
 //!
-//! A blob of a name is the file `{name}/_uploads/sha256__{hex}`; the host keeps
-//! the bytes once however many names and repositories hold them.
+//! A blob pushed before its manifest is the staged file `{name}/_uploads/sha256__{hex}`
+//! (property `binyard.staged`: garbage collection deletes it when no manifest took
+//! it within the upload session expiry). The manifest that references it takes it
+//! into its own folder and the staged file goes, as Artifactory moves layers out of
+//! `_uploads`; from then on the blob is the name's for as long as a manifest of the
+//! name uses it (`state::layer_users`). The host keeps the bytes once however many
+//! names and repositories hold them.
 
 use binyard_plugin_sdk::package_type::{Failure, Response, blobs, repository, uploads};
 
@@ -11,25 +16,52 @@ use crate::error::OciError;
 use crate::names::{Name, blob_leaf, parse_digest};
 use crate::{Answer, Ctx, state};
 
-/// The path of blob `hex` of `name`.
+/// The property that marks a staged file for the host's garbage collection.
+const STAGED: &str = "binyard.staged";
+
+/// The staged path of blob `hex` of `name`.
 pub fn blob_path(name: &Name, hex: &str) -> String {
     format!("{}/_uploads/{}", name.0, blob_leaf(hex))
 }
 
-/// Whether `name` holds blob `hex`.
-pub fn has_blob(name: &Name, hex: &str) -> Result<bool, Failure> {
-    Ok(repository::stat(&blob_path(name, hex))?.is_some_and(|a| !a.folder))
+/// Where blob `hex` of `name` is stored: staged, or beside a manifest that uses it.
+pub fn find_blob(name: &Name, hex: &str) -> Result<Option<String>, Failure> {
+    let staged = blob_path(name, hex);
+    if repository::stat(&staged)?.is_some_and(|a| !a.folder) {
+        return Ok(Some(staged));
+    }
+    Ok(state::layer_users(name, hex)?
+        .first()
+        .map(|m| format!("{}/{}/{}", name.0, blob_leaf(m), blob_leaf(hex))))
 }
 
-fn sha_prop(hex: &str) -> Vec<(String, Vec<String>)> {
-    vec![("sha256".into(), vec![hex.into()])]
+/// Whether `name` holds blob `hex`.
+pub fn has_blob(name: &Name, hex: &str) -> Result<bool, Failure> {
+    Ok(find_blob(name, hex)?.is_some())
+}
+
+fn staged_props(hex: &str) -> Vec<(String, Vec<String>)> {
+    vec![
+        ("sha256".into(), vec![hex.into()]),
+        (STAGED.into(), vec!["true".into()]),
+    ]
+}
+
+/// Records blob `hex` (in the store) as staged for `name`, unless the name has it.
+fn stage(name: &Name, hex: &str) -> Result<(), Failure> {
+    if !has_blob(name, hex)? {
+        blobs::commit(&blob_path(name, hex), hex, &staged_props(hex))?;
+    }
+    Ok(())
 }
 
 /// `GET|HEAD|DELETE /v2/{name}/blobs/{digest}`
 pub fn blob(ctx: &Ctx, name: &Name, digest: &str) -> Answer {
     let hex = parse_digest(digest)?;
-    let path = blob_path(name, &hex);
     let unknown = || OciError::not_found("BLOB_UNKNOWN", format!("Blob {digest} is not in '{}'", name.0));
+    let Some(path) = find_blob(name, &hex)? else {
+        return Err(unknown().into());
+    };
     let Some(item) = repository::stat(&path)?.filter(|a| !a.folder) else {
         return Err(unknown().into());
     };
@@ -44,7 +76,13 @@ pub fn blob(ctx: &Ctx, name: &Name, digest: &str) -> Answer {
                 .cacheable())
         }
         "DELETE" => {
-            repository::delete(&path)?;
+            // As in the distribution registry, the name no longer has the blob even
+            // where manifests use it (their pulls then fail); the bytes stay while
+            // a manifest folder holds them.
+            repository::kv_delete(&format!("layer/{}/{hex}", name.0))?;
+            if path == blob_path(name, &hex) {
+                repository::delete(&path)?;
+            }
             Ok(Response::empty(202).with_header("docker-content-digest", format!("sha256:{hex}")))
         }
         m => Err(OciError::unsupported(format!("{m} on a blob")).into()),
@@ -125,7 +163,7 @@ fn start(ctx: &Ctx, name: &Name) -> Answer {
             .into());
         }
         if !has_blob(name, &hex)? {
-            repository::commit_upload(&blob_path(name, &hex), 0, None, &sha_prop(&hex))?;
+            repository::commit_upload(&blob_path(name, &hex), 0, None, &staged_props(&hex))?;
         }
         return Ok(created(ctx, name, &hex));
     }
@@ -148,7 +186,7 @@ fn mount(name: &Name, hex: &str, from: &str) -> Result<bool, Failure> {
         && has_blob(&other, hex)?
         && blobs::mount(&this, hex).is_ok()
     {
-        blobs::commit(&blob_path(name, hex), hex, &sha_prop(hex))?;
+        stage(name, hex)?;
         return Ok(true);
     }
     let Some((repo, _)) = from.split_once('/') else {
@@ -159,7 +197,7 @@ fn mount(name: &Name, hex: &str, from: &str) -> Result<bool, Failure> {
     }
     match blobs::mount(repo, hex) {
         Ok(_) => {
-            blobs::commit(&blob_path(name, hex), hex, &sha_prop(hex))?;
+            stage(name, hex)?;
             Ok(true)
         }
         Err(f) if matches!(f.status, 401 | 403 | 404) => Ok(false),
@@ -264,8 +302,6 @@ fn finish(ctx: &Ctx, name: &Name, id: &str, s: Option<uploads::Session>) -> Answ
         Err(f) => return Err(f.into()),
     }
     state::drop_upload_owner(id)?;
-    if !has_blob(name, &hex)? {
-        blobs::commit(&blob_path(name, &hex), &hex, &sha_prop(&hex))?;
-    }
+    stage(name, &hex)?;
     Ok(created(ctx, name, &hex))
 }

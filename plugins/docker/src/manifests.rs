@@ -8,7 +8,7 @@
 use binyard_plugin_sdk::package_type::{Artifact, EventType, Response, blobs, repository};
 use serde_json::{Value, json};
 
-use crate::blobs::has_blob;
+use crate::blobs::{blob_path, has_blob};
 use crate::error::OciError;
 use crate::names::{Name, blob_leaf, check_tag, is_digest, parse_digest};
 use crate::{Answer, Ctx, state};
@@ -23,7 +23,7 @@ const SCHEMA1: [&str; 2] = [
 ];
 
 /// The largest manifest accepted (what the spec asks registries to take at least).
-const MAX_MANIFEST: u64 = 4 << 20;
+pub const MAX_MANIFEST: u64 = 4 << 20;
 
 pub const PROP_REPO_NAME: &str = "docker.repoName";
 pub const PROP_MANIFEST: &str = "docker.manifest";
@@ -106,7 +106,7 @@ fn resolve(name: &Name, reference: &str) -> Result<Option<String>, crate::Error>
 /// not always all of them (skopeo leaves indexes out of some requests), so only a
 /// client that accepts nothing but schema 1 is refused: it could not use any
 /// manifest stored here.
-fn accepts(accept: Option<&str>, media: &str) -> bool {
+pub fn accepts(accept: Option<&str>, media: &str) -> bool {
     let Some(accept) = accept else { return true };
     let types: Vec<&str> = accept
         .split(',')
@@ -335,8 +335,22 @@ fn put(ctx: &Ctx, name: &Name, reference: &str) -> Answer {
     let folder = digest_folder(name, &hex);
     let mut path = match manifest_in(&folder)? {
         Some(a) => a.path,
-        None => store_in(&folder, name, &digest, &hex, &c)?,
+        None => {
+            let path = store_in(&folder, name, &digest, &hex, &c)?;
+            for b in &c.blobs {
+                state::set_layer_user(name, b, &hex, true)?;
+            }
+            path
+        }
     };
+    // The layers now belong to the manifest: their staged copies go (Artifactory
+    // moves them out of `_uploads`), so nothing holds a layer once no manifest does.
+    for b in &c.blobs {
+        let staged = blob_path(name, b);
+        if repository::stat(&staged)?.is_some() {
+            repository::delete(&staged)?;
+        }
+    }
     if let Some(t) = tag
         && previous.as_deref() != Some(digest.as_str())
     {
@@ -374,7 +388,9 @@ fn put(ctx: &Ctx, name: &Name, reference: &str) -> Answer {
     Ok(r)
 }
 
-/// `DELETE /v2/{name}/manifests/{tag|digest}`: a tag, or a manifest with every tag on it.
+/// `DELETE /v2/{name}/manifests/{tag|digest}`: a tag (the manifest stays, by digest,
+/// as the OCI spec has it), or a manifest with every tag on it and its claim on its
+/// layers (what `skopeo delete` and `crane delete` do).
 fn delete(name: &Name, reference: &str) -> Answer {
     let mut tags = state::tags(name)?;
     if !is_digest(reference) {
@@ -417,6 +433,22 @@ fn delete(name: &Name, reference: &str) -> Answer {
         state::set_referrers(name, subject, &list)?;
     }
     let folder = digest_folder(name, &hex);
+    // Its layers are no longer the name's unless another manifest uses them; then
+    // garbage collection frees those no repository holds.
+    let mut after: Option<String> = None;
+    loop {
+        let page = repository::list_children(&folder, after.as_deref(), 1000)?;
+        for a in &page {
+            let leaf = a.path.rsplit('/').next().unwrap_or("");
+            if let Some(b) = leaf.strip_prefix("sha256__").filter(|_| !a.folder) {
+                state::set_layer_user(name, b, &hex, false)?;
+            }
+        }
+        if page.len() < 1000 {
+            break;
+        }
+        after = page.last().map(|a| a.path.rsplit('/').next().unwrap_or("").to_string());
+    }
     repository::delete(&folder)?;
     if on_it.is_empty() {
         deleted_event(name, &folder, "", &digest)?;

@@ -1,7 +1,8 @@
 //! What the repository keeps beside its files, in the key-value space: the tags of
 //! each name (`tags/{name}`: tag → digest), the names it holds (`catalog`), who
-//! started each upload session (`upload/{id}`) and the referrers of each subject
-//! (`referrers/{name}/{hex}`).
+//! started each upload session (`upload/{id}`), the referrers of each subject
+//! (`referrers/{name}/{hex}`) and the manifests of a name that use each blob
+//! (`layer/{name}/{hex}`: the manifests' digests, hex).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -82,6 +83,31 @@ pub fn drop_upload_owner(id: &str) -> Result<(), Failure> {
     repository::kv_delete(&format!("upload/{id}"))
 }
 
+/// The manifests of `name` (hex digests) that use blob `hex`, oldest first.
+pub fn layer_users(name: &Name, hex: &str) -> Result<Vec<String>, Failure> {
+    get_json(&format!("layer/{}/{hex}", name.0))
+}
+
+/// Records that manifest `manifest` of `name` uses blob `hex` (`used`) or no longer does.
+pub fn set_layer_user(name: &Name, hex: &str, manifest: &str, used: bool) -> Result<(), Failure> {
+    let key = format!("layer/{}/{hex}", name.0);
+    let mut users = layer_users(name, hex)?;
+    let had = users.iter().any(|m| m == manifest);
+    if used == had {
+        return Ok(());
+    }
+    if used {
+        users.push(manifest.to_string());
+    } else {
+        users.retain(|m| m != manifest);
+    }
+    if users.is_empty() {
+        repository::kv_delete(&key)
+    } else {
+        put_json(&key, &users)
+    }
+}
+
 /// The descriptors of the manifests whose `subject` is `hex`.
 pub fn referrers(name: &Name, hex: &str) -> Result<Vec<Value>, Failure> {
     get_json(&format!("referrers/{}/{hex}", name.0))
@@ -132,10 +158,45 @@ pub fn tags_list(ctx: &Ctx, name: &Name) -> Answer {
     if tags.is_empty() && !known_name(name)? {
         return Err(OciError::not_found("NAME_UNKNOWN", format!("No repository '{}' here", name.0)).into());
     }
+    tags_page(ctx, name, tags.into_keys().collect())
+}
+
+/// The answer of a tag list: one page of the sorted `tags` (metadata: a virtual
+/// repository merges its members' lists).
+pub fn tags_page(ctx: &Ctx, name: &Name, tags: Vec<String>) -> Answer {
     let (n, last) = page(ctx)?;
     let url = format!("{}/{}/tags/list", ctx.base, name.0);
-    let (page, next) = paginate(tags.into_keys().collect(), n, last, &url);
-    let mut r = Response::json(200, json!({"name": name.0, "tags": page}).to_string());
+    let (page, next) = paginate(tags, n, last, &url);
+    let mut r = Response::json(200, json!({"name": name.0, "tags": page}).to_string()).metadata();
+    if let Some(link) = next {
+        r = r.with_header("link", link);
+    }
+    Ok(r)
+}
+
+/// A virtual repository's tag list or catalog: the union of its members' lists
+/// (`key`: "tags" or "repositories"), paginated again.
+pub fn merge_lists(ctx: &Ctx, key: &str, lists: &[Value], more: bool) -> Answer {
+    let mut all: BTreeSet<String> = BTreeSet::new();
+    for l in lists {
+        if let Some(a) = l[key].as_array() {
+            all.extend(a.iter().filter_map(Value::as_str).map(str::to_string));
+        }
+    }
+    let (n, last) = page(ctx)?;
+    let (mut doc, url) = match lists.first().and_then(|l| l["name"].as_str()) {
+        Some(name) if key == "tags" => (json!({"name": name}), format!("{}/{name}/tags/list", ctx.base)),
+        _ => (json!({}), format!("{}/_catalog", ctx.base)),
+    };
+    let (page, mut next) = paginate(all.into_iter().collect(), n, last, &url);
+    if next.is_none()
+        && more
+        && let (Some(n), Some(l)) = (n, page.last())
+    {
+        next = Some(format!("<{url}?n={n}&last={l}>; rel=\"next\""));
+    }
+    doc[key] = json!(page);
+    let mut r = Response::json(200, doc.to_string());
     if let Some(link) = next {
         r = r.with_header("link", link);
     }
@@ -148,7 +209,7 @@ pub fn catalog(ctx: &Ctx) -> Answer {
     let url = format!("{}/_catalog", ctx.base);
     let all: Vec<String> = names()?.into_iter().collect();
     let (page, next) = paginate(all, n, last, &url);
-    let mut r = Response::json(200, json!({"repositories": page}).to_string());
+    let mut r = Response::json(200, json!({"repositories": page}).to_string()).metadata();
     if let Some(link) = next {
         r = r.with_header("link", link);
     }

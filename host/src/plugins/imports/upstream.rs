@@ -20,6 +20,16 @@ use crate::storage::Item;
 
 impl Host for StoreData {
     fn fetch(&mut self, path: String, query: String, kind: FetchKind) -> Result<Fetched, Failure> {
+        self.fetch_with(path, query, kind, Vec::new())
+    }
+
+    fn fetch_with(
+        &mut self,
+        path: String,
+        query: String,
+        kind: FetchKind,
+        headers: Vec<(String, String)>,
+    ) -> Result<Fetched, Failure> {
         let host = self.repo()?;
         host.allowed()?;
         let key = host.repo.key.clone();
@@ -46,7 +56,7 @@ impl Host for StoreData {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| fail(500, "upstream.fetch needs the server's runtime"))?;
         let got: Result<(Option<Item>, bool), RemoteError> = handle.block_on(async {
-            match remote.get_at(&repo, &p, &query, &cached, kind, &by).await? {
+            match remote.get_at(&repo, &p, &query, &headers, &cached, kind, &by).await? {
                 Answer::Cached(item) => Ok((Some(item), true)),
                 Answer::Stream(mut s) => {
                     // Read to the end: the body is recorded in the cache before its last chunk.
