@@ -20,7 +20,7 @@ use std::process::Stdio;
 
 use anyhow::{Context, ensure};
 use binyard_benches::npm::{self, PACKAGE};
-use binyard_benches::{Binyard, Killed, Load, free_port, nginx, root, server_command, wait_for_port, wrk};
+use binyard_benches::{Binyard, Killed, free_port, nginx, root, server_command, wait_for_port, wrk};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 

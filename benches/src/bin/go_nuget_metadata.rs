@@ -67,10 +67,17 @@ fn main() -> anyhow::Result<()> {
         let prefix = format!("{MODULE}@{v}/");
         let module_zip = zip(&[
             (format!("{prefix}go.mod"), go_mod.clone()),
-            (format!("{prefix}lib.go"), format!("package lib\n\nconst V = {i}\n").into_bytes()),
+            (
+                format!("{prefix}lib.go"),
+                format!("package lib\n\nconst V = {i}\n").into_bytes(),
+            ),
         ])?;
         let info = json!({"Version": v, "Time": "2024-03-01T10:00:00Z"}).to_string();
-        for (ext, body) in [("mod", go_mod.clone()), ("zip", module_zip), ("info", info.into_bytes())] {
+        for (ext, body) in [
+            ("mod", go_mod.clone()),
+            ("zip", module_zip),
+            ("info", info.into_bytes()),
+        ] {
             let r = admin(
                 reqwest::Method::PUT,
                 &format!("/artifactory/api/go/go-local/{MODULE}/@v/{v}.{ext}"),
@@ -127,12 +134,19 @@ fn main() -> anyhow::Result<()> {
         eprintln!("{what}: {} bytes", bytes.len());
     }
     let list = std::fs::read_to_string(www.join("go-list.txt"))?;
-    ensure!(list.lines().count() == VERSIONS, "the list has {} versions", list.lines().count());
+    ensure!(
+        list.lines().count() == VERSIONS,
+        "the list has {} versions",
+        list.lines().count()
+    );
     let (_nginx, nport) = nginx(&www, work)?;
     let nbase = format!("http://127.0.0.1:{nport}");
     for (what, _, file) in &docs {
         let got = client.get(format!("{nbase}/{file}")).send()?.bytes()?;
-        ensure!(got == std::fs::read(www.join(file))?, "nginx serves other bytes for {what}");
+        ensure!(
+            got == std::fs::read(www.join(file))?,
+            "nginx serves other bytes for {what}"
+        );
     }
 
     println!(
