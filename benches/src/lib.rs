@@ -331,3 +331,29 @@ pub fn paired(
     }
     Ok((median_load(&a), median_load(&b)))
 }
+
+/// Writes `size` incompressible bytes (xorshift from `seed`) to `path`, so nothing is
+/// cheaper than real content; answers their sha256 (hex).
+pub fn write_random(path: &Path, size: usize, seed: u64) -> anyhow::Result<String> {
+    use sha2::Digest;
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut state = 0x2545_F491_4F6C_DD1Du64 ^ seed;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = size;
+    let mut sha = sha2::Sha256::new();
+    while left > 0 {
+        for c in buf.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            c.copy_from_slice(&state.to_le_bytes()[..c.len()]);
+        }
+        let n = left.min(buf.len());
+        f.write_all(&buf[..n])?;
+        sha.update(&buf[..n]);
+        left -= n;
+    }
+    f.flush()?;
+    Ok(sha.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -318,6 +318,17 @@ impl Server {
     }
 
     /// Creates a local repository of the given package type as admin.
+    /// Creates a repository from its whole configuration (`key` inside it).
+    pub fn create_repo(&self, cfg: &serde_json::Value) {
+        let key = cfg["key"].as_str().expect("key");
+        let r = self
+            .admin(Method::PUT, &format!("/artifactory/api/repositories/{key}"))
+            .json(cfg)
+            .send()
+            .expect("create repo");
+        assert_eq!(r.status(), 200, "create {key}: {}", r.text().unwrap_or_default());
+    }
+
     pub fn create_local_repo(&self, key: &str, package_type: &str) {
         let r = self
             .admin(Method::PUT, &format!("/artifactory/api/repositories/{key}"))

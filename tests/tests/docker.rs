@@ -1479,15 +1479,7 @@ fn a_remote_caches_a_docker_registry_and_a_virtual_merges_it_with_a_local() {
     up("one", "team/app:v1");
     up("one", "team/app:stable");
 
-    let create = |cfg: Value| {
-        let key = cfg["key"].as_str().unwrap().to_string();
-        let r = s
-            .admin(Method::PUT, &format!("/artifactory/api/repositories/{key}"))
-            .json(&cfg)
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 200, "create {key}: {}", r.text().unwrap());
-    };
+    let create = |cfg: Value| s.create_repo(&cfg);
     create(
         json!({"key": "dock-remote", "rclass": "remote", "packageType": "docker",
         "url": format!("http://{}", upstream.host), "retrievalCachePeriodSecs": 1}),

@@ -10,7 +10,7 @@
 //! docker-registry`), `cargo xtask plugins` and a release build:
 //! `cargo build --release -p binyard -p binyard-benches && target/release/docker_registry [--split-cores]`
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,27 +23,6 @@ use sha2::{Digest, Sha256};
 const SECONDS: u32 = 8;
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const CHUNK: usize = 10 << 20;
-
-fn write_random(path: &Path, size: usize, seed: u64) -> anyhow::Result<String> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut state = 0x2545_F491_4F6C_DD1Du64 ^ seed;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = size;
-    let mut sha = Sha256::new();
-    while left > 0 {
-        for c in buf.chunks_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            c.copy_from_slice(&state.to_le_bytes()[..c.len()]);
-        }
-        let n = left.min(buf.len());
-        f.write_all(&buf[..n])?;
-        sha.update(&buf[..n]);
-        left -= n;
-    }
-    Ok(format!("sha256:{}", hex::encode(sha.finalize())))
-}
 
 /// A registry to push to: its `/v2/` root (binyard's has the repository key in it).
 struct Target {
@@ -155,9 +134,9 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&www)?;
     eprintln!("writing the content…");
     let layer = www.join("layer.bin");
-    let layer_digest = write_random(&layer, 100 << 20, 1)?;
+    let layer_digest = format!("sha256:{}", binyard_benches::write_random(&layer, 100 << 20, 1)?);
     let big = work.join("big.bin");
-    let big_digest = write_random(&big, 1 << 30, 2)?;
+    let big_digest = format!("sha256:{}", binyard_benches::write_random(&big, 1 << 30, 2)?);
     let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
     let config_digest = format!("sha256:{}", hex::encode(Sha256::digest(&config)));
     let config_file = work.join("config.json");

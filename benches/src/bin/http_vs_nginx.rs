@@ -7,8 +7,7 @@
 //! Needs `nginx`, `wrk` and `curl` (`apt-get install -y nginx wrk curl`) and a release
 //! build: `cargo build --release -p binyard && cargo run --release -p binyard-benches --bin http_vs_nginx`
 
-use std::io::{Read, Write};
-use std::path::Path;
+use std::io::Read;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -19,25 +18,6 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 const SECONDS: u32 = 8;
-
-fn write_random(path: &Path, size: usize) -> anyhow::Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut state = 0x2545_F491_4F6C_DD1Du64 ^ size as u64;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        for c in buf.chunks_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            c.copy_from_slice(&state.to_le_bytes()[..c.len()]);
-        }
-        let n = left.min(buf.len());
-        f.write_all(&buf[..n])?;
-        left -= n;
-    }
-    Ok(())
-}
 
 fn time_digest<D: Digest>(data: &[u8]) -> Duration {
     let t = Instant::now();
@@ -53,10 +33,10 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let www = dir.path().join("www");
     std::fs::create_dir_all(&www)?;
-    write_random(&www.join("big.bin"), 100 << 20)?;
-    write_random(&www.join("small.bin"), 4 << 10)?;
+    binyard_benches::write_random(&www.join("big.bin"), 100 << 20, 100 << 20)?;
+    binyard_benches::write_random(&www.join("small.bin"), 4 << 10, 4 << 10)?;
     let upload = dir.path().join("upload.bin");
-    write_random(&upload, 1 << 30)?;
+    binyard_benches::write_random(&upload, 1 << 30, 1 << 30)?;
 
     // nginx, serving the folder.
     let (_nginx, nport) = nginx(&www, dir.path())?;
