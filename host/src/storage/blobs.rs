@@ -338,13 +338,7 @@ impl BlobStore for FsBlobStore {
             (self.pin_guard(&mut table, sha256), renamed)
         };
         if renamed {
-            sync_dir(&dir)?;
-            if new_dir && let Some(p) = dir.parent() {
-                sync_dir(p)?;
-                if let Some(pp) = p.parent() {
-                    sync_dir(pp)?;
-                }
-            }
+            sync_blob_dirs(&dir, new_dir)?;
         }
         Ok(Some(pin))
     }
@@ -373,14 +367,7 @@ impl BlobStore for FsBlobStore {
         };
         drop(staged);
         if renamed {
-            // The rename is durable only once the directory entry is.
-            sync_dir(&dir)?;
-            if new_dir && let Some(p) = dir.parent() {
-                sync_dir(p)?;
-                if let Some(pp) = p.parent() {
-                    sync_dir(pp)?;
-                }
-            }
+            sync_blob_dirs(&dir, new_dir)?;
         }
         Ok(pin)
     }
@@ -481,4 +468,17 @@ where
         Err(e) => futures_util::stream::once(async move { Err(e) }).boxed(),
     });
     Box::pin(s)
+}
+
+/// Makes a blob renamed into `dir` durable: the directory entry, and the entries of
+/// `dir` and its parent (`ab/cd/`) when `dir` was made for it.
+fn sync_blob_dirs(dir: &Path, new_dir: bool) -> io::Result<()> {
+    sync_dir(dir)?;
+    if new_dir && let Some(p) = dir.parent() {
+        sync_dir(p)?;
+        if let Some(pp) = p.parent() {
+            sync_dir(pp)?;
+        }
+    }
+    Ok(())
 }
