@@ -711,3 +711,154 @@ fn cacheable_answers_come_from_memory_until_the_repository_or_plugin_changes() {
         ("2.0.0".into(), "2.0.0 files=1 accept=text/plain".into())
     );
 }
+
+#[test]
+fn kept_answers_answered_at_the_door_still_follow_identity_permissions_and_changes() {
+    // After its first answer through the router, a kept answer is answered by the
+    // listener itself (`http/hot.rs`); nothing a client can observe may change.
+    let (s, _dir) = echo_and_misbehave("");
+    s.create_user("reader", "Reader-pass-1", &[]);
+    let path = "/artifactory/api/testecho/echo/cached/doc";
+    let get = |user: &str, pw: &str| {
+        s.user(user, pw, Method::GET, path)
+            .header("Accept", "text/plain")
+            .send()
+            .unwrap()
+    };
+    let metric = |name: &str| -> f64 {
+        let m = s.admin(Method::GET, "/metrics").send().unwrap().text().unwrap();
+        m.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    let requests_counted = || -> f64 {
+        let m = s.admin(Method::GET, "/metrics").send().unwrap().text().unwrap();
+        m.lines()
+            .filter(|l| l.starts_with("binyard_http_requests_total{"))
+            .filter(|l| {
+                l.contains("route=\"/artifactory/api/:format/*rest\"")
+                    && l.contains("method=\"GET\"")
+                    && l.contains("status=\"200\"")
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    let before = requests_counted();
+    let door_before = metric("binyard_http_kept_responses_total");
+    let mut ids = std::collections::HashSet::new();
+    for _ in 0..5 {
+        let r = get("reader", "Reader-pass-1");
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-plugin-version"], "1.0.0");
+        ids.insert(r.headers()["x-request-id"].to_str().unwrap().to_string());
+        assert_eq!(r.text().unwrap(), "1.0.0 files=0 accept=text/plain");
+    }
+    assert_eq!(ids.len(), 5, "every answer has its own request id");
+    assert_eq!(
+        requests_counted() - before,
+        5.0,
+        "every answer is counted under its route"
+    );
+    assert_eq!(
+        metric("binyard_http_kept_responses_total") - door_before,
+        4.0,
+        "the first answer went through the router, the next four did not"
+    );
+    let r = s
+        .user("reader", "Reader-pass-1", Method::HEAD, path)
+        .header("Accept", "text/plain")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], "31");
+    assert_eq!(r.bytes().unwrap().len(), 0);
+
+    // The caller is authenticated on every request.
+    expect_error(get("reader", "wrong-password"), 401);
+    let r = s
+        .admin(Method::PATCH, "/access/api/v2/users/reader")
+        .json(&serde_json::json!({"password": "Reader-pass-2"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    expect_error(get("reader", "Reader-pass-1"), 401);
+    assert_eq!(get("reader", "Reader-pass-2").status(), 200);
+    assert_eq!(get("reader", "Reader-pass-2").status(), 200);
+    s.admin(Method::PATCH, "/access/api/v2/users/reader")
+        .json(&serde_json::json!({"status": "disabled"}))
+        .send()
+        .unwrap();
+    assert!(expect_error(get("reader", "Reader-pass-2"), 401).contains("disabled"));
+    s.admin(Method::PATCH, "/access/api/v2/users/reader")
+        .json(&serde_json::json!({"status": "enabled"}))
+        .send()
+        .unwrap();
+
+    // A token works until it is revoked.
+    let t = json(
+        s.admin(Method::POST, "/access/api/v1/tokens")
+            .json(&serde_json::json!({"username": "reader", "expires_in": 3600}))
+            .send()
+            .unwrap(),
+    );
+    let token = t["access_token"].as_str().unwrap().to_string();
+    let bearer = || {
+        s.anon(Method::GET, path)
+            .header("Accept", "text/plain")
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(bearer().status(), 200);
+    assert_eq!(bearer().status(), 200);
+    let r = s
+        .admin(
+            Method::DELETE,
+            &format!("/access/api/v1/tokens/{}", t["token_id"].as_str().unwrap()),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    expect_error(bearer(), 401);
+
+    // Permissions are checked anew once they change.
+    assert_eq!(get("reader", "Reader-pass-2").status(), 200);
+    let r = s
+        .admin(Method::DELETE, "/access/api/v2/permissions/Anything")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(get("reader", "Reader-pass-2").status(), 404);
+
+    // A write answers anew; a deleted repository is gone.
+    let admin_get = || {
+        s.admin(Method::GET, path)
+            .header("Accept", "text/plain")
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    assert_eq!(admin_get(), "1.0.0 files=0 accept=text/plain");
+    assert_eq!(admin_get(), "1.0.0 files=0 accept=text/plain");
+    let r = s
+        .admin(Method::PUT, "/artifactory/api/testecho/echo/files/a.txt")
+        .body("a")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(admin_get(), "1.0.0 files=1 accept=text/plain");
+    assert_eq!(admin_get(), "1.0.0 files=1 accept=text/plain");
+    let r = s
+        .admin(Method::DELETE, "/artifactory/api/repositories/echo")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s
+        .admin(Method::GET, path)
+        .header("Accept", "text/plain")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

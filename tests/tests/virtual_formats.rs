@@ -425,6 +425,37 @@ fn npm_a_reader_of_one_member_sees_none_of_the_others_versions() {
     let out = reader_npm.run(&["publish"], &npm_registry(&s, "npm-v"), &dep12);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(!stored(&s, "npm-b").iter().any(|p| p.contains("1.2.0")));
+
+    // Merged answers, kept whole after the first, follow the members' content and
+    // the virtual repository's configuration.
+    let versions = || -> Vec<String> {
+        let doc = packument(&s, None, "npm-v", "vf-dep", false);
+        let mut v: Vec<String> = doc["versions"].as_object().unwrap().keys().cloned().collect();
+        v.sort();
+        v
+    };
+    for _ in 0..3 {
+        assert_eq!(versions(), ["1.0.0", "1.1.0"]);
+    }
+    let dep13 = npm.package("dep13", json!({"name": "vf-dep", "version": "1.3.0"}), "");
+    npm.ok(&["publish"], &npm_registry(&s, "npm-a"), &dep13);
+    assert_eq!(versions(), ["1.0.0", "1.1.0", "1.3.0"]);
+    assert_eq!(versions(), ["1.0.0", "1.1.0", "1.3.0"]);
+    let r = s
+        .admin(Method::POST, "/artifactory/api/repositories/npm-v")
+        .json(&json!({"repositories": ["npm-b"]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    assert_eq!(versions(), ["1.1.0"]);
+    // The reader still sees npm-b's versions only, now with the admin's view kept too.
+    assert_eq!(
+        packument(&s, reader, "npm-v", "vf-dep", false)["versions"]
+            .as_object()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use bytes::Bytes;
 
 use crate::plugins::AnswerKind;
+use crate::repos::RepoConfig;
 use crate::storage::Item;
 
 /// What identifies one answer.
@@ -50,6 +51,27 @@ pub struct Answer {
     pub rendered: Rendered,
     /// What the plugin said the answer is (for virtual repositories).
     pub kind: AnswerKind,
+    /// For a kept answer of a local repository or a virtual repository's merged
+    /// answer: what it depends on besides its key, so that the HTTP layer can keep the
+    /// whole response as long as this holds (`Formats::still_valid`).
+    pub validity: Option<Validity>,
+}
+
+/// What a kept answer depends on besides the request: the configuration and content
+/// (its stamp when the plugin was called) of the repository asked — and, for a
+/// virtual repository's merged answer, of each member merged — and the plugin.
+#[derive(Debug, Clone)]
+pub struct Validity {
+    /// The repository asked first, then the members merged.
+    pub repos: Vec<(Arc<RepoConfig>, u64)>,
+    pub plugin_sha256: String,
+}
+
+impl Validity {
+    /// The repository the answer is for.
+    pub fn repo(&self) -> &RepoConfig {
+        &self.repos[0].0
+    }
 }
 
 impl Answer {
@@ -61,6 +83,7 @@ impl Answer {
             body,
             rendered: Rendered::default(),
             kind: AnswerKind::File,
+            validity: None,
         }
     }
 }

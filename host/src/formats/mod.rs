@@ -33,6 +33,7 @@ use crate::plugins::{
 };
 use crate::repos::{RClass, RepoConfig, Repos};
 use crate::storage::Digests;
+pub use answers::Validity;
 use answers::{Answer, AnswerBody, AnswerKey, Answers};
 
 /// Generated bodies larger than this are refused (they belong in stored files).
@@ -266,6 +267,20 @@ impl Formats {
         })
     }
 
+    /// Whether a kept answer still holds: its repositories have the same
+    /// configuration and content, and the same plugin serves them.
+    pub fn still_valid(&self, v: &Validity) -> bool {
+        let same = |(kept, stamp): &(Arc<RepoConfig>, u64)| {
+            self.repos.get(&kept.key).is_some_and(|now| Arc::ptr_eq(&now, kept))
+                && self.artifacts.meta.repo_stamp(&kept.key) == *stamp
+        };
+        v.repos.iter().all(same)
+            && self
+                .plugins
+                .for_package_type(&v.repo().package_type)
+                .is_some_and(|p| p.sha256 == v.plugin_sha256)
+    }
+
     /// Serves one request for `repo` as `caller`.
     pub async fn serve(
         &self,
@@ -425,14 +440,19 @@ impl Formats {
                 });
             }
         };
-        let (answer, cacheable) = self.check_answer(&plugin, &repo, resp)?;
-        let answer = Arc::new(answer);
+        let (mut answer, cacheable) = self.check_answer(&plugin, &repo, resp)?;
         // HEAD answers serve later GETs too, so only a GET's answer (with its body) is kept.
-        if let Some((key, stamp)) = cache_slot
-            && cacheable
-            && answer.status == 200
-            && req.method == "GET"
+        let kept = cache_slot.filter(|_| cacheable && answer.status == 200 && req.method == "GET");
+        if let Some((_, stamp)) = &kept
+            && repo.rclass == RClass::Local
         {
+            answer.validity = Some(Validity {
+                repos: vec![(repo.clone(), *stamp)],
+                plugin_sha256: plugin.sha256.clone(),
+            });
+        }
+        let answer = Arc::new(answer);
+        if let Some((key, stamp)) = kept {
             self.answers.put(key, stamp, answer.clone());
         }
         Ok((Served::Answer(answer), cacheable))

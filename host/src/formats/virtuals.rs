@@ -25,7 +25,7 @@ use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
-use super::answers::{Answer, AnswerBody, AnswerKey};
+use super::answers::{Answer, AnswerBody, AnswerKey, Validity};
 use super::{FormatError, FormatRequest, Formats, MAX_GENERATED, Served, plugin_path, reads_only};
 use crate::artifacts::blocking;
 use crate::auth::{Action, AuthError, Caller};
@@ -143,7 +143,11 @@ impl Formats {
             accept: req.header("accept").unwrap_or("").to_string(),
             base: req.base.clone(),
         };
-        let stamp = self.stamp_of(&members);
+        let stamps: Vec<(Arc<RepoConfig>, u64)> = std::iter::once(v)
+            .chain(&members)
+            .map(|r| (r.clone(), self.artifacts.meta.repo_stamp(&r.key)))
+            .collect();
+        let stamp = stamp_of(&stamps);
         if let Some(answer) = self.answers.get(&key, stamp) {
             return Ok(Resolved::Made(answer));
         }
@@ -194,9 +198,23 @@ impl Formats {
             }
             _ => {
                 let all_cacheable = metadata.iter().all(|(_, _, c)| *c);
-                let (answer, cacheable) = self.merge(caller, v, plugin, path, req, metadata).await?;
+                let (mut answer, cacheable) = self.merge(caller, v, plugin, path, req, metadata).await?;
+                let keep = all_cacheable && cacheable && answer.status == 200;
+                // Its validity is known when the members are exactly the configured ones
+                // (none nested, none missing): then the stamps cover all it depends on.
+                let flat = v.repositories.iter().flatten().all(|m| {
+                    self.repos
+                        .get(m)
+                        .is_some_and(|r| r.rclass != crate::repos::RClass::Virtual)
+                });
+                if keep && flat {
+                    answer.validity = Some(Validity {
+                        repos: stamps,
+                        plugin_sha256: plugin.sha256.clone(),
+                    });
+                }
                 let answer = Arc::new(answer);
-                if all_cacheable && cacheable && answer.status == 200 {
+                if keep {
                     self.answers.put(key, stamp, answer.clone());
                 }
                 Ok(Resolved::Made(answer))
@@ -366,16 +384,6 @@ impl Formats {
         }
     }
 
-    /// A stamp that moves when any of `members` changes.
-    fn stamp_of(&self, members: &[Arc<RepoConfig>]) -> u64 {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        for m in members {
-            m.key.hash(&mut h);
-            self.artifacts.meta.repo_stamp(&m.key).hash(&mut h);
-        }
-        h.finish()
-    }
-
     fn bad_answer(&self, plugin: &LoadedPlugin, why: String) -> FormatError {
         self.plugins.count_failure(plugin);
         FormatError::BadAnswer {
@@ -418,4 +426,14 @@ fn to_response(a: &Answer) -> Response {
         cache: Cache::None,
         kind: a.kind.clone(),
     }
+}
+
+/// One stamp for the content of several repositories.
+fn stamp_of(stamps: &[(Arc<RepoConfig>, u64)]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (r, stamp) in stamps {
+        r.key.hash(&mut h);
+        stamp.hash(&mut h);
+    }
+    h.finish()
 }

@@ -110,7 +110,21 @@ pub async fn dispatch(
     let served = state.formats.serve(caller, repo, req).await.map_err(api_error)?;
     match served {
         Served::NotModified { etag } => Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response()),
-        Served::Answer(a) => render(state, caller, &key, &method, &headers, a).await,
+        Served::Answer(a) => {
+            let mut res = render(state, caller, &key, &method, &headers, a.clone()).await?;
+            // A kept answer of this very repository, rendered whole: the door may keep it.
+            if let Some(validity) = a.validity.as_ref().filter(|v| v.repo().key == key)
+                && let Some(ready) = a.rendered.get::<Ready>()
+                && ready.status == res.status()
+            {
+                res.extensions_mut().insert(super::hot::Candidate {
+                    ready,
+                    validity: validity.clone(),
+                    caller: caller.name().to_string(),
+                });
+            }
+            Ok(res)
+        }
         Served::Member { repo, answer } => render(state, caller, &repo, &method, &headers, answer).await,
     }
 }
@@ -177,12 +191,12 @@ fn answer_head(answer: &Answer) -> HeaderMap {
 /// answer costs each request it serves a copy of its head and a reference to its
 /// bytes: a generated body, or a small stored file (up to `SMALL_BLOB`, as
 /// `download::serve_item` answers it, its downloads still counted).
-struct Ready {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
+pub struct Ready {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
     /// The stored file answered, if it is one.
-    file: Option<String>,
+    pub file: Option<String>,
 }
 
 /// The answer made whole, for a GET or HEAD without a range or a validator (those
@@ -200,12 +214,17 @@ fn ready(state: &State, method: &Method, req_headers: &HeaderMap, answer: &Answe
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     let ready = match &answer.body {
         AnswerBody::Empty => return None,
-        AnswerBody::Bytes(b) => Ready {
-            status,
-            headers: answer_head(answer),
-            body: b.clone(),
-            file: None,
-        },
+        AnswerBody::Bytes(b) => {
+            let mut headers = answer_head(answer);
+            // Said here, so that a HEAD (whose body is empty) says it too.
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
+            Ready {
+                status,
+                headers,
+                body: b.clone(),
+                file: None,
+            }
+        }
         AnswerBody::Artifact(p, item) => {
             let size = item.blob.as_ref().map(|b| b.size)?;
             if item.folder || size > SMALL_BLOB {

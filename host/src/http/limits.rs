@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State as Axs};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
@@ -16,14 +16,14 @@ use crate::http::error::ApiError;
 
 /// Refuses oversized targets (414), heads (431) and paths (400) with the Artifactory body.
 pub async fn check_request(Axs(state): Axs<State>, req: Request, next: Next) -> Response {
-    if let Err(e) = check_head(&req, &state.config.http) {
+    if let Err(e) = check_head(req.uri(), req.headers(), &state.config.http) {
         return e.into_response();
     }
     normalise_error_body(next.run(req).await).await
 }
 
-fn check_head(req: &Request, c: &HttpConfig) -> Result<(), ApiError> {
-    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+pub(super) fn check_head(uri: &Uri, headers: &HeaderMap, c: &HttpConfig) -> Result<(), ApiError> {
+    let target = uri.path_and_query().map_or(0, |p| p.as_str().len());
     if target > c.max_uri_bytes {
         return Err(ApiError::new(
             StatusCode::URI_TOO_LONG,
@@ -33,7 +33,7 @@ fn check_head(req: &Request, c: &HttpConfig) -> Result<(), ApiError> {
             ),
         ));
     }
-    let head: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    let head: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     if head > c.max_header_bytes {
         return Err(ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -43,7 +43,7 @@ fn check_head(req: &Request, c: &HttpConfig) -> Result<(), ApiError> {
             ),
         ));
     }
-    let path = req.uri().path();
+    let path = uri.path();
     // API segments are not stored names: `npm logout` sends its token (a JWT of
     // several hundred bytes) as one. Length and depth still hold.
     let max_segment = if path.starts_with("/artifactory/api/") {

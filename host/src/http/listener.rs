@@ -32,6 +32,7 @@ use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 use tracing::Instrument;
 
+use super::hot::HotAnswers;
 use crate::config::HttpConfig;
 
 /// Connection limits in force.
@@ -130,11 +131,19 @@ impl Registry {
     }
 }
 
+/// What answers requests: the router, and the door that answers kept responses
+/// before it (`hot.rs`; none where nothing is kept).
+#[derive(Clone)]
+pub struct App {
+    pub router: Router,
+    pub hot: Option<Arc<HotAnswers>>,
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then lets the requests in
 /// flight finish (idle connections close at once).
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: App,
     limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -237,7 +246,7 @@ fn due(last: &mut Option<Instant>) -> bool {
 async fn serve_connection(
     stream: TcpStream,
     remote: SocketAddr,
-    app: Router,
+    app: App,
     conn: Arc<Conn>,
     reg: &Registry,
     limits: ConnLimits,
@@ -258,16 +267,34 @@ async fn serve_connection(
             started,
         };
         req.extensions_mut().insert(ConnectInfo(remote));
-        let app = app.clone();
+        let App { router: app, hot } = app.clone();
         // Every log line of the request names the client's address (a WARN span, so
         // that it is there when only warnings are logged: a locked account's, say).
         let span = tracing::warn_span!("client", remote = %remote);
         async move {
             // A body that stalls (slowloris on the body) fails its request.
             let req = req.map(|b| Body::new(tower_http::timeout::TimeoutBody::new(body_timeout, b)));
-            let resp = match app.oneshot(req).instrument(span).await {
-                Ok(r) => r,
-                Err(e) => match e {},
+            let ticket = hot.as_ref().and_then(|h| h.ticket(&req));
+            let kept = match (&hot, &ticket) {
+                (Some(h), Some(t)) => {
+                    h.answer(t, req.method(), req.uri(), req.headers())
+                        .instrument(span.clone())
+                        .await
+                }
+                _ => None,
+            };
+            let resp = match kept {
+                Some(r) => r,
+                None => {
+                    let mut r = match app.oneshot(req).instrument(span).await {
+                        Ok(r) => r,
+                        Err(e) => match e {},
+                    };
+                    if let (Some(h), Some(t)) = (&hot, ticket) {
+                        h.keep(t, &mut r);
+                    }
+                    r
+                }
             };
             // The request ends when its answer's body is done (dropped by hyper).
             Ok::<_, Infallible>(resp.map(|b| {

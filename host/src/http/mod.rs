@@ -7,6 +7,7 @@ pub mod download;
 pub mod error;
 mod events_api;
 mod formats;
+pub mod hot;
 mod limits;
 pub use limits::check_path;
 pub mod listener;

@@ -2,7 +2,7 @@
 //! metrics (count, latency, bytes in and out) and one log line; and `GET /metrics`.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State as Axs};
@@ -36,7 +36,7 @@ impl RequestUser {
 }
 
 /// A client's own request id is kept when it is short and plain; otherwise a new one.
-fn request_id(headers: &HeaderMap) -> String {
+pub fn request_id(headers: &HeaderMap) -> String {
     headers
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
@@ -54,7 +54,7 @@ fn route_label(template: &str) -> String {
 }
 
 /// Methods as metric labels: the standard ones, anything else as `OTHER` (bounded).
-fn method_label(m: &axum::http::Method) -> &'static str {
+pub fn method_label(m: &axum::http::Method) -> &'static str {
     use axum::http::Method;
     match *m {
         Method::GET => "GET",
@@ -93,7 +93,24 @@ pub async fn around(mut req: Request, next: Next) -> Response {
             span.record("enduser.id", name.as_str());
         }
     }
-    crate::observe::request(&route, method, status, latency);
+    record(&route, method, &path, &id, &user.get(), status, latency);
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    // The door (`hot.rs`) counts the requests it answers under the same route.
+    if res.extensions().get::<super::hot::Candidate>().is_some() {
+        res.extensions_mut().insert(RouteLabel(route));
+    }
+    res.map(|b| Body::new(Counted(b, crate::observe::bytes_out)))
+}
+
+/// The metric label of the route a response came from (set for the door's candidates).
+#[derive(Clone)]
+pub struct RouteLabel(pub String);
+
+/// A request's metrics and log line, once it is answered.
+pub fn record(route: &str, method: &'static str, path: &str, id: &str, user: &str, status: u16, latency: Duration) {
+    crate::observe::request(route, method, status, latency);
     // The query is left out of the log: it may carry credentials (`?token=`, signed URLs).
     tracing::info!(
         target: "binyard::request",
@@ -101,14 +118,10 @@ pub async fn around(mut req: Request, next: Next) -> Response {
         method,
         path = %path,
         status,
-        user = %user.get(),
+        user = %user,
         latency_ms = latency.as_secs_f64() * 1000.0,
         "request"
     );
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(REQUEST_ID, v);
-    }
-    res.map(|b| Body::new(Counted(b, crate::observe::bytes_out)))
 }
 
 /// A body that counts its data as it passes, keeping the size hint (so a known

@@ -22,7 +22,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let files = super::listener::raise_open_file_limit();
     let limits = super::listener::ConnLimits::from_config(&state.config.http);
     tracing::info!(files, max_connections = limits.max_connections, "connection limits");
-    let app = super::router(state.clone());
+    let app = super::listener::App {
+        router: super::router(state.clone()),
+        hot: Some(std::sync::Arc::new(super::hot::HotAnswers::new(state.clone()))),
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -119,6 +119,12 @@ pub fn bytes_in(n: u64) {
     plain_counter(&C, "binyard_http_received_bytes_total").increment(n);
 }
 
+/// A kept response answered by the listener itself (`http/hot.rs`), before routing.
+pub fn kept_response() {
+    static C: OnceLock<Counter> = OnceLock::new();
+    plain_counter(&C, "binyard_http_kept_responses_total").increment(1);
+}
+
 /// Response body bytes sent.
 pub fn bytes_out(n: u64) {
     static C: OnceLock<Counter> = OnceLock::new();
