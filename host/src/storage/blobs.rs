@@ -42,6 +42,11 @@ pub trait BlobStore: Send + Sync + 'static {
     fn pins(&self) -> MutexGuard<'_, PinTable>;
     /// Where the blobs live, for the storage summary.
     fn describe(&self) -> (String, PathBuf);
+    /// Whether the store answers (health): a local folder is checked by the
+    /// readiness probe, an object store by a request.
+    fn check(&self) -> io::Result<()> {
+        Ok(())
+    }
     /// Makes `dest` (a new file) a hard link to blob `sha256`'s bytes, so a large
     /// upload session starts from a stored request body without copying it; false
     /// when the store cannot (another file system, another kind of store).

@@ -299,6 +299,15 @@ impl BlobStore for S3BlobStore {
         self.staging.sweep()
     }
 
+    fn check(&self) -> io::Result<()> {
+        // Any answer of the bucket, "not found" included, is health.
+        self.exists(&Key::from(format!(
+            "{}/.health",
+            self.settings.prefix.trim_matches('/')
+        )))
+        .map(|_| ())
+    }
+
     fn pins(&self) -> MutexGuard<'_, PinTable> {
         lock(&self.pins)
     }
