@@ -107,6 +107,10 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     });
     let blobs = open_blobs(&config.storage)?;
     let repos = Repos::load(meta.clone())?;
+    if cluster.is_shared() {
+        crate::auth::tokens::adopt_shared_key(meta.as_ref(), &data.join("security"))
+            .context("cannot share the token signing key")?;
+    }
     let auth = Arc::new(Auth::open(
         meta.clone(),
         repos.clone(),

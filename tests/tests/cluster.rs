@@ -255,6 +255,23 @@ fn three_nodes_serve_one_installation_and_survive_a_killed_node() {
     deploy(&n3, "libs", "first/hello.txt", b"hello from node 3");
     assert_content(&n1, "libs", "first/hello.txt", b"hello from node 3");
 
+    // A token issued by node 1 is good on the other nodes (one signing key).
+    let r = n1
+        .admin(Method::POST, "/access/api/v1/tokens")
+        .json(&json!({"username": "admin", "expires_in": 600}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let token = json(r)["access_token"].as_str().unwrap().to_string();
+    for s in [&n2, &n3] {
+        let r = client()
+            .get(s.url("/access/api/v2/users"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "node 1's token on {}", s.base);
+    }
+
     // A plugin installed and then replaced through node 2 answers on all three.
     let r = n2
         .admin(Method::PUT, "/artifactory/api/plugins/echo")
