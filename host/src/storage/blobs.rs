@@ -34,6 +34,12 @@ pub trait BlobStore: Send + Sync + 'static {
     fn read_range(&self, sha256: &str, offset: u64, len: u64) -> io::Result<Vec<u8>>;
     /// Every blob present, by sha256.
     fn list(&self) -> io::Result<Vec<String>>;
+    /// The blobs the collector may take for orphans when no record names them: all
+    /// of them where every writer is in this process (its pins say which are in
+    /// flight); on a store shared by several nodes, only those old enough.
+    fn list_settled(&self) -> io::Result<Vec<String>> {
+        self.list()
+    }
     /// Deletes a blob's bytes.
     fn delete(&self, sha256: &str) -> io::Result<()>;
     /// Removes temporary files no upload in flight owns (left by a crash or kill).
