@@ -399,7 +399,8 @@ impl Default for EventsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
-    /// This node's name among its peers; empty: the host name and a random suffix.
+    /// This node's name among its peers; empty: the host name and a random suffix,
+    /// kept in `data_dir/node-id` (a restarted node takes its own leases back at once).
     pub node_id: String,
     /// Seconds a background job's lease lasts without renewal: when its node dies,
     /// another takes the job over within this long (plus a third of it).

@@ -98,7 +98,9 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     // Several nodes may share a PostgreSQL database: this node is one of them.
     let cluster = Arc::new(match &pg {
         Some(pg) => {
-            let c = Cluster::on_postgres(config.cluster.clone(), &config.storage.postgres_url)?;
+            let mut cc = config.cluster.clone();
+            cc.node_id = crate::cluster::node_id_of(&cc, data).context("cannot keep the node id")?;
+            let c = Cluster::on_postgres(cc, &config.storage.postgres_url)?;
             pg.announce_as(c.node_id());
             c.subscribe(pg.clone());
             c

@@ -78,6 +78,39 @@ pub struct ClusterView {
     pub leases: Vec<LeaseInfo>,
 }
 
+/// The host name and a random suffix.
+fn new_node_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host = if host.is_empty() { "node".to_string() } else { host };
+    format!("{host}-{}", crate::ids::random_secret(4))
+}
+
+/// The configured node id, else the one this data folder was given on its first
+/// start (`node-id`): a node restarted after a crash is the same node and takes its
+/// own leases back at once instead of waiting for them to expire.
+pub fn node_id_of(config: &ClusterConfig, data_dir: &std::path::Path) -> std::io::Result<String> {
+    if !config.node_id.is_empty() {
+        return Ok(config.node_id.clone());
+    }
+    let path = data_dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        Ok(_) => {
+            let id = new_node_id();
+            std::fs::write(&path, &id)?;
+            Ok(id)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = new_node_id();
+            std::fs::write(&path, &id)?;
+            Ok(id)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// This node among its peers.
 pub struct Cluster {
     node: String,
@@ -105,11 +138,7 @@ impl Cluster {
 
     fn new(config: ClusterConfig, pg: Option<postgres::PgCluster>) -> Cluster {
         let node = if config.node_id.is_empty() {
-            let host = std::fs::read_to_string("/etc/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_default();
-            let host = if host.is_empty() { "node".to_string() } else { host };
-            format!("{host}-{}", crate::ids::random_secret(4))
+            new_node_id()
         } else {
             config.node_id.clone()
         };
