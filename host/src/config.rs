@@ -24,6 +24,7 @@ pub struct Config {
     pub trace: TraceConfig,
     pub ui: UiConfig,
     pub remote: RemoteConfig,
+    pub cluster: ClusterConfig,
 }
 
 /// `[metrics]`: who may scrape `GET /metrics`.
@@ -389,6 +390,31 @@ impl Default for EventsConfig {
             deny_loopback: false,
             deny_private: false,
             allow_link_local: false,
+        }
+    }
+}
+
+/// `[cluster]`: several nodes on one PostgreSQL database (`[storage] metadata =
+/// "postgres"`); ignored on the embedded store, where the one node runs every job.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// This node's name among its peers; empty: the host name and a random suffix,
+    /// kept in `data_dir/node-id` (a restarted node takes its own leases back at once).
+    pub node_id: String,
+    /// Seconds a background job's lease lasts without renewal: when its node dies,
+    /// another takes the job over within this long (plus a third of it).
+    pub lease_seconds: u64,
+    /// Seconds between heartbeats; a node silent for three is reported unreachable.
+    pub heartbeat_seconds: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            node_id: String::new(),
+            lease_seconds: 30,
+            heartbeat_seconds: 5,
         }
     }
 }

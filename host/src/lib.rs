@@ -20,6 +20,7 @@ pub mod builds;
 #[cfg(feature = "server")]
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod events;
 pub mod formats;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use crate::artifacts::{Artifacts, DownloadStats};
 use crate::auth::Auth;
 use crate::builds::Builds;
+use crate::cluster::{Cluster, Job};
 use crate::config::Config;
 use crate::plugins::Plugins;
 use crate::repos::Repos;
@@ -37,10 +38,15 @@ pub struct AppState {
     pub readiness: crate::observe::Readiness,
     /// Remote repositories: fetching from upstreams and the cache rules.
     pub remote: Arc<crate::remote::Remote>,
+    /// This node among its peers (several nodes on PostgreSQL): leases, announcements.
+    pub cluster: Arc<Cluster>,
 }
 
+/// The metadata store, and the PostgreSQL store itself when it is one (the cluster's).
+type OpenedMeta = (Arc<dyn MetaStore>, Option<Arc<PgMeta>>);
+
 /// The metadata store `[storage]` names.
-fn open_meta(c: &crate::config::StorageConfig) -> anyhow::Result<Arc<dyn MetaStore>> {
+fn open_meta(c: &crate::config::StorageConfig) -> anyhow::Result<OpenedMeta> {
     use crate::config::MetadataBackend;
     Ok(match c.metadata {
         MetadataBackend::Redb => {
@@ -48,16 +54,17 @@ fn open_meta(c: &crate::config::StorageConfig) -> anyhow::Result<Arc<dyn MetaSto
             let redb = RedbMeta::open(&data.join("meta.redb"), c.metadata_cache_mib << 20)
                 .with_context(|| format!("cannot open the metadata in {}", data.display()))?;
             redb.set_reserve(c.reserve_free_mib << 20);
-            Arc::new(redb)
+            (Arc::new(redb), None)
         }
         MetadataBackend::Postgres => {
             anyhow::ensure!(
                 !c.postgres_url.is_empty(),
                 "[storage] metadata = \"postgres\" needs postgres_url"
             );
-            Arc::new(
+            let pg = Arc::new(
                 PgMeta::connect(&c.postgres_url, c.postgres_pool).context("cannot open the metadata on PostgreSQL")?,
-            )
+            );
+            (pg.clone(), Some(pg))
         }
     })
 }
@@ -87,9 +94,25 @@ fn open_blobs(c: &crate::config::StorageConfig) -> anyhow::Result<Arc<dyn BlobSt
 pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     let data = &config.storage.data_dir;
     std::fs::create_dir_all(data).with_context(|| format!("cannot create data folder {}", data.display()))?;
-    let meta = open_meta(&config.storage)?;
+    let (meta, pg) = open_meta(&config.storage)?;
+    // Several nodes may share a PostgreSQL database: this node is one of them.
+    let cluster = Arc::new(match &pg {
+        Some(pg) => {
+            let mut cc = config.cluster.clone();
+            cc.node_id = crate::cluster::node_id_of(&cc, data).context("cannot keep the node id")?;
+            let c = Cluster::on_postgres(cc, &config.storage.postgres_url)?;
+            pg.announce_as(c.node_id());
+            c.subscribe(pg.clone());
+            c
+        }
+        None => Cluster::single(config.cluster.clone()),
+    });
     let blobs = open_blobs(&config.storage)?;
     let repos = Repos::load(meta.clone())?;
+    if cluster.is_shared() {
+        crate::auth::tokens::adopt_shared_key(meta.as_ref(), &data.join("security"))
+            .context("cannot share the token signing key")?;
+    }
     let auth = Arc::new(Auth::open(
         meta.clone(),
         repos.clone(),
@@ -108,6 +131,15 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         tracing::warn!("the admin user still has the default password");
     }
     let plugins = Arc::new(Plugins::new(config.plugins.clone(), data)?);
+    cluster.subscribe(Arc::new(repos.clone()));
+    cluster.subscribe(auth.clone());
+    if cluster.is_shared() {
+        plugins.share(meta.clone());
+        cluster.subscribe(Arc::new(crate::plugins::shared::Follow {
+            plugins: plugins.clone(),
+            runtime: tokio::runtime::Handle::try_current().context("the cluster needs the server's runtime")?,
+        }));
+    }
     let artifacts = Artifacts {
         meta: meta.clone(),
         blobs: blobs.clone(),
@@ -125,6 +157,7 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         config.events.clone(),
         source,
     )?);
+    cluster.subscribe(deliveries.clone());
     let builds = Arc::new(Builds::new(meta.clone(), artifacts.clone()));
     let search = Arc::new(crate::search::Search::new(meta.clone(), config.search.clone()));
     let downloads = Arc::new(DownloadStats::default());
@@ -160,6 +193,7 @@ pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         remote.clone(),
     ));
     Ok(Arc::new(AppState {
+        cluster,
         remote,
         formats,
         search,
@@ -202,6 +236,10 @@ pub fn spawn_background(state: Arc<AppState>) {
                 let sessions = tokio::task::spawn_blocking(move || formats.sweep_upload_sessions())
                     .await
                     .unwrap_or(0);
+                // Upload sessions are this node's; the blobs are every node's, collected by one.
+                if !state.cluster.holds(Job::Gc) {
+                    continue;
+                }
                 match state.artifacts.collect_garbage(state.config.staged_expiry()).await {
                     Ok(r) => tracing::info!(?r, upload_sessions_expired = sessions, "scheduled garbage collection"),
                     Err(e) => tracing::error!(error = %e, "scheduled garbage collection failed"),

@@ -244,6 +244,13 @@ impl Auth {
         &self.config
     }
 
+    /// Reads the security records again (another node changed some).
+    pub fn reload(&self) -> Result<(), StoreError> {
+        let _w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        self.dir.store(Arc::new(Directory::load(self.meta.as_ref())?));
+        Ok(())
+    }
+
     /// The current security records.
     pub fn directory(&self) -> Arc<Directory> {
         self.dir.load_full()
@@ -872,4 +879,16 @@ impl crate::artifacts::Quota for Auth {
 fn uuid_like() -> String {
     let h = random_secret(16);
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+/// Another node changed users, groups, tokens, permissions or projects.
+impl crate::cluster::Invalidate for Auth {
+    fn invalidate(&self, changes: &[crate::cluster::Changed]) {
+        let kinds = ["user", "group", "token", "permission", "project", "done"];
+        if crate::cluster::changes::touches_records(changes, &kinds)
+            && let Err(e) = self.reload()
+        {
+            tracing::warn!(error = %e, "the security records changed on another node cannot be read");
+        }
+    }
 }

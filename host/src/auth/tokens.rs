@@ -209,6 +209,52 @@ impl Signer {
     }
 }
 
+/// Several nodes: makes `dir/signing-key.json` the key the metadata store holds, so a
+/// token issued by one node is valid on every node. The first node to start offers
+/// its own key (the one it already had, or a new one); a precondition makes one offer win.
+pub fn adopt_shared_key(meta: &dyn crate::storage::MetaStore, dir: &Path) -> anyhow::Result<()> {
+    use crate::storage::{Change, RecordWrite, StoreError};
+    const KIND: &str = "secret";
+    const NAME: &str = "token-signing-key";
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("signing-key.json");
+    for _ in 0..3 {
+        if let Some(raw) = meta.record(KIND, NAME)? {
+            serde_json::from_slice::<KeyFile>(&raw).context("corrupt shared token signing key")?;
+            if std::fs::read(&path).ok().as_deref() != Some(&raw[..]) {
+                write_private(&path, &raw)?;
+            }
+            return Ok(());
+        }
+        let key = match std::fs::read(&path) {
+            Ok(raw) => serde_json::from_slice(&raw).with_context(|| format!("corrupt {}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => KeyFile {
+                service_id: format!("01{}", super::users::random_secret(12)),
+                secret: super::users::random_secret(64),
+            },
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let offer = [
+            Change::ExpectRecord {
+                kind: KIND,
+                key: NAME.into(),
+                value: None,
+            },
+            Change::Record(RecordWrite {
+                kind: KIND,
+                key: NAME.into(),
+                value: Some(serde_json::to_vec(&key)?),
+            }),
+        ];
+        match meta.apply(&offer) {
+            // Read back (ours or the winner's) on the next pass.
+            Ok(()) | Err(StoreError::Changed(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    anyhow::bail!("the shared token signing key cannot be agreed on")
+}
+
 /// Whether a credential looks like one of our JWTs (three dot-separated base64url parts).
 pub fn looks_like_jwt(s: &str) -> bool {
     s.starts_with("eyJ") && s.split('.').count() == 3

@@ -28,6 +28,7 @@ impl From<PluginError> for ApiError {
             PluginError::NotFound(_) => 404,
             PluginError::Conflict(_) => 409,
             PluginError::Internal(_) => 500,
+            PluginError::Unavailable(_) => 503,
             PluginError::Refused { status, .. } => *status,
             PluginError::Call(c) => call_status(c),
         };

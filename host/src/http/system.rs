@@ -43,15 +43,33 @@ pub async fn version(Axs(state): Axs<State>, caller: Caller) -> ApiResult<Respon
     ))
 }
 
-/// `GET /router/api/v1/system/health` (seed 002's SystemHealth).
+/// `GET /router/api/v1/system/health` (seed 002's SystemHealth), with this node, its
+/// peers (several nodes on PostgreSQL), the leases of background jobs, and the state
+/// of the database and of the object store.
 pub async fn health(Axs(state): Axs<State>) -> Response {
     let p = problems(&state).await;
-    let (st, msg) = if p.is_empty() {
+    let s = state.clone();
+    let blobs = tokio::task::spawn_blocking(move || s.blobs.check())
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    let cluster = state.cluster.view().await;
+    let mut all = p.clone();
+    if let Err(e) = &blobs {
+        tracing::warn!(error = %e, "the object store does not answer");
+        all.push("object store: unavailable".into());
+    }
+    if cluster.database != "HEALTHY" {
+        all.push(format!("cluster: {}", cluster.message));
+    }
+    let (st, msg) = if all.is_empty() {
         ("HEALTHY", "OK".to_string())
     } else {
-        ("UNHEALTHY", p.join("; "))
+        ("UNHEALTHY", all.join("; "))
     };
-    let node = "binyard";
+    let node = state.cluster.node_id();
+    let meta_problem = p.iter().find(|m| m.starts_with("metadata store"));
+    let storage = &state.config.storage;
+    let (blob_kind, _) = state.blobs.describe();
     json_response(
         if st == "HEALTHY" {
             StatusCode::OK
@@ -61,6 +79,19 @@ pub async fn health(Axs(state): Axs<State>) -> Response {
         &json!({
             "router": {"node_id": node, "state": st, "message": msg},
             "services": [{"service_id": "jfrt@binyard", "node_id": node, "state": st, "message": msg}],
+            "node": {"id": node, "state": st},
+            "peers": cluster.peers,
+            "leases": cluster.leases,
+            "listening": cluster.listening,
+            "database": {
+                "kind": if storage.metadata == crate::config::MetadataBackend::Postgres { "postgres" } else { "redb" },
+                "state": if meta_problem.is_some() { "UNAVAILABLE" } else { "HEALTHY" },
+                "message": meta_problem.cloned().unwrap_or_default(),
+            },
+            "objectStore": {
+                "kind": blob_kind,
+                "state": if blobs.is_ok() { "HEALTHY" } else { "UNAVAILABLE" },
+            },
         }),
     )
 }

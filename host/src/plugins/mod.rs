@@ -12,6 +12,7 @@ pub mod event_types;
 mod imports;
 pub mod repo_host;
 mod sandbox;
+pub mod shared;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -75,6 +76,9 @@ pub enum PluginError {
     /// The host failed; the cause was logged where it happened.
     #[error("{0}")]
     Internal(String),
+    /// The shared store of plugins (several nodes) cannot be reached.
+    #[error("{0}")]
+    Unavailable(String),
     /// A retention policy refused its configuration (4xx) or failed (502).
     #[error("{message}")]
     Refused { status: u16, message: String },
@@ -190,6 +194,10 @@ pub struct Plugins {
     cache_dir: PathBuf,
     /// Serialises installs, removals and folder scans; remembers what the folder held.
     admin: tokio::sync::Mutex<HashMap<String, Fingerprint>>,
+    /// Several nodes: the plugins live in the metadata store (`share`).
+    shared: std::sync::OnceLock<shared::SharedPlugins>,
+    /// Whether the folder was scanned once (the first scan of a shared node only seeds).
+    scanned: std::sync::atomic::AtomicBool,
 }
 
 /// Checks a plugin name (`names::plugin_name_ok`).
@@ -230,7 +238,21 @@ impl Plugins {
             },
             config,
             admin: tokio::sync::Mutex::new(HashMap::new()),
+            shared: std::sync::OnceLock::new(),
+            scanned: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Keeps the plugins in the metadata store from now on (several nodes on one
+    /// database): installs and removals are written there, the folder only seeds
+    /// names the store does not know, and `sync_shared` loads the store's set.
+    pub fn share(&self, meta: Arc<dyn crate::storage::MetaStore>) {
+        let _ = self.shared.set(shared::SharedPlugins::new(meta));
+    }
+
+    /// Whether the plugins live in the metadata store.
+    pub fn is_shared(&self) -> bool {
+        self.shared.get().is_some()
     }
 
     /// The plugins' configuration.
@@ -540,7 +562,13 @@ impl Plugins {
                 )));
             }
         }
-        if persist {
+        if persist && let Some(store) = self.shared.get().cloned() {
+            let (n, sha) = (name.to_string(), loaded.sha256.clone());
+            tokio::task::spawn_blocking(move || store.put(&n, &wasm, &sha))
+                .await
+                .map_err(|e| PluginError::internal("Cannot save the plugin", e))?
+                .map_err(store_failed)?;
+        } else if persist {
             let path = self.config.dir.join(format!("{name}.wasm"));
             write_durably(&path, &wasm).map_err(|e| PluginError::internal("Cannot save the plugin", e))?;
             if let Some(fp) = fingerprint(&path) {
@@ -559,12 +587,19 @@ impl Plugins {
         Ok((loaded, replaced))
     }
 
-    /// Unloads a plugin and deletes its file.
+    /// Unloads a plugin and deletes its file (and, shared, its record: every node unloads it).
     pub async fn remove(&self, name: &str) -> PluginResult<()> {
         validate_name(name)?;
         let mut seen = self.admin.lock().await;
         if self.get(name).is_none() {
             return Err(PluginError::NotFound(format!("No plugin named '{name}'")));
+        }
+        if let Some(store) = self.shared.get().cloned() {
+            let n = name.to_string();
+            tokio::task::spawn_blocking(move || store.remove(&n))
+                .await
+                .map_err(|e| PluginError::internal("Cannot remove the plugin", e))?
+                .map_err(store_failed)?;
         }
         let path = self.config.dir.join(format!("{name}.wasm"));
         match std::fs::remove_file(&path) {
@@ -599,11 +634,55 @@ impl Plugins {
             tracing::warn!(plugin = name, path = %path.display(), error = %e, "plugin file not readable");
             PluginError::NotFound(format!("The plugins folder has no readable file for plugin '{name}'"))
         })?;
-        Ok(self.install(name, wasm, false).await?.0)
+        // Shared, the file's bytes become every node's.
+        Ok(self.install(name, wasm, self.is_shared()).await?.0)
+    }
+
+    /// Loads the set of plugins the metadata store holds (several nodes): removed
+    /// names are unloaded, new and changed ones loaded from the stored bytes, names
+    /// the store lacks unloaded. A plugin that fails to load is logged; the others go on.
+    pub async fn sync_shared(self: &Arc<Self>) -> PluginResult<()> {
+        let Some(store) = self.shared.get().cloned() else {
+            return Ok(());
+        };
+        let mut seen = self.admin.lock().await;
+        let s = store.clone();
+        let entries = tokio::task::spawn_blocking(move || s.entries())
+            .await
+            .map_err(|e| PluginError::internal("Cannot read the plugins", e))?
+            .map_err(store_failed)?;
+        // Removals first: a plugin renamed on another node frees its package type
+        // and routes before its successor is loaded here.
+        for p in self.list() {
+            if entries.get(&p.name).is_none_or(|e| e.removed) {
+                self.unload(&p.name);
+            }
+        }
+        for (name, entry) in entries.into_iter().filter(|(_, e)| !e.removed) {
+            if self.get(&name).is_some_and(|p| p.sha256 == entry.sha256) {
+                continue;
+            }
+            let (s, n) = (store.clone(), name.clone());
+            let wasm = match tokio::task::spawn_blocking(move || s.wasm(&n)).await {
+                Ok(Ok(Some(w))) if hex::encode(Sha256::digest(&w)) == entry.sha256 => w,
+                // Replaced again meanwhile: the next announcement brings the newer bytes.
+                Ok(Ok(_)) => continue,
+                Ok(Err(e)) => return Err(store_failed(e)),
+                Err(e) => return Err(PluginError::internal("Cannot read the plugin", e)),
+            };
+            if let Err(e) = self.install_locked(&mut seen, &name, wasm, false).await {
+                tracing::error!(plugin = %name, error = %e, "shared plugin not loaded on this node");
+            }
+        }
+        Ok(())
     }
 
     /// Loads new and changed files of the plugins folder and unloads removed ones.
     /// Errors are logged: a bad file never stops the others.
+    ///
+    /// Shared (several nodes), the store decides: a file only seeds a name the store
+    /// does not know (removed names included), a file changed while the node runs
+    /// replaces the plugin on every node, and a deleted file unloads nothing.
     pub async fn scan_folder(self: &Arc<Self>) {
         // The admin lock is held for the whole pass: taken per step, an API install
         // landing between the listing and the comparison was undone (its file not
@@ -622,8 +701,27 @@ impl Plugins {
                 }
             }
         }
+        // The first scan of a shared node: names the store knows are not the folder's.
+        let known = match self.shared.get() {
+            Some(store) if !self.scanned.swap(true, Ordering::Relaxed) => {
+                let s = store.clone();
+                match tokio::task::spawn_blocking(move || s.entries()).await {
+                    Ok(Ok(e)) => e.into_keys().collect(),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "the shared plugins cannot be read; the folder seeds nothing");
+                        found.keys().cloned().collect()
+                    }
+                    Err(_) => found.keys().cloned().collect(),
+                }
+            }
+            _ => std::collections::BTreeSet::new(),
+        };
         for (name, (path, fp)) in &found {
             if seen.get(name) == Some(fp) {
+                continue;
+            }
+            if known.contains(name) {
+                seen.insert(name.clone(), fp.clone());
                 continue;
             }
             let Ok(wasm) = std::fs::read(path) else {
@@ -632,7 +730,7 @@ impl Plugins {
             let same = self
                 .get(name)
                 .is_some_and(|p| p.sha256 == hex::encode(Sha256::digest(&wasm)));
-            if !same && let Err(e) = self.install_locked(&mut seen, name, wasm, false).await {
+            if !same && let Err(e) = self.install_locked(&mut seen, name, wasm, self.is_shared()).await {
                 tracing::error!(plugin = %name, error = %e, "plugin not loaded");
             }
             seen.insert(name.clone(), fp.clone());
@@ -640,7 +738,9 @@ impl Plugins {
         let gone: Vec<String> = seen.keys().filter(|n| !found.contains_key(*n)).cloned().collect();
         for name in gone {
             seen.remove(&name);
-            self.unload(&name);
+            if !self.is_shared() {
+                self.unload(&name);
+            }
         }
     }
 
@@ -994,6 +1094,14 @@ fn explain_trap(e: &wasmtime::Error, name: &str, limits: &PluginLimits) -> CallE
         why.push_str(&format!(" ({})", said.0));
     }
     CallError::Failed(format!("Plugin '{name}' {why}"))
+}
+
+/// A failure of the shared plugin store: unavailability stays a 503.
+fn store_failed(e: crate::storage::StoreError) -> PluginError {
+    match e {
+        crate::storage::StoreError::Unavailable(m) => PluginError::Unavailable(m),
+        e => PluginError::internal("Cannot write the shared plugins", e),
+    }
 }
 
 fn fingerprint(p: &Path) -> Option<Fingerprint> {

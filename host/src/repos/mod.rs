@@ -155,6 +155,14 @@ impl Repos {
         })
     }
 
+    /// Reads every configuration again (another node changed one).
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let fresh = Repos::load(self.meta.clone())?;
+        let map = std::mem::take(&mut *fresh.cache.write().unwrap_or_else(|e| e.into_inner()));
+        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = map;
+        Ok(())
+    }
+
     /// One repository by key.
     pub fn get(&self, key: &str) -> Option<Arc<RepoConfig>> {
         self.cache.read().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
@@ -297,5 +305,19 @@ impl Repos {
             }
         }
         Ok(())
+    }
+}
+
+/// Another node created, replaced or deleted a repository.
+impl crate::cluster::Invalidate for Repos {
+    fn invalidate(&self, changes: &[crate::cluster::Changed]) {
+        use crate::cluster::Changed;
+        if changes
+            .iter()
+            .any(|c| matches!(c, Changed::Repo(_) | Changed::Everything))
+            && let Err(e) = self.reload()
+        {
+            tracing::warn!(error = %e, "the repositories changed on another node cannot be read");
+        }
     }
 }

@@ -336,7 +336,8 @@ impl Retention {
 
     /// Runs, on their schedules, every build's stored retention settings and every
     /// policy with an interval.
-    pub fn spawn_schedule(self: Arc<Self>) {
+    /// Several nodes: the one holding the retention lease runs them.
+    pub fn spawn_schedule(self: Arc<Self>, cluster: Arc<crate::cluster::Cluster>) {
         tokio::spawn(async move {
             let every = std::time::Duration::from_secs(self.schedule.check_seconds.max(1));
             let mut tick = tokio::time::interval(every);
@@ -344,6 +345,9 @@ impl Retention {
             let started = clock::now_ms();
             loop {
                 tick.tick().await;
+                if !cluster.holds(crate::cluster::Job::Retention) {
+                    continue;
+                }
                 let now = clock::now_ms();
                 let due = |key: &str, minutes: u64, last: &HashMap<String, i64>| {
                     minutes > 0 && now - last.get(key).copied().unwrap_or(started) >= minutes as i64 * 60_000

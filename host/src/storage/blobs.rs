@@ -34,6 +34,12 @@ pub trait BlobStore: Send + Sync + 'static {
     fn read_range(&self, sha256: &str, offset: u64, len: u64) -> io::Result<Vec<u8>>;
     /// Every blob present, by sha256.
     fn list(&self) -> io::Result<Vec<String>>;
+    /// The blobs the collector may take for orphans when no record names them: all
+    /// of them where every writer is in this process (its pins say which are in
+    /// flight); on a store shared by several nodes, only those old enough.
+    fn list_settled(&self) -> io::Result<Vec<String>> {
+        self.list()
+    }
     /// Deletes a blob's bytes.
     fn delete(&self, sha256: &str) -> io::Result<()>;
     /// Removes temporary files no upload in flight owns (left by a crash or kill).
@@ -42,6 +48,11 @@ pub trait BlobStore: Send + Sync + 'static {
     fn pins(&self) -> MutexGuard<'_, PinTable>;
     /// Where the blobs live, for the storage summary.
     fn describe(&self) -> (String, PathBuf);
+    /// Whether the store answers (health): a local folder is checked by the
+    /// readiness probe, an object store by a request.
+    fn check(&self) -> io::Result<()> {
+        Ok(())
+    }
     /// Makes `dest` (a new file) a hard link to blob `sha256`'s bytes, so a large
     /// upload session starts from a stored request body without copying it; false
     /// when the store cannot (another file system, another kind of store).

@@ -59,7 +59,14 @@ pub struct S3BlobStore {
     pins: Arc<Mutex<PinTable>>,
     small: SmallBlobCache,
     bridge: Bridge,
+    /// How old an object without a record must be before the collector deletes it.
+    orphan_grace: Duration,
 }
+
+/// Another node may have written an object a moment ago and not yet committed the
+/// record that references it (its pin is in its own process): the collector leaves
+/// objects younger than this alone.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(600);
 
 /// An object store error as an `io::Error`: "not found" stays one (callers test for
 /// it), anything else means the store is unavailable.
@@ -110,6 +117,7 @@ impl S3BlobStore {
             pins: Arc::default(),
             small: SmallBlobCache::default(),
             bridge: Bridge::new("binyard-s3", 2)?,
+            orphan_grace: ORPHAN_GRACE,
         };
         let (store, prefix) = (s.store.clone(), s.prefix());
         s.run(async move {
@@ -121,6 +129,12 @@ impl S3BlobStore {
                 .map_err(|e| io::Error::other(format!("the bucket cannot be listed: {e}")))
         })?;
         Ok(s)
+    }
+
+    /// Sets how old an orphan must be to be collected (tests of one process use zero).
+    pub fn with_orphan_grace(mut self, grace: Duration) -> S3BlobStore {
+        self.orphan_grace = grace;
+        self
     }
 
     fn prefix(&self) -> Key {
@@ -179,6 +193,29 @@ impl S3BlobStore {
                     _ => Err(io_err(e)),
                 },
             }
+        })
+    }
+}
+
+impl S3BlobStore {
+    /// The blobs whose objects were last written at least `age` ago.
+    fn list_older_than(&self, age: Duration) -> io::Result<Vec<String>> {
+        let (store, prefix) = (self.store.clone(), self.prefix());
+        // Milliseconds since the epoch; none for a zero age (everything).
+        let before = (!age.is_zero()).then(|| crate::clock::now_ms().saturating_sub(age.as_millis() as i64));
+        self.run(async move {
+            let mut out = Vec::new();
+            let mut it = store.list(Some(&prefix));
+            while let Some(meta) = it.next().await {
+                let meta = meta.map_err(io_err)?;
+                if let Some(name) = meta.location.filename()
+                    && valid_sha256(name)
+                    && before.is_none_or(|b| meta.last_modified.timestamp_millis() <= b)
+                {
+                    out.push(name.to_string());
+                }
+            }
+            Ok(out)
         })
     }
 }
@@ -268,20 +305,11 @@ impl BlobStore for S3BlobStore {
     }
 
     fn list(&self) -> io::Result<Vec<String>> {
-        let (store, prefix) = (self.store.clone(), self.prefix());
-        self.run(async move {
-            let mut out = Vec::new();
-            let mut it = store.list(Some(&prefix));
-            while let Some(meta) = it.next().await {
-                let meta = meta.map_err(io_err)?;
-                if let Some(name) = meta.location.filename()
-                    && valid_sha256(name)
-                {
-                    out.push(name.to_string());
-                }
-            }
-            Ok(out)
-        })
+        self.list_older_than(Duration::ZERO)
+    }
+
+    fn list_settled(&self) -> io::Result<Vec<String>> {
+        self.list_older_than(self.orphan_grace)
     }
 
     fn delete(&self, sha256: &str) -> io::Result<()> {
@@ -297,6 +325,15 @@ impl BlobStore for S3BlobStore {
 
     fn sweep_temp(&self) -> io::Result<usize> {
         self.staging.sweep()
+    }
+
+    fn check(&self) -> io::Result<()> {
+        // Any answer of the bucket, "not found" included, is health.
+        self.exists(&Key::from(format!(
+            "{}/.health",
+            self.settings.prefix.trim_matches('/')
+        )))
+        .map(|_| ())
     }
 
     fn pins(&self) -> MutexGuard<'_, PinTable> {

@@ -25,6 +25,12 @@ fn embedded() -> Option<Stores> {
 }
 
 fn scaleout() -> Option<Stores> {
+    scaleout_with_grace(std::time::Duration::ZERO)
+}
+
+/// The scale-out stores; `grace`: how old an orphan object must be to be collected
+/// (zero in the contract: one process, so its pins say which blobs are in flight).
+fn scaleout_with_grace(grace: std::time::Duration) -> Option<Stores> {
     let db = binyard_e2e::backends::postgres()?;
     let bucket = binyard_e2e::backends::s3()?;
     let dir = tempfile::tempdir().unwrap();
@@ -39,7 +45,11 @@ fn scaleout() -> Option<Stores> {
     };
     Some(Stores {
         meta: Arc::new(PgMeta::connect(&db.url, 4).unwrap()),
-        blobs: Arc::new(S3BlobStore::open(settings, dir.path().join("tmp")).unwrap()),
+        blobs: Arc::new(
+            S3BlobStore::open(settings, dir.path().join("tmp"))
+                .unwrap()
+                .with_orphan_grace(grace),
+        ),
         _dir: dir,
     })
 }
@@ -706,6 +716,33 @@ fn gc_spares_pinned_and_referenced_blobs(s: &Stores) {
     let report = gc::collect(m, b).unwrap();
     assert_eq!(report.blobs_deleted, 2, "unpinned, they go: {report:?}");
     assert_eq!(b.list().unwrap(), vec![kept]);
+}
+
+/// Several nodes share the bucket: an object another node wrote a moment ago, whose
+/// record that node has not committed yet (its pin is in its own process), is no
+/// orphan to the collector; an old one is.
+#[test]
+fn a_fresh_object_without_a_record_is_left_to_the_node_that_wrote_it() {
+    let Some(s) = scaleout_with_grace(crate::storage::blobs_s3::ORPHAN_GRACE) else {
+        return;
+    };
+    let (sha, pin) = store_blob(s.blobs.as_ref(), b"written by another node");
+    // This process's pin would protect it; another node's would not be seen here.
+    drop(pin);
+    let report = gc::collect(s.meta.as_ref(), s.blobs.as_ref()).unwrap();
+    assert_eq!(report.blobs_deleted, 0, "{report:?}");
+    assert_eq!(s.blobs.list().unwrap(), vec![sha.clone()]);
+    // The same object once the grace is over (zero here) is an orphan.
+    let Some(old) = scaleout() else { return };
+    let (sha2, pin) = store_blob(old.blobs.as_ref(), b"left by a crash");
+    drop(pin);
+    assert_eq!(
+        gc::collect(old.meta.as_ref(), old.blobs.as_ref())
+            .unwrap()
+            .blobs_deleted,
+        1
+    );
+    assert!(!old.blobs.list().unwrap().contains(&sha2));
 }
 
 /// The network stores are called directly on async threads too (handlers do); they

@@ -40,8 +40,9 @@ pub fn collect(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> Result<GcReport, 
     }
 
     // 2. Blob files without a record (written, then the process died before the
-    // metadata commit). Pinned ones belong to writes in flight.
-    let present = blobs.list()?;
+    // metadata commit). Pinned ones belong to writes in flight; on a shared store,
+    // young ones may belong to another node's (`list_settled`).
+    let present = blobs.list_settled()?;
     if !present.is_empty() {
         let pins = blobs.pins();
         let orphans: HashSet<String> = present.into_iter().filter(|s| !pins.is_pinned(s)).collect();

@@ -11,9 +11,11 @@
 //! retry loops. Reads take no lock and see what was committed. Any error of the
 //! database or the connection is `StoreError::Unavailable` (a 503), logged with its cause.
 
+use std::collections::BTreeSet;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use deadpool_postgres::{GenericClient, Pool};
@@ -25,11 +27,15 @@ use super::{
     BuildLookup, Change, Digests, Expectation, Item, Lookup, MetaStore, RecordWrite, RepoCounters, Stats, StoreError,
     StoreTotals,
 };
+use crate::cluster::changes::{self, Changed, Invalidate};
 
 type R<T> = Result<T, StoreError>;
 
 /// The migrations, in order; each runs once, in its own transaction.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../migrations/0001_initial.sql")),
+    (2, include_str!("../../migrations/0002_cluster.sql")),
+];
 
 /// The advisory lock every write transaction takes (any constant unique to binyard).
 const WRITER_LOCK: i64 = 0x6269_6e79_6172_6401;
@@ -67,9 +73,13 @@ fn col(r: &tokio_postgres::Row, i: usize) -> R<Vec<u8>> {
 pub struct PgMeta {
     pool: Pool,
     bridge: Bridge,
-    /// `repo_stamp`: bumped after each commit of this process. Other nodes' commits
-    /// do not bump it yet (cross-node invalidation is a later step).
+    /// `repo_stamp`: bumped after each commit of this process and when another
+    /// node announces a change of the repository (`cluster::changes`).
     stamps: RwLock<HashMap<String, u64>>,
+    /// Added to every stamp; bumped when announcements may have been missed.
+    epoch: AtomicU64,
+    /// The node named as the sender of this store's announcements.
+    origin: OnceLock<String>,
 }
 
 impl PgMeta {
@@ -92,6 +102,8 @@ impl PgMeta {
             pool,
             bridge,
             stamps: RwLock::default(),
+            epoch: AtomicU64::new(0),
+            origin: OnceLock::new(),
         };
         let pool = meta.pool.clone();
         meta.run(async move { migrate(&pool).await })?;
@@ -104,13 +116,22 @@ impl PgMeta {
             .unwrap_or_else(|| Err(StoreError::Unavailable("the metadata database client stopped".into())))
     }
 
-    /// Runs `f` inside a write transaction (all or nothing; durable on commit).
-    fn write<T, F>(&self, f: F) -> R<T>
+    /// Names `node` as the sender of this store's announcements (other nodes skip their own).
+    pub fn announce_as(&self, node: &str) {
+        let _ = self.origin.set(node.to_string());
+    }
+
+    /// Runs `f` inside a write transaction (all or nothing; durable on commit) that
+    /// announces `changed` to the other nodes: PostgreSQL delivers the notification
+    /// on commit, so a change and its announcement are one.
+    fn write<T, F>(&self, changed: BTreeSet<Changed>, f: F) -> R<T>
     where
         T: Send + 'static,
         F: for<'a> FnOnce(&'a deadpool_postgres::Transaction<'a>) -> BoxFut<'a, R<T>> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let notice =
+            (!changed.is_empty()).then(|| changes::payload(self.origin.get().map_or("", String::as_str), &changed));
         self.run(async move {
             let mut c = pool.get().await.map_err(db)?;
             let tx = c.transaction().await.map_err(db)?;
@@ -118,6 +139,11 @@ impl PgMeta {
                 .await
                 .map_err(db)?;
             let out = f(&tx).await?;
+            if let Some(n) = notice {
+                tx.execute("SELECT pg_notify($1, $2)", &[&changes::CHANNEL, &n])
+                    .await
+                    .map_err(db)?;
+            }
             tx.commit().await.map_err(db)?;
             Ok(out)
         })
@@ -309,6 +335,22 @@ impl PgMeta {
         let mut s = self.stamps.write().unwrap_or_else(|e| e.into_inner());
         for r in repos {
             *s.entry(r.to_string()).or_insert(0) += 1;
+        }
+    }
+}
+
+/// Another node's commits make this node's answers from those repositories stale.
+impl Invalidate for PgMeta {
+    fn invalidate(&self, changes: &[Changed]) {
+        for c in changes {
+            match c {
+                Changed::Items(r) | Changed::Repo(r) => self.bump([r.as_str()]),
+                Changed::Everything => {
+                    // Past any stamp a repository had: every stamp changes at once.
+                    self.epoch.fetch_add(1 << 32, Ordering::AcqRel);
+                }
+                Changed::Records(_) => {}
+            }
         }
     }
 }
@@ -775,14 +817,16 @@ impl MetaStore for PgMeta {
 
     fn put_repo(&self, key: &str, config: &[u8]) -> R<()> {
         let (k, v) = (key.as_bytes().to_vec(), config.to_vec());
-        self.write(move |tx| Box::pin(async move { put(tx, REPOS, &k, &v).await }))?;
+        let changed = [Changed::Repo(key.into()), Changed::Items(key.into())].into();
+        self.write(changed, move |tx| Box::pin(async move { put(tx, REPOS, &k, &v).await }))?;
         self.bump([key]);
         Ok(())
     }
 
     fn delete_repo(&self, key: &str) -> R<()> {
         let repo = key.to_string();
-        self.write(move |tx| {
+        let changed = [Changed::Repo(key.into()), Changed::Items(key.into())].into();
+        self.write(changed, move |tx| {
             Box::pin(async move {
                 let prefix = format!("{repo}\0");
                 let end = prefix_end(&prefix);
@@ -868,15 +912,26 @@ impl MetaStore for PgMeta {
 
     fn apply(&self, changes: &[Change]) -> R<()> {
         let owned = changes.to_vec();
-        self.write(move |tx| Box::pin(async move { apply_changes(tx, &owned).await }))?;
-        self.bump(changes.iter().filter_map(|c| match c {
-            Change::Put { repo, .. } | Change::Delete { repo, .. } | Change::Kv { repo, .. } => Some(repo.as_str()),
-            Change::Event(_)
-            | Change::Record(_)
-            | Change::Expect(_)
-            | Change::ExpectAbsent { .. }
-            | Change::ExpectRecord { .. } => None,
+        let repos: BTreeSet<&str> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Put { repo, .. } | Change::Delete { repo, .. } | Change::Kv { repo, .. } => Some(repo.as_str()),
+                Change::Event(_)
+                | Change::Record(_)
+                | Change::Expect(_)
+                | Change::ExpectAbsent { .. }
+                | Change::ExpectRecord { .. } => None,
+            })
+            .collect();
+        let mut changed: BTreeSet<Changed> = repos.iter().map(|r| Changed::Items(r.to_string())).collect();
+        changed.extend(changes.iter().filter_map(|c| match c {
+            Change::Record(w) => Some(Changed::Records(w.kind.into())),
+            _ => None,
         }));
+        self.write(changed, move |tx| {
+            Box::pin(async move { apply_changes(tx, &owned).await })
+        })?;
+        self.bump(repos);
         Ok(())
     }
 
@@ -916,7 +971,7 @@ impl MetaStore for PgMeta {
 
     fn forget_unreferenced(&self, sha256s: &[String]) -> R<Vec<(String, u64)>> {
         let shas = sha256s.to_vec();
-        self.write(move |tx| {
+        self.write(BTreeSet::new(), move |tx| {
             Box::pin(async move {
                 let mut gone = Vec::new();
                 for sha in shas {
@@ -944,14 +999,18 @@ impl MetaStore for PgMeta {
 
     fn kv_put(&self, repo: &str, key: &str, value: &[u8]) -> R<()> {
         let (k, v) = (format!("{repo}\0{key}").into_bytes(), value.to_vec());
-        self.write(move |tx| Box::pin(async move { put(tx, KV, &k, &v).await }))?;
+        let changed = [Changed::Items(repo.into())].into();
+        self.write(changed, move |tx| Box::pin(async move { put(tx, KV, &k, &v).await }))?;
         self.bump([repo]);
         Ok(())
     }
 
     fn kv_delete(&self, repo: &str, key: &str) -> R<()> {
         let k = format!("{repo}\0{key}").into_bytes();
-        self.write(move |tx| Box::pin(async move { del(tx, KV, &k).await.map(|_| ()) }))?;
+        let changed = [Changed::Items(repo.into())].into();
+        self.write(changed, move |tx| {
+            Box::pin(async move { del(tx, KV, &k).await.map(|_| ()) })
+        })?;
         self.bump([repo]);
         Ok(())
     }
@@ -981,8 +1040,9 @@ impl MetaStore for PgMeta {
     }
 
     fn apply_records(&self, writes: &[RecordWrite]) -> R<()> {
+        let changed = writes.iter().map(|w| Changed::Records(w.kind.into())).collect();
         let writes = writes.to_vec();
-        self.write(move |tx| {
+        self.write(changed, move |tx| {
             Box::pin(async move {
                 for w in &writes {
                     write_record(tx, w).await?;
@@ -1017,7 +1077,7 @@ impl MetaStore for PgMeta {
 
     fn purge_events(&self, upto: u64) -> R<()> {
         let upto = i64::try_from(upto).unwrap_or(i64::MAX);
-        self.write(move |tx| {
+        self.write(BTreeSet::new(), move |tx| {
             Box::pin(async move {
                 // The newest event stays: sequence numbers continue from it.
                 let last = last_seq(tx).await?;
@@ -1041,7 +1101,7 @@ impl MetaStore for PgMeta {
 
     fn add_downloads(&self, batch: &[(String, String, Stats)]) -> R<()> {
         let batch = batch.to_vec();
-        self.write(move |tx| {
+        self.write(BTreeSet::new(), move |tx| {
             Box::pin(async move {
                 for (repo, path, add) in &batch {
                     let k = item_key(repo, path);
@@ -1197,7 +1257,10 @@ impl MetaStore for PgMeta {
 
     fn repo_stamp(&self, repo: &str) -> u64 {
         let s = self.stamps.read().unwrap_or_else(|e| e.into_inner());
-        s.get(repo).copied().unwrap_or(0)
+        s.get(repo)
+            .copied()
+            .unwrap_or(0)
+            .wrapping_add(self.epoch.load(Ordering::Acquire))
     }
 
     fn repo_counters(&self, repo: &str) -> R<RepoCounters> {

@@ -59,6 +59,8 @@ pub struct Deliveries {
     log_keys: Mutex<HashMap<String, VecDeque<String>>>,
     running: Mutex<HashSet<String>>,
     writing: Mutex<()>,
+    /// Whether this node holds the delivery lease (several nodes: one delivers).
+    holding: std::sync::atomic::AtomicBool,
 }
 
 fn record<T: Serialize>(kind: &'static str, key: &str, v: Option<&T>) -> RecordWrite {
@@ -110,7 +112,40 @@ impl Deliveries {
             log_keys: Mutex::new(log_keys),
             running: Mutex::default(),
             writing: Mutex::default(),
+            holding: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Reads the subscriptions again (another node changed one).
+    pub fn reload_subscriptions(&self) -> Result<(), WebhookError> {
+        let _w = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut subs = BTreeMap::new();
+        for (k, v) in self.meta.records("subscription")? {
+            subs.insert(
+                k,
+                serde_json::from_slice::<Subscription>(&v).map_err(StoreError::Corrupt)?,
+            );
+        }
+        self.subs.store(Arc::new(subs));
+        Ok(())
+    }
+
+    /// Reads the cursors and delivery logs again: this node takes delivery over from
+    /// another, whose progress the store has.
+    pub fn reload_progress(&self) -> Result<(), WebhookError> {
+        let mut cursors = HashMap::new();
+        for (k, v) in self.meta.records("cursor")? {
+            cursors.insert(k, serde_json::from_slice::<u64>(&v).map_err(StoreError::Corrupt)?);
+        }
+        let mut log_keys: HashMap<String, VecDeque<String>> = HashMap::new();
+        for (k, _) in self.meta.records("delivery")? {
+            if let Some((sub, _)) = k.split_once('\u{1}') {
+                log_keys.entry(sub.to_string()).or_default().push_back(k.clone());
+            }
+        }
+        *self.cursors.lock().unwrap_or_else(|e| e.into_inner()) = cursors;
+        *self.log_keys.lock().unwrap_or_else(|e| e.into_inner()) = log_keys;
+        Ok(())
     }
 
     /// The delivery settings.
@@ -266,8 +301,10 @@ impl Deliveries {
     }
 
     /// Starts the supervisor: it wakes the worker of every subscription that is behind
-    /// the outbox, and forgets events every subscription has handled.
-    pub fn spawn(self: &Arc<Self>) {
+    /// the outbox, and forgets events every subscription has handled. It works while
+    /// this node holds the delivery lease (always, on a single node).
+    pub fn spawn(self: &Arc<Self>, cluster: Arc<crate::cluster::Cluster>) {
+        use std::sync::atomic::Ordering;
         let this = self.clone();
         tokio::spawn(async move {
             let mut ticks = 0u64;
@@ -281,6 +318,24 @@ impl Deliveries {
                     (50u64 << failures.min(10)).min(30_000)
                 };
                 tokio::time::sleep(Duration::from_millis(pause)).await;
+                let holds = cluster.holds(crate::cluster::Job::Webhooks);
+                if !holds {
+                    this.holding.store(false, Ordering::Relaxed);
+                    continue;
+                }
+                if !this.holding.load(Ordering::Relaxed) && cluster.is_shared() {
+                    // Taken over: the previous holder's progress is in the store. Until it
+                    // is read, nothing is delivered (a stale cursor would resend much).
+                    let t = this.clone();
+                    match tokio::task::spawn_blocking(move || t.reload_progress()).await {
+                        Ok(Ok(())) => tracing::info!("webhook delivery taken over"),
+                        _ => {
+                            failures += 1;
+                            continue;
+                        }
+                    }
+                }
+                this.holding.store(true, Ordering::Relaxed);
                 ticks += 1;
                 let head = match this.meta.last_event_seq() {
                     Ok(h) => {
@@ -328,7 +383,8 @@ impl Deliveries {
 
     /// Delivers, in order, every event after the subscription's cursor.
     async fn catch_up(&self, key: &str) -> Result<(), WebhookError> {
-        loop {
+        // Stops between events when the lease went to another node.
+        while self.holding.load(std::sync::atomic::Ordering::Relaxed) {
             let events = self.meta.events_after(self.cursor(key), BATCH)?;
             let Some(&(last, _)) = events.last() else {
                 return Ok(());
@@ -360,6 +416,7 @@ impl Deliveries {
                 self.meta.apply_records(&[record("cursor", key, Some(&last))])?;
             }
         }
+        Ok(())
     }
 
     async fn deliver_with_retries(&self, sub: &Subscription, event: &EventRecord, seq: u64) -> DeliveryLog {
@@ -519,6 +576,17 @@ impl reqwest::dns::Resolve for CheckedResolver {
             }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
+    }
+}
+
+/// Another node created, replaced or deleted a subscription.
+impl crate::cluster::Invalidate for Deliveries {
+    fn invalidate(&self, changes: &[crate::cluster::Changed]) {
+        if crate::cluster::changes::touches_records(changes, &["subscription"])
+            && let Err(e) = self.reload_subscriptions()
+        {
+            tracing::warn!(error = %e, "the subscriptions changed on another node cannot be read");
+        }
     }
 }
 
