@@ -1223,8 +1223,10 @@ fn start_chunked(s: &Server, name: &str, chunk: &[u8]) -> String {
 /// Layer GC: two images share a layer; deleting one (by digest, as `skopeo delete`
 /// does) and collecting frees its own layer and config on disk and keeps the
 /// shared one. A push in flight (a chunked upload half sent, a layer pushed
-/// without its manifest yet) survives a collection; a layer whose push was
-/// abandoned expires after the upload session expiry and is then collected.
+/// without its manifest yet) survives a collection, and a layer a push checks
+/// (HEAD) is kept for another expiry; a layer whose push was abandoned expires
+/// after the upload session expiry and is then collected, also one staged before
+/// the `binyard.staged` mark existed (unless another file still holds it).
 #[test]
 fn gc_frees_the_layers_of_deleted_images_keeps_shared_ones_and_pushes_in_flight() {
     const EXPIRY_SECS: u64 = 3;
@@ -1334,14 +1336,56 @@ fn gc_frees_the_layers_of_deleted_images_keeps_shared_ones_and_pushes_in_flight(
     let abandoned = bytes_of(MIB, 106);
     push_blob(&s, REPO, "gc/gone", &abandoned);
     let abandoned_session = start_chunked(&s, "gc/gone", &bytes_of(MIB / 4, 107));
+    // A slow push: its layer is staged now, checked (HEAD) before the expiry and
+    // its manifest comes after it.
+    let slow = bytes_of(MIB / 2, 108);
+    push_blob(&s, REPO, "gc/slow", &slow);
+    // Files staged before the `binyard.staged` mark existed (stored as they were,
+    // unmarked): an abandoned layer, and an older copy of a layer image b uses.
+    let legacy = bytes_of(MIB / 2, 109);
+    let deploy_legacy = |path: String, data: &[u8]| {
+        let r = s
+            .admin(Method::PUT, &format!("/artifactory/{REPO}/{path}"))
+            .body(data.to_vec())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+        assert!(storage(&s, &format!("{path}?properties")).is_none(), "unmarked");
+    };
+    deploy_legacy(format!("gc/old/_uploads/sha256__{}", sha256_hex(&legacy)), &legacy);
+    deploy_legacy(format!("gc/app/_uploads/sha256__{}", sha256_hex(&shared)), &shared);
     let report = gc(&s);
     assert_eq!(report["stagedFilesDeleted"], 0, "{report}");
     assert_eq!(report["uploadSessionsExpired"], 0, "{report}");
     assert!(blob_on_disk(&blob_dir, &sha256_hex(&abandoned)));
-    std::thread::sleep(std::time::Duration::from_millis(EXPIRY_SECS * 1000 + 300));
+    assert!(blob_on_disk(&blob_dir, &sha256_hex(&legacy)), "young legacy files stay");
+    std::thread::sleep(std::time::Duration::from_millis(EXPIRY_SECS * 1000 * 2 / 3));
+    let r = admin_v2(&s, Method::HEAD, &format!("{REPO}/gc/slow/blobs/{}", digest_of(&slow)))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    std::thread::sleep(std::time::Duration::from_millis(EXPIRY_SECS * 1000 / 3 + 300));
     let report = gc(&s);
-    assert_eq!(report["stagedFilesDeleted"], 1, "{report}");
+    assert_eq!(
+        report["stagedFilesDeleted"], 2,
+        "the abandoned and legacy layers: {report}"
+    );
     assert_eq!(report["uploadSessionsExpired"], 1, "{report}");
+    assert!(
+        !blob_on_disk(&blob_dir, &sha256_hex(&legacy)),
+        "an abandoned legacy layer goes"
+    );
+    assert!(storage(&s, &format!("gc/app/_uploads/sha256__{}", sha256_hex(&shared))).is_some());
+    // The slow push completes: its layer was kept by the check.
+    let config_slow = br#"{"os":"linux","slow":1}"#.to_vec();
+    push_blob(&s, REPO, "gc/slow", &config_slow);
+    let m = image_manifest(&config_slow, &[&slow]);
+    let r = put_manifest(&s, ADMIN, &format!("{REPO}/gc/slow/manifests/1"), OCI_MANIFEST, &m);
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    let r = admin_v2(&s, Method::GET, &format!("{REPO}/gc/slow/blobs/{}", digest_of(&slow)))
+        .send()
+        .unwrap();
+    assert_eq!(sha256_hex(&r.bytes().unwrap()), sha256_hex(&slow));
     let parts = std::fs::read_dir(s.data_dir().join("sessions"))
         .unwrap()
         .flatten()
@@ -1372,6 +1416,15 @@ fn gc_frees_the_layers_of_deleted_images_keeps_shared_ones_and_pushes_in_flight(
     .send()
     .unwrap();
     assert_eq!(r.status(), 200);
+    // Once image b goes, nothing else holds the legacy copy of its shared layer:
+    // the next collection takes it and the layer's bytes.
+    let r = admin_v2(&s, Method::DELETE, &format!("{REPO}/gc/app/manifests/{}", digests[1]))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let report = gc(&s);
+    assert_eq!(report["stagedFilesDeleted"], 1, "{report}");
+    assert!(!blob_on_disk(&blob_dir, &sha256_hex(&shared)));
 }
 
 // ---------------------------------------------------------------- remote and virtual
