@@ -1500,7 +1500,8 @@ impl Drop for Registry {
 /// cache; a tag is revalidated after the retrieval cache period; with the
 /// registry stopped, pulls by tag and by digest still work. Through the virtual
 /// repository the local member answers first, tag lists are merged, and a push
-/// goes to the `defaultDeploymentRepo` (or is refused clearly without one).
+/// goes to the `defaultDeploymentRepo` (or is refused clearly without one). A
+/// remote following Docker Hub's rule finds `solo` as the official `library/solo`.
 #[test]
 fn a_remote_caches_a_docker_registry_and_a_virtual_merges_it_with_a_local() {
     let (Some(skopeo_bin), Some(umoci), Some(registry_bin)) = (tool("skopeo"), tool("umoci"), tool("docker-registry"))
@@ -1631,6 +1632,29 @@ fn a_remote_caches_a_docker_registry_and_a_virtual_merges_it_with_a_local() {
     assert!((400..500).contains(&status), "{status} {body}");
     assert!(body.contains("defaultDeploymentRepo"), "{body}");
 
+    // Official images: the upstream has only `library/solo`. A remote that follows
+    // Docker Hub's rule (as a remote of Docker Hub does by its URL) pulls `solo` from
+    // there; one that does not, asks for `solo` and misses.
+    up("one", "library/solo:1");
+    create(json!({"key": "dock-hub", "rclass": "remote", "packageType": "docker",
+        "url": format!("http://{}", upstream.host), "dockerLibraryPrefix": true}));
+    assert_eq!(pull("dock-hub/solo:1", "hub1"), one);
+    let tags = json(admin_v2(&s, Method::GET, "dock-hub/solo/tags/list").send().unwrap());
+    assert_eq!(tags["tags"], json!(["1"]));
+    assert_eq!(pull("dock-hub/library/solo:1", "hub2"), one, "the full name works too");
+    assert_eq!(
+        pull("dock-hub/team/app:v1", "hub3"),
+        two,
+        "names with a namespace are kept"
+    );
+    spec_error(
+        admin_v2(&s, Method::GET, "dock-remote/solo/manifests/1")
+            .send()
+            .unwrap(),
+        404,
+        "MANIFEST_UNKNOWN",
+    );
+
     // The upstream goes away: by tag (stale metadata) and by digest, from the cache.
     upstream.stop();
     std::thread::sleep(std::time::Duration::from_millis(1300));
@@ -1638,6 +1662,7 @@ fn a_remote_caches_a_docker_registry_and_a_virtual_merges_it_with_a_local() {
     assert_eq!(pull(&format!("dock-remote/team/app@{two}"), "p3"), two);
     assert_eq!(pull(&format!("dock-remote/team/app@{one}"), "p4"), one);
     assert_eq!(pull("dock-virtual/team/app:v1", "p5"), two);
+    assert_eq!(pull("dock-hub/solo:1", "p6"), one);
     // What was never cached is a clear miss.
     let r = admin_v2(&s, Method::GET, "dock-remote/team/other/manifests/v9")
         .send()
