@@ -1012,6 +1012,41 @@ fn anonymous_pull_where_allowed_and_tag_moves_need_delete() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    // Another user's upload session is unknown to the deployer, whatever they do
+    // with its id, and stays as its owner left it.
+    let first = bytes_of(1000, 21);
+    let session = start_chunked(&s, "pub", &first);
+    let digest = digest_of(&first);
+    let as_deployer = |m: Method, path: &str| v2(&s, Some(("deployer", PW)), m, path);
+    spec_error(
+        as_deployer(Method::GET, &session).send().unwrap(),
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+    );
+    let r = as_deployer(Method::PATCH, &session)
+        .body(b"theirs".to_vec())
+        .send()
+        .unwrap();
+    spec_error(r, 404, "BLOB_UPLOAD_UNKNOWN");
+    let r = as_deployer(Method::PUT, &format!("{session}?digest={digest}"))
+        .send()
+        .unwrap();
+    spec_error(r, 404, "BLOB_UPLOAD_UNKNOWN");
+    assert_eq!(
+        admin_v2(&s, Method::HEAD, &format!("{REPO}/pub/blobs/{digest}"))
+            .send()
+            .unwrap()
+            .status(),
+        404,
+        "nothing stored"
+    );
+    let r = admin_v2(&s, Method::GET, &session).send().unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["range"], "0-999");
+    let r = admin_v2(&s, Method::PUT, &format!("{session}?digest={digest}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "the owner finishes it");
     let config = b"{\"n\":1}".to_vec();
     push_blob(&s, REPO, "pub", &config);
     let m = image_manifest(&config, &[]);
