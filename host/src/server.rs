@@ -232,16 +232,14 @@ pub fn spawn_background(state: Arc<AppState>) {
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             loop {
                 tick.tick().await;
-                let formats = state.formats.clone();
-                let sessions = tokio::task::spawn_blocking(move || formats.sweep_upload_sessions())
-                    .await
-                    .unwrap_or(0);
                 // Upload sessions are this node's; the blobs are every node's, collected by one.
                 if !state.cluster.holds(Job::Gc) {
+                    let formats = state.formats.clone();
+                    let _ = tokio::task::spawn_blocking(move || formats.sweep_upload_sessions()).await;
                     continue;
                 }
-                match state.artifacts.collect_garbage(state.config.staged_expiry()).await {
-                    Ok(r) => tracing::info!(?r, upload_sessions_expired = sessions, "scheduled garbage collection"),
+                match state.formats.collect_garbage(state.config.staged_expiry()).await {
+                    Ok(r) => tracing::info!(?r, "scheduled garbage collection"),
                     Err(e) => tracing::error!(error = %e, "scheduled garbage collection failed"),
                 }
             }

@@ -1012,6 +1012,41 @@ fn anonymous_pull_where_allowed_and_tag_moves_need_delete() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    // Another user's upload session is unknown to the deployer, whatever they do
+    // with its id, and stays as its owner left it.
+    let first = bytes_of(1000, 21);
+    let session = start_chunked(&s, "pub", &first);
+    let digest = digest_of(&first);
+    let as_deployer = |m: Method, path: &str| v2(&s, Some(("deployer", PW)), m, path);
+    spec_error(
+        as_deployer(Method::GET, &session).send().unwrap(),
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+    );
+    let r = as_deployer(Method::PATCH, &session)
+        .body(b"theirs".to_vec())
+        .send()
+        .unwrap();
+    spec_error(r, 404, "BLOB_UPLOAD_UNKNOWN");
+    let r = as_deployer(Method::PUT, &format!("{session}?digest={digest}"))
+        .send()
+        .unwrap();
+    spec_error(r, 404, "BLOB_UPLOAD_UNKNOWN");
+    assert_eq!(
+        admin_v2(&s, Method::HEAD, &format!("{REPO}/pub/blobs/{digest}"))
+            .send()
+            .unwrap()
+            .status(),
+        404,
+        "nothing stored"
+    );
+    let r = admin_v2(&s, Method::GET, &session).send().unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["range"], "0-999");
+    let r = admin_v2(&s, Method::PUT, &format!("{session}?digest={digest}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "the owner finishes it");
     let config = b"{\"n\":1}".to_vec();
     push_blob(&s, REPO, "pub", &config);
     let m = image_manifest(&config, &[]);
@@ -1223,8 +1258,10 @@ fn start_chunked(s: &Server, name: &str, chunk: &[u8]) -> String {
 /// Layer GC: two images share a layer; deleting one (by digest, as `skopeo delete`
 /// does) and collecting frees its own layer and config on disk and keeps the
 /// shared one. A push in flight (a chunked upload half sent, a layer pushed
-/// without its manifest yet) survives a collection; a layer whose push was
-/// abandoned expires after the upload session expiry and is then collected.
+/// without its manifest yet) survives a collection, and a layer a push checks
+/// (HEAD) is kept for another expiry; a layer whose push was abandoned expires
+/// after the upload session expiry and is then collected, also one staged before
+/// the `binyard.staged` mark existed (unless another file still holds it).
 #[test]
 fn gc_frees_the_layers_of_deleted_images_keeps_shared_ones_and_pushes_in_flight() {
     const EXPIRY_SECS: u64 = 3;
@@ -1334,14 +1371,56 @@ fn gc_frees_the_layers_of_deleted_images_keeps_shared_ones_and_pushes_in_flight(
     let abandoned = bytes_of(MIB, 106);
     push_blob(&s, REPO, "gc/gone", &abandoned);
     let abandoned_session = start_chunked(&s, "gc/gone", &bytes_of(MIB / 4, 107));
+    // A slow push: its layer is staged now, checked (HEAD) before the expiry and
+    // its manifest comes after it.
+    let slow = bytes_of(MIB / 2, 108);
+    push_blob(&s, REPO, "gc/slow", &slow);
+    // Files staged before the `binyard.staged` mark existed (stored as they were,
+    // unmarked): an abandoned layer, and an older copy of a layer image b uses.
+    let legacy = bytes_of(MIB / 2, 109);
+    let deploy_legacy = |path: String, data: &[u8]| {
+        let r = s
+            .admin(Method::PUT, &format!("/artifactory/{REPO}/{path}"))
+            .body(data.to_vec())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+        assert!(storage(&s, &format!("{path}?properties")).is_none(), "unmarked");
+    };
+    deploy_legacy(format!("gc/old/_uploads/sha256__{}", sha256_hex(&legacy)), &legacy);
+    deploy_legacy(format!("gc/app/_uploads/sha256__{}", sha256_hex(&shared)), &shared);
     let report = gc(&s);
     assert_eq!(report["stagedFilesDeleted"], 0, "{report}");
     assert_eq!(report["uploadSessionsExpired"], 0, "{report}");
     assert!(blob_on_disk(&blob_dir, &sha256_hex(&abandoned)));
-    std::thread::sleep(std::time::Duration::from_millis(EXPIRY_SECS * 1000 + 300));
+    assert!(blob_on_disk(&blob_dir, &sha256_hex(&legacy)), "young legacy files stay");
+    std::thread::sleep(std::time::Duration::from_millis(EXPIRY_SECS * 1000 * 2 / 3));
+    let r = admin_v2(&s, Method::HEAD, &format!("{REPO}/gc/slow/blobs/{}", digest_of(&slow)))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    std::thread::sleep(std::time::Duration::from_millis(EXPIRY_SECS * 1000 / 3 + 300));
     let report = gc(&s);
-    assert_eq!(report["stagedFilesDeleted"], 1, "{report}");
+    assert_eq!(
+        report["stagedFilesDeleted"], 2,
+        "the abandoned and legacy layers: {report}"
+    );
     assert_eq!(report["uploadSessionsExpired"], 1, "{report}");
+    assert!(
+        !blob_on_disk(&blob_dir, &sha256_hex(&legacy)),
+        "an abandoned legacy layer goes"
+    );
+    assert!(storage(&s, &format!("gc/app/_uploads/sha256__{}", sha256_hex(&shared))).is_some());
+    // The slow push completes: its layer was kept by the check.
+    let config_slow = br#"{"os":"linux","slow":1}"#.to_vec();
+    push_blob(&s, REPO, "gc/slow", &config_slow);
+    let m = image_manifest(&config_slow, &[&slow]);
+    let r = put_manifest(&s, ADMIN, &format!("{REPO}/gc/slow/manifests/1"), OCI_MANIFEST, &m);
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    let r = admin_v2(&s, Method::GET, &format!("{REPO}/gc/slow/blobs/{}", digest_of(&slow)))
+        .send()
+        .unwrap();
+    assert_eq!(sha256_hex(&r.bytes().unwrap()), sha256_hex(&slow));
     let parts = std::fs::read_dir(s.data_dir().join("sessions"))
         .unwrap()
         .flatten()
@@ -1372,6 +1451,15 @@ fn gc_frees_the_layers_of_deleted_images_keeps_shared_ones_and_pushes_in_flight(
     .send()
     .unwrap();
     assert_eq!(r.status(), 200);
+    // Once image b goes, nothing else holds the legacy copy of its shared layer:
+    // the next collection takes it and the layer's bytes.
+    let r = admin_v2(&s, Method::DELETE, &format!("{REPO}/gc/app/manifests/{}", digests[1]))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let report = gc(&s);
+    assert_eq!(report["stagedFilesDeleted"], 1, "{report}");
+    assert!(!blob_on_disk(&blob_dir, &sha256_hex(&shared)));
 }
 
 // ---------------------------------------------------------------- remote and virtual
@@ -1447,7 +1535,8 @@ impl Drop for Registry {
 /// cache; a tag is revalidated after the retrieval cache period; with the
 /// registry stopped, pulls by tag and by digest still work. Through the virtual
 /// repository the local member answers first, tag lists are merged, and a push
-/// goes to the `defaultDeploymentRepo` (or is refused clearly without one).
+/// goes to the `defaultDeploymentRepo` (or is refused clearly without one). A
+/// remote following Docker Hub's rule finds `solo` as the official `library/solo`.
 #[test]
 fn a_remote_caches_a_docker_registry_and_a_virtual_merges_it_with_a_local() {
     let (Some(skopeo_bin), Some(umoci), Some(registry_bin)) = (tool("skopeo"), tool("umoci"), tool("docker-registry"))
@@ -1578,6 +1667,29 @@ fn a_remote_caches_a_docker_registry_and_a_virtual_merges_it_with_a_local() {
     assert!((400..500).contains(&status), "{status} {body}");
     assert!(body.contains("defaultDeploymentRepo"), "{body}");
 
+    // Official images: the upstream has only `library/solo`. A remote that follows
+    // Docker Hub's rule (as a remote of Docker Hub does by its URL) pulls `solo` from
+    // there; one that does not, asks for `solo` and misses.
+    up("one", "library/solo:1");
+    create(json!({"key": "dock-hub", "rclass": "remote", "packageType": "docker",
+        "url": format!("http://{}", upstream.host), "dockerLibraryPrefix": true}));
+    assert_eq!(pull("dock-hub/solo:1", "hub1"), one);
+    let tags = json(admin_v2(&s, Method::GET, "dock-hub/solo/tags/list").send().unwrap());
+    assert_eq!(tags["tags"], json!(["1"]));
+    assert_eq!(pull("dock-hub/library/solo:1", "hub2"), one, "the full name works too");
+    assert_eq!(
+        pull("dock-hub/team/app:v1", "hub3"),
+        two,
+        "names with a namespace are kept"
+    );
+    spec_error(
+        admin_v2(&s, Method::GET, "dock-remote/solo/manifests/1")
+            .send()
+            .unwrap(),
+        404,
+        "MANIFEST_UNKNOWN",
+    );
+
     // The upstream goes away: by tag (stale metadata) and by digest, from the cache.
     upstream.stop();
     std::thread::sleep(std::time::Duration::from_millis(1300));
@@ -1585,6 +1697,7 @@ fn a_remote_caches_a_docker_registry_and_a_virtual_merges_it_with_a_local() {
     assert_eq!(pull(&format!("dock-remote/team/app@{two}"), "p3"), two);
     assert_eq!(pull(&format!("dock-remote/team/app@{one}"), "p4"), one);
     assert_eq!(pull("dock-virtual/team/app:v1", "p5"), two);
+    assert_eq!(pull("dock-hub/solo:1", "p6"), one);
     // What was never cached is a clear miss.
     let r = admin_v2(&s, Method::GET, "dock-remote/team/other/manifests/v9")
         .send()

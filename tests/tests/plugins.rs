@@ -551,12 +551,34 @@ fn the_example_plugin_works_as_documented() {
 }
 
 #[test]
-fn a_plugin_built_for_wit_0_1_works_beside_0_2_plugins() {
-    // The example as built for 0.1 (frozen), loaded with plugins of the latest WIT.
-    let dir = plugin_folder(&["test_hello_v0_1", "test_echo", "npm"]);
+fn plugins_built_for_wit_0_1_and_0_2_0_work_beside_0_2_1_plugins() {
+    // The example as built for 0.1 (frozen) and a plugin built for 0.2.0 (before
+    // 0.2.1 added `upstream.fetch-with`), loaded with plugins of the latest WIT.
+    let dir = plugin_folder(&["test_hello_v0_1", "test_hello_v0_2_0", "test_echo", "npm"]);
     let s = Server::start_full(Options::default(), dir.path(), "");
     s.create_local_repo("old", "hello01");
+    s.create_local_repo("mid", "hello020");
     s.create_local_repo("echo", "testecho");
+    // 0.2.0: its imports (repository, key-value, upstream) reach the host.
+    for n in 1..=2 {
+        let r = s
+            .admin(Method::PUT, "/artifactory/api/hello020/mid/file")
+            .body("0.2.0 bytes")
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        assert_eq!(r.text().unwrap(), format!("upload #{n}"));
+    }
+    let r = s
+        .admin(Method::GET, "/artifactory/api/hello020/mid/file")
+        .send()
+        .unwrap();
+    assert_eq!(r.text().unwrap(), "0.2.0 bytes");
+    let r = s
+        .admin(Method::GET, "/artifactory/api/hello020/mid/-/fetch/x")
+        .send()
+        .unwrap();
+    assert!(expect_error(r, 400).contains("not a remote repository"));
     let r = s
         .admin(Method::PUT, "/artifactory/api/hello01/old/readme")
         .body("# hi")
@@ -606,8 +628,9 @@ fn a_plugin_built_for_wit_0_1_works_beside_0_2_plugins() {
             .to_string()
     };
     assert_eq!(wit("test_hello_v0_1"), "0.1.0");
-    assert_eq!(wit("test_echo"), "0.2.0");
-    assert_eq!(wit("npm"), "0.2.0");
+    assert_eq!(wit("test_hello_v0_2_0"), "0.2.0");
+    assert_eq!(wit("test_echo"), "0.2.1");
+    assert_eq!(wit("npm"), "0.2.1");
 }
 
 #[test]

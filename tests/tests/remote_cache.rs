@@ -279,6 +279,53 @@ fn offline_and_blacked_out_serve_the_cache_only() {
     assert_eq!(get(&s, "/artifactory/rem/b"), (200, b"b".to_vec()));
 }
 
+/// A `Range` on a first fetch gets its part (206) while the whole file is fetched
+/// once and cached; later ranges come from the cache.
+#[test]
+fn a_range_on_a_first_fetch_gets_its_part_and_the_whole_file_is_cached() {
+    let up = Upstream::start();
+    let body = data(3 << 20, 4);
+    up.put("/r/a.bin", body.clone());
+    up.put("/r/b.bin", body[..1000].to_vec());
+    let s = Server::start();
+    create_remote(&s, "rem", &up.base, json!({}));
+    let ranged = |path: &str, range: &str| {
+        let r = s.admin(Method::GET, path).header("range", range).send().unwrap();
+        let status = r.status().as_u16();
+        let content_range = r
+            .headers()
+            .get("content-range")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (status, content_range, r.bytes().unwrap().to_vec())
+    };
+    let (a, b) = ((1 << 20) - 6, (1 << 20) + 23);
+    let want = (206, format!("bytes {a}-{b}/{}", 3 << 20), body[a..=b].to_vec());
+    assert_eq!(ranged("/artifactory/rem/r/a.bin", &format!("bytes={a}-{b}")), want);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cached_status(&s, "rem", "r/a.bin") != 200 {
+        assert!(Instant::now() < deadline, "the whole file was not cached");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ranged("/artifactory/rem/r/a.bin", &format!("bytes={a}-{b}")), want);
+    assert_eq!(get(&s, "/artifactory/rem/r/a.bin"), (200, body.clone()));
+    assert_eq!(up.hits("/r/a.bin"), 1, "one upstream request");
+    // A suffix range, and a range past the end (416, nothing sent).
+    let (st, cr, got) = ranged("/artifactory/rem/r/b.bin", "bytes=-10");
+    assert_eq!(
+        (st, cr.as_str(), got.as_slice()),
+        (206, "bytes 990-999/1000", &body[990..1000])
+    );
+    up.put("/r/c.bin", body[..100].to_vec());
+    let r = s
+        .admin(Method::GET, "/artifactory/rem/r/c.bin")
+        .header("range", "bytes=500-")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 416);
+    assert_eq!(r.headers()["content-range"], "bytes */100");
+}
+
 #[test]
 fn a_file_deleted_from_the_cache_is_fetched_again() {
     let up = Upstream::start();

@@ -217,6 +217,24 @@ impl Artifacts {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        self.store_body_with(body, false).await
+    }
+
+    /// `store_body` for a store no client waits on (a remote's cache fill): its
+    /// hashing and writing yield the CPU to the transfers (`upload::receive_in_background`).
+    pub async fn store_body_in_background<S, E>(&self, body: S) -> Result<(Digests, BlobPin), ArtifactError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        self.store_body_with(body, true).await
+    }
+
+    async fn store_body_with<S, E>(&self, body: S, background: bool) -> Result<(Digests, BlobPin), ArtifactError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
         if let Some((free, reserve)) = self.meta.free_space()
             && free < reserve
         {
@@ -226,8 +244,12 @@ impl Artifacts {
                 reserve >> 20
             ))));
         }
-        let received = upload::receive(self.blobs.as_ref(), body).await.map_err(upload_error)?;
-        let upload::Received { staged, digests } = received;
+        let received = if background {
+            upload::receive_in_background(self.blobs.as_ref(), body).await
+        } else {
+            upload::receive(self.blobs.as_ref(), body).await
+        };
+        let upload::Received { staged, digests } = received.map_err(upload_error)?;
         let (blobs, sha) = (self.blobs.clone(), digests.sha256.clone());
         let pin =
             blocking_write(move || blobs.commit(staged, &sha).map_err(|e| ArtifactError::Store(e.into()))).await?;

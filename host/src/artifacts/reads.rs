@@ -2,6 +2,7 @@
 //! stored bytes, download statistics, counters, and garbage collection. The HTTP
 //! layer goes through these rather than the stores.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -69,9 +70,14 @@ impl Artifacts {
     }
 
     /// One garbage collection now, off the async workers: staged files older than
-    /// `staged_expiry` go first, then every blob nothing references any more.
-    pub async fn collect_garbage(&self, staged_expiry: Duration) -> Result<GcReport, ArtifactError> {
-        let staged = self.expire_staged(staged_expiry).await?;
+    /// `staged_expiry` go first (with the unmarked upload-area files of `format_repos`,
+    /// see `expire_staged`), then every blob nothing references any more.
+    pub async fn collect_garbage(
+        &self,
+        staged_expiry: Duration,
+        format_repos: HashSet<String>,
+    ) -> Result<GcReport, ArtifactError> {
+        let staged = self.expire_staged(staged_expiry, format_repos).await?;
         let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
         let mut report = super::blocking(move || gc::collect(meta.as_ref(), blobs.as_ref())).await?;
         report.staged_files_deleted = staged;
@@ -81,7 +87,15 @@ impl Artifacts {
 
     /// Deletes the staged files (`binyard.staged`) not modified for `expiry`;
     /// answers how many went. Each goes through the ordinary delete (events, counters).
-    async fn expire_staged(&self, expiry: Duration) -> Result<u64, ArtifactError> {
+    ///
+    /// Files a plugin staged before the mark existed count too, in the repositories
+    /// of `format_repos` (those a package-type plugin serves): a file
+    /// `…/{UPLOAD_AREA}/sha256__{hex}` holding that content, unmarked, not modified
+    /// for `expiry`, whose content no other file of its repository holds. A file
+    /// whose content another file holds is kept: the plugin that staged it may still
+    /// find an older image's layer through it (it stored layers beside manifests too),
+    /// and it costs no bytes while the other file holds them.
+    async fn expire_staged(&self, expiry: Duration, format_repos: HashSet<String>) -> Result<u64, ArtifactError> {
         let cutoff = crate::clock::now_ms().saturating_sub(i64::try_from(expiry.as_millis()).unwrap_or(i64::MAX));
         let meta = self.meta.clone();
         let old: Vec<(String, String)> = super::blocking(move || {
@@ -97,6 +111,7 @@ impl Artifacts {
                 }
                 true
             })?;
+            old.extend(unmarked_staged(meta.as_ref(), cutoff, &format_repos)?);
             Ok::<_, ArtifactError>(old)
         })
         .await?;
@@ -111,4 +126,63 @@ impl Artifacts {
         }
         Ok(n)
     }
+}
+
+/// The folder name of an upload area (Artifactory's Docker `_uploads`), where
+/// plugins staged files before the `binyard.staged` mark existed.
+pub const UPLOAD_AREA: &str = "_uploads";
+
+/// The unmarked staged files `expire_staged` describes, found through the name index
+/// (the upload-area folders) and their children, not by a scan of every item.
+fn unmarked_staged(
+    meta: &dyn crate::storage::MetaStore,
+    cutoff: i64,
+    format_repos: &HashSet<String>,
+) -> Result<Vec<(String, String)>, ArtifactError> {
+    let mut areas = Vec::new();
+    let l = Lookup::Name {
+        name: UPLOAD_AREA.to_string(),
+        prefix: false,
+    };
+    meta.lookup(&l, &mut |repo, path, item| {
+        if item.folder && format_repos.contains(repo) {
+            areas.push((repo.to_string(), path.to_string()));
+        }
+        true
+    })?;
+    let mut found = Vec::new();
+    for (repo, area) in areas {
+        let mut files = Vec::new();
+        let l = Lookup::Repo {
+            repo: repo.clone(),
+            parent: area,
+            exact: true,
+        };
+        meta.lookup(&l, &mut |_, path, item| {
+            let leaf = path.rsplit('/').next().unwrap_or(path);
+            let named_for = leaf
+                .strip_prefix("sha256__")
+                .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+            if let (Some(hex), Some(blob)) = (named_for, &item.blob)
+                && !item.folder
+                && item.modified < cutoff
+                && !item.props.contains_key(STAGED_PROPERTY)
+                && blob.sha256 == hex
+            {
+                files.push((path.to_string(), hex.to_string()));
+            }
+            true
+        })?;
+        for (path, hex) in files {
+            let mut elsewhere = false;
+            meta.lookup(&Lookup::Sha256(hex), &mut |r, p, _| {
+                elsewhere = r == repo && p != path;
+                !elsewhere
+            })?;
+            if !elsewhere {
+                found.push((repo.clone(), path));
+            }
+        }
+    }
+    Ok(found)
 }

@@ -25,7 +25,7 @@ use futures_util::Stream;
 use percent_encoding::percent_decode_str;
 
 use crate::artifacts::sessions::Sessions;
-use crate::artifacts::{ArtifactError, Artifacts, Txn, blocking_write};
+use crate::artifacts::{ArtifactError, Artifacts, GcReport, Txn, blocking_write};
 use crate::auth::{Action, Auth, AuthError, Caller};
 use crate::plugins::repo_host::RepoHost;
 use crate::plugins::{
@@ -144,11 +144,28 @@ pub fn plugin_path(raw: &str) -> Result<String, FormatError> {
 }
 
 impl Formats {
-    /// Drops the upload sessions unused for longer than their expiry (and what
-    /// they staged); answers how many went. Garbage collection calls it, so an idle
-    /// server reclaims abandoned chunked uploads too.
+    /// Expires this node's upload sessions older than the expiry; how many.
     pub fn sweep_upload_sessions(&self) -> usize {
         self.sessions.sweep()
+    }
+
+    /// One garbage collection: the upload sessions unused for longer than their
+    /// expiry (so an idle server reclaims abandoned chunked uploads), then the artifacts'
+    /// collection (staged files older than `staged_expiry`, unreferenced blobs),
+    /// with the upload areas of the repositories plugins serve.
+    pub async fn collect_garbage(&self, staged_expiry: Duration) -> Result<GcReport, ArtifactError> {
+        let sessions = self.sessions.clone();
+        let expired = tokio::task::spawn_blocking(move || sessions.sweep()).await.unwrap_or(0);
+        let format_repos = self
+            .repos
+            .all()
+            .into_iter()
+            .filter(|r| self.plugins.for_package_type(&r.package_type).is_some())
+            .map(|r| r.key.clone())
+            .collect();
+        let mut report = self.artifacts.collect_garbage(staged_expiry, format_repos).await?;
+        report.upload_sessions_expired = expired as u64;
+        Ok(report)
     }
 
     pub fn new(

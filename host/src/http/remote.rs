@@ -6,7 +6,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{State, download};
+use super::State;
+use super::download::{self, RangeAnswer};
 use crate::artifacts::paths::RepoPath;
 use crate::auth::{Action, Caller};
 use crate::http::error::{ApiError, ApiResult};
@@ -77,12 +78,15 @@ pub async fn answer_response(
 ) -> ApiResult<Response> {
     match answer {
         Answer::Cached(item) => download::serve_item(state, caller, &repo.key, path, &item, method, headers).await,
-        Answer::Stream(s) => Ok(streamed(s, method)),
+        Answer::Stream(s) => Ok(streamed(s, method, headers)),
     }
 }
 
 /// The upstream's body as it arrives (a HEAD drops it; the fetch goes on and caches).
-fn streamed(s: Streamed, method: &Method) -> Response {
+/// A `Range` of a body of known length is answered from it (206), as a cached file's
+/// would be: the client gets its bytes as they pass while the whole file is fetched
+/// and cached.
+fn streamed(s: Streamed, method: &Method, req: &HeaderMap) -> Response {
     let mut h = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&s.content_type) {
         h.insert(header::CONTENT_TYPE, v);
@@ -95,9 +99,72 @@ fn streamed(s: Streamed, method: &Method) -> Response {
             h.insert(*name, v);
         }
     }
+    let range = match (s.content_length, req.get(header::RANGE).and_then(|v| v.to_str().ok())) {
+        (Some(size), Some(r)) => {
+            h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            match download::parse_range(r, size) {
+                RangeAnswer::Full => None,
+                RangeAnswer::Part(a, b) => Some((a, b, size)),
+                RangeAnswer::Unsatisfiable => {
+                    let mut h = HeaderMap::new();
+                    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                        h.insert(header::CONTENT_RANGE, v);
+                    }
+                    return (StatusCode::RANGE_NOT_SATISFIABLE, h, Body::empty()).into_response();
+                }
+            }
+        }
+        _ => None,
+    };
+    let status = match range {
+        Some((a, b, size)) => {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(b - a + 1));
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{b}/{size}")) {
+                h.insert(header::CONTENT_RANGE, v);
+            }
+            StatusCode::PARTIAL_CONTENT
+        }
+        None => StatusCode::OK,
+    };
     if method == Method::HEAD {
-        return (StatusCode::OK, h, Body::empty()).into_response();
+        return (status, h, Body::empty()).into_response();
     }
-    let body = Body::from_stream(crate::remote::body_stream(s.body));
-    (StatusCode::OK, h, body).into_response()
+    let body = crate::remote::body_stream(s.body);
+    let body = match range {
+        Some((a, b, _)) => Body::from_stream(byte_range(body, a, b)),
+        None => Body::from_stream(body),
+    };
+    (status, h, body).into_response()
+}
+
+type Chunks = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send>>;
+
+/// The bytes `start..=end` of a body; the rest is not read (the fetch behind it
+/// goes on without this client).
+fn byte_range(body: Chunks, start: u64, end: u64) -> Chunks {
+    use futures_util::StreamExt;
+    Box::pin(futures_util::stream::unfold(
+        (body, 0u64),
+        move |(mut body, mut pos)| async move {
+            loop {
+                if pos > end {
+                    return None;
+                }
+                match body.next().await? {
+                    Err(e) => return Some((Err(e), (body, u64::MAX))),
+                    Ok(chunk) => {
+                        let (lo, hi) = (pos, pos + chunk.len() as u64);
+                        pos = hi;
+                        if hi <= start {
+                            continue;
+                        }
+                        // Both within the chunk: lo ≤ from ≤ to ≤ hi.
+                        let from = usize::try_from(start.saturating_sub(lo)).unwrap_or(usize::MAX);
+                        let to = usize::try_from((end + 1).min(hi) - lo).unwrap_or(usize::MAX);
+                        return Some((Ok(chunk.slice(from..to)), (body, pos)));
+                    }
+                }
+            }
+        },
+    ))
 }

@@ -99,11 +99,7 @@ pub async fn health(Axs(state): Axs<State>) -> Response {
 /// `POST /artifactory/api/system/storage/gc` (admin): one collection now.
 pub async fn gc(Axs(state): Axs<State>, caller: Caller) -> ApiResult<Response> {
     state.auth.require_admin(&caller)?;
-    let mut report = state.artifacts.collect_garbage(state.config.staged_expiry()).await?;
-    let formats = state.formats.clone();
-    report.upload_sessions_expired = tokio::task::spawn_blocking(move || formats.sweep_upload_sessions())
-        .await
-        .unwrap_or(0) as u64;
+    let report = state.formats.collect_garbage(state.config.staged_expiry()).await?;
     let v = serde_json::to_value(report).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(json_response(StatusCode::OK, &v))
 }

@@ -1,5 +1,5 @@
 //! The format event types, as the WIT declares them: the cases of `event-type` in
-//! `wit/0.2.0` (read from the WIT itself, so the host names no format). A case
+//! `wit/0.2.1` (read from the WIT itself, so the host names no format). A case
 //! `{domain}-{action}` is the event type `{domain}_{action}` of domain `{domain}`.
 
 use std::sync::LazyLock;
@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use super::bindings::v0_2::package_type::binyard::plugin::types::EventType;
 
 /// The WIT the host is built with.
-const WIT: &str = include_str!("../../../wit/0.2.0/plugin.wit");
+const WIT: &str = include_str!("../../../wit/0.2.1/plugin.wit");
 
 /// The cases of `types.event-type`, in declaration order (the order of the
 /// generated `EventType` variants), as event type names.

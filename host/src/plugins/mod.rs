@@ -44,8 +44,8 @@ pub use v0_2::retention_policy::exports::binyard::plugin::retention::{
 };
 pub use v0_2::webhook_formatter::exports::binyard::plugin::formatter::{Event as FormatterEvent, Outgoing};
 
-/// The WIT versions the host links, oldest first.
-pub const WIT_VERSIONS: [&str; 2] = ["0.1.0", "0.2.0"];
+/// The WIT versions the host links, oldest first (`0.2.0` through the `0.2.1` bindings).
+pub const WIT_VERSIONS: [&str; 3] = ["0.1.0", "0.2.0", "0.2.1"];
 
 /// Why a plugin call did not give an answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -335,6 +335,12 @@ impl Plugins {
         let limits = self.config.limits_for(name);
         let mut store = new_store(&self.engine, name, &limits, None);
         let describe_failed = |e: wasmtime::Error| format!("describe() failed: {}", explain_trap(&e, name, &limits));
+        // Which 0.2 version a component the 0.2 bindings take was built for.
+        let found = bindings::wit_version(&component, &self.engine);
+        let wit02: &'static str = WIT_VERSIONS
+            .iter()
+            .find(|v| v.starts_with("0.2.") && Some(**v) == found.as_deref())
+            .unwrap_or(&WIT_VERSIONS[WIT_VERSIONS.len() - 1]);
         // A package type's description, whichever version it speaks.
         // Coordinates a retention policy recognises (its description has no routes).
         let mut policy_coordinates = Vec::new();
@@ -344,7 +350,7 @@ impl Plugins {
                 .binyard_plugin_format()
                 .call_describe(&mut store)
                 .map_err(describe_failed)?;
-            (Pre::PackageType(p), PluginKind::PackageType, d, "0.2.0")
+            (Pre::PackageType(p), PluginKind::PackageType, d, wit02)
         } else if let Ok(p) = v0_1::package_type::PackageTypePre::new(pre.clone()) {
             let inst = p.instantiate(&mut store).map_err(describe_failed)?;
             let d = inst
@@ -384,7 +390,7 @@ impl Plugins {
                     Pre::Retention(p),
                     PluginKind::RetentionPolicy,
                     other(d.name, d.version, d.summary),
-                    "0.2.0",
+                    wit02,
                 )
             } else if let Ok(p) = v0_1::retention_policy::RetentionPolicyPre::new(pre.clone()) {
                 let inst = p.instantiate(&mut store).map_err(describe_failed)?;
@@ -408,7 +414,7 @@ impl Plugins {
                     Pre::Formatter(p),
                     PluginKind::WebhookFormatter,
                     other(d.name, d.version, d.summary),
-                    "0.2.0",
+                    wit02,
                 )
             } else if let Ok(p) = v0_1::webhook_formatter::WebhookFormatterPre::new(pre) {
                 let inst = p.instantiate(&mut store).map_err(describe_failed)?;

@@ -13,8 +13,9 @@
 //!   checksums; nothing partial is ever cached.
 //! - The first client is not held back by storing: the body goes to it as fast as
 //!   the upstream sends, while up to `stream_buffer_mib` (shared by all fetches) of
-//!   it waits to be hashed and written. Only when the upstream advertised checksums
-//!   is the last chunk held until they are checked.
+//!   it waits to be hashed and written; the hashing and writing run at a lower CPU
+//!   priority than the transfer. Only when the upstream advertised checksums is the
+//!   last chunk held until they are checked.
 //! - Misses are remembered for `missedRetrievalCachePeriodSecs`; after a connection
 //!   failure, a timeout, 429 or 5xx the upstream is assumed offline for
 //!   `assumedOfflinePeriodSecs` and the stale copy is served.
@@ -553,7 +554,7 @@ impl Pump {
                 // The permit drops here: the store has taken the bytes.
                 rx.recv().await.map(|(item, _permit)| (item, rx))
             });
-            tokio::spawn(async move { artifacts.store_body(Box::pin(body)).await })
+            tokio::spawn(async move { artifacts.store_body_in_background(Box::pin(body)).await })
         });
         // The last chunk is held back until the body is known to be whole (its
         // length, and its advertised checksums once stored), so a client never

@@ -115,17 +115,64 @@ impl Chunker {
     }
 }
 
+/// How much the nice value of a background store's threads is raised: the CPU
+/// scheduler then gives a transfer competing with them about ten times their share.
+const BACKGROUND_NICE: i32 = 10;
+
 /// Streams `body` into a new staged file of `blobs`.
 pub async fn receive<S, E>(blobs: &dyn BlobStore, body: S) -> Result<Received, UploadError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    receive_with(blobs, body, true).await
+    receive_with(blobs, body, true, false).await
 }
 
-/// `receive`, with direct writes tried or not (tests cover both paths).
-async fn receive_with<S, E>(blobs: &dyn BlobStore, mut body: S, try_direct: bool) -> Result<Received, UploadError>
+/// `receive` for a store nobody waits on (a remote repository's cache fill, while
+/// its first client gets the body): the digests and the write run on threads of
+/// their own at a lower priority, so on a busy machine they yield the CPU to the
+/// transfer (the bytes wait in the remote's stream buffer).
+pub async fn receive_in_background<S, E>(blobs: &dyn BlobStore, body: S) -> Result<Received, UploadError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    receive_with(blobs, body, true, true).await
+}
+
+type Work<T> = std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<T>> + Send>>;
+
+/// Runs `f` on the blocking pool, or (`background`) on a thread of its own whose
+/// nice value is raised (a pool thread would keep it for later work).
+fn worker<T: Send + 'static>(background: bool, f: impl FnOnce() -> T + Send + 'static) -> Work<T> {
+    if !background {
+        let h = tokio::task::spawn_blocking(f);
+        return Box::pin(async move { h.await.map_err(|e| io::Error::other(e.to_string())) });
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("store-background".into())
+        .spawn(move || {
+            // Linux: the nice value is the calling thread's. A failure leaves it as it is.
+            if let Ok(nice) = rustix::process::getpriority_process(None) {
+                let _ = rustix::process::setpriority_process(None, (nice + BACKGROUND_NICE).min(19));
+            }
+            let _ = tx.send(f());
+        });
+    Box::pin(async move {
+        spawned?;
+        rx.await
+            .map_err(|_| io::Error::other("a background store thread ended early"))
+    })
+}
+
+/// `receive`, with direct writes tried or not (tests cover both paths), in the background or not.
+async fn receive_with<S, E>(
+    blobs: &dyn BlobStore,
+    mut body: S,
+    try_direct: bool,
+    background: bool,
+) -> Result<Received, UploadError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -135,8 +182,8 @@ where
     let (tx_md5, mut rx_md5) = mpsc::channel::<Arc<Chunk>>(DEPTH);
     let (tx_file, rx_file) = mpsc::channel::<Arc<Chunk>>(DEPTH);
 
-    let writer = tokio::task::spawn_blocking(move || write_chunks(staged, rx_file, try_direct));
-    let sha = tokio::task::spawn_blocking(move || {
+    let writer = worker(background, move || write_chunks(staged, rx_file, try_direct));
+    let sha = worker(background, move || {
         let (mut sha256, mut sha1, mut size) = (Sha256::new(), Sha1::new(), 0u64);
         while let Some(chunk) = rx_sha.blocking_recv() {
             sha256.update(chunk.bytes());
@@ -145,7 +192,7 @@ where
         }
         (sha256, sha1, size)
     });
-    let md5 = tokio::task::spawn_blocking(move || {
+    let md5 = worker(background, move || {
         let mut md5 = Md5::new();
         while let Some(chunk) = rx_md5.blocking_recv() {
             md5.update(chunk.bytes());
@@ -178,17 +225,14 @@ where
     }
     drop((tx_sha, tx_md5, tx_file));
 
-    let joined = |e: tokio::task::JoinError| io::Error::other(e.to_string());
-    let written = writer.await.map_err(joined)?;
-    let (sha256, sha1, size) = sha.await.map_err(joined)?;
-    let md5 = md5.await.map_err(joined)?;
+    let written = writer.await?;
+    let (sha256, sha1, size) = sha.await?;
+    let md5 = md5.await?;
     if let Some(f) = failure {
         return Err(f); // the staged file is removed when `written` drops
     }
     let mut staged = written?;
-    let staged = tokio::task::spawn_blocking(move || staged.sync().map(|_| staged))
-        .await
-        .map_err(joined)??;
+    let staged = worker(background, move || staged.sync().map(|_| staged)).await??;
     Ok(Received {
         staged,
         digests: Digests {
@@ -352,7 +396,7 @@ mod tests {
                     n = (n * 3 + 1) % (300 * 1024);
                 }
                 let body = futures_util::stream::iter(frames);
-                let got = receive_with(&blobs, body, try_direct).await.expect("receive");
+                let got = receive_with(&blobs, body, try_direct, false).await.expect("receive");
                 let d = &got.digests;
                 assert_eq!(d.size, size as u64);
                 assert_eq!(d.sha256, hex::encode(Sha256::digest(&data)));

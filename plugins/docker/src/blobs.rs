@@ -10,7 +10,7 @@
 //! name uses it (`state::layer_users`). The host keeps the bytes once however many
 //! names and repositories hold them.
 
-use binyard_plugin_sdk::package_type::{Failure, Response, blobs, repository, uploads};
+use binyard_plugin_sdk::package_type::{Artifact, Failure, Response, blobs, repository, uploads};
 
 use crate::error::OciError;
 use crate::names::{Name, blob_leaf, parse_digest};
@@ -47,12 +47,42 @@ fn staged_props(hex: &str) -> Vec<(String, Vec<String>)> {
     ]
 }
 
-/// Records blob `hex` (in the store) as staged for `name`, unless the name has it.
-fn stage(name: &Name, hex: &str) -> Result<(), Failure> {
-    if !has_blob(name, hex)? {
-        blobs::commit(&blob_path(name, hex), hex, &staged_props(hex))?;
+/// Whether a stored file is marked staged (files staged before the mark are not:
+/// they stay until no other file holds their content, see `state` and the host's GC).
+pub fn is_marked(a: &Artifact) -> bool {
+    a.properties.iter().any(|(k, _)| k == STAGED)
+}
+
+/// Marks staged file `a` again, so its expiry counts from now: a push slower than
+/// the expiry that finds its layer already staged (HEAD, mount, the same layer sent
+/// again) keeps it until its manifest comes.
+fn refresh(a: &Artifact) -> Result<(), Failure> {
+    if is_marked(a) {
+        repository::set_properties(&a.path, &[(STAGED.into(), Some(vec!["true".into()]))])?;
     }
     Ok(())
+}
+
+/// Records blob `hex` as staged for `name` with `store` (given the path and the
+/// properties), unless the name has it; a staged copy is refreshed instead.
+fn stage_with(
+    name: &Name,
+    hex: &str,
+    store: impl FnOnce(&str, &[(String, Vec<String>)]) -> Result<Artifact, Failure>,
+) -> Result<(), Failure> {
+    let path = blob_path(name, hex);
+    if let Some(a) = repository::stat(&path)?.filter(|a| !a.folder) {
+        return refresh(&a);
+    }
+    if state::layer_users(name, hex)?.is_empty() {
+        store(&path, &staged_props(hex))?;
+    }
+    Ok(())
+}
+
+/// Records blob `hex` (in the store) as staged for `name`, unless the name has it.
+fn stage(name: &Name, hex: &str) -> Result<(), Failure> {
+    stage_with(name, hex, |path, props| blobs::commit(path, hex, props))
 }
 
 /// `GET|HEAD|DELETE /v2/{name}/blobs/{digest}`
@@ -67,13 +97,21 @@ pub fn blob(ctx: &Ctx, name: &Name, digest: &str) -> Answer {
     };
     match ctx.req.method.as_str() {
         "GET" | "HEAD" => {
-            let size = item.blob.map(|b| b.size).unwrap_or(0);
-            Ok(Response::artifact(path)
+            let size = item.blob.as_ref().map(|b| b.size).unwrap_or(0);
+            let r = Response::artifact(path)
                 .with_header("content-type", "application/octet-stream")
                 .with_header("docker-content-digest", format!("sha256:{hex}"))
                 .with_header("etag", format!("\"sha256:{hex}\""))
-                .with_header("content-length", size.to_string())
-                .cacheable())
+                .with_header("content-length", size.to_string());
+            // A pusher checking a staged layer (clients HEAD each layer first) keeps
+            // it staged: it is pushing the manifest that will take it.
+            if is_marked(&item) {
+                if ctx.req.method == "HEAD" && ctx.req.caller.name.is_some() {
+                    refresh(&item)?;
+                }
+                return Ok(r);
+            }
+            Ok(r.cacheable())
         }
         "DELETE" => {
             // As in the distribution registry, the name no longer has the blob even
@@ -162,9 +200,9 @@ fn start(ctx: &Ctx, name: &Name) -> Answer {
             )
             .into());
         }
-        if !has_blob(name, &hex)? {
-            repository::commit_upload(&blob_path(name, &hex), 0, None, &staged_props(&hex))?;
-        }
+        stage_with(name, &hex, |path, props| {
+            repository::commit_upload(path, 0, None, props)
+        })?;
         return Ok(created(ctx, name, &hex));
     }
     let s = uploads::begin()?;
@@ -176,6 +214,7 @@ fn start(ctx: &Ctx, name: &Name) -> Answer {
 /// of this repository) a blob of `name`; false when the caller cannot read it there.
 fn mount(name: &Name, hex: &str, from: &str) -> Result<bool, Failure> {
     if has_blob(name, hex)? {
+        stage(name, hex)?; // refreshes a staged copy
         return Ok(true);
     }
     let this = repository::info().key;

@@ -8,7 +8,7 @@
 use binyard_plugin_sdk::package_type::{Artifact, EventType, Response, blobs, repository};
 use serde_json::{Value, json};
 
-use crate::blobs::{blob_path, has_blob};
+use crate::blobs::{blob_path, has_blob, is_marked};
 use crate::error::OciError;
 use crate::names::{Name, blob_leaf, check_tag, is_digest, parse_digest};
 use crate::{Answer, Ctx, state};
@@ -345,9 +345,12 @@ fn put(ctx: &Ctx, name: &Name, reference: &str) -> Answer {
     };
     // The layers now belong to the manifest: their staged copies go (Artifactory
     // moves them out of `_uploads`), so nothing holds a layer once no manifest does.
+    // An unmarked copy (stored before the staged mark) stays: older manifests of the
+    // name find their layers through it; garbage collection takes it once no other
+    // file holds its content.
     for b in &c.blobs {
         let staged = blob_path(name, b);
-        if repository::stat(&staged)?.is_some() {
+        if repository::stat(&staged)?.is_some_and(|a| is_marked(&a)) {
             repository::delete(&staged)?;
         }
     }

@@ -9,6 +9,12 @@
 //! fetched by tag is recorded under its digest too, so a pull by digest works from
 //! the cache alone. Pushes and deletes are refused: push to a local repository
 //! (or to a virtual one with a `defaultDeploymentRepo`).
+//!
+//! Docker Hub keeps its official images under `library/` (`busybox` is
+//! `library/busybox` there), which the Docker client adds itself only when it talks
+//! to Docker Hub directly. As Artifactory does, a remote of Docker Hub adds it to a
+//! name of one component; `dockerLibraryPrefix` (true or false) says so for any
+//! other upstream that follows the rule (a mirror of Docker Hub).
 
 use binyard_plugin_sdk::package_type::upstream::{self, FetchKind, Fetched};
 use binyard_plugin_sdk::package_type::{Failure, Response, blobs, read_file, repository};
@@ -38,11 +44,45 @@ fn read_only(ctx: &Ctx) -> Result<(), OciError> {
     }
 }
 
+fn config() -> Value {
+    serde_json::from_str::<Value>(&repository::info().config_json).unwrap_or(Value::Null)
+}
+
 fn upstream_url() -> String {
-    serde_json::from_str::<Value>(&repository::info().config_json)
-        .ok()
-        .and_then(|c| c["url"].as_str().map(str::to_string))
-        .unwrap_or_default()
+    config()["url"].as_str().map(str::to_string).unwrap_or_default()
+}
+
+/// Docker Hub's registry hosts (`docker.io` is what users write; the API is
+/// `registry-1.docker.io`).
+const DOCKER_HUB: &[&str] = &[
+    "docker.io",
+    "registry-1.docker.io",
+    "index.docker.io",
+    "registry.hub.docker.com",
+];
+
+/// Whether a repository of configuration `c` proxies an upstream where a name of
+/// one component is an official image under `library/`.
+fn library_prefix(c: &Value) -> bool {
+    if let Some(b) = c["dockerLibraryPrefix"].as_bool() {
+        return b;
+    }
+    let url = c["url"].as_str().unwrap_or_default();
+    let host = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let host = host.split(['/', '?']).next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = host.split(':').next().unwrap_or_default().to_ascii_lowercase();
+    DOCKER_HUB.contains(&host.as_str())
+}
+
+/// The name as the upstream knows it: `library/{name}` for a name of one component
+/// where the upstream follows Docker Hub's rule.
+fn upstream_name(name: &Name) -> String {
+    if !name.0.contains('/') && library_prefix(&config()) {
+        format!("library/{}", name.0)
+    } else {
+        name.0.clone()
+    }
 }
 
 /// The upstream's failure as the registry error a client understands.
@@ -69,7 +109,7 @@ pub fn manifest(ctx: &Ctx, name: &Name, reference: &str) -> Answer {
         check_tag(reference)?;
         None
     };
-    let path = format!("v2/{}/manifests/{reference}", name.0);
+    let path = format!("v2/{}/manifests/{reference}", upstream_name(name));
     let kind = if by_digest {
         FetchKind::Immutable
     } else {
@@ -120,7 +160,7 @@ pub fn manifest(ctx: &Ctx, name: &Name, reference: &str) -> Answer {
         });
     if !by_digest {
         // The same manifest by digest, for pulls by digest from the cache alone.
-        let at = format!("v2/{}/manifests/sha256:{hex}", name.0);
+        let at = format!("v2/{}/manifests/sha256:{hex}", upstream_name(name));
         if repository::stat(&at)?.is_none() {
             blobs::commit(&at, &hex, &[("sha256".to_string(), vec![hex.clone()])])?;
         }
@@ -146,7 +186,7 @@ pub fn blob(ctx: &Ctx, name: &Name, digest: &str) -> Answer {
     read_only(ctx)?;
     let hex = parse_digest(digest)?;
     let what = format!("Blob {digest} of '{}' upstream", name.0);
-    let path = format!("v2/{}/blobs/sha256:{hex}", name.0);
+    let path = format!("v2/{}/blobs/sha256:{hex}", upstream_name(name));
     let fetched = upstream::fetch_with(&path, "", FetchKind::Immutable, &[])
         .map_err(|f| upstream_error(f, "BLOB_UNKNOWN", what.clone()))?;
     let cached = cached_path(&fetched, "blob")?;
@@ -177,8 +217,13 @@ pub fn blob(ctx: &Ctx, name: &Name, digest: &str) -> Answer {
 pub fn tags_list(ctx: &Ctx, name: &Name) -> Answer {
     read_only(ctx)?;
     let what = format!("The tags of '{}' upstream", name.0);
-    let fetched = upstream::fetch_with(&format!("v2/{}/tags/list", name.0), "", FetchKind::Expirable, &[])
-        .map_err(|f| upstream_error(f, "NAME_UNKNOWN", what.clone()))?;
+    let fetched = upstream::fetch_with(
+        &format!("v2/{}/tags/list", upstream_name(name)),
+        "",
+        FetchKind::Expirable,
+        &[],
+    )
+    .map_err(|f| upstream_error(f, "NAME_UNKNOWN", what.clone()))?;
     let cached = cached_path(&fetched, "tag list")?;
     let size = fetched.blob.map_or(0, |b| b.size);
     if size > MAX_MANIFEST {
@@ -202,4 +247,36 @@ pub fn refuse(ctx: &Ctx) -> Answer {
         repository::info().key
     ))
     .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn docker_hub_urls_add_the_library_prefix() {
+        for url in [
+            "https://registry-1.docker.io/",
+            "https://registry-1.docker.io",
+            "https://index.docker.io/v1/",
+            "http://user:pw@docker.io:443/",
+            "https://REGISTRY.HUB.DOCKER.COM",
+        ] {
+            assert!(library_prefix(&json!({ "url": url })), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:5000",
+            "https://ghcr.io/",
+            "https://docker.io.example.com/",
+        ] {
+            assert!(!library_prefix(&json!({ "url": url })), "{url}");
+        }
+        assert!(library_prefix(
+            &json!({"url": "http://127.0.0.1:5000", "dockerLibraryPrefix": true})
+        ));
+        assert!(!library_prefix(
+            &json!({"url": "https://registry-1.docker.io", "dockerLibraryPrefix": false})
+        ));
+    }
 }

@@ -1,6 +1,6 @@
 //! Write binyard plugins in Rust.
 //!
-//! Each world of the WIT package `binyard:plugin@0.2.0` has a module here with its
+//! Each world of the WIT package `binyard:plugin@0.2.1` has a module here with its
 //! bindings and an export macro (plugins built for 0.1 use the frozen
 //! `binyard-plugin-sdk-0-1` and keep working). A package-type plugin is a short crate:
 //!
@@ -27,7 +27,7 @@
 pub mod package_type {
     wit_bindgen::generate!({
         world: "package-type",
-        path: "../../wit/0.2.0",
+        path: "../../wit/0.2.1",
         pub_export_macro: true,
         export_macro_name: "export_package_type",
         default_bindings_module: "binyard_plugin_sdk::package_type",
@@ -288,7 +288,7 @@ pub mod package_type {
 pub mod retention_policy {
     wit_bindgen::generate!({
         world: "retention-policy",
-        path: "../../wit/0.2.0",
+        path: "../../wit/0.2.1",
         pub_export_macro: true,
         export_macro_name: "export_retention_policy",
         default_bindings_module: "binyard_plugin_sdk::retention_policy",
@@ -303,7 +303,7 @@ pub mod retention_policy {
 pub mod webhook_formatter {
     wit_bindgen::generate!({
         world: "webhook-formatter",
-        path: "../../wit/0.2.0",
+        path: "../../wit/0.2.1",
         pub_export_macro: true,
         export_macro_name: "export_webhook_formatter",
         default_bindings_module: "binyard_plugin_sdk::webhook_formatter",

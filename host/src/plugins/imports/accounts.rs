@@ -1,4 +1,4 @@
-//! `binyard:plugin/accounts@0.2.0`.
+//! `binyard:plugin/accounts@0.2.1`.
 
 use super::RepoContext;
 use crate::plugins::bindings::v0_2::package_type::binyard::plugin::accounts::Host;

@@ -1,4 +1,4 @@
-//! `binyard:plugin/log@0.2.0`: into the host's structured log, tagged with the plugin.
+//! `binyard:plugin/log@0.2.1`: into the host's structured log, tagged with the plugin.
 
 use super::RepoContext;
 use crate::plugins::bindings::v0_2::package_type::binyard::plugin::log::{Host, Level};

@@ -1,4 +1,4 @@
-//! `binyard:plugin/uploads@0.2.0`: upload sessions.
+//! `binyard:plugin/uploads@0.2.1`: upload sessions.
 
 use super::RepoContext;
 use crate::plugins::bindings::v0_2::package_type::binyard::plugin::types::{BlobInfo, Failure};

@@ -1,4 +1,4 @@
-//! `binyard:plugin/upstream@0.2.0`: a remote repository's plugin asks for an
+//! `binyard:plugin/upstream@0.2.1`: a remote repository's plugin asks for an
 //! upstream path; the remote service applies the cache rules and caches the body
 //! at that path, which the plugin then reads (`repository.read`) or answers with
 //! (`body::artifact`). The plugin never holds a body it did not ask to read.
@@ -8,6 +8,8 @@
 //! the call goes on (it lands in the cache as it comes; the plugin's deadline bounds
 //! the wait, and a fetch that outlives it still completes, so the client's retry
 //! finds it cached).
+//!
+//! `fetch-with` is 0.2.1's; a 0.2.0 plugin imports `fetch` alone from these.
 
 use super::RepoContext;
 use crate::plugins::bindings::v0_2::package_type::binyard::plugin::types::Failure;
