@@ -912,17 +912,7 @@ impl MetaStore for PgMeta {
 
     fn apply(&self, changes: &[Change]) -> R<()> {
         let owned = changes.to_vec();
-        let repos: BTreeSet<&str> = changes
-            .iter()
-            .filter_map(|c| match c {
-                Change::Put { repo, .. } | Change::Delete { repo, .. } | Change::Kv { repo, .. } => Some(repo.as_str()),
-                Change::Event(_)
-                | Change::Record(_)
-                | Change::Expect(_)
-                | Change::ExpectAbsent { .. }
-                | Change::ExpectRecord { .. } => None,
-            })
-            .collect();
+        let repos: BTreeSet<&str> = changes.iter().filter_map(Change::repo).collect();
         let mut changed: BTreeSet<Changed> = repos.iter().map(|r| Changed::Items(r.to_string())).collect();
         changed.extend(changes.iter().filter_map(|c| match c {
             Change::Record(w) => Some(Changed::Records(w.kind.into())),

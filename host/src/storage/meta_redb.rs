@@ -797,14 +797,7 @@ impl MetaStore for RedbMeta {
             w.finish()?;
         }
         txn.commit()?;
-        self.bump(changes.iter().filter_map(|c| match c {
-            Change::Put { repo, .. } | Change::Delete { repo, .. } | Change::Kv { repo, .. } => Some(repo.as_str()),
-            Change::Event(_)
-            | Change::Record(_)
-            | Change::Expect(_)
-            | Change::ExpectAbsent { .. }
-            | Change::ExpectRecord { .. } => None,
-        }));
+        self.bump(changes.iter().filter_map(Change::repo));
         Ok(())
     }
 

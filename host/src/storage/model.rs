@@ -105,6 +105,20 @@ pub enum Change {
     Expect(Expectation),
 }
 
+impl Change {
+    /// The repository whose content the change writes (its stamp moves), if any.
+    pub fn repo(&self) -> Option<&str> {
+        match self {
+            Change::Put { repo, .. } | Change::Delete { repo, .. } | Change::Kv { repo, .. } => Some(repo.as_str()),
+            Change::Event(_)
+            | Change::Record(_)
+            | Change::Expect(_)
+            | Change::ExpectAbsent { .. }
+            | Change::ExpectRecord { .. } => None,
+        }
+    }
+}
+
 /// What a transaction expects to find (see `Change::Expect`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expectation {
