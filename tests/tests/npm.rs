@@ -965,6 +965,74 @@ fn packuments_answered_from_memory_follow_every_change() {
 }
 
 #[test]
+fn large_packuments_answered_at_the_door_arrive_whole_and_follow_changes() {
+    // A large kept answer is sent from a sealed memory file with `sendfile`
+    // (`http/zero_copy.rs`): every byte must arrive, on every request, in the
+    // order the JSON says, and the next change must replace it.
+    let (s, _d) = server();
+    let long = "a packument large enough to be sent without a copy; ".repeat(40);
+    for i in 0..60 {
+        publish(
+            &s,
+            "big",
+            &format!("1.0.{i}"),
+            json!({"description": format!("{i} {long}")}),
+        );
+    }
+    let kept = || -> f64 {
+        let m = s.admin(Method::GET, "/metrics").send().unwrap().text().unwrap();
+        m.lines()
+            .filter(|l| l.starts_with("binyard_http_kept_responses_total"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    let fetch = || -> Vec<u8> {
+        let r = s.admin(Method::GET, &api("big")).send().unwrap();
+        assert_eq!(r.status(), 200);
+        let length: usize = r.headers()["content-length"].to_str().unwrap().parse().unwrap();
+        let body = r.bytes().unwrap().to_vec();
+        assert_eq!(body.len(), length, "Content-Length and body agree");
+        body
+    };
+    let before = kept();
+    let first = fetch();
+    assert!(first.len() > 128 * 1024, "large enough: {} bytes", first.len());
+    for _ in 0..6 {
+        assert!(fetch() == first, "each answer from the door equals the router's");
+    }
+    assert!(kept() - before >= 5.0, "answered at the door");
+    let doc: Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!(doc["versions"].as_object().unwrap().len(), 60);
+    assert!(
+        doc["versions"]["1.0.59"]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("59 ")
+    );
+
+    // Concurrent readers of the kept answer on their own connections.
+    std::thread::scope(|t| {
+        for _ in 0..8 {
+            t.spawn(|| {
+                for _ in 0..10 {
+                    assert!(fetch() == first);
+                }
+            });
+        }
+    });
+
+    publish(&s, "big", "1.0.60", json!({"description": long}));
+    let after = fetch();
+    let doc: Value = serde_json::from_slice(&after).unwrap();
+    assert_eq!(
+        doc["versions"].as_object().unwrap().len(),
+        61,
+        "the change is seen at once"
+    );
+    assert!(fetch() == after);
+}
+
+#[test]
 fn dist_tags_deprecation_and_unpublish_over_http() {
     let (s, _d) = server();
     publish(&s, "t", "1.0.0", json!({}));

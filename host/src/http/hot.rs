@@ -168,9 +168,19 @@ impl HotAnswers {
     /// Keeps the router's response to `ticket`'s request when the format handler
     /// offered it (taking the offer out of the response).
     pub fn keep(&self, ticket: Ticket, res: &mut Response) {
-        let Some(candidate) = res.extensions_mut().remove::<Candidate>() else {
+        let Some(mut candidate) = res.extensions_mut().remove::<Candidate>() else {
             return;
         };
+        // A large body is kept where the connection can send it without a copy.
+        if let Some(body) = super::zero_copy::share(&candidate.ready.body) {
+            let r = &candidate.ready;
+            candidate.ready = Arc::new(Ready {
+                status: r.status,
+                headers: r.headers.clone(),
+                body,
+                file: r.file.clone(),
+            });
+        }
         let route = res
             .extensions_mut()
             .remove::<RouteLabel>()

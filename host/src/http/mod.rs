@@ -24,6 +24,7 @@ mod storage_api;
 mod system;
 mod transfer;
 pub mod ui;
+mod zero_copy;
 
 use std::collections::HashMap;
 use std::sync::Arc;
