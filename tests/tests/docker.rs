@@ -1462,6 +1462,144 @@ fn gc_frees_the_layers_of_deleted_images_keeps_shared_ones_and_pushes_in_flight(
     assert!(!blob_on_disk(&blob_dir, &sha256_hex(&shared)));
 }
 
+/// Layer GC racing pushes that reuse staged layers: each round stages a pool of
+/// layers and lets them age past the expiry; then collections run back to back
+/// while pushers take the layers as clients do — a HEAD that finds the layer
+/// (so the client skips its upload), a cross-repository mount, the same layer sent
+/// again — and push manifests with them. A layer a client was told is there must
+/// still be there for its manifest (201, never MANIFEST_BLOB_UNKNOWN); one the
+/// collection took first is reported missing (404, or a mount falls back to an
+/// upload) and is sent. Afterwards every pushed image pulls back whole with its digests.
+#[test]
+fn gc_running_during_pushes_that_reuse_staged_layers_loses_nothing() {
+    const EXPIRY_SECS: u64 = 2;
+    const ROUNDS: u64 = 4;
+    const LAYERS: u64 = 30;
+    const PUSHERS: u64 = 3;
+    let dir = plugin_folder(&["docker"]);
+    let s = Server::start_full(
+        Options::default(),
+        dir.path(),
+        &format!("upload_session_expiry_secs = {EXPIRY_SECS}"),
+    );
+    s.create_local_repo(REPO, "docker");
+    // One pool of layers for every round: each round stages them anew under its own
+    // name, while the images of earlier rounds hold them too.
+    let pool: Vec<Vec<u8>> = (0..LAYERS).map(|i| bytes_of(8 * 1024 + i as usize, 300 + i)).collect();
+    let told_there = std::sync::atomic::AtomicU64::new(0);
+    let sent_again = std::sync::atomic::AtomicU64::new(0);
+    let collections = std::sync::atomic::AtomicU64::new(0);
+    let mut pushed: Vec<(String, String, Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
+    for round in 0..ROUNDS {
+        let staging = format!("race/pool{round}");
+        for layer in &pool {
+            push_blob(&s, REPO, &staging, layer);
+        }
+        // Aged past the expiry: every staged layer is a candidate of the next collection.
+        std::thread::sleep(std::time::Duration::from_millis(EXPIRY_SECS * 1000 + 300));
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    gc(&s);
+                    collections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+            let pushers: Vec<_> = (0..PUSHERS)
+                .map(|p| {
+                    let (s, pool, staging) = (&s, &pool, &staging);
+                    let (told_there, sent_again) = (&told_there, &sent_again);
+                    sc.spawn(move || {
+                        let mut images = Vec::new();
+                        let mine: Vec<u64> = (0..LAYERS).filter(|i| i % PUSHERS == p).collect();
+                        for (k, pair) in mine.chunks(2).enumerate() {
+                            // Pusher 0 pushes into the staging name, 1 mounts into a
+                            // name of its own, 2 sends the layers again.
+                            let name = if p == 1 {
+                                format!("race/r{round}/m{k}")
+                            } else {
+                                staging.clone()
+                            };
+                            let mut layers = Vec::new();
+                            for &i in pair {
+                                let layer = &pool[i as usize];
+                                let d = digest_of(layer);
+                                let there = match p {
+                                    1 => {
+                                        let r = admin_v2(
+                                            s,
+                                            Method::POST,
+                                            &format!("{REPO}/{name}/blobs/uploads/?mount={d}&from={REPO}/{staging}"),
+                                        )
+                                        .send()
+                                        .unwrap();
+                                        assert!(matches!(r.status().as_u16(), 201 | 202), "{}", r.status());
+                                        r.status() == 201
+                                    }
+                                    _ => {
+                                        let r = admin_v2(s, Method::HEAD, &format!("{REPO}/{name}/blobs/{d}"))
+                                            .send()
+                                            .unwrap();
+                                        assert!(matches!(r.status().as_u16(), 200 | 404), "{}", r.status());
+                                        r.status() == 200
+                                    }
+                                };
+                                if there && p != 2 {
+                                    told_there.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                } else {
+                                    sent_again.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    push_blob(s, REPO, &name, layer);
+                                }
+                                layers.push(layer.clone());
+                            }
+                            let config =
+                                format!("{{\"os\":\"linux\",\"round\":{round},\"p\":{p},\"k\":{k}}}").into_bytes();
+                            push_blob(s, REPO, &name, &config);
+                            let refs: Vec<&[u8]> = layers.iter().map(Vec::as_slice).collect();
+                            let m = image_manifest(&config, &refs);
+                            let tag = format!("r{round}-p{p}-k{k}");
+                            let r = put_manifest(s, ADMIN, &format!("{REPO}/{name}/manifests/{tag}"), OCI_MANIFEST, &m);
+                            assert_eq!(r.status(), 201, "{name}:{tag}: {}", r.text().unwrap());
+                            layers.push(config);
+                            images.push((name, tag, m, layers));
+                        }
+                        images
+                    })
+                })
+                .collect();
+            for p in pushers {
+                pushed.extend(p.join().unwrap());
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+    eprintln!(
+        "{} collections; layers found there: {}, sent: {}",
+        collections.into_inner(),
+        told_there.into_inner(),
+        sent_again.into_inner()
+    );
+    // Whatever the collections left staged has expired by now; images keep theirs.
+    std::thread::sleep(std::time::Duration::from_millis(EXPIRY_SECS * 1000 + 300));
+    gc(&s);
+    for (name, tag, manifest, blobs) in &pushed {
+        let r = admin_v2(&s, Method::GET, &format!("{REPO}/{name}/manifests/{tag}"))
+            .header("accept", OCI_MANIFEST)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{name}:{tag}");
+        assert_eq!(r.headers()["docker-content-digest"], digest_of(manifest).as_str());
+        assert_eq!(sha256_hex(&r.bytes().unwrap()), sha256_hex(manifest));
+        for b in blobs {
+            let r = admin_v2(&s, Method::GET, &format!("{REPO}/{name}/blobs/{}", digest_of(b)))
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200, "{name}:{tag} blob {}", digest_of(b));
+            assert_eq!(sha256_hex(&r.bytes().unwrap()), sha256_hex(b), "{name}:{tag}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------- remote and virtual
 
 /// A distribution registry (`docker-registry`) on a free loopback port with a
