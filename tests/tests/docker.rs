@@ -1470,12 +1470,17 @@ fn gc_frees_the_layers_of_deleted_images_keeps_shared_ones_and_pushes_in_flight(
 /// still be there for its manifest (201, never MANIFEST_BLOB_UNKNOWN); one the
 /// collection took first is reported missing (404, or a mount falls back to an
 /// upload) and is sent. Afterwards every pushed image pulls back whole with its digests.
+/// (Before the collection re-checked each staged file where it deletes it, manifests
+/// here failed with MANIFEST_BLOB_UNKNOWN.)
 #[test]
 fn gc_running_during_pushes_that_reuse_staged_layers_loses_nothing() {
-    const EXPIRY_SECS: u64 = 2;
-    const ROUNDS: u64 = 4;
+    const EXPIRY_SECS: u64 = 4;
+    const ROUNDS: u64 = 3;
     const LAYERS: u64 = 30;
     const PUSHERS: u64 = 3;
+    // Abandoned layers the collection finds before the pool (their paths sort
+    // first) and deletes one transaction each: the pushers work meanwhile.
+    const FILLER: u64 = 200;
     let dir = plugin_folder(&["docker"]);
     let s = Server::start_full(
         Options::default(),
@@ -1490,31 +1495,53 @@ fn gc_running_during_pushes_that_reuse_staged_layers_loses_nothing() {
     let sent_again = std::sync::atomic::AtomicU64::new(0);
     let collections = std::sync::atomic::AtomicU64::new(0);
     let mut pushed: Vec<(String, String, Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
+    let failures = std::sync::Mutex::new(Vec::<String>::new());
     for round in 0..ROUNDS {
         let staging = format!("race/pool{round}");
+        let filler: Vec<String> = (0..FILLER)
+            .map(|i| {
+                push_blob(
+                    &s,
+                    REPO,
+                    &format!("race/a{round}"),
+                    &bytes_of(512, 1000 * (round + 1) + i),
+                )
+            })
+            .collect();
         for layer in &pool {
             push_blob(&s, REPO, &staging, layer);
         }
         // Aged past the expiry: every staged layer is a candidate of the next collection.
         std::thread::sleep(std::time::Duration::from_millis(EXPIRY_SECS * 1000 + 300));
+        let start = std::sync::Barrier::new(PUSHERS as usize + 1);
+        let (checked, go) = (
+            std::sync::Barrier::new(PUSHERS as usize + 1),
+            std::sync::Barrier::new(PUSHERS as usize + 1),
+        );
         let stop = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|sc| {
             sc.spawn(|| {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     gc(&s);
-                    collections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    collections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
             });
+            // Every check is made, then a whole collection runs, then the manifests
+            // come: as a client that checks its layers and pushes its manifest later.
             let pushers: Vec<_> = (0..PUSHERS)
                 .map(|p| {
                     let (s, pool, staging) = (&s, &pool, &staging);
-                    let (told_there, sent_again) = (&told_there, &sent_again);
+                    let (told_there, sent_again, start, checked, go) =
+                        (&told_there, &sent_again, &start, &checked, &go);
+                    let failures = &failures;
                     sc.spawn(move || {
-                        let mut images = Vec::new();
+                        start.wait();
                         let mine: Vec<u64> = (0..LAYERS).filter(|i| i % PUSHERS == p).collect();
+                        let mut images = Vec::new();
                         for (k, pair) in mine.chunks(2).enumerate() {
-                            // Pusher 0 pushes into the staging name, 1 mounts into a
-                            // name of its own, 2 sends the layers again.
+                            // Pusher 0 checks its layers in the staging name (HEAD), 1
+                            // mounts them from there into a name of its own, 2 sends
+                            // them to the staging name again.
                             let name = if p == 1 {
                                 format!("race/r{round}/m{k}")
                             } else {
@@ -1525,6 +1552,13 @@ fn gc_running_during_pushes_that_reuse_staged_layers_loses_nothing() {
                                 let layer = &pool[i as usize];
                                 let d = digest_of(layer);
                                 let there = match p {
+                                    0 => {
+                                        let r = admin_v2(s, Method::HEAD, &format!("{REPO}/{name}/blobs/{d}"))
+                                            .send()
+                                            .unwrap();
+                                        assert!(matches!(r.status().as_u16(), 200 | 404), "{}", r.status());
+                                        r.status() == 200
+                                    }
                                     1 => {
                                         let r = admin_v2(
                                             s,
@@ -1536,15 +1570,9 @@ fn gc_running_during_pushes_that_reuse_staged_layers_loses_nothing() {
                                         assert!(matches!(r.status().as_u16(), 201 | 202), "{}", r.status());
                                         r.status() == 201
                                     }
-                                    _ => {
-                                        let r = admin_v2(s, Method::HEAD, &format!("{REPO}/{name}/blobs/{d}"))
-                                            .send()
-                                            .unwrap();
-                                        assert!(matches!(r.status().as_u16(), 200 | 404), "{}", r.status());
-                                        r.status() == 200
-                                    }
+                                    _ => false,
                                 };
-                                if there && p != 2 {
+                                if there {
                                     told_there.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                 } else {
                                     sent_again.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -1552,6 +1580,12 @@ fn gc_running_during_pushes_that_reuse_staged_layers_loses_nothing() {
                                 }
                                 layers.push(layer.clone());
                             }
+                            images.push((k, name, layers));
+                        }
+                        checked.wait();
+                        go.wait();
+                        let mut pushed = Vec::new();
+                        for (k, name, mut layers) in images {
                             let config =
                                 format!("{{\"os\":\"linux\",\"round\":{round},\"p\":{p},\"k\":{k}}}").into_bytes();
                             push_blob(s, REPO, &name, &config);
@@ -1559,16 +1593,37 @@ fn gc_running_during_pushes_that_reuse_staged_layers_loses_nothing() {
                             let m = image_manifest(&config, &refs);
                             let tag = format!("r{round}-p{p}-k{k}");
                             let r = put_manifest(s, ADMIN, &format!("{REPO}/{name}/manifests/{tag}"), OCI_MANIFEST, &m);
-                            assert_eq!(r.status(), 201, "{name}:{tag}: {}", r.text().unwrap());
+                            // Reported after the collections stop (a panic here would
+                            // leave them running and the other pushers waiting).
+                            if r.status() != 201 {
+                                let why = format!("{name}:{tag}: {} {}", r.status(), r.text().unwrap());
+                                failures.lock().unwrap().push(why);
+                                continue;
+                            }
                             layers.push(config);
-                            images.push((name, tag, m, layers));
+                            pushed.push((name, tag, m, layers));
                         }
-                        images
+                        pushed
                     })
                 })
                 .collect();
-            for p in pushers {
-                pushed.extend(p.join().unwrap());
+            // A filler file gone: a collection has read its candidates (the pool among
+            // them, aged) and is deleting them; the pushers check their layers now.
+            let first = format!("race/a{round}/_uploads/{}", filler[0].replace(':', "__"));
+            while storage(&s, &first).is_some() {
+                std::thread::yield_now();
+            }
+            start.wait();
+            checked.wait();
+            let seen = collections.load(std::sync::atomic::Ordering::SeqCst);
+            while collections.load(std::sync::atomic::Ordering::SeqCst) < seen + 2 {
+                std::thread::yield_now();
+            }
+            go.wait();
+            let done: Vec<_> = pushers.into_iter().map(|p| p.join()).collect();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for p in done {
+                pushed.extend(p.unwrap());
             }
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         });
@@ -1579,6 +1634,8 @@ fn gc_running_during_pushes_that_reuse_staged_layers_loses_nothing() {
         told_there.into_inner(),
         sent_again.into_inner()
     );
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "manifests refused: {failures:#?}");
     // Whatever the collections left staged has expired by now; images keep theirs.
     std::thread::sleep(std::time::Duration::from_millis(EXPIRY_SECS * 1000 + 300));
     gc(&s);
