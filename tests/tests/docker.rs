@@ -1494,7 +1494,9 @@ fn gc_running_during_pushes_that_reuse_staged_layers_loses_nothing() {
     let told_there = std::sync::atomic::AtomicU64::new(0);
     let sent_again = std::sync::atomic::AtomicU64::new(0);
     let collections = std::sync::atomic::AtomicU64::new(0);
-    let mut pushed: Vec<(String, String, Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
+    // (name, tag, manifest, the blobs it names)
+    type Pushed = (String, String, Vec<u8>, Vec<Vec<u8>>);
+    let mut pushed: Vec<Pushed> = Vec::new();
     let failures = std::sync::Mutex::new(Vec::<String>::new());
     for round in 0..ROUNDS {
         let staging = format!("race/pool{round}");
