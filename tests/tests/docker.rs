@@ -1462,6 +1462,206 @@ fn gc_frees_the_layers_of_deleted_images_keeps_shared_ones_and_pushes_in_flight(
     assert!(!blob_on_disk(&blob_dir, &sha256_hex(&shared)));
 }
 
+/// Layer GC racing pushes that reuse staged layers: each round stages a pool of
+/// layers and lets them age past the expiry; then collections run back to back
+/// while pushers take the layers as clients do — a HEAD that finds the layer
+/// (so the client skips its upload), a cross-repository mount, the same layer sent
+/// again — and push manifests with them. A layer a client was told is there must
+/// still be there for its manifest (201, never MANIFEST_BLOB_UNKNOWN); one the
+/// collection took first is reported missing (404, or a mount falls back to an
+/// upload) and is sent. Afterwards every pushed image pulls back whole with its digests.
+/// (Before the collection re-checked each staged file where it deletes it, manifests
+/// here failed with MANIFEST_BLOB_UNKNOWN.)
+#[test]
+fn gc_running_during_pushes_that_reuse_staged_layers_loses_nothing() {
+    const EXPIRY_SECS: u64 = 6;
+    const ROUNDS: u64 = 3;
+    const LAYERS: u64 = 30;
+    const PUSHERS: u64 = 3;
+    // Abandoned layers the collection finds before the pool (their paths sort
+    // first) and deletes one transaction each: the pushers work meanwhile.
+    const FILLER: u64 = 200;
+    let dir = plugin_folder(&["docker"]);
+    let s = Server::start_full(
+        Options::default(),
+        dir.path(),
+        &format!("upload_session_expiry_secs = {EXPIRY_SECS}"),
+    );
+    s.create_local_repo(REPO, "docker");
+    // One pool of layers for every round: each round stages them anew under its own
+    // name, while the images of earlier rounds hold them too.
+    let pool: Vec<Vec<u8>> = (0..LAYERS).map(|i| bytes_of(8 * 1024 + i as usize, 300 + i)).collect();
+    let told_there = std::sync::atomic::AtomicU64::new(0);
+    let sent_again = std::sync::atomic::AtomicU64::new(0);
+    let collections = std::sync::atomic::AtomicU64::new(0);
+    // (name, tag, manifest, the blobs it names)
+    type Pushed = (String, String, Vec<u8>, Vec<Vec<u8>>);
+    let mut pushed: Vec<Pushed> = Vec::new();
+    let failures = std::sync::Mutex::new(Vec::<String>::new());
+    for round in 0..ROUNDS {
+        let staging = format!("race/pool{round}");
+        let filler: Vec<String> = (0..FILLER)
+            .map(|i| {
+                push_blob(
+                    &s,
+                    REPO,
+                    &format!("race/a{round}"),
+                    &bytes_of(512, 1000 * (round + 1) + i),
+                )
+            })
+            .collect();
+        for layer in &pool {
+            push_blob(&s, REPO, &staging, layer);
+        }
+        // Aged past the expiry: every staged layer is a candidate of the next collection.
+        std::thread::sleep(std::time::Duration::from_millis(EXPIRY_SECS * 1000 + 300));
+        let start = std::sync::Barrier::new(PUSHERS as usize + 1);
+        let (checked, go) = (
+            std::sync::Barrier::new(PUSHERS as usize + 1),
+            std::sync::Barrier::new(PUSHERS as usize + 1),
+        );
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    gc(&s);
+                    collections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+            // Every check is made, then the collection that read the layers as
+            // abandoned finishes, then the manifests come: as a client that checks its
+            // layers and pushes its manifest later (within the expiry: slower stores
+            // take seconds per collection, so only that one is waited for).
+            let pushers: Vec<_> = (0..PUSHERS)
+                .map(|p| {
+                    let (s, pool, staging) = (&s, &pool, &staging);
+                    let (told_there, sent_again, start, checked, go) =
+                        (&told_there, &sent_again, &start, &checked, &go);
+                    let failures = &failures;
+                    sc.spawn(move || {
+                        start.wait();
+                        let mine: Vec<u64> = (0..LAYERS).filter(|i| i % PUSHERS == p).collect();
+                        let mut images = Vec::new();
+                        for (k, pair) in mine.chunks(2).enumerate() {
+                            // Pusher 0 checks its layers in the staging name (HEAD), 1
+                            // mounts them from there into a name of its own, 2 sends
+                            // them to the staging name again.
+                            let name = if p == 1 {
+                                format!("race/r{round}/m{k}")
+                            } else {
+                                staging.clone()
+                            };
+                            let mut layers = Vec::new();
+                            for &i in pair {
+                                let layer = &pool[i as usize];
+                                let d = digest_of(layer);
+                                let there = match p {
+                                    0 => {
+                                        let r = admin_v2(s, Method::HEAD, &format!("{REPO}/{name}/blobs/{d}"))
+                                            .send()
+                                            .unwrap();
+                                        assert!(matches!(r.status().as_u16(), 200 | 404), "{}", r.status());
+                                        r.status() == 200
+                                    }
+                                    1 => {
+                                        let r = admin_v2(
+                                            s,
+                                            Method::POST,
+                                            &format!("{REPO}/{name}/blobs/uploads/?mount={d}&from={REPO}/{staging}"),
+                                        )
+                                        .send()
+                                        .unwrap();
+                                        assert!(matches!(r.status().as_u16(), 201 | 202), "{}", r.status());
+                                        r.status() == 201
+                                    }
+                                    _ => false,
+                                };
+                                if there {
+                                    told_there.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                } else {
+                                    sent_again.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    push_blob(s, REPO, &name, layer);
+                                }
+                                layers.push(layer.clone());
+                            }
+                            images.push((k, name, layers));
+                        }
+                        checked.wait();
+                        go.wait();
+                        let mut pushed = Vec::new();
+                        for (k, name, mut layers) in images {
+                            let config =
+                                format!("{{\"os\":\"linux\",\"round\":{round},\"p\":{p},\"k\":{k}}}").into_bytes();
+                            push_blob(s, REPO, &name, &config);
+                            let refs: Vec<&[u8]> = layers.iter().map(Vec::as_slice).collect();
+                            let m = image_manifest(&config, &refs);
+                            let tag = format!("r{round}-p{p}-k{k}");
+                            let r = put_manifest(s, ADMIN, &format!("{REPO}/{name}/manifests/{tag}"), OCI_MANIFEST, &m);
+                            // Reported after the collections stop (a panic here would
+                            // leave them running and the other pushers waiting).
+                            if r.status() != 201 {
+                                let why = format!("{name}:{tag}: {} {}", r.status(), r.text().unwrap());
+                                failures.lock().unwrap().push(why);
+                                continue;
+                            }
+                            layers.push(config);
+                            pushed.push((name, tag, m, layers));
+                        }
+                        pushed
+                    })
+                })
+                .collect();
+            // A filler file gone: a collection has read its candidates (the pool among
+            // them, aged) and is deleting them; the pushers check their layers now.
+            let first = format!("race/a{round}/_uploads/{}", filler[0].replace(':', "__"));
+            while storage(&s, &first).is_some() {
+                std::thread::yield_now();
+            }
+            start.wait();
+            checked.wait();
+            // The collection in flight now is the one that read the pool, or a later one.
+            let seen = collections.load(std::sync::atomic::Ordering::SeqCst);
+            while collections.load(std::sync::atomic::Ordering::SeqCst) < seen + 1 {
+                std::thread::yield_now();
+            }
+            go.wait();
+            let done: Vec<_> = pushers.into_iter().map(|p| p.join()).collect();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for p in done {
+                pushed.extend(p.unwrap());
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+    eprintln!(
+        "{} collections; layers found there: {}, sent: {}",
+        collections.into_inner(),
+        told_there.into_inner(),
+        sent_again.into_inner()
+    );
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "manifests refused: {failures:#?}");
+    // Whatever the collections left staged has expired by now; images keep theirs.
+    std::thread::sleep(std::time::Duration::from_millis(EXPIRY_SECS * 1000 + 300));
+    gc(&s);
+    for (name, tag, manifest, blobs) in &pushed {
+        let r = admin_v2(&s, Method::GET, &format!("{REPO}/{name}/manifests/{tag}"))
+            .header("accept", OCI_MANIFEST)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{name}:{tag}");
+        assert_eq!(r.headers()["docker-content-digest"], digest_of(manifest).as_str());
+        assert_eq!(sha256_hex(&r.bytes().unwrap()), sha256_hex(manifest));
+        for b in blobs {
+            let r = admin_v2(&s, Method::GET, &format!("{REPO}/{name}/blobs/{}", digest_of(b)))
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200, "{name}:{tag} blob {}", digest_of(b));
+            assert_eq!(sha256_hex(&r.bytes().unwrap()), sha256_hex(b), "{name}:{tag}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------- remote and virtual
 
 /// A distribution registry (`docker-registry`) on a free loopback port with a

@@ -27,7 +27,7 @@ use crate::storage::{BlobPin, BlobStore, Change, Checksums, Digests, Item, MetaS
 pub use downloads::DownloadStats;
 pub use error::ArtifactError;
 pub use properties::{PropertyChange, parse_property_list};
-pub use reads::GcReport;
+pub use reads::{Abandoned, GcReport, abandoned_staged, delete_abandoned};
 pub use transfer::{Transfer, TransferKind, TransferMessage};
 pub use txn::{FileWrite, Txn};
 pub use walk::{Visit, Walk};

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{ArtifactError, Artifacts, DownloadStats};
-use crate::storage::{ByteStream, Item, Lookup, RepoCounters, Stats, StoreTotals, gc};
+use crate::events::EventRecord;
+use crate::storage::{
+    ByteStream, Change, Expectation, Item, Lookup, MetaStore, RepoCounters, Stats, StoreError, StoreTotals, gc,
+};
 
 /// The property that marks a staged file: content a client sent ahead of what
 /// will reference it (an OCI layer before its manifest). A staged file left
@@ -86,7 +89,7 @@ impl Artifacts {
     }
 
     /// Deletes the staged files (`binyard.staged`) not modified for `expiry`;
-    /// answers how many went. Each goes through the ordinary delete (events, counters).
+    /// answers how many went. Each goes with a `deleted` event, as an ordinary delete.
     ///
     /// Files a plugin staged before the mark existed count too, in the repositories
     /// of `format_repos` (those a package-type plugin serves): a file
@@ -95,37 +98,85 @@ impl Artifacts {
     /// whose content another file holds is kept: the plugin that staged it may still
     /// find an older image's layer through it (it stored layers beside manifests too),
     /// and it costs no bytes while the other file holds them.
+    ///
+    /// The candidates are read first and each is then deleted only if it is still
+    /// exactly as read (`delete_abandoned`): a push that marks a file again meanwhile
+    /// (a HEAD, a mount, a layer sent again) keeps it.
     async fn expire_staged(&self, expiry: Duration, format_repos: HashSet<String>) -> Result<u64, ArtifactError> {
         let cutoff = crate::clock::now_ms().saturating_sub(i64::try_from(expiry.as_millis()).unwrap_or(i64::MAX));
         let meta = self.meta.clone();
-        let old: Vec<(String, String)> = super::blocking(move || {
-            let mut old = Vec::new();
-            let l = Lookup::Prop {
-                key: STAGED_PROPERTY.to_string(),
-                value: None,
-                prefix: false,
-            };
-            meta.lookup(&l, &mut |repo, path, item| {
-                if !item.folder && item.modified < cutoff {
-                    old.push((repo.to_string(), path.to_string()));
-                }
-                true
-            })?;
-            old.extend(unmarked_staged(meta.as_ref(), cutoff, &format_repos)?);
-            Ok::<_, ArtifactError>(old)
+        super::blocking(move || {
+            let found = abandoned_staged(meta.as_ref(), cutoff, &format_repos)?;
+            delete_abandoned(meta.as_ref(), found)
         })
-        .await?;
-        let mut n = 0;
-        for (repo, path) in old {
-            match self.delete(&repo, &path).await {
-                Ok(_) => n += 1,
-                // Deleted or used meanwhile (a manifest took it): nothing to do.
-                Err(ArtifactError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(n)
+        .await
     }
+}
+
+/// A staged file garbage collection found abandoned, as it was when read.
+#[derive(Debug, Clone)]
+pub struct Abandoned {
+    pub repo: String,
+    pub path: String,
+    pub item: Item,
+}
+
+/// The first phase of `expire_staged`: the staged files (marked, and the unmarked
+/// ones of `format_repos`) last modified before `cutoff`, as they are now.
+pub fn abandoned_staged(
+    meta: &dyn MetaStore,
+    cutoff: i64,
+    format_repos: &HashSet<String>,
+) -> Result<Vec<Abandoned>, ArtifactError> {
+    let mut old = Vec::new();
+    let l = Lookup::Prop {
+        key: STAGED_PROPERTY.to_string(),
+        value: None,
+        prefix: false,
+    };
+    meta.lookup(&l, &mut |repo, path, item| {
+        if !item.folder && item.modified < cutoff {
+            old.push(Abandoned {
+                repo: repo.to_string(),
+                path: path.to_string(),
+                item,
+            });
+        }
+        true
+    })?;
+    old.extend(unmarked_staged(meta, cutoff, format_repos)?);
+    Ok(old)
+}
+
+/// The second phase of `expire_staged`: deletes each file found by `abandoned_staged`
+/// that is still exactly as it was read, in one transaction with that check (so a
+/// file marked again, replaced or deleted since is left to whoever did it); answers
+/// how many went. Its blob loses the reference here, in the same commit, and only a
+/// later step of the collection, once that commit is made, deletes bytes.
+pub fn delete_abandoned(meta: &dyn MetaStore, found: Vec<Abandoned>) -> Result<u64, ArtifactError> {
+    let mut n = 0;
+    for Abandoned { repo, path, item } in found {
+        let changes = [
+            Change::Expect(Expectation::Item {
+                repo: repo.clone(),
+                path: path.clone(),
+                item: Some(Box::new(item.clone())),
+            }),
+            Change::Delete {
+                repo: repo.clone(),
+                path: path.clone(),
+            },
+            EventRecord::artifact("deleted", &repo, &path, &item).change(),
+        ];
+        match meta.apply(&changes) {
+            Ok(()) => n += 1,
+            Err(StoreError::Stale(what)) => {
+                tracing::debug!(%repo, %path, %what, "a staged file changed since collection read it: kept");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(n)
 }
 
 /// The folder name of an upload area (Artifactory's Docker `_uploads`), where
@@ -135,10 +186,10 @@ pub const UPLOAD_AREA: &str = "_uploads";
 /// The unmarked staged files `expire_staged` describes, found through the name index
 /// (the upload-area folders) and their children, not by a scan of every item.
 fn unmarked_staged(
-    meta: &dyn crate::storage::MetaStore,
+    meta: &dyn MetaStore,
     cutoff: i64,
     format_repos: &HashSet<String>,
-) -> Result<Vec<(String, String)>, ArtifactError> {
+) -> Result<Vec<Abandoned>, ArtifactError> {
     let mut areas = Vec::new();
     let l = Lookup::Name {
         name: UPLOAD_AREA.to_string(),
@@ -169,18 +220,22 @@ fn unmarked_staged(
                 && !item.props.contains_key(STAGED_PROPERTY)
                 && blob.sha256 == hex
             {
-                files.push((path.to_string(), hex.to_string()));
+                files.push((path.to_string(), hex.to_string(), item));
             }
             true
         })?;
-        for (path, hex) in files {
+        for (path, hex, item) in files {
             let mut elsewhere = false;
             meta.lookup(&Lookup::Sha256(hex), &mut |r, p, _| {
                 elsewhere = r == repo && p != path;
                 !elsewhere
             })?;
             if !elsewhere {
-                found.push((repo.clone(), path));
+                found.push(Abandoned {
+                    repo: repo.clone(),
+                    path,
+                    item,
+                });
             }
         }
     }

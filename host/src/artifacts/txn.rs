@@ -80,6 +80,15 @@ impl Txn {
         self.changes.is_empty()
     }
 
+    /// Whether a pending write marks a file staged (`binyard.staged`): the mark is
+    /// what keeps the file from garbage collection, so a request that answered "it is
+    /// there" on the strength of marking it cannot drop the mark like a cache.
+    pub fn marks_staged(&self) -> bool {
+        self.changes
+            .iter()
+            .any(|c| matches!(c, Change::Put { item, .. } if item.props.contains_key(super::reads::STAGED_PROPERTY)))
+    }
+
     /// Keeps a blob from garbage collection until the transaction ends.
     pub fn pin(&mut self, pin: BlobPin) {
         self.pins.push(pin);

@@ -558,7 +558,8 @@ fn blob_info(d: &Digests) -> BlobInfo {
 /// writes commit together — with the events it emitted if the answer is a success
 /// (status < 400); a refusal (`failure`), trap or timeout records nothing. When what
 /// the request read changed before it committed, it runs again (a GET or HEAD
-/// instead answers as it is and drops its writes, which are caches).
+/// instead answers as it is and drops its writes, which are caches, unless they
+/// mark a staged file again: see `Txn::marks_staged`).
 pub async fn invoke(
     plugins: &Arc<Plugins>,
     artifacts: &Artifacts,
@@ -591,11 +592,15 @@ pub async fn invoke(
         if txn.is_empty() {
             return Ok(Ok(resp));
         }
+        let marks_staged = txn.marks_staged();
         match blocking_write(move || txn.commit()).await {
             Ok(()) => return Ok(Ok(resp)),
             // A read's writes are caches (a packument, a digest): its answer was right
             // for what it read, so it is sent and the caches are left for the next one.
-            Err(ArtifactError::Stale(what)) if reads_only(&req.method) => {
+            // Not a read that marks a staged file again (a pusher's HEAD of a layer):
+            // garbage collection may have taken the file since it was read, and the
+            // answer "it is there" must not outlive the mark, so it runs again.
+            Err(ArtifactError::Stale(what)) if reads_only(&req.method) && !marks_staged => {
                 tracing::debug!(plugin = %plugin.name, %what, "a read raced a write; its cache writes are dropped");
                 return Ok(Ok(resp));
             }

@@ -77,6 +77,7 @@ contract!(
     build_runs_are_indexed_by_start_and_checksum,
     blobs_stage_commit_read_list_delete,
     gc_spares_pinned_and_referenced_blobs,
+    staged_expiry_spares_a_file_marked_again_after_it_was_read,
 );
 
 fn folder(at: i64) -> Item {
@@ -716,6 +717,86 @@ fn gc_spares_pinned_and_referenced_blobs(s: &Stores) {
     let report = gc::collect(m, b).unwrap();
     assert_eq!(report.blobs_deleted, 2, "unpinned, they go: {report:?}");
     assert_eq!(b.list().unwrap(), vec![kept]);
+}
+
+/// Layer GC's expiry of staged files is a compare-and-delete: the collection reads
+/// the abandoned files, then deletes each only if it is still as read. A file a push
+/// marks again in between (a HEAD of the layer before its manifest) is kept with its
+/// bytes; one another request deleted or replaced in between is left to it; one
+/// still as read goes, and its bytes only with the blob collection after that commit.
+fn staged_expiry_spares_a_file_marked_again_after_it_was_read(s: &Stores) {
+    use crate::artifacts::{abandoned_staged, delete_abandoned};
+    use std::collections::HashSet;
+    let (m, b) = (s.meta.as_ref(), s.blobs.as_ref());
+    let now = crate::clock::now_ms();
+    let (old, cutoff) = (now - 60_000, now - 10_000);
+    let layer = b"a layer staged ahead of its manifest".as_slice();
+    let (sha, pin) = store_blob(b, layer);
+    let staged = |sha: &str, bytes: &[u8], at: i64, marked: bool| Item {
+        blob: Some(Digests {
+            sha256: sha.to_string(),
+            sha1: format!("{:0>40}", bytes.len()),
+            md5: format!("{:0>32}", bytes.len()),
+            size: bytes.len() as u64,
+        }),
+        created: at,
+        modified: at,
+        props: if marked {
+            [("binyard.staged".to_string(), vec!["true".to_string()])].into()
+        } else {
+            Properties::new()
+        },
+        ..Item::default()
+    };
+    let path = format!("img/_uploads/sha256__{sha}");
+    m.apply(&[put("stg", &path, staged(&sha, layer, old, true))]).unwrap();
+    drop(pin);
+
+    // The collection reads the file as abandoned; a push marks it again; the
+    // collection's delete then finds it changed and keeps it.
+    let found = abandoned_staged(m, cutoff, &HashSet::new()).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    m.apply(&[put("stg", &path, staged(&sha, layer, now, true))]).unwrap();
+    assert_eq!(delete_abandoned(m, found).unwrap(), 0, "marked again since it was read");
+    assert!(m.item("stg", &path).unwrap().is_some());
+    gc::collect(m, b).unwrap();
+    assert_eq!(collect(b.open_range(&sha, 0, layer.len() as u64).unwrap()), layer);
+
+    // Read as abandoned, then taken by a manifest (the staged copy deleted, a copy
+    // beside the manifest recorded): nothing for the collection to delete, no error.
+    let legacy = b"a layer staged before the mark".as_slice();
+    let (legacy_sha, pin) = store_blob(b, legacy);
+    let legacy_path = format!("old/_uploads/sha256__{legacy_sha}");
+    m.apply(&[put("stg", &legacy_path, staged(&legacy_sha, legacy, old, false))])
+        .unwrap();
+    drop(pin);
+    let found = abandoned_staged(m, cutoff, &HashSet::from(["stg".to_string()])).unwrap();
+    assert_eq!(found.len(), 1, "the unmarked one; the marked one is young: {found:?}");
+    m.apply(&[
+        delete("stg", &legacy_path),
+        put("stg", "old/manifest/layer", staged(&legacy_sha, legacy, now, false)),
+    ])
+    .unwrap();
+    assert_eq!(delete_abandoned(m, found).unwrap(), 0);
+    gc::collect(m, b).unwrap();
+    assert_eq!(
+        collect(b.open_range(&legacy_sha, 0, legacy.len() as u64).unwrap()),
+        legacy
+    );
+
+    // Left alone past the expiry: it goes, and its bytes with the blob collection.
+    m.apply(&[put("stg", &path, staged(&sha, layer, old, true))]).unwrap();
+    let found = abandoned_staged(m, cutoff, &HashSet::new()).unwrap();
+    assert_eq!(delete_abandoned(m, found).unwrap(), 1);
+    assert!(m.item("stg", &path).unwrap().is_none());
+    assert!(
+        b.list().unwrap().contains(&sha),
+        "the bytes wait for the blob collection"
+    );
+    let report = gc::collect(m, b).unwrap();
+    assert!(report.blobs_deleted >= 1, "{report:?}");
+    assert!(!b.list().unwrap().contains(&sha));
+    assert!(b.list().unwrap().contains(&legacy_sha));
 }
 
 /// Several nodes share the bucket: an object another node wrote a moment ago, whose
