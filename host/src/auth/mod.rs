@@ -151,6 +151,10 @@ pub enum Action {
 /// How an encrypted password starts (as Artifactory's do).
 const ENCRYPTED_PREFIX: &str = "AP";
 
+/// How long after its issue an unknown token makes a node read the security
+/// records again (the notice of another node's issue may be this late).
+const RECENT_TOKEN_SECS: i64 = 60;
+
 /// How long a verified password is remembered (argon2 is deliberately slow).
 const VERIFIED_TTL: Duration = Duration::from_secs(300);
 
@@ -359,7 +363,16 @@ impl Auth {
     /// The caller an access token stands for; `name`, when given (Basic), must be its user.
     pub fn token_caller(&self, name: Option<&str>, token: &str) -> Result<Caller, AuthError> {
         let v = self.signer.verify(token).map_err(AuthError::Unauthorized)?;
-        let dir = self.directory();
+        let mut dir = self.directory();
+        // A token signed moments ago that this node does not know yet was issued by
+        // another node whose notice has not arrived: read the records again, once.
+        // Older unknown tokens are revoked ones and cost no store read.
+        if !dir.tokens.contains_key(&v.id)
+            && clock::now_ms() / 1000 - v.issued_at < RECENT_TOKEN_SECS
+            && self.reload().is_ok()
+        {
+            dir = self.directory();
+        }
         let r = dir
             .tokens
             .get(&v.id)

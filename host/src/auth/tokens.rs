@@ -106,6 +106,8 @@ struct Claims {
 #[derive(Debug)]
 pub struct Verified {
     pub id: String,
+    /// When it was issued, seconds since the epoch.
+    pub issued_at: i64,
 }
 
 /// Signs and checks tokens.
@@ -205,7 +207,10 @@ impl Signer {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => "The token has expired".to_string(),
             _ => "The token is invalid".to_string(),
         })?;
-        Ok(Verified { id: data.claims.jti })
+        Ok(Verified {
+            id: data.claims.jti,
+            issued_at: data.claims.iat,
+        })
     }
 }
 
