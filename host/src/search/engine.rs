@@ -5,7 +5,7 @@
 //! indexed criterion at all reads every item.
 
 use std::cell::OnceCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use super::query::{
@@ -694,6 +694,22 @@ impl Engine<'_> {
         let stop_at = if presorted { Some(want) } else { None };
         let dedupe = sources.len() > 1 || sources.iter().any(|s| matches!(s, Source::Builds { .. }));
         let mut seen: HashSet<(String, String)> = HashSet::new();
+        // Read permission per repository, when paths do not decide it.
+        let mut repo_read: HashMap<String, Option<bool>> = HashMap::new();
+        let mut readable = |repo: &str, path: &str| {
+            let whole = match repo_read.get(repo) {
+                Some(d) => *d,
+                None => {
+                    let d = self.access.can_read_repo(repo);
+                    repo_read.insert(repo.to_string(), d);
+                    d
+                }
+            };
+            whole.unwrap_or_else(|| self.access.can_read(repo, path))
+        };
+        // Items answer files unless the query names a type: folders are then passed
+        // over by the store before they are decoded.
+        let files_only = !q.expr.mentions(Field::Type);
         let mut out: Vec<ItemRow> = Vec::new();
         let mut timed_out = false;
         let mut visited = 0u64;
@@ -721,7 +737,7 @@ impl Engine<'_> {
                         stats: OnceCell::new(),
                         runs: [OnceCell::new(), OnceCell::new()],
                     };
-                    if !eval_item(&expr, &cx, self.now) || !self.access.can_read(repo, path) {
+                    if !readable(repo, path) || !eval_item(&expr, &cx, self.now) {
                         return true;
                     }
                     let stats = if needs_stats {
@@ -737,7 +753,11 @@ impl Engine<'_> {
                     });
                     stop_at.is_none_or(|n| (out.len() as u64) < n)
                 };
-                self.meta.lookup(&l, &mut visit)?;
+                if files_only {
+                    self.meta.lookup_files(&l, &mut visit)?;
+                } else {
+                    self.meta.lookup(&l, &mut visit)?;
+                }
                 if timed_out {
                     return Err(SearchError::Timeout);
                 }
