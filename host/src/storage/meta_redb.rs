@@ -1189,6 +1189,60 @@ impl MetaStore for RedbMeta {
         self.lookup_of(l, true, visit)
     }
 
+    fn count_upto(&self, l: &Lookup, cap: usize) -> Result<Option<usize>, StoreError> {
+        let r = self.read()?;
+        fn count<V: redb::Value + 'static>(
+            t: &impl ReadableTable<&'static str, V>,
+            start: &str,
+            end: &str,
+            cap: usize,
+        ) -> Result<usize, StoreError> {
+            let mut n = 0;
+            for e in t.range(start..end)? {
+                e?;
+                n += 1;
+                if n >= cap {
+                    break;
+                }
+            }
+            Ok(n)
+        }
+        let index = || r.open_table(INDEX);
+        let prefixed = |p: String| -> Result<usize, StoreError> { count(&index()?, &p, &ix::prefix_end(&p), cap) };
+        Ok(Some(match l {
+            Lookup::All => return Ok(None),
+            Lookup::Repo { repo, parent, exact } => {
+                let start = if *exact {
+                    format!("{repo}\0{parent}\0")
+                } else {
+                    format!("{repo}\0{parent}")
+                };
+                count(&r.open_table(ITEMS)?, &start, &ix::prefix_end(&start), cap)?
+            }
+            Lookup::Name { name, prefix } => prefixed(if *prefix {
+                format!("n\0{name}")
+            } else {
+                format!("n\0{name}\0")
+            })?,
+            Lookup::Prop { key, value, prefix } => prefixed(match value {
+                None => format!("k\0{key}\0"),
+                Some(v) if *prefix => format!("v\0{key}\0{v}"),
+                Some(v) => format!("v\0{key}\0{v}\0"),
+            })?,
+            Lookup::Sha256(sha) => {
+                let start = format!("{sha}\0");
+                count(&r.open_table(PLACES)?, &start, &prefix_end(&start), cap)?
+            }
+            Lookup::Sha1(_) | Lookup::Md5(_) => 1,
+            Lookup::Time { field, lo, hi, .. } => {
+                let tag = ix::time_tag(*field);
+                let start = format!("{tag}\0{}", ix::time_key(lo.unwrap_or(i64::MIN)));
+                let end = format!("{tag}\0{}{}", ix::time_key(hi.unwrap_or(i64::MAX)), char::MAX);
+                count(&index()?, &start, &end, cap)?
+            }
+        }))
+    }
+
     fn build_lookup(&self, l: &BuildLookup, visit: &mut dyn FnMut(&str) -> bool) -> Result<(), StoreError> {
         let r = self.read()?;
         match l {

@@ -198,6 +198,11 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Visits the items an index lookup finds (repository, path, item), in the
     /// index's order, until `visit` answers false. Only `Lookup::All` reads every item.
     fn lookup(&self, l: &Lookup, visit: &mut dyn FnMut(&str, &str, Item) -> bool) -> Result<(), StoreError>;
+    /// How many entries `lookup` would visit, counted up to `cap` (`None`: the store
+    /// cannot tell cheaply). The search planner compares its criteria with it.
+    fn count_upto(&self, _l: &Lookup, _cap: usize) -> Result<Option<usize>, StoreError> {
+        Ok(None)
+    }
     /// `lookup` of files only: a store may skip folders before decoding them (most
     /// searches ask for files, and folders are about half of the items).
     fn lookup_files(&self, l: &Lookup, visit: &mut dyn FnMut(&str, &str, Item) -> bool) -> Result<(), StoreError> {
