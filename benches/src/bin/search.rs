@@ -398,9 +398,13 @@ fn main() -> anyhow::Result<()> {
         let r = client.get(format!("{base}{q}")).send()?;
         anyhow::ensure!(r.status().is_success(), "{label}: {}", r.status());
         let text = r.text()?;
-        let n = serde_json::from_str::<serde_json::Value>(&text).ok().map_or(1, |v| {
-            v["results"].as_array().or(v["files"].as_array()).map_or(0, Vec::len)
-        });
+        // JSON lists of results or files; latestVersion answers one version as text.
+        let n = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .filter(serde_json::Value::is_object)
+            .map_or(1, |v| {
+                v["results"].as_array().or(v["files"].as_array()).map_or(0, Vec::len)
+            });
         let l = wrk_with(&format!("{base}{q}"), 2, 32, seconds, &[], None)?;
         show(label, n, l);
     }
