@@ -94,7 +94,9 @@ fn open_blobs(c: &crate::config::StorageConfig) -> anyhow::Result<Arc<dyn BlobSt
 pub fn open_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     let data = &config.storage.data_dir;
     std::fs::create_dir_all(data).with_context(|| format!("cannot create data folder {}", data.display()))?;
+    let opening = std::time::Instant::now();
     let (meta, pg) = open_meta(&config.storage)?;
+    tracing::info!(ms = opening.elapsed().as_millis() as u64, "metadata store open");
     // Several nodes may share a PostgreSQL database: this node is one of them.
     let cluster = Arc::new(match &pg {
         Some(pg) => {

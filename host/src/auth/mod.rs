@@ -734,6 +734,35 @@ impl Auth {
         self.decide(caller, action, repo, path, false)
     }
 
+    /// `allows` for every path of `repo`, when no path pattern decides it (`None`
+    /// otherwise): searches check a repository once instead of each row.
+    pub fn allows_whole_repo(&self, caller: &Caller, action: Action, repo: &str) -> Option<bool> {
+        if !caller.may_use_repo(repo) {
+            return Some(false);
+        }
+        if caller.admin {
+            return Some(true);
+        }
+        let Some(who) = self.principals(caller) else {
+            return Some(false);
+        };
+        let config = self.repos.get(repo);
+        let class = config.as_ref().map(|r| r.rclass);
+        let dir = self.directory();
+        let by_targets = permissions::repo_decision(&dir.permissions, &who, action, repo, class);
+        if by_targets == Some(true) {
+            return Some(true);
+        }
+        // Project members act in the whole of the project's repositories by their roles.
+        let by_project = caller.user.is_some()
+            && config.is_some_and(|r| {
+                dir.projects
+                    .values()
+                    .any(|p| p.owns(&r) && p.grants(who.user, who.groups, action))
+            });
+        if by_project { Some(true) } else { by_targets }
+    }
+
     /// Whether `caller` may see `repo`/`path` in a listing: readable, or a folder on
     /// the way to something readable.
     pub fn can_browse(&self, caller: &Caller, repo: &str, path: &str) -> bool {

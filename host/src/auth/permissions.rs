@@ -432,6 +432,35 @@ pub fn allows(
     })
 }
 
+/// `allows` for every path of `repo` at once, when the targets decide it without a
+/// path: `Some(true)` when a granting target covers the whole repository (`**`, no
+/// excludes), `Some(false)` when none covers it at all, `None` when paths decide.
+pub fn repo_decision(
+    targets: &BTreeMap<String, PermissionTarget>,
+    who: &Principals,
+    action: Action,
+    repo: &str,
+    class: Option<RClass>,
+) -> Option<bool> {
+    let name = action_name(action);
+    let mut any = false;
+    for r in targets.values().filter_map(|t| t.repo.as_ref()) {
+        if !r.grants(who, name) {
+            continue;
+        }
+        for (entry, p) in &r.targets {
+            if !covers(entry, repo, class) {
+                continue;
+            }
+            if p.exclude.is_empty() && p.include.iter().any(|i| i.trim_start_matches('/') == "**") {
+                return Some(true);
+            }
+            any = true;
+        }
+    }
+    if any { None } else { Some(false) }
+}
+
 /// Whether any target grants `action` on the build `name`.
 pub fn allows_build(
     targets: &BTreeMap<String, PermissionTarget>,

@@ -50,6 +50,9 @@ impl Access for CallerAccess {
     fn can_read(&self, repo: &str, path: &str) -> bool {
         self.state.auth.allows(&self.caller, Action::Read, repo, path)
     }
+    fn can_read_repo(&self, repo: &str) -> Option<bool> {
+        self.state.auth.allows_whole_repo(&self.caller, Action::Read, repo)
+    }
     fn can_read_build(&self, name: &str) -> bool {
         self.state.auth.allows_build(&self.caller, Action::Read, name)
     }
@@ -77,7 +80,13 @@ pub async fn aql(Axs(state): Axs<State>, caller: Caller, body: Bytes) -> ApiResu
     }
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("The query is not UTF-8 text"))?;
     let answer = state.search.aql(text, access(&state, caller)).await?;
-    Ok(json_response(StatusCode::OK, &answer))
+    Ok(json_bytes(answer))
+}
+
+/// A JSON answer already written.
+fn json_bytes(body: Vec<u8>) -> Response {
+    use axum::response::IntoResponse;
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// The `repos` parameter as a list.

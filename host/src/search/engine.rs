@@ -5,7 +5,7 @@
 //! indexed criterion at all reads every item.
 
 use std::cell::OnceCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use super::query::{
@@ -244,8 +244,17 @@ fn crit_plan(c: &Crit, now: i64) -> Option<Plan> {
     }
 }
 
-/// The plan of an expression, `None` when it has no indexed access path.
-fn plan(e: &Expr, now: i64) -> Option<Plan> {
+/// How many candidates a plan's sources would give, counted up to a cap (the cap
+/// when the store cannot tell): the planner's tie-breaker between indexed criteria.
+type Estimate<'a> = dyn Fn(&[Source]) -> usize + 'a;
+
+/// Candidates counted at most when plans are compared: exact below it, "many" above.
+const ESTIMATE_CAP: usize = 256;
+
+/// The plan of an expression, `None` when it has no indexed access path. Of an
+/// `$and`'s plans, the one with the fewest candidates (counted up to
+/// `ESTIMATE_CAP`) wins; the static rank decides between plans above the cap.
+fn plan(e: &Expr, now: i64, est: &Estimate) -> Option<Plan> {
     match e {
         Expr::Cmp(c) => crit_plan(c, now),
         Expr::Msp(crits) => crits.iter().filter_map(|c| crit_plan(c, now)).min_by_key(|p| p.0),
@@ -256,7 +265,7 @@ fn plan(e: &Expr, now: i64) -> Option<Plan> {
             let mut rank = 0;
             let mut all = Vec::new();
             for e in list {
-                let (r, mut s) = plan(e, now)?;
+                let (r, mut s) = plan(e, now, est)?;
                 rank = rank.max(r);
                 all.append(&mut s);
             }
@@ -271,12 +280,8 @@ fn plan(e: &Expr, now: i64) -> Option<Plan> {
                     _ => None,
                 })
                 .collect();
-            let mut best: Option<Plan> = list.iter().filter_map(|e| plan(e, now)).min_by_key(|p| p.0);
-            let mut consider = |p: Plan| {
-                if best.as_ref().is_none_or(|b| p.0 < b.0) {
-                    best = Some(p);
-                }
-            };
+            let mut candidates: Vec<Plan> = list.iter().filter_map(|e| plan(e, now, est)).collect();
+            let mut consider = |p: Plan| candidates.push(p);
             // A repository with a path: one range of the item table.
             let repo = crits
                 .iter()
@@ -355,7 +360,11 @@ fn plan(e: &Expr, now: i64) -> Option<Plan> {
                     })],
                 ));
             }
-            best
+            if candidates.len() > 1 {
+                candidates.into_iter().min_by_key(|p| (est(&p.1), p.0))
+            } else {
+                candidates.pop()
+            }
         }
     }
 }
@@ -676,7 +685,22 @@ impl Engine<'_> {
                 }),
             ])
         };
-        let mut sources = match plan(&expr, self.now) {
+        let est = |sources: &[Source]| {
+            sources
+                .iter()
+                .map(|s| match s {
+                    Source::Index(l) => self
+                        .meta
+                        .count_upto(l, ESTIMATE_CAP)
+                        .ok()
+                        .flatten()
+                        .unwrap_or(ESTIMATE_CAP),
+                    Source::Builds { .. } => ESTIMATE_CAP,
+                })
+                .fold(0usize, usize::saturating_add)
+                .min(ESTIMATE_CAP)
+        };
+        let mut sources = match plan(&expr, self.now, &est) {
             Some((_, s)) => s,
             None => vec![Source::Index(Lookup::All)],
         };
@@ -694,6 +718,22 @@ impl Engine<'_> {
         let stop_at = if presorted { Some(want) } else { None };
         let dedupe = sources.len() > 1 || sources.iter().any(|s| matches!(s, Source::Builds { .. }));
         let mut seen: HashSet<(String, String)> = HashSet::new();
+        // Read permission per repository, when paths do not decide it.
+        let mut repo_read: HashMap<String, Option<bool>> = HashMap::new();
+        let mut readable = |repo: &str, path: &str| {
+            let whole = match repo_read.get(repo) {
+                Some(d) => *d,
+                None => {
+                    let d = self.access.can_read_repo(repo);
+                    repo_read.insert(repo.to_string(), d);
+                    d
+                }
+            };
+            whole.unwrap_or_else(|| self.access.can_read(repo, path))
+        };
+        // Items answer files unless the query names a type: folders are then passed
+        // over by the store before they are decoded.
+        let files_only = !q.expr.mentions(Field::Type);
         let mut out: Vec<ItemRow> = Vec::new();
         let mut timed_out = false;
         let mut visited = 0u64;
@@ -721,7 +761,7 @@ impl Engine<'_> {
                         stats: OnceCell::new(),
                         runs: [OnceCell::new(), OnceCell::new()],
                     };
-                    if !eval_item(&expr, &cx, self.now) || !self.access.can_read(repo, path) {
+                    if !readable(repo, path) || !eval_item(&expr, &cx, self.now) {
                         return true;
                     }
                     let stats = if needs_stats {
@@ -737,7 +777,11 @@ impl Engine<'_> {
                     });
                     stop_at.is_none_or(|n| (out.len() as u64) < n)
                 };
-                self.meta.lookup(&l, &mut visit)?;
+                if files_only {
+                    self.meta.lookup_files(&l, &mut visit)?;
+                } else {
+                    self.meta.lookup(&l, &mut visit)?;
+                }
                 if timed_out {
                     return Err(SearchError::Timeout);
                 }

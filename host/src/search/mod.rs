@@ -54,6 +54,11 @@ pub enum SearchError {
 pub trait Access: Send + Sync {
     /// Whether the caller may read this item.
     fn can_read(&self, repo: &str, path: &str) -> bool;
+    /// Whether the caller may read every item of `repo` (`Some(false)`: none), when
+    /// that does not depend on the path; `None`: ask `can_read` per item.
+    fn can_read_repo(&self, _repo: &str) -> Option<bool> {
+        None
+    }
     /// Whether the caller may read this build.
     fn can_read_build(&self, name: &str) -> bool;
     /// The download statistics of an item (including counts not yet written).
@@ -69,6 +74,9 @@ pub struct AllAccess {
 impl Access for AllAccess {
     fn can_read(&self, _: &str, _: &str) -> bool {
         true
+    }
+    fn can_read_repo(&self, _: &str) -> Option<bool> {
+        Some(true)
     }
     fn can_read_build(&self, _: &str) -> bool {
         true
@@ -152,10 +160,10 @@ impl Search {
         task.await.map_err(|e| SearchError::Task(e.to_string()))?
     }
 
-    /// Runs an AQL text and shapes Artifactory's answer.
-    pub async fn aql(&self, text: &str, access: Arc<dyn Access>) -> Result<serde_json::Value, SearchError> {
+    /// Runs an AQL text and writes Artifactory's answer (JSON bytes).
+    pub async fn aql(&self, text: &str, access: Arc<dyn Access>) -> Result<Vec<u8>, SearchError> {
         let q = self.parse_aql(text)?;
         let (q, rows, limit) = self.run(q, access).await?;
-        Ok(answer::aql_json(&q, &rows, limit))
+        Ok(answer::aql_bytes(&q, &rows, limit))
     }
 }

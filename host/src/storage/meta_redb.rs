@@ -70,11 +70,31 @@ pub struct RedbMeta {
 }
 
 pub(super) fn item_key(repo: &str, path: &str) -> String {
+    let mut k = String::new();
+    item_key_into(&mut k, repo, path);
+    k
+}
+
+/// `item_key` into a buffer that is reused (lookups make one key per row).
+fn item_key_into(k: &mut String, repo: &str, path: &str) {
     let (parent, name) = match path.rfind('/') {
         Some(i) => (&path[..i], &path[i + 1..]),
         None => ("", path),
     };
-    format!("{repo}\0{parent}\0{name}")
+    k.clear();
+    k.reserve(repo.len() + path.len() + 2);
+    k.push_str(repo);
+    k.push('\0');
+    k.push_str(parent);
+    k.push('\0');
+    k.push_str(name);
+}
+
+/// Whether a stored item (its JSON) is a folder, without decoding it: `folder` is the
+/// first field `Item` serialises. Never true for a file; a form it does not recognise
+/// is answered false, and the decoded item decides.
+fn raw_folder(v: &[u8]) -> bool {
+    v.starts_with(br#"{"folder":true"#)
 }
 
 /// The exclusive end of the key range that starts with `prefix` (which ends in `\0`).
@@ -104,6 +124,19 @@ impl RedbMeta {
     fn builder(cache_bytes: u64) -> redb::Builder {
         let mut b = Database::builder();
         b.set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX));
+        // A database not closed cleanly (the process killed, a crash) is checked whole
+        // before it opens: proportional to the file (30 s for 4 GiB), so say so.
+        let logged = std::cell::Cell::new(-1i32);
+        b.set_repair_callback(move |session| {
+            let tenth = (session.progress() * 10.0) as i32;
+            if tenth > logged.get() {
+                logged.set(tenth);
+                tracing::warn!(
+                    done_percent = tenth * 10,
+                    "repairing the metadata database: it was not closed cleanly (the server was killed or crashed)"
+                );
+            }
+        });
         b
     }
 
@@ -262,6 +295,141 @@ impl RedbMeta {
                 }
             }
         }
+    }
+}
+
+impl RedbMeta {
+    /// `MetaStore::lookup`; with `files_only`, folders are passed over before they are decoded.
+    fn lookup_of(
+        &self,
+        l: &Lookup,
+        files_only: bool,
+        visit: &mut dyn FnMut(&str, &str, Item) -> bool,
+    ) -> Result<(), StoreError> {
+        let r = self.read()?;
+        let items = r.open_table(ITEMS)?;
+        let index = r.open_table(INDEX)?;
+        let places = r.open_table(PLACES)?;
+        let mut key = String::new();
+        let mut emit = |repo: &str, path: &str| -> Result<bool, StoreError> {
+            item_key_into(&mut key, repo, path);
+            match items.get(key.as_str())? {
+                Some(v) if files_only && raw_folder(v.value()) => Ok(true),
+                Some(v) => Ok(visit(repo, path, serde_json::from_slice(v.value())?)),
+                None => Ok(true),
+            }
+        };
+        let by_index = |prefix: String, emit: &mut dyn FnMut(&str, &str) -> Result<bool, StoreError>| {
+            let end = ix::prefix_end(&prefix);
+            for e in index.range(prefix.as_str()..end.as_str())? {
+                let (k, _) = e?;
+                if let Some((repo, path)) = ix::split_tail(k.value())
+                    && !emit(repo, path)?
+                {
+                    return Ok(false);
+                }
+            }
+            Ok::<bool, StoreError>(true)
+        };
+        let by_sha256 = |sha: &str, emit: &mut dyn FnMut(&str, &str) -> Result<bool, StoreError>| {
+            let start = format!("{sha}\0");
+            let end = prefix_end(&start);
+            for e in places.range(start.as_str()..end.as_str())? {
+                let (k, _) = e?;
+                if let Some((repo, path)) = k.value()[start.len()..].split_once('\0')
+                    && !emit(repo, path)?
+                {
+                    return Ok(false);
+                }
+            }
+            Ok::<bool, StoreError>(true)
+        };
+        match l {
+            Lookup::All => {
+                for e in items.iter()? {
+                    let (k, v) = e?;
+                    if files_only && raw_folder(v.value()) {
+                        continue;
+                    }
+                    let (repo, path) = split_item_key(k.value());
+                    if !visit(repo, &path, serde_json::from_slice(v.value())?) {
+                        break;
+                    }
+                }
+            }
+            Lookup::Repo { repo, parent, exact } => {
+                let start = if *exact {
+                    format!("{repo}\0{parent}\0")
+                } else {
+                    format!("{repo}\0{parent}")
+                };
+                let end = ix::prefix_end(&start);
+                for e in items.range(start.as_str()..end.as_str())? {
+                    let (k, v) = e?;
+                    if files_only && raw_folder(v.value()) {
+                        continue;
+                    }
+                    let (repo, path) = split_item_key(k.value());
+                    if !visit(repo, &path, serde_json::from_slice(v.value())?) {
+                        break;
+                    }
+                }
+            }
+            Lookup::Name { name, prefix } => {
+                let p = if *prefix {
+                    format!("n\0{name}")
+                } else {
+                    format!("n\0{name}\0")
+                };
+                by_index(p, &mut emit)?;
+            }
+            Lookup::Prop { key, value, prefix } => {
+                let p = match value {
+                    None => format!("k\0{key}\0"),
+                    Some(v) if *prefix => format!("v\0{key}\0{v}"),
+                    Some(v) => format!("v\0{key}\0{v}\0"),
+                };
+                by_index(p, &mut emit)?;
+            }
+            Lookup::Sha256(sha) => {
+                by_sha256(sha, &mut emit)?;
+            }
+            Lookup::Sha1(sha1) => {
+                let t = r.open_table(SHA1)?;
+                if let Some(sha) = t.get(sha1.as_str())? {
+                    by_sha256(sha.value(), &mut emit)?;
+                }
+            }
+            Lookup::Md5(md5) => {
+                let prefix = format!("5\0{md5}\0");
+                let end = ix::prefix_end(&prefix);
+                let mut shas = Vec::new();
+                for e in index.range(prefix.as_str()..end.as_str())? {
+                    shas.push(e?.0.value()[prefix.len()..].to_string());
+                }
+                for sha in shas {
+                    if !by_sha256(&sha, &mut emit)? {
+                        break;
+                    }
+                }
+            }
+            Lookup::Time { field, lo, hi, desc } => {
+                let tag = ix::time_tag(*field);
+                let start = format!("{tag}\0{}", ix::time_key(lo.unwrap_or(i64::MIN)));
+                let end = format!("{tag}\0{}{}", ix::time_key(hi.unwrap_or(i64::MAX)), char::MAX);
+                let range = index.range(start.as_str()..end.as_str())?;
+                let keys: Box<dyn Iterator<Item = _>> = if *desc { Box::new(range.rev()) } else { Box::new(range) };
+                for e in keys {
+                    let (k, _) = e?;
+                    if let Some((repo, path)) = ix::split_tail(k.value())
+                        && !emit(repo, path)?
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1014,121 +1182,65 @@ impl MetaStore for RedbMeta {
     }
 
     fn lookup(&self, l: &Lookup, visit: &mut dyn FnMut(&str, &str, Item) -> bool) -> Result<(), StoreError> {
+        self.lookup_of(l, false, visit)
+    }
+
+    fn lookup_files(&self, l: &Lookup, visit: &mut dyn FnMut(&str, &str, Item) -> bool) -> Result<(), StoreError> {
+        self.lookup_of(l, true, visit)
+    }
+
+    fn count_upto(&self, l: &Lookup, cap: usize) -> Result<Option<usize>, StoreError> {
         let r = self.read()?;
-        let items = r.open_table(ITEMS)?;
-        let index = r.open_table(INDEX)?;
-        let places = r.open_table(PLACES)?;
-        let mut emit = |repo: &str, path: &str| -> Result<bool, StoreError> {
-            match items.get(item_key(repo, path).as_str())? {
-                Some(v) => Ok(visit(repo, path, serde_json::from_slice(v.value())?)),
-                None => Ok(true),
-            }
-        };
-        let by_index = |prefix: String, emit: &mut dyn FnMut(&str, &str) -> Result<bool, StoreError>| {
-            let end = ix::prefix_end(&prefix);
-            for e in index.range(prefix.as_str()..end.as_str())? {
-                let (k, _) = e?;
-                if let Some((repo, path)) = ix::split_tail(k.value())
-                    && !emit(repo, path)?
-                {
-                    return Ok(false);
+        fn count<V: redb::Value + 'static>(
+            t: &impl ReadableTable<&'static str, V>,
+            start: &str,
+            end: &str,
+            cap: usize,
+        ) -> Result<usize, StoreError> {
+            let mut n = 0;
+            for e in t.range(start..end)? {
+                e?;
+                n += 1;
+                if n >= cap {
+                    break;
                 }
             }
-            Ok::<bool, StoreError>(true)
-        };
-        let by_sha256 = |sha: &str, emit: &mut dyn FnMut(&str, &str) -> Result<bool, StoreError>| {
-            let start = format!("{sha}\0");
-            let end = prefix_end(&start);
-            for e in places.range(start.as_str()..end.as_str())? {
-                let (k, _) = e?;
-                if let Some((repo, path)) = k.value()[start.len()..].split_once('\0')
-                    && !emit(repo, path)?
-                {
-                    return Ok(false);
-                }
-            }
-            Ok::<bool, StoreError>(true)
-        };
-        match l {
-            Lookup::All => {
-                for e in items.iter()? {
-                    let (k, v) = e?;
-                    let (repo, path) = split_item_key(k.value());
-                    if !visit(repo, &path, serde_json::from_slice(v.value())?) {
-                        break;
-                    }
-                }
-            }
+            Ok(n)
+        }
+        let index = || r.open_table(INDEX);
+        let prefixed = |p: String| -> Result<usize, StoreError> { count(&index()?, &p, &ix::prefix_end(&p), cap) };
+        Ok(Some(match l {
+            Lookup::All => return Ok(None),
             Lookup::Repo { repo, parent, exact } => {
                 let start = if *exact {
                     format!("{repo}\0{parent}\0")
                 } else {
                     format!("{repo}\0{parent}")
                 };
-                let end = ix::prefix_end(&start);
-                for e in items.range(start.as_str()..end.as_str())? {
-                    let (k, v) = e?;
-                    let (repo, path) = split_item_key(k.value());
-                    if !visit(repo, &path, serde_json::from_slice(v.value())?) {
-                        break;
-                    }
-                }
+                count(&r.open_table(ITEMS)?, &start, &ix::prefix_end(&start), cap)?
             }
-            Lookup::Name { name, prefix } => {
-                let p = if *prefix {
-                    format!("n\0{name}")
-                } else {
-                    format!("n\0{name}\0")
-                };
-                by_index(p, &mut emit)?;
-            }
-            Lookup::Prop { key, value, prefix } => {
-                let p = match value {
-                    None => format!("k\0{key}\0"),
-                    Some(v) if *prefix => format!("v\0{key}\0{v}"),
-                    Some(v) => format!("v\0{key}\0{v}\0"),
-                };
-                by_index(p, &mut emit)?;
-            }
+            Lookup::Name { name, prefix } => prefixed(if *prefix {
+                format!("n\0{name}")
+            } else {
+                format!("n\0{name}\0")
+            })?,
+            Lookup::Prop { key, value, prefix } => prefixed(match value {
+                None => format!("k\0{key}\0"),
+                Some(v) if *prefix => format!("v\0{key}\0{v}"),
+                Some(v) => format!("v\0{key}\0{v}\0"),
+            })?,
             Lookup::Sha256(sha) => {
-                by_sha256(sha, &mut emit)?;
+                let start = format!("{sha}\0");
+                count(&r.open_table(PLACES)?, &start, &prefix_end(&start), cap)?
             }
-            Lookup::Sha1(sha1) => {
-                let t = r.open_table(SHA1)?;
-                if let Some(sha) = t.get(sha1.as_str())? {
-                    by_sha256(sha.value(), &mut emit)?;
-                }
-            }
-            Lookup::Md5(md5) => {
-                let prefix = format!("5\0{md5}\0");
-                let end = ix::prefix_end(&prefix);
-                let mut shas = Vec::new();
-                for e in index.range(prefix.as_str()..end.as_str())? {
-                    shas.push(e?.0.value()[prefix.len()..].to_string());
-                }
-                for sha in shas {
-                    if !by_sha256(&sha, &mut emit)? {
-                        break;
-                    }
-                }
-            }
-            Lookup::Time { field, lo, hi, desc } => {
+            Lookup::Sha1(_) | Lookup::Md5(_) => 1,
+            Lookup::Time { field, lo, hi, .. } => {
                 let tag = ix::time_tag(*field);
                 let start = format!("{tag}\0{}", ix::time_key(lo.unwrap_or(i64::MIN)));
                 let end = format!("{tag}\0{}{}", ix::time_key(hi.unwrap_or(i64::MAX)), char::MAX);
-                let range = index.range(start.as_str()..end.as_str())?;
-                let keys: Box<dyn Iterator<Item = _>> = if *desc { Box::new(range.rev()) } else { Box::new(range) };
-                for e in keys {
-                    let (k, _) = e?;
-                    if let Some((repo, path)) = ix::split_tail(k.value())
-                        && !emit(repo, path)?
-                    {
-                        break;
-                    }
-                }
+                count(&index()?, &start, &end, cap)?
             }
-        }
-        Ok(())
+        }))
     }
 
     fn build_lookup(&self, l: &BuildLookup, visit: &mut dyn FnMut(&str) -> bool) -> Result<(), StoreError> {
@@ -1216,6 +1328,39 @@ mod tests {
     //! The behaviour both stores share is tested in `storage::contract_tests`; here,
     //! what only the embedded store does.
     use super::*;
+
+    #[test]
+    fn folders_are_told_apart_without_decoding() {
+        let folder = serde_json::to_vec(&Item::new_folder("u", 1)).unwrap();
+        assert!(raw_folder(&folder));
+        let f = serde_json::to_vec(&file("a", 1, &[])).unwrap();
+        assert!(!raw_folder(&f));
+        let meta = RedbMeta::in_memory().unwrap();
+        meta.apply(&[Change::Put {
+            repo: "r".into(),
+            path: "d/e/f.bin".into(),
+            item: Box::new(file("a", 1, &[])),
+        }])
+        .unwrap();
+        let (mut all, mut files) = (Vec::new(), Vec::new());
+        let l = Lookup::Repo {
+            repo: "r".into(),
+            parent: String::new(),
+            exact: false,
+        };
+        meta.lookup(&l, &mut |_, p, _| {
+            all.push(p.to_string());
+            true
+        })
+        .unwrap();
+        meta.lookup_files(&l, &mut |_, p, _| {
+            files.push(p.to_string());
+            true
+        })
+        .unwrap();
+        assert_eq!(all, ["d", "d/e", "d/e/f.bin"]);
+        assert_eq!(files, ["d/e/f.bin"]);
+    }
 
     fn file(content: &str, at: i64, props: &[(&str, &[&str])]) -> Item {
         Item {

@@ -198,6 +198,16 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Visits the items an index lookup finds (repository, path, item), in the
     /// index's order, until `visit` answers false. Only `Lookup::All` reads every item.
     fn lookup(&self, l: &Lookup, visit: &mut dyn FnMut(&str, &str, Item) -> bool) -> Result<(), StoreError>;
+    /// How many entries `lookup` would visit, counted up to `cap` (`None`: the store
+    /// cannot tell cheaply). The search planner compares its criteria with it.
+    fn count_upto(&self, _l: &Lookup, _cap: usize) -> Result<Option<usize>, StoreError> {
+        Ok(None)
+    }
+    /// `lookup` of files only: a store may skip folders before decoding them (most
+    /// searches ask for files, and folders are about half of the items).
+    fn lookup_files(&self, l: &Lookup, visit: &mut dyn FnMut(&str, &str, Item) -> bool) -> Result<(), StoreError> {
+        self.lookup(l, &mut |repo, path, item| item.folder || visit(repo, path, item))
+    }
     /// Visits the keys of the build runs a lookup finds (the keys `build` records
     /// are stored under), in the index's order, until `visit` answers false.
     fn build_lookup(&self, l: &BuildLookup, visit: &mut dyn FnMut(&str) -> bool) -> Result<(), StoreError>;
