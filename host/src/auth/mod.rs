@@ -655,7 +655,10 @@ impl Auth {
             let v = self.signer.verify(t).or_else(|e| {
                 // An expired access token may still be refreshed.
                 if e.contains("expired") {
-                    Ok(tokens::Verified { id: old.id.clone() })
+                    Ok(tokens::Verified {
+                        id: old.id.clone(),
+                        issued_at: 0,
+                    })
                 } else {
                     Err(e)
                 }
