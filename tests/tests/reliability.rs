@@ -7,7 +7,7 @@ mod common;
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use binyard_e2e::{Launch, Method, Options, Server, Trickle, binary, expect_error, json, plugins_dir, proc_status_kib};
 use common::*;
@@ -574,9 +574,21 @@ fn tree_operations_run_in_bounded_memory_and_stop_when_abandoned() {
         abandoned.is_err(),
         "the copy finished within 300 ms; the tree is too small"
     );
-    std::thread::sleep(Duration::from_secs(2));
-    let settled = deep_file_count(&s, "other/abandoned");
-    std::thread::sleep(Duration::from_secs(2));
+    // It stops at its next batch, which on a loaded machine can take seconds: wait
+    // until the count holds still, then check it stopped short of the whole tree (a
+    // copy that kept going would only hold still at the end).
+    let mut settled = deep_file_count(&s, "other/abandoned");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let now = deep_file_count(&s, "other/abandoned");
+        if now == settled {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the abandoned copy kept going ({now} files)");
+        settled = now;
+    }
+    std::thread::sleep(Duration::from_secs(5));
     assert_eq!(
         deep_file_count(&s, "other/abandoned"),
         settled,
