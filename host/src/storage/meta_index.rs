@@ -36,6 +36,41 @@ pub fn time_key(ms: i64) -> String {
     format!("{:016x}", (ms as u64) ^ (1 << 63))
 }
 
+/// The item-table prefix of `Lookup::Repo`: the folder's children (`exact`) or
+/// every path under it.
+pub fn repo_prefix(repo: &str, parent: &str, exact: bool) -> String {
+    if exact {
+        format!("{repo}\0{parent}\0")
+    } else {
+        format!("{repo}\0{parent}")
+    }
+}
+
+/// The index prefix of `Lookup::Name`.
+pub fn name_prefix(name: &str, prefix: bool) -> String {
+    if prefix {
+        format!("n\0{name}")
+    } else {
+        format!("n\0{name}\0")
+    }
+}
+
+/// The index prefix of `Lookup::Prop`.
+pub fn prop_prefix(key: &str, value: Option<&str>, prefix: bool) -> String {
+    match value {
+        None => format!("k\0{key}\0"),
+        Some(v) if prefix => format!("v\0{key}\0{v}"),
+        Some(v) => format!("v\0{key}\0{v}\0"),
+    }
+}
+
+/// The index range of times `lo..=hi` (open ends when `None`) under `tag`.
+pub fn time_range(tag: &str, lo: Option<i64>, hi: Option<i64>) -> (String, String) {
+    let start = format!("{tag}\0{}", time_key(lo.unwrap_or(i64::MIN)));
+    let end = format!("{tag}\0{}{}", time_key(hi.unwrap_or(i64::MAX)), char::MAX);
+    (start, end)
+}
+
 pub fn time_tag(f: TimeField) -> &'static str {
     match f {
         TimeField::Created => "c",

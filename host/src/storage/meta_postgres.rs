@@ -1140,29 +1140,17 @@ impl MetaStore for PgMeta {
         match l {
             Lookup::All => from_items(String::new(), None)?,
             Lookup::Repo { repo, parent, exact } => {
-                let start = if *exact {
-                    format!("{repo}\0{parent}\0")
-                } else {
-                    format!("{repo}\0{parent}")
-                };
+                let start = ix::repo_prefix(repo, parent, *exact);
                 let end = ix::prefix_end(&start);
                 from_items(start, Some(end))?
             }
             Lookup::Name { name, prefix } => {
-                let p = if *prefix {
-                    format!("n\0{name}")
-                } else {
-                    format!("n\0{name}\0")
-                };
+                let p = ix::name_prefix(name, *prefix);
                 let end = ix::prefix_end(&p);
                 self.by_index(p, end, false, visit)?;
             }
             Lookup::Prop { key, value, prefix } => {
-                let p = match value {
-                    None => format!("k\0{key}\0"),
-                    Some(v) if *prefix => format!("v\0{key}\0{v}"),
-                    Some(v) => format!("v\0{key}\0{v}\0"),
-                };
+                let p = ix::prop_prefix(key, value.as_deref(), *prefix);
                 let end = ix::prefix_end(&p);
                 self.by_index(p, end, false, visit)?;
             }
@@ -1190,8 +1178,7 @@ impl MetaStore for PgMeta {
             }
             Lookup::Time { field, lo, hi, desc } => {
                 let tag = ix::time_tag(*field);
-                let start = format!("{tag}\0{}", ix::time_key(lo.unwrap_or(i64::MIN)));
-                let end = format!("{tag}\0{}{}", ix::time_key(hi.unwrap_or(i64::MAX)), char::MAX);
+                let (start, end) = ix::time_range(tag, *lo, *hi);
                 self.by_index(start, end, *desc, visit)?;
             }
         }
@@ -1226,8 +1213,7 @@ impl MetaStore for PgMeta {
                 )
             }
             BuildLookup::Started { lo, hi, desc } => {
-                let start = format!("s\0{}", ix::time_key(lo.unwrap_or(i64::MIN)));
-                let end = format!("s\0{}{}", ix::time_key(hi.unwrap_or(i64::MAX)), char::MAX);
+                let (start, end) = ix::time_range("s", *lo, *hi);
                 let skip = "s\0".len() + 16 + 1;
                 self.index_keys(start, end, *desc, skip, visit)
             }

@@ -345,26 +345,20 @@ impl RedbMeta {
             Ok::<bool, StoreError>(true)
         };
         match l {
-            Lookup::All => {
-                for e in items.iter()? {
-                    let (k, v) = e?;
-                    if files_only && raw_folder(v.value()) {
-                        continue;
+            Lookup::All | Lookup::Repo { .. } => {
+                let bounds = match l {
+                    Lookup::Repo { repo, parent, exact } => {
+                        let start = ix::repo_prefix(repo, parent, *exact);
+                        let end = ix::prefix_end(&start);
+                        Some((start, end))
                     }
-                    let (repo, path) = split_item_key(k.value());
-                    if !visit(repo, &path, serde_json::from_slice(v.value())?) {
-                        break;
-                    }
-                }
-            }
-            Lookup::Repo { repo, parent, exact } => {
-                let start = if *exact {
-                    format!("{repo}\0{parent}\0")
-                } else {
-                    format!("{repo}\0{parent}")
+                    _ => None,
                 };
-                let end = ix::prefix_end(&start);
-                for e in items.range(start.as_str()..end.as_str())? {
+                let range = match &bounds {
+                    Some((start, end)) => items.range(start.as_str()..end.as_str())?,
+                    None => items.iter()?,
+                };
+                for e in range {
                     let (k, v) = e?;
                     if files_only && raw_folder(v.value()) {
                         continue;
@@ -376,20 +370,10 @@ impl RedbMeta {
                 }
             }
             Lookup::Name { name, prefix } => {
-                let p = if *prefix {
-                    format!("n\0{name}")
-                } else {
-                    format!("n\0{name}\0")
-                };
-                by_index(p, &mut emit)?;
+                by_index(ix::name_prefix(name, *prefix), &mut emit)?;
             }
             Lookup::Prop { key, value, prefix } => {
-                let p = match value {
-                    None => format!("k\0{key}\0"),
-                    Some(v) if *prefix => format!("v\0{key}\0{v}"),
-                    Some(v) => format!("v\0{key}\0{v}\0"),
-                };
-                by_index(p, &mut emit)?;
+                by_index(ix::prop_prefix(key, value.as_deref(), *prefix), &mut emit)?;
             }
             Lookup::Sha256(sha) => {
                 by_sha256(sha, &mut emit)?;
@@ -415,8 +399,7 @@ impl RedbMeta {
             }
             Lookup::Time { field, lo, hi, desc } => {
                 let tag = ix::time_tag(*field);
-                let start = format!("{tag}\0{}", ix::time_key(lo.unwrap_or(i64::MIN)));
-                let end = format!("{tag}\0{}{}", ix::time_key(hi.unwrap_or(i64::MAX)), char::MAX);
+                let (start, end) = ix::time_range(tag, *lo, *hi);
                 let range = index.range(start.as_str()..end.as_str())?;
                 let keys: Box<dyn Iterator<Item = _>> = if *desc { Box::new(range.rev()) } else { Box::new(range) };
                 for e in keys {
@@ -1212,23 +1195,11 @@ impl MetaStore for RedbMeta {
         Ok(Some(match l {
             Lookup::All => return Ok(None),
             Lookup::Repo { repo, parent, exact } => {
-                let start = if *exact {
-                    format!("{repo}\0{parent}\0")
-                } else {
-                    format!("{repo}\0{parent}")
-                };
+                let start = ix::repo_prefix(repo, parent, *exact);
                 count(&r.open_table(ITEMS)?, &start, &ix::prefix_end(&start), cap)?
             }
-            Lookup::Name { name, prefix } => prefixed(if *prefix {
-                format!("n\0{name}")
-            } else {
-                format!("n\0{name}\0")
-            })?,
-            Lookup::Prop { key, value, prefix } => prefixed(match value {
-                None => format!("k\0{key}\0"),
-                Some(v) if *prefix => format!("v\0{key}\0{v}"),
-                Some(v) => format!("v\0{key}\0{v}\0"),
-            })?,
+            Lookup::Name { name, prefix } => prefixed(ix::name_prefix(name, *prefix))?,
+            Lookup::Prop { key, value, prefix } => prefixed(ix::prop_prefix(key, value.as_deref(), *prefix))?,
             Lookup::Sha256(sha) => {
                 let start = format!("{sha}\0");
                 count(&r.open_table(PLACES)?, &start, &prefix_end(&start), cap)?
@@ -1236,8 +1207,7 @@ impl MetaStore for RedbMeta {
             Lookup::Sha1(_) | Lookup::Md5(_) => 1,
             Lookup::Time { field, lo, hi, .. } => {
                 let tag = ix::time_tag(*field);
-                let start = format!("{tag}\0{}", ix::time_key(lo.unwrap_or(i64::MIN)));
-                let end = format!("{tag}\0{}{}", ix::time_key(hi.unwrap_or(i64::MAX)), char::MAX);
+                let (start, end) = ix::time_range(tag, *lo, *hi);
                 count(&index()?, &start, &end, cap)?
             }
         }))
@@ -1263,8 +1233,7 @@ impl MetaStore for RedbMeta {
             }
             BuildLookup::Started { lo, hi, desc } => {
                 let index = r.open_table(INDEX)?;
-                let start = format!("s\0{}", ix::time_key(lo.unwrap_or(i64::MIN)));
-                let end = format!("s\0{}{}", ix::time_key(hi.unwrap_or(i64::MAX)), char::MAX);
+                let (start, end) = ix::time_range("s", *lo, *hi);
                 let skip = "s\0".len() + 16 + 1;
                 let range = index.range(start.as_str()..end.as_str())?;
                 let keys: Box<dyn Iterator<Item = _>> = if *desc { Box::new(range.rev()) } else { Box::new(range) };
